@@ -21,6 +21,12 @@
       host = "vps-arm";
       address = "10.233.0.10";
       dependsOn = [ ];
+      # Optional: served publicly by the host's Caddy, https://DOMAIN -> ADDRESS:PORT.
+      # The container opens PORT in its own firewall and its service listens on it.
+      http = {
+        domain = "search.example.org";
+        port = 7700;
+      };
     };
 
     nannuo-bot = {

@@ -1,0 +1,49 @@
+# mkContainer: one container node of nix/fleet.nix -> the host-side NixOS
+# configuration that runs it. Plain data in, plain data out (no nixpkgs, no
+# lib), so scripts/checks/mk-container-test.nix can evaluate it offline. The
+# result is a module: nix/containers.nix merges one per container of the host.
+#
+# Invariant: every name in `node.dependsOn` is a container on the same host
+# (checked by scripts/checks/fleet-test.nix); systemd can only order units of
+# one machine.
+{
+  name,
+  node,
+  hostNode,
+}:
+let
+  paths = import ./paths.nix;
+  unit = dep: "container@${dep}.service";
+in
+{
+  containers.${name} = {
+    autoStart = true;
+    privateNetwork = true;
+    hostBridge = hostNode.bridge.name;
+    # With a bridge the prefix matters: without it the container gets a /32.
+    localAddress = "${node.address}/${toString hostNode.bridge.prefixLength}";
+
+    # A string, not a Nix path: it is resolved inside the container, where
+    # nspawn binds the host's /nix/var/nix/profiles/per-container/NAME onto
+    # /nix/var/nix/profiles. The orchestrator sets that profile, so a host
+    # switch neither rebuilds nor restarts containers.
+    path = "/nix/var/nix/profiles/system";
+
+    # Shared identity: sops-nix in the container converts this SSH key to an
+    # age key. Read-only; root in the container can still read it (see
+    # docs/README-system.md, "Secrets and identity").
+    bindMounts.${paths.containerKey} = {
+      hostPath = paths.hostKey;
+      isReadOnly = true;
+    };
+  };
+
+  # Boot order follows the graph, as the orchestrator's activation waves do:
+  # a container starts only after the containers it depends on are up
+  # (container@ units are Type=notify, so "up" means the inner systemd is
+  # ready), and does not start if one of them failed.
+  systemd.services."container@${name}" = {
+    requires = map unit node.dependsOn;
+    after = map unit node.dependsOn;
+  };
+}

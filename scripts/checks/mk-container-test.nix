@@ -1,0 +1,59 @@
+# Evaluates nix/mk-container.nix for every container of nix/fleet.nix, with
+# builtins only (no nixpkgs), and checks each field DESIGN.md asks for.
+# Returns a list of { name; ok; detail; } like fleet-test.nix.
+{
+  fleet ? import ../../nix/fleet.nix,
+}:
+let
+  paths = import ../../nix/paths.nix;
+  mkContainer = import ../../nix/mk-container.nix;
+  inherit (builtins) attrNames concatMap filter;
+
+  case = name: ok: detail: { inherit name ok detail; };
+  show = builtins.toJSON;
+
+  containers = filter (n: fleet.nodes.${n}.kind == "container") (attrNames fleet.nodes);
+
+  casesFor =
+    name:
+    let
+      node = fleet.nodes.${name};
+      hostNode = fleet.nodes.${node.host};
+      out = mkContainer { inherit name node hostNode; };
+      c = out.containers.${name};
+      unit = out.systemd.services."container@${name}";
+      keyMount = c.bindMounts.${paths.containerKey} or null;
+      depUnits = map (d: "container@${d}.service") node.dependsOn;
+    in
+    [
+      (case "${name}: declares exactly containers.${name} and its unit" (
+        attrNames out == [ "containers" "systemd" ]
+        && attrNames out.containers == [ name ]
+        && attrNames out.systemd.services == [ "container@${name}" ]
+      ) (show (attrNames out)))
+      (case "${name}: host key bind-mounted read-only at ${paths.containerKey}" (
+        keyMount == {
+          hostPath = "/persistent/etc/ssh/ssh_host_ed25519_key";
+          isReadOnly = true;
+        }
+      ) (show keyMount))
+      (case "${name}: bridged on ${hostNode.bridge.name}" (
+        c.hostBridge == hostNode.bridge.name && c.hostBridge == "br0"
+      ) (show c.hostBridge))
+      (case "${name}: privateNetwork" (c.privateNetwork == true) (show c.privateNetwork))
+      (case "${name}: localAddress carries the bridge prefix" (
+        c.localAddress == "${node.address}/${toString hostNode.bridge.prefixLength}"
+      ) (show c.localAddress))
+      (case "${name}: path is the string /nix/var/nix/profiles/system" (
+        builtins.isString c.path && c.path == "/nix/var/nix/profiles/system"
+      ) (builtins.typeOf c.path))
+      (case "${name}: autoStart" (c.autoStart == true) (show c.autoStart))
+      (case "${name}: starts after and requires what it depends on" (
+        unit.after == depUnits && unit.requires == depUnits
+      ) (show unit))
+      (case "${name}: no container config evaluated on the host" (
+        !(c ? config)
+      ) "containers.${name}.config would rebuild the container with every host switch")
+    ];
+in
+concatMap casesFor containers
