@@ -1,0 +1,87 @@
+//! Errors of a deploy: configuration problems found before anything runs, and
+//! per-node failures with the stage and command that failed.
+
+use std::fmt;
+
+use fleet_graph::GraphError;
+use fleet_nix::CommandError;
+
+use crate::Stage;
+
+/// A problem with the graph data, the kinds or the command line, found before
+/// anything is built or changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigError {
+    /// The graph data is invalid.
+    Graph(GraphError),
+    /// The graph data could not be read.
+    Read(CommandError),
+    /// A node's kind has no plugin.
+    UnknownKind {
+        /// The node.
+        node: String,
+        /// Its kind.
+        kind: String,
+        /// The kinds that exist.
+        known: Vec<&'static str>,
+    },
+    /// A kind plugin rejected a node's fields.
+    InvalidNode {
+        /// The node.
+        node: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// No target is known for a host.
+    Target {
+        /// The host node.
+        host: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Graph(e) => e.fmt(f),
+            ConfigError::Read(e) => write!(f, "read graph data: {e}"),
+            ConfigError::UnknownKind { node, kind, known } => write!(
+                f,
+                "validate graph: node `{node}` has kind \"{kind}\", which is not a known kind (known: {})",
+                known.join(", ")
+            ),
+            ConfigError::InvalidNode { node, reason } => {
+                write!(f, "validate graph: node `{node}`: {reason}")
+            }
+            ConfigError::Target { host, reason } => write!(f, "resolve target of host `{host}`: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<GraphError> for ConfigError {
+    fn from(e: GraphError) -> Self {
+        ConfigError::Graph(e)
+    }
+}
+
+/// Why one node did not reach its goal: the node, the stage, and what failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeError {
+    /// The node.
+    pub node: String,
+    /// The stage that failed.
+    pub stage: Stage,
+    /// The command that failed, with its stderr tail.
+    pub error: CommandError,
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.stage, self.node, self.error)
+    }
+}
+
+impl std::error::Error for NodeError {}

@@ -1,0 +1,20 @@
+//! The deploy pipeline: select -> build (parallel) -> probe -> push -> activate
+//! (in dependency waves) -> summary.
+//!
+//! The pipeline never prints. It reports progress as [`Event`]s to a [`Sink`]
+//! and returns a [`Summary`]; terminals, logs and JSON are the reporters' job.
+//! What a node *is* (how it is built, activated and probed on the target) is
+//! decided by its [`NodeKind`] plugin, so a new kind needs no pipeline change.
+#![deny(missing_docs)]
+
+mod error;
+mod event;
+mod kind;
+mod kinds;
+mod pipeline;
+
+pub use error::{ConfigError, NodeError};
+pub use event::{Event, Sink, Stage};
+pub use kind::{Kinds, NodeKind};
+pub use kinds::{ContainerKind, HostKind};
+pub use pipeline::{Mode, NodeReport, Outcome, Plan, Summary};

@@ -1,0 +1,377 @@
+//! The validated fleet graph and the activation order it implies.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::data::{self, Node};
+use crate::{GraphError, HOST_KIND};
+
+/// A validated fleet: unique names, known dependencies, hosts that exist, no cycles.
+///
+/// A node depends on the nodes in its `dependsOn` and on its `host`.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    nodes: Vec<Node>,
+    index: HashMap<String, usize>,
+    /// `depth[i]`: the activation wave of node `i` when the whole fleet deploys.
+    depth: Vec<usize>,
+}
+
+/// The nodes one run works on, in activation order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    names: Vec<String>,
+}
+
+impl Selection {
+    /// The selected names in activation order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Whether `name` is selected.
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+    }
+}
+
+impl Fleet {
+    /// Parses and validates graph JSON, as printed by `nix eval --json --file`.
+    pub fn from_json(json: &str) -> Result<Fleet, GraphError> {
+        Fleet::new(data::parse(json)?)
+    }
+
+    /// Validates a list of nodes.
+    pub fn new(nodes: Vec<Node>) -> Result<Fleet, GraphError> {
+        let mut index = HashMap::new();
+        for (i, node) in nodes.iter().enumerate() {
+            if index.insert(node.name.clone(), i).is_some() {
+                return Err(GraphError::DuplicateNode(node.name.clone()));
+            }
+        }
+        let hosts: Vec<String> =
+            nodes.iter().filter(|n| n.kind == HOST_KIND).map(|n| n.name.clone()).collect();
+        if hosts.is_empty() {
+            return Err(GraphError::NoHost);
+        }
+        for node in &nodes {
+            if let Some(host) = &node.host {
+                if !hosts.contains(host) {
+                    return Err(GraphError::UnknownHost {
+                        node: node.name.clone(),
+                        host: host.clone(),
+                        hosts: hosts.clone(),
+                    });
+                }
+            }
+            for dep in &node.depends_on {
+                if !index.contains_key(dep) {
+                    return Err(GraphError::UnknownDependency {
+                        node: node.name.clone(),
+                        dependency: dep.clone(),
+                        known: nodes.iter().map(|n| n.name.clone()).collect(),
+                    });
+                }
+            }
+        }
+        let mut fleet = Fleet { nodes, index, depth: Vec::new() };
+        fleet.depth = fleet.compute_depths()?;
+        Ok(fleet)
+    }
+
+    /// Every node, in the order the data declares them.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.index.get(name).map(|&i| &self.nodes[i])
+    }
+
+    /// What `name` depends on: its host first, then its `dependsOn`.
+    pub fn dependencies(&self, name: &str) -> Vec<&str> {
+        let Some(node) = self.node(name) else { return Vec::new() };
+        node.host.iter().chain(node.depends_on.iter()).map(String::as_str).collect()
+    }
+
+    /// The host node `name` runs on; a host runs on itself.
+    pub fn host_of(&self, name: &str) -> Option<&Node> {
+        let node = self.node(name)?;
+        match &node.host {
+            Some(host) => self.node(host),
+            None if node.kind == HOST_KIND => Some(node),
+            None => None,
+        }
+    }
+
+    /// Selects nodes by name. No names selects the whole fleet; otherwise each
+    /// name must be a non-host node (a `--container`), and only those are selected.
+    pub fn select(&self, names: &[String]) -> Result<Selection, GraphError> {
+        if names.is_empty() {
+            return Ok(Selection { names: self.order(|_| true) });
+        }
+        for name in names {
+            if !self.node(name).is_some_and(|n| n.kind != HOST_KIND) {
+                return Err(GraphError::UnknownSelection {
+                    name: name.clone(),
+                    kind: "container".into(),
+                    known: self
+                        .nodes
+                        .iter()
+                        .filter(|n| n.kind != HOST_KIND)
+                        .map(|n| n.name.clone())
+                        .collect(),
+                });
+            }
+        }
+        Ok(Selection { names: self.order(|n| names.contains(&n.name)) })
+    }
+
+    /// The selected nodes grouped into activation waves: every node comes in a
+    /// later wave than each selected node it depends on. Nodes of one wave are
+    /// independent of each other.
+    pub fn waves(&self, selection: &Selection) -> Vec<Vec<&Node>> {
+        let mut wave_of: HashMap<&str, usize> = HashMap::new();
+        let mut waves: Vec<Vec<&Node>> = Vec::new();
+        for name in selection.names() {
+            let wave = self
+                .selected_dependencies(selection, name)
+                .iter()
+                .filter_map(|dep| wave_of.get(dep).map(|w| w + 1))
+                .max()
+                .unwrap_or(0);
+            wave_of.insert(name, wave);
+            if waves.len() <= wave {
+                waves.resize_with(wave + 1, Vec::new);
+            }
+            waves[wave].push(self.node(name).expect("selection holds fleet nodes"));
+        }
+        waves
+    }
+
+    /// The selected nodes that `name` waits for: its dependencies, looking
+    /// through unselected nodes to the selected ones behind them, so that order
+    /// holds even when a node in between is not part of this run.
+    pub fn selected_dependencies<'a>(&'a self, selection: &Selection, name: &str) -> Vec<&'a str> {
+        let mut found: Vec<&str> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut stack: Vec<&str> = self.dependencies(name);
+        while let Some(dep) = stack.pop() {
+            if !seen.insert(dep) {
+                continue;
+            }
+            if selection.contains(dep) {
+                found.push(dep);
+            } else {
+                stack.extend(self.dependencies(dep));
+            }
+        }
+        found.sort_by_key(|dep| self.index[*dep]);
+        found
+    }
+
+    /// The graph in Graphviz dot syntax, edges pointing from a dependency to
+    /// the node that needs it (activation order).
+    pub fn to_dot(&self) -> String {
+        let mut dot = String::from("digraph fleet {\n  rankdir=LR;\n");
+        for node in &self.nodes {
+            let shape = if node.kind == HOST_KIND { "box" } else { "ellipse" };
+            dot.push_str(&format!(
+                "  \"{}\" [shape={shape}, label=\"{}\\n({})\"];\n",
+                node.name, node.name, node.kind
+            ));
+        }
+        for node in &self.nodes {
+            for dep in self.dependencies(&node.name) {
+                let style = if node.host.as_deref() == Some(dep) { " [style=dashed]" } else { "" };
+                dot.push_str(&format!("  \"{dep}\" -> \"{}\"{style};\n", node.name));
+            }
+        }
+        dot.push_str("}\n");
+        dot
+    }
+
+    /// Names of the nodes accepted by `keep`, in activation order (by wave, then
+    /// by declaration).
+    fn order(&self, keep: impl Fn(&Node) -> bool) -> Vec<String> {
+        let mut picked: Vec<usize> = (0..self.nodes.len()).filter(|&i| keep(&self.nodes[i])).collect();
+        picked.sort_by_key(|&i| (self.depth[i], i));
+        picked.into_iter().map(|i| self.nodes[i].name.clone()).collect()
+    }
+
+    fn compute_depths(&self) -> Result<Vec<usize>, GraphError> {
+        let mut graph: DiGraph<usize, ()> = DiGraph::new();
+        let ids: Vec<NodeIndex> = (0..self.nodes.len()).map(|i| graph.add_node(i)).collect();
+        for (i, node) in self.nodes.iter().enumerate() {
+            for dep in self.dependencies(&node.name) {
+                graph.add_edge(ids[self.index[dep]], ids[i], ());
+            }
+        }
+        if let Some(cycle) = find_cycle(&graph) {
+            return Err(GraphError::Cycle(
+                cycle.into_iter().map(|id| self.nodes[graph[id]].name.clone()).collect(),
+            ));
+        }
+        let mut depth = vec![0; self.nodes.len()];
+        let order = petgraph::algo::toposort(&graph, None).expect("cycles were rejected above");
+        for id in order {
+            let i = graph[id];
+            depth[i] = graph
+                .neighbors_directed(id, petgraph::Direction::Incoming)
+                .map(|dep| depth[graph[dep]] + 1)
+                .max()
+                .unwrap_or(0);
+        }
+        Ok(depth)
+    }
+}
+
+/// One cycle of the graph as a closed walk (first node repeated at the end),
+/// shortest from the first node of the first cyclic component found.
+fn find_cycle(graph: &DiGraph<usize, ()>) -> Option<Vec<NodeIndex>> {
+    let component = tarjan_scc(graph).into_iter().find(|scc| {
+        scc.len() > 1 || graph.contains_edge(scc[0], scc[0])
+    })?;
+    let members: HashSet<NodeIndex> = component.iter().copied().collect();
+    let start = *component.iter().min_by_key(|id| graph[**id])?;
+    let mut came_from: HashMap<NodeIndex, NodeIndex> = HashMap::new();
+    let mut queue = VecDeque::from([start]);
+    while let Some(at) = queue.pop_front() {
+        for next in graph.neighbors(at) {
+            if !members.contains(&next) {
+                continue;
+            }
+            if next == start {
+                let mut walk = vec![start, at];
+                let mut cursor = at;
+                while cursor != start {
+                    cursor = came_from[&cursor];
+                    walk.push(cursor);
+                }
+                walk.reverse();
+                walk.dedup();
+                if walk.len() == 1 {
+                    walk.push(start);
+                }
+                return Some(walk);
+            }
+            if next != start && !came_from.contains_key(&next) {
+                came_from.insert(next, at);
+                queue.push_back(next);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds graph JSON from `name:kind:host:dep,dep` items.
+    fn fleet_json(spec: &str) -> String {
+        let nodes: Vec<String> = spec
+            .split_whitespace()
+            .map(|item| {
+                let parts: Vec<&str> = item.split(':').collect();
+                let host = match parts.get(2) {
+                    Some(h) if !h.is_empty() => format!(",\"host\":\"{h}\""),
+                    _ => String::new(),
+                };
+                let deps: Vec<String> = parts
+                    .get(3)
+                    .map(|d| d.split(',').filter(|s| !s.is_empty()).map(|s| format!("\"{s}\"")).collect())
+                    .unwrap_or_default();
+                format!("\"{}\":{{\"kind\":\"{}\"{host},\"dependsOn\":[{}]}}", parts[0], parts[1], deps.join(","))
+            })
+            .collect();
+        format!("{{\"nodes\":{{{}}}}}", nodes.join(","))
+    }
+
+    fn check_waves(spec: &str, select: &[&str], expect: &str) {
+        let got = match Fleet::from_json(&fleet_json(spec)).and_then(|fleet| {
+            let names: Vec<String> = select.iter().map(|s| s.to_string()).collect();
+            let selection = fleet.select(&names)?;
+            Ok(fleet
+                .waves(&selection)
+                .iter()
+                .map(|wave| wave.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(","))
+                .collect::<Vec<_>>()
+                .join(" | "))
+        }) {
+            Ok(text) => text,
+            Err(e) => format!("error: {e}"),
+        };
+        assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn host_first_then_dependencies() {
+        check_waves(
+            "c:container:h:b h:host b:container:h a:container:h",
+            &[],
+            "h | b,a | c",
+        );
+    }
+
+    #[test]
+    fn selection_keeps_only_named_nodes_in_order() {
+        check_waves("h:host a:container:h b:container:h:a c:container:h:b", &["c", "a"], "a | c");
+        check_waves("h:host a:container:h b:container:h c:container:h:b", &["c", "a"], "a,c");
+    }
+
+    #[test]
+    fn unknown_selection_lists_containers() {
+        check_waves(
+            "h:host a:container:h",
+            &["nope"],
+            "error: select nodes: `nope` is not a container (known: a)",
+        );
+        check_waves("h:host a:container:h", &["h"], "error: select nodes: `h` is not a container (known: a)");
+    }
+
+    #[test]
+    fn cycle_is_printed() {
+        check_waves(
+            "h:host a:container:h:c b:container:h:a c:container:h:b",
+            &[],
+            "error: validate graph: dependency cycle a -> b -> c -> a; remove one of these dependsOn edges",
+        );
+        check_waves(
+            "h:host a:container:h:a",
+            &[],
+            "error: validate graph: dependency cycle a -> a; remove one of these dependsOn edges",
+        );
+    }
+
+    #[test]
+    fn unknown_dependency_and_host() {
+        check_waves(
+            "h:host a:container:h:ghost",
+            &[],
+            "error: validate graph: node `a` depends on `ghost`, which is not a node (known nodes: h, a)",
+        );
+        check_waves(
+            "h:host a:container:elsewhere",
+            &[],
+            "error: validate graph: node `a` is placed on host `elsewhere`, which is not a node of kind \"host\" (hosts: h)",
+        );
+        check_waves(
+            "a:container",
+            &[],
+            "error: validate graph: no node has kind = \"host\"; declare the machine the containers run on",
+        );
+    }
+
+    #[test]
+    fn dot_has_every_edge() {
+        let fleet = Fleet::from_json(&fleet_json("h:host a:container:h b:container:h:a")).unwrap();
+        let dot = fleet.to_dot();
+        assert!(dot.contains("\"h\" -> \"a\" [style=dashed];"), "{dot}");
+        assert!(dot.contains("\"a\" -> \"b\";"), "{dot}");
+        assert!(dot.contains("\"h\" -> \"b\" [style=dashed];"), "{dot}");
+    }
+}

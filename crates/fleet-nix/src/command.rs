@@ -1,0 +1,157 @@
+//! Running one external program and turning its failure into an error value
+//! that says what ran and what it printed.
+
+use std::fmt;
+use std::process::{Command, Stdio};
+
+/// How many trailing lines of a failed command's stderr an error keeps.
+const STDERR_TAIL_LINES: usize = 15;
+
+/// An external program that did not do its job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandError {
+    /// The command line, for a human to rerun.
+    pub command: String,
+    /// What went wrong.
+    pub failure: Failure,
+}
+
+/// The ways a command can fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The program is not installed; the text says what to install.
+    NotFound {
+        /// The missing program.
+        program: String,
+        /// How to get it.
+        hint: String,
+    },
+    /// The program could not be started.
+    Spawn(String),
+    /// The program exited unsuccessfully.
+    Exit {
+        /// Its exit code, `None` if a signal ended it.
+        code: Option<i32>,
+        /// The last lines of its stderr.
+        stderr_tail: String,
+    },
+    /// The program succeeded but printed something unexpected.
+    Output(String),
+}
+
+impl CommandError {
+    /// The exit code, when the program ran and failed with one.
+    pub fn exit_code(&self) -> Option<i32> {
+        match self.failure {
+            Failure::Exit { code, .. } => code,
+            _ => None,
+        }
+    }
+
+    /// The tail of stderr, when the program ran and failed.
+    pub fn stderr_tail(&self) -> &str {
+        match &self.failure {
+            Failure::Exit { stderr_tail, .. } => stderr_tail,
+            _ => "",
+        }
+    }
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.failure {
+            Failure::NotFound { program, hint } => {
+                write!(f, "run `{}`: `{program}` is not installed; {hint}", self.command)
+            }
+            Failure::Spawn(reason) => write!(f, "start `{}`: {reason}", self.command),
+            Failure::Exit { code, stderr_tail } => {
+                match code {
+                    Some(code) => write!(f, "run `{}`: exit status {code}", self.command)?,
+                    None => write!(f, "run `{}`: killed by a signal", self.command)?,
+                }
+                if !stderr_tail.is_empty() {
+                    write!(f, "\n{}", indent(stderr_tail))?;
+                }
+                Ok(())
+            }
+            Failure::Output(reason) => write!(f, "read output of `{}`: {reason}", self.command),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    | {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Runs `cmd` to completion with stdin closed; returns its stdout.
+pub(crate) fn run(cmd: &mut Command) -> Result<String, CommandError> {
+    let shown = display(cmd);
+    let output = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) })?;
+    if output.status.success() {
+        return String::from_utf8(output.stdout).map_err(|_| CommandError {
+            command: shown,
+            failure: Failure::Output("not UTF-8".into()),
+        });
+    }
+    Err(CommandError {
+        command: shown,
+        failure: Failure::Exit {
+            code: output.status.code(),
+            stderr_tail: tail(&String::from_utf8_lossy(&output.stderr)),
+        },
+    })
+}
+
+/// Resolves `program` on PATH, or says what to install.
+pub(crate) fn find_program(program: &str, hint: &str) -> Result<std::path::PathBuf, CommandError> {
+    which::which(program).map_err(|_| CommandError {
+        command: program.to_string(),
+        failure: Failure::NotFound { program: program.to_string(), hint: hint.to_string() },
+    })
+}
+
+/// The command line as a human would type it.
+pub(crate) fn display(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| crate::shell_quote(&a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn tail(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_keeps_command_and_stderr_tail() {
+        let script = "for i in $(seq 1 40); do echo line$i >&2; done; exit 7";
+        let err = run(Command::new("sh").arg("-c").arg(script)).unwrap_err();
+        assert_eq!(err.exit_code(), Some(7));
+        assert!(err.command.starts_with("sh -c 'for i in"), "{}", err.command);
+        let tail = err.stderr_tail();
+        assert!(tail.starts_with("line26\n") && tail.ends_with("line40"), "{tail}");
+        assert!(err.to_string().contains("exit status 7\n    | line26"), "{err}");
+    }
+
+    #[test]
+    fn missing_program_names_the_fix() {
+        let err = find_program("surely-not-a-program-xyz", "install it").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "run `surely-not-a-program-xyz`: `surely-not-a-program-xyz` is not installed; install it"
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! Calls to `nix`: evaluate graph data, build closures, copy them, read them.
+
+use std::process::Command;
+
+use camino::Utf8Path;
+use serde::Deserialize;
+
+use crate::command::{self, CommandError, Failure};
+use crate::target::Target;
+
+/// Every flake and `nix` command this driver runs needs these, whatever the
+/// user's nix.conf enables.
+const FEATURES: &[&str] = &["--extra-experimental-features", "nix-command flakes"];
+
+/// The hint printed when `nix` is missing.
+const INSTALL_NIX: &str =
+    "install Nix (on Debian: `apt-get install nix-bin`; elsewhere see https://nixos.org/download)";
+
+/// A handle on the local `nix`, with the environment its commands run in.
+#[derive(Debug, Clone, Default)]
+pub struct Nix {
+    env: Vec<(String, String)>,
+}
+
+/// One store path of a closure with its NAR size.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PathInfo {
+    /// The store path.
+    pub path: String,
+    /// Its NAR size in bytes.
+    #[serde(rename = "narSize")]
+    pub nar_size: u64,
+}
+
+#[derive(Deserialize)]
+struct BuildResult {
+    outputs: std::collections::BTreeMap<String, String>,
+}
+
+impl Nix {
+    /// A driver that runs `nix` from PATH with the current environment.
+    pub fn new() -> Nix {
+        Nix::default()
+    }
+
+    /// The same driver with one more environment variable for every command
+    /// (e.g. `NIX_CONFIG` for a test store without substituters).
+    pub fn with_env(mut self, key: &str, value: &str) -> Nix {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Fails with an install hint unless `nix` is on PATH.
+    pub fn check_installed(&self) -> Result<(), CommandError> {
+        command::find_program("nix", INSTALL_NIX).map(drop)
+    }
+
+    /// `nix eval --json --file FILE`: the file's value as JSON text.
+    pub fn eval_json_file(&self, file: &Utf8Path) -> Result<String, CommandError> {
+        self.run(&["eval", "--json", "--file", file.as_str()])
+    }
+
+    /// `nix build --json --no-link INSTALLABLE`: the path of its `out` output.
+    pub fn build(&self, installable: &str) -> Result<String, CommandError> {
+        let args = ["build", "--json", "--no-link", installable];
+        let stdout = self.run(&args)?;
+        let bad = |reason: String| CommandError { command: format!("nix {}", args.join(" ")), failure: Failure::Output(reason) };
+        let results: Vec<BuildResult> = serde_json::from_str(&stdout).map_err(|e| bad(e.to_string()))?;
+        results
+            .into_iter()
+            .next()
+            .and_then(|r| r.outputs.get("out").cloned())
+            .ok_or_else(|| bad("no `out` output in the build result".into()))
+    }
+
+    /// `nix copy --to ssh-ng://...` of `paths` and their closures. Nothing to
+    /// do for a local target, whose store already holds them.
+    pub fn copy_to(&self, target: &Target, paths: &[String]) -> Result<(), CommandError> {
+        let Target::Ssh(ssh) = target else { return Ok(()) };
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let store = format!("ssh-ng://{}", ssh.destination());
+        // The target's daemon runs as root over SSH, so it trusts what the
+        // deployer built; like nix-copy-closure, don't demand signatures.
+        let mut args: Vec<&str> = vec!["copy", "--quiet", "--no-check-sigs", "--to", &store];
+        args.extend(paths.iter().map(String::as_str));
+        let ssh_opts = ssh.connection_args().join(" ");
+        self.run_with(&args, &[("NIX_SSHOPTS", &ssh_opts)]).map(drop)
+    }
+
+    /// The closure of `path` in the local store, with NAR sizes.
+    pub fn closure(&self, path: &str) -> Result<Vec<PathInfo>, CommandError> {
+        let args = ["path-info", "--json", "--recursive", path];
+        let stdout = self.run(&args)?;
+        serde_json::from_str(&stdout).map_err(|e| CommandError {
+            command: format!("nix {}", args.join(" ")),
+            failure: Failure::Output(e.to_string()),
+        })
+    }
+
+    fn run(&self, args: &[&str]) -> Result<String, CommandError> {
+        self.run_with(args, &[])
+    }
+
+    fn run_with(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Result<String, CommandError> {
+        let program = command::find_program("nix", INSTALL_NIX)?;
+        let mut cmd = Command::new(program);
+        cmd.args(FEATURES).args(args);
+        for (key, value) in &self.env {
+            cmd.env(key, value);
+        }
+        for (key, value) in extra_env {
+            cmd.env(key, value);
+        }
+        command::run(&mut cmd)
+    }
+}

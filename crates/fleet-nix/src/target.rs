@@ -1,0 +1,186 @@
+//! The machine a deploy changes: reached over SSH, or this machine itself.
+
+use std::fmt;
+use std::process::Command;
+
+use crate::command::{self, CommandError};
+use crate::shell_quote;
+
+/// Where a deploy goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// This machine: scripts run here and closures are already in its store
+    /// (the GitOps path, run on the host itself).
+    Local,
+    /// A machine reached with `ssh`.
+    Ssh(SshTarget),
+}
+
+/// An SSH destination with the options every connection to it uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    /// Login user, if not the ssh default.
+    pub user: Option<String>,
+    /// Host name or address.
+    pub host: String,
+    /// Port, if not 22.
+    pub port: Option<u16>,
+    /// Extra `ssh` arguments (`-o Key=Value`, `-i FILE`), also given to `nix copy`.
+    pub options: Vec<String>,
+}
+
+/// A shell script with its arguments, to run on a target. The script text is
+/// fixed by the caller; everything variable travels as a quoted argument
+/// (`$1`, `$2`, ...), never spliced into the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteScript {
+    /// POSIX shell text.
+    pub script: &'static str,
+    /// Positional arguments.
+    pub args: Vec<String>,
+}
+
+impl RemoteScript {
+    /// A script with arguments.
+    pub fn new(script: &'static str, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        RemoteScript { script, args: args.into_iter().map(Into::into).collect() }
+    }
+}
+
+/// Options every SSH connection uses: never prompt (a deploy must not hang on a
+/// password question) and give up on an unreachable host in bounded time.
+const SSH_BASE_OPTIONS: &[&str] = &[
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=10",
+    "-o",
+    "ServerAliveInterval=5",
+    "-o",
+    "ServerAliveCountMax=3",
+];
+
+impl Target {
+    /// Parses `local` or `[USER@]HOST[:PORT]`.
+    pub fn parse(text: &str) -> Result<Target, String> {
+        if text == "local" {
+            return Ok(Target::Local);
+        }
+        let (user, rest) = match text.split_once('@') {
+            Some((user, rest)) if !user.is_empty() => (Some(user.to_string()), rest),
+            Some(_) => return Err(format!("target `{text}` has an empty user; write USER@HOST[:PORT]")),
+            None => (None, text),
+        };
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) => {
+                let port = port
+                    .parse::<u16>()
+                    .map_err(|_| format!("target `{text}` has an invalid port `{port}`; write USER@HOST[:PORT]"))?;
+                (host, Some(port))
+            }
+            None => (rest, None),
+        };
+        let valid_host = !host.is_empty()
+            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_[]".contains(&b))
+            && !host.starts_with('-');
+        if !valid_host {
+            return Err(format!("target `{text}` has an invalid host `{host}`; write USER@HOST[:PORT] or `local`"));
+        }
+        Ok(Target::Ssh(SshTarget { user, host: host.to_string(), port, options: Vec::new() }))
+    }
+
+    /// The same target with extra ssh arguments (ignored for `Local`).
+    pub fn with_ssh_options(mut self, options: impl IntoIterator<Item = String>) -> Target {
+        if let Target::Ssh(ssh) = &mut self {
+            ssh.options.extend(options);
+        }
+        self
+    }
+
+    /// Runs `script` on the target and returns its stdout.
+    pub fn run(&self, script: &RemoteScript) -> Result<String, CommandError> {
+        match self {
+            Target::Local => {
+                let mut cmd = Command::new("sh");
+                cmd.arg("-c").arg(script.script).arg("fleet").args(&script.args);
+                command::run(&mut cmd)
+            }
+            Target::Ssh(ssh) => {
+                let program = command::find_program("ssh", "install openssh-client")?;
+                let remote = std::iter::once("sh".to_string())
+                    .chain(["-c".to_string(), shell_quote(script.script), "fleet".to_string()])
+                    .chain(script.args.iter().map(|a| shell_quote(a)))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let mut cmd = Command::new(program);
+                cmd.args(ssh.connection_args()).arg(ssh.destination()).arg(remote);
+                command::run(&mut cmd)
+            }
+        }
+    }
+}
+
+impl SshTarget {
+    /// `USER@HOST` or `HOST`, as ssh and ssh-ng store URIs take it.
+    pub fn destination(&self) -> String {
+        match &self.user {
+            Some(user) => format!("{user}@{}", self.host),
+            None => self.host.clone(),
+        }
+    }
+
+    /// Every ssh argument before the destination.
+    pub(crate) fn connection_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = SSH_BASE_OPTIONS.iter().map(|s| s.to_string()).collect();
+        if let Some(port) = self.port {
+            args.extend(["-p".to_string(), port.to_string()]);
+        }
+        args.extend(self.options.iter().cloned());
+        args
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Local => f.write_str("local"),
+            Target::Ssh(ssh) => match ssh.port {
+                Some(port) => write!(f, "{}:{port}", ssh.destination()),
+                None => f.write_str(&ssh.destination()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, expect: &str) {
+        let got = match Target::parse(text) {
+            Ok(Target::Local) => "local".to_string(),
+            Ok(Target::Ssh(s)) => format!("{:?} {} {:?}", s.user, s.host, s.port),
+            Err(e) => e,
+        };
+        assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn parses_user_host_port() {
+        check("local", "local");
+        check("root@10.0.0.1:2222", "Some(\"root\") 10.0.0.1 Some(2222)");
+        check("vps.example.org", "None vps.example.org None");
+        check("root@x:99999", "target `root@x:99999` has an invalid port `99999`; write USER@HOST[:PORT]");
+        check("@x", "target `@x` has an empty user; write USER@HOST[:PORT]");
+        check(
+            "root@-oProxyCommand=x",
+            "target `root@-oProxyCommand=x` has an invalid host `-oProxyCommand=x`; write USER@HOST[:PORT] or `local`",
+        );
+    }
+
+    #[test]
+    fn local_scripts_get_their_arguments_verbatim() {
+        let script = RemoteScript::new("printf '%s|' \"$@\"", ["a b", "$(x)", ""]);
+        assert_eq!(Target::Local.run(&script).unwrap(), "a b|$(x)||");
+    }
+}

@@ -1,0 +1,28 @@
+//! Reporters: the only code that turns pipeline events into text for people.
+//!
+//! [`TerminalReporter`] draws one live line per node on a terminal;
+//! [`PlainReporter`] writes one line per event, for CI logs and pipes;
+//! [`summary_table`] renders the end-of-run table. None of them runs anything.
+#![deny(missing_docs)]
+
+mod plain;
+mod summary;
+mod terminal;
+
+pub use plain::PlainReporter;
+pub use summary::{short_path, summary_table};
+pub use terminal::TerminalReporter;
+
+use std::io::IsTerminal;
+
+use fleet_deploy::Sink;
+
+/// The reporter for this process's stderr: live lines on a terminal, plain
+/// lines otherwise.
+pub fn for_stderr() -> Box<dyn Sink> {
+    if std::io::stderr().is_terminal() {
+        Box::new(TerminalReporter::new())
+    } else {
+        Box::new(PlainReporter::stderr())
+    }
+}

@@ -1,0 +1,48 @@
+//! One line per event, for logs and pipes.
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use fleet_deploy::{Event, Outcome, Sink};
+
+use crate::summary::{seconds, short_path};
+
+/// Writes `[ elapsed] node: what happened` lines.
+pub struct PlainReporter {
+    started: Instant,
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl PlainReporter {
+    /// A reporter writing to stderr.
+    pub fn stderr() -> PlainReporter {
+        PlainReporter::new(Box::new(std::io::stderr()))
+    }
+
+    /// A reporter writing to `out`.
+    pub fn new(out: Box<dyn Write + Send>) -> PlainReporter {
+        PlainReporter { started: Instant::now(), out: Mutex::new(out) }
+    }
+}
+
+impl Sink for PlainReporter {
+    fn event(&self, event: Event<'_>) {
+        let line = match event {
+            Event::Planned { nodes } => format!("plan: {}", nodes.join(", ")),
+            Event::Stage { node, stage } => format!("{node}: {stage}"),
+            Event::Finished(report) => match &report.outcome {
+                Outcome::Failed(error) => format!("{}: failed to {error}", report.node),
+                Outcome::Skipped(reason) => format!("{}: skipped, {reason}", report.node),
+                outcome => format!(
+                    "{}: {} {}",
+                    report.node,
+                    outcome.label(),
+                    report.new.as_deref().map(short_path).unwrap_or_default()
+                ),
+            },
+        };
+        let mut out = self.out.lock().expect("a reporter thread panicked");
+        let _ = writeln!(out, "[{:>8}] {}", seconds(self.started.elapsed()), line.trim_end());
+    }
+}

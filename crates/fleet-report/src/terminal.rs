@@ -1,0 +1,71 @@
+//! Live progress on a terminal: one line per node with its stage and time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use fleet_deploy::{Event, Outcome, Sink};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::summary::short_path;
+
+/// Draws a spinner line per node on stderr.
+pub struct TerminalReporter {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl TerminalReporter {
+    /// A reporter drawing on stderr.
+    pub fn new() -> TerminalReporter {
+        TerminalReporter {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Default for TerminalReporter {
+    fn default() -> Self {
+        TerminalReporter::new()
+    }
+}
+
+impl Sink for TerminalReporter {
+    fn event(&self, event: Event<'_>) {
+        let mut bars = self.bars.lock().expect("a reporter thread panicked");
+        match event {
+            Event::Planned { nodes } => {
+                let width = nodes.iter().map(|n| n.len()).max().unwrap_or(0);
+                let style = ProgressStyle::with_template(&format!("{{spinner}} {{prefix:<{width}}} {{elapsed:>4}} {{msg}}"))
+                    .expect("the template is valid");
+                for node in nodes {
+                    let bar = self.multi.add(ProgressBar::new_spinner().with_style(style.clone()));
+                    bar.set_prefix(node.clone());
+                    bar.set_message("waiting");
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bars.insert(node.clone(), bar);
+                }
+            }
+            Event::Stage { node, stage } => {
+                if let Some(bar) = bars.get(node) {
+                    bar.set_message(format!("{stage}..."));
+                }
+            }
+            Event::Finished(report) => {
+                if let Some(bar) = bars.get(&report.node) {
+                    let message = match &report.outcome {
+                        Outcome::Failed(error) => format!("failed at {}", error.stage),
+                        Outcome::Skipped(reason) => format!("skipped: {reason}"),
+                        outcome => format!(
+                            "{} {}",
+                            outcome.label(),
+                            report.new.as_deref().map(short_path).unwrap_or_default()
+                        ),
+                    };
+                    bar.finish_with_message(message);
+                }
+            }
+        }
+    }
+}

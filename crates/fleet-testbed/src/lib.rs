@@ -1,0 +1,21 @@
+//! A simulated VPS for tests, the demo and benchmarks.
+//!
+//! Real where it can be: the target has its own `/nix` (a bind mount in a
+//! private mount namespace), a real `sshd` on a loopback port with generated
+//! keys, real profiles and generations. Only the init system is simulated:
+//! `systemctl` and `systemd-run` stand-ins on the target's PATH run the
+//! profile's `switch-to-configuration` and append to an activation log.
+//!
+//! Used only by tests, the demo and benchmarks; the deploy crates never
+//! depend on it.
+#![deny(missing_docs)]
+
+mod error;
+mod fixture;
+mod prerequisites;
+mod testbed;
+
+pub use error::TestbedError;
+pub use fixture::{Fixture, FIXTURE_CONTAINERS, FIXTURE_HOST};
+pub use prerequisites::{ensure_prerequisites, Missing};
+pub use testbed::{ActivationRecord, Testbed};

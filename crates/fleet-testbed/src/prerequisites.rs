@@ -1,0 +1,85 @@
+//! The programs a testbed needs, and installing them on Debian when allowed.
+
+use std::fmt;
+use std::process::Command;
+
+/// Programs the testbed runs, with the Debian package that provides each.
+const NEEDED: &[(&str, &str)] = &[
+    ("nix", "nix-bin"),
+    ("nix-daemon", "nix-bin"),
+    ("sshd", "openssh-server"),
+    ("ssh", "openssh-client"),
+    ("ssh-keygen", "openssh-client"),
+    ("unshare", "util-linux"),
+    ("mount", "mount"),
+];
+
+/// Programs that are missing, with the packages to install.
+#[derive(Debug)]
+pub struct Missing {
+    /// `(program, Debian package)` pairs.
+    pub programs: Vec<(&'static str, &'static str)>,
+    /// Why they were not installed automatically, if an install was not tried or failed.
+    pub reason: String,
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut packages: Vec<&str> = self.programs.iter().map(|(_, p)| *p).collect();
+        packages.dedup();
+        write!(
+            f,
+            "the testbed needs {} ({}); install them with `apt-get install {}` on Debian or your system's equivalent",
+            self.programs.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", "),
+            self.reason,
+            packages.join(" ")
+        )
+    }
+}
+
+impl std::error::Error for Missing {}
+
+/// Makes sure every program the testbed needs exists. When some are missing
+/// and `install` is set, and this is Debian as root, runs `apt-get` for them,
+/// telling `say` what it does. Otherwise returns what to install.
+pub fn ensure_prerequisites(install: bool, say: &mut dyn FnMut(&str)) -> Result<(), Missing> {
+    let missing = missing();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let debian = which::which("apt-get").is_ok();
+    let reason = match (install, root, debian) {
+        (false, _, _) => "not installed",
+        (true, false, _) => "not installed, and installing them needs root",
+        (true, true, false) => "not installed, and this is not a Debian-like system with apt-get",
+        (true, true, true) => {
+            let mut packages: Vec<&str> = missing.iter().map(|(_, p)| *p).collect();
+            packages.sort_unstable();
+            packages.dedup();
+            say(&format!("installing {} with apt-get (needed by the testbed)", packages.join(" ")));
+            let quiet_env = [("DEBIAN_FRONTEND", "noninteractive")];
+            let updated = Command::new("apt-get").args(["update", "-qq"]).envs(quiet_env).status();
+            let installed = Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&packages)
+                .envs(quiet_env)
+                .status();
+            if updated.is_ok_and(|s| s.success()) && installed.is_ok_and(|s| s.success()) && self::missing().is_empty() {
+                return Ok(());
+            }
+            "apt-get could not install them"
+        }
+    };
+    Err(Missing { programs: self::missing(), reason: reason.to_string() })
+}
+
+fn missing() -> Vec<(&'static str, &'static str)> {
+    NEEDED
+        .iter()
+        .copied()
+        .filter(|(program, _)| {
+            which::which(program).is_err() && !std::path::Path::new("/usr/sbin").join(program).exists()
+        })
+        .collect()
+}

@@ -1,0 +1,283 @@
+//! Starting and inspecting one simulated VPS.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use fleet_nix::{Nix, Target};
+
+use crate::TestbedError;
+
+const SYSTEMCTL: &str = include_str!("fixture/systemctl");
+const SYSTEMD_RUN: &str = include_str!("fixture/systemd-run");
+
+/// How long sshd gets to start listening.
+const SSHD_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running simulated VPS. Dropping it stops its sshd.
+pub struct Testbed {
+    dir: Utf8PathBuf,
+    port: u16,
+    sshd: Child,
+}
+
+/// One line of the activation log: which node's system did what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationRecord {
+    /// The node (host or container name).
+    pub node: String,
+    /// `switch` (host), `test` (container reload) or `start` (container boot).
+    pub action: String,
+    /// The system store path that was activated.
+    pub path: String,
+}
+
+impl Testbed {
+    /// Starts a testbed in `dir` (emptied first): keys, nix.conf, stand-ins and
+    /// an sshd whose sessions see `dir/nix` as `/nix`.
+    pub fn start(dir: &Utf8Path) -> Result<Testbed, TestbedError> {
+        if dir.exists() {
+            fs::remove_dir_all(dir).map_err(|e| TestbedError::new(format!("clear {dir}"), e))?;
+        }
+        for sub in ["nix", "bin", "ssh", "etc/nix", "faults", "running"] {
+            mkdir(&dir.join(sub))?;
+        }
+        mkdir(Utf8Path::new("/run/sshd"))?;
+        mkdir(Utf8Path::new("/nix"))?;
+        keygen(&dir.join("ssh/host_key"))?;
+        keygen(&dir.join("ssh/id_ed25519"))?;
+        copy(&dir.join("ssh/id_ed25519.pub"), &dir.join("ssh/authorized_keys"))?;
+        write(
+            &dir.join("etc/nix/nix.conf"),
+            "experimental-features = nix-command flakes\nsubstituters =\nbuild-users-group =\nsandbox = false\n",
+            false,
+        )?;
+        write(&dir.join("bin/systemctl"), SYSTEMCTL, true)?;
+        write(&dir.join("bin/systemd-run"), SYSTEMD_RUN, true)?;
+        write(&dir.join("activation.log"), "", false)?;
+
+        let port = free_port()?;
+        write(&dir.join("sshd_config"), &sshd_config(dir, port), false)?;
+        let log = fs::File::create(dir.join("sshd.log")).map_err(|e| TestbedError::new("create sshd.log", e))?;
+        let sshd = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount --bind \"$1\" /nix && exec /usr/sbin/sshd -D -e -f \"$2\"")
+            .arg("testbed")
+            .arg(dir.join("nix"))
+            .arg(dir.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| TestbedError::new("start sshd in a private mount namespace", e))?;
+        let mut testbed = Testbed { dir: dir.to_path_buf(), port, sshd };
+        testbed.wait_for_sshd()?;
+        Ok(testbed)
+    }
+
+    /// The target as the orchestrator addresses it, with the testbed's key and
+    /// host-key settings.
+    pub fn target(&self) -> Target {
+        Target::parse(&self.address()).expect("the testbed address parses").with_ssh_options(
+            [
+                "-i".to_string(),
+                self.dir.join("ssh/id_ed25519").to_string(),
+                "-o".into(),
+                "StrictHostKeyChecking=no".into(),
+                "-o".into(),
+                "UserKnownHostsFile=/dev/null".into(),
+                "-o".into(),
+                "LogLevel=ERROR".into(),
+            ],
+        )
+    }
+
+    /// `root@127.0.0.1:PORT`.
+    pub fn address(&self) -> String {
+        format!("root@127.0.0.1:{}", self.port)
+    }
+
+    /// The ssh options of [`Testbed::target`], as `--ssh-option` values.
+    pub fn ssh_options(&self) -> Vec<String> {
+        match self.target() {
+            Target::Ssh(ssh) => ssh.options,
+            Target::Local => Vec::new(),
+        }
+    }
+
+    /// A local `nix` that never asks a binary cache (none is reachable here).
+    pub fn nix() -> Nix {
+        Nix::new().with_env("NIX_CONFIG", Testbed::local_nix_config())
+    }
+
+    /// The `NIX_CONFIG` for the deploying side.
+    pub fn local_nix_config() -> &'static str {
+        "experimental-features = nix-command flakes\nsubstituters =\n"
+    }
+
+    /// The testbed's folder; `dir/nix` is the target's `/nix`.
+    pub fn dir(&self) -> &Utf8Path {
+        &self.dir
+    }
+
+    /// Every activation so far, oldest first.
+    pub fn activations(&self) -> Result<Vec<ActivationRecord>, TestbedError> {
+        let path = self.dir.join("activation.log");
+        let text = fs::read_to_string(&path).map_err(|e| TestbedError::new(format!("read {path}"), e))?;
+        text.lines()
+            .map(|line| {
+                let mut fields = line.split_whitespace();
+                match (fields.next(), fields.next(), fields.next()) {
+                    (Some(node), Some(action), Some(path)) => Ok(ActivationRecord {
+                        node: node.into(),
+                        action: action.into(),
+                        path: path.into(),
+                    }),
+                    _ => Err(TestbedError::new("parse activation log", format!("bad line `{line}`"))),
+                }
+            })
+            .collect()
+    }
+
+    /// The store path a profile on the target points at, following its
+    /// generation links as the target would; `None` if it does not exist.
+    pub fn profile(&self, profile: &str) -> Option<String> {
+        let mut at = Utf8PathBuf::from(profile);
+        for _ in 0..16 {
+            let on_disk = self.on_target(&at);
+            match fs::read_link(&on_disk) {
+                Ok(link) => {
+                    let link = Utf8PathBuf::from_path_buf(link).ok()?;
+                    at = if link.is_absolute() { link } else { at.parent()?.join(link) };
+                }
+                Err(_) => return on_disk.exists().then(|| at.to_string()),
+            }
+        }
+        None
+    }
+
+    /// Generations of a profile on the target (its `NAME-N-link` entries).
+    pub fn generations(&self, profile: &str) -> usize {
+        let path = Utf8Path::new(profile);
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else { return 0 };
+        let prefix = format!("{name}-");
+        fs::read_dir(self.on_target(parent))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| {
+                        let file = e.file_name().to_string_lossy().into_owned();
+                        file.starts_with(&prefix) && file.ends_with("-link")
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Every store path in the target's store.
+    pub fn store_paths(&self) -> BTreeSet<String> {
+        fs::read_dir(self.dir.join("nix/store"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| format!("/nix/store/{}", e.file_name().to_string_lossy()))
+                    .filter(|p| !p.ends_with(".lock") && !p.ends_with("/.links"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Makes a stand-in unit fail (`container@NAME`, `systemd-run`) or work again.
+    pub fn set_fault(&self, unit: &str, fail: bool) -> Result<(), TestbedError> {
+        let path = self.dir.join("faults").join(unit);
+        if fail {
+            write(&path, "", false)
+        } else {
+            fs::remove_file(&path).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+                .map_err(|e| TestbedError::new(format!("remove {path}"), e))
+        }
+    }
+
+    /// A path as seen by the target, mapped to where it lives on this machine.
+    fn on_target(&self, path: &Utf8Path) -> Utf8PathBuf {
+        match path.strip_prefix("/nix") {
+            Ok(rest) => self.dir.join("nix").join(rest),
+            Err(_) => path.to_path_buf(),
+        }
+    }
+
+    fn wait_for_sshd(&mut self) -> Result<(), TestbedError> {
+        let deadline = Instant::now() + SSHD_START_TIMEOUT;
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.sshd.try_wait() {
+                let log = fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default();
+                return Err(TestbedError::new("start sshd", format!("exited with {status}: {}", log.trim())));
+            }
+            if Instant::now() > deadline {
+                return Err(TestbedError::new("start sshd", format!("not listening on port {} after {SSHD_START_TIMEOUT:?}", self.port)));
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+    }
+}
+
+fn sshd_config(dir: &Utf8Path, port: u16) -> String {
+    format!(
+        "ListenAddress 127.0.0.1\nPort {port}\nHostKey {dir}/ssh/host_key\nAuthorizedKeysFile {dir}/ssh/authorized_keys\n\
+         PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
+         StrictModes no\nPidFile {dir}/sshd.pid\nLogLevel ERROR\nMaxStartups 100\nMaxSessions 100\n\
+         SetEnv PATH={dir}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin NIX_CONF_DIR={dir}/etc/nix TESTBED_DIR={dir}\n"
+    )
+}
+
+fn free_port() -> Result<u16, TestbedError> {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| TestbedError::new("find a free loopback port", e))
+}
+
+fn keygen(path: &Utf8Path) -> Result<(), TestbedError> {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "fleet-testbed", "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| TestbedError::new("run ssh-keygen", e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(TestbedError::new(format!("generate {path}"), format!("ssh-keygen exited with {status}")))
+    }
+}
+
+fn mkdir(path: &Utf8Path) -> Result<(), TestbedError> {
+    fs::create_dir_all(path).map_err(|e| TestbedError::new(format!("create {path}"), e))
+}
+
+fn copy(from: &Utf8Path, to: &Utf8Path) -> Result<(), TestbedError> {
+    fs::copy(from, to).map(drop).map_err(|e| TestbedError::new(format!("copy {from} to {to}"), e))
+}
+
+fn write(path: &Utf8Path, text: &str, executable: bool) -> Result<(), TestbedError> {
+    fs::write(path, text).map_err(|e| TestbedError::new(format!("write {path}"), e))?;
+    if executable {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+            .map_err(|e| TestbedError::new(format!("chmod {path}"), e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! `cargo xtask` (installed as `fleet`): parses the command line, dispatches to
+//! one module per command, and maps the result to an exit code.
+
+mod args;
+mod build;
+mod demo;
+mod deploy;
+mod exit;
+mod graph;
+mod source;
+
+use std::process::ExitCode;
+
+use args::Args;
+use exit::Failure;
+
+const HELP: &str = "\
+fleet: build and deploy a NixOS host and its native containers, in dependency order
+
+Usage: cargo xtask <COMMAND> [OPTIONS]
+
+Commands:
+  graph    Print the nodes in activation order with their dependencies (--dot for Graphviz)
+  build    Build the selected nodes' system closures in parallel
+  deploy   Build, push and activate the selected nodes on their host
+  demo     Deploy an example fleet to a simulated VPS on this machine, twice
+  help     Print this help
+
+Run `cargo xtask <COMMAND> --help` for a command's options.
+
+Exit status: 0 success, 1 some node failed, 2 usage or configuration error.
+";
+
+fn main() -> ExitCode {
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    let command = if argv.is_empty() { "help".to_string() } else { argv.remove(0) };
+    let args = Args::new(argv);
+    let result = match command.as_str() {
+        "graph" => graph::run(args),
+        "build" => build::run(args),
+        "deploy" => deploy::run(args),
+        "demo" => demo::run(args),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(Failure::Usage(format!("unknown command `{other}`; run `cargo xtask help`"))),
+    };
+    exit::report(result)
+}
+
+/// Prints `help` and returns true when `--help` or `-h` was given.
+fn wants_help(args: &mut Args, help: &str) -> bool {
+    let asked = args.flag("--help") | args.flag("-h");
+    if asked {
+        print!("{help}");
+    }
+    asked
+}
+
+#[cfg(test)]
+mod tidy;

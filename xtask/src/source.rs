@@ -1,0 +1,74 @@
+//! Where the fleet comes from: the flake to build and the graph data file.
+
+use camino::{Utf8Path, Utf8PathBuf};
+use fleet_graph::Fleet;
+use fleet_nix::Nix;
+
+use crate::args::Args;
+use crate::exit::Failure;
+
+/// Help text for the options this module reads.
+pub(crate) const OPTIONS_HELP: &str = "\
+  --flake REF    Flake to build from (default: the nearest folder upwards with flake.nix and nix/fleet.nix)
+  --graph FILE   Graph data file (default: nix/fleet.nix inside a local --flake)
+";
+
+/// The flake reference and graph file of a run.
+pub(crate) struct Source {
+    pub(crate) flake: String,
+    pub(crate) graph: Utf8PathBuf,
+}
+
+impl Source {
+    /// Reads `--flake` and `--graph` from `args`.
+    pub(crate) fn from_args(args: &mut Args) -> Result<Source, Failure> {
+        let flake = args.value("--flake")?;
+        let graph = args.value("--graph")?.map(Utf8PathBuf::from);
+        let flake = match flake {
+            Some(flake) => flake,
+            None => find_flake_upwards()?.to_string(),
+        };
+        let graph = match graph {
+            Some(graph) => graph,
+            None => local_dir(&flake).map(|dir| dir.join("nix/fleet.nix")).ok_or_else(|| {
+                Failure::Usage(format!("`{flake}` is not a local flake; pass --graph FILE with its graph data"))
+            })?,
+        };
+        Ok(Source { flake, graph })
+    }
+
+    /// Evaluates and validates the graph data.
+    pub(crate) fn load(&self, nix: &Nix) -> Result<Fleet, Failure> {
+        nix.check_installed().map_err(|e| Failure::Config(e.to_string()))?;
+        if !self.graph.exists() {
+            return Err(Failure::Config(format!(
+                "read graph data: {} does not exist; pass --graph FILE or a --flake with nix/fleet.nix",
+                self.graph
+            )));
+        }
+        let json = nix.eval_json_file(&self.graph).map_err(|e| Failure::Config(format!("read graph data: {e}")))?;
+        Fleet::from_json(&json).map_err(|e| Failure::Config(e.to_string()))
+    }
+}
+
+/// The folder of a local flake reference (`DIR`, `path:DIR`, `git+file://DIR?...`).
+fn local_dir(flake: &str) -> Option<Utf8PathBuf> {
+    let rest = flake.strip_prefix("path:").or_else(|| flake.strip_prefix("git+file://")).unwrap_or(flake);
+    let dir = Utf8Path::new(rest.split(['?', '#']).next()?);
+    dir.is_dir().then(|| dir.to_path_buf())
+}
+
+fn find_flake_upwards() -> Result<Utf8PathBuf, Failure> {
+    let cwd = std::env::current_dir()
+        .ok()
+        .and_then(|d| Utf8PathBuf::from_path_buf(d).ok())
+        .ok_or_else(|| Failure::Config("find the flake: the current folder is not a UTF-8 path".into()))?;
+    cwd.ancestors()
+        .find(|dir| dir.join("flake.nix").is_file() && dir.join("nix/fleet.nix").is_file())
+        .map(Utf8Path::to_path_buf)
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "no flake with nix/fleet.nix in {cwd} or above; run inside the repository or pass --flake REF"
+            ))
+        })
+}

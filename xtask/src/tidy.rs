@@ -1,0 +1,68 @@
+//! Repository-wide checks that run as tests: file headers, formatting, and an
+//! ARCHITECTURE.md section for every crate.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is one level down").to_path_buf()
+}
+
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).expect("source folders are readable").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_rust_file_starts_with_a_doc_line() {
+    let root = repo_root();
+    let mut files = Vec::new();
+    rust_files(&root.join("xtask/src"), &mut files);
+    for krate in fs::read_dir(root.join("crates")).unwrap().flatten() {
+        for sub in ["src", "tests", "benches"] {
+            if krate.path().join(sub).is_dir() {
+                rust_files(&krate.path().join(sub), &mut files);
+            }
+        }
+    }
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|f| !fs::read_to_string(f).unwrap().starts_with("//!"))
+        .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
+        .collect();
+    assert!(missing.is_empty(), "files without a leading `//!` line: {missing:?}");
+}
+
+#[test]
+fn architecture_md_has_a_section_per_crate() {
+    let root = repo_root();
+    let architecture = fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md exists");
+    let mut missing = Vec::new();
+    let mut crates: Vec<String> = vec!["xtask".into()];
+    for krate in fs::read_dir(root.join("crates")).unwrap().flatten() {
+        crates.push(krate.file_name().to_string_lossy().into_owned());
+    }
+    for name in crates {
+        if !architecture.lines().any(|l| l.starts_with("### ") && l.contains(&format!("`{name}`"))) {
+            missing.push(name);
+        }
+    }
+    assert!(missing.is_empty(), "ARCHITECTURE.md lacks a `### ` section naming: {missing:?}");
+}
+
+#[test]
+fn code_is_formatted() {
+    let out = Command::new(env!("CARGO"))
+        .args(["fmt", "--all", "--check"])
+        .current_dir(repo_root())
+        .output()
+        .expect("cargo fmt runs");
+    assert!(out.status.success(), "cargo fmt --check:\n{}", String::from_utf8_lossy(&out.stdout));
+}
