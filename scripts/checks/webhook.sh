@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The GitOps hook definition (nix/webhook-hook.nix) against the real webhook
+# daemon on loopback, started as services.webhook starts it (-template, the
+# secret in its environment). The hook command is a stub recording its
+# arguments. Only a correctly signed, successful workflow_run of the pinned
+# workflow for a push to main of the pinned repository runs it.
+#
+# WEBHOOK_HOOKS_FILE may name a pre-rendered hooks file (with the command
+# "@EXECUTE_COMMAND@"), for running where nix cannot evaluate (the flake's
+# checks); otherwise it is evaluated here.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+tmp=$(mktemp -d)
+daemon=
+cleanup() {
+  if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+repo=acme/fleet
+secret=$(openssl rand -hex 32)
+stub=$tmp/hook-command
+cat >"$stub" <<STUB
+#!/usr/bin/env bash
+echo "STUB-OUTPUT-MUST-NOT-LEAK"
+echo "\$*" >>"$tmp/calls"
+STUB
+chmod +x "$stub"
+
+if [ -n "${WEBHOOK_HOOKS_FILE-}" ]; then
+  sed "s|@EXECUTE_COMMAND@|$stub|" "$WEBHOOK_HOOKS_FILE" >"$tmp/hooks.json"
+else
+  nix eval --raw --file "$repo_root/scripts/checks/webhook-hooks.nix" \
+    --apply "f: f { executeCommand = \"$stub\"; repository = \"$repo\"; }" >"$tmp/hooks.json"
+fi
+check "hooks file holds no secret, only the template action" \
+  grep -qF '"secret":"{{ getenv "GITOPS_WEBHOOK_SECRET" | js }}"' "$tmp/hooks.json"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+GITOPS_WEBHOOK_SECRET=$secret webhook -ip 127.0.0.1 -port "$port" -urlprefix hooks \
+  -hooks "$tmp/hooks.json" -template -verbose >"$tmp/daemon.log" 2>&1 &
+daemon=$!
+url=http://127.0.0.1:$port/hooks/deploy
+
+deadline=$((SECONDS + 20))
+until curl -s -o /dev/null "http://127.0.0.1:$port/" || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+check "webhook daemon is up and loaded the hook" grep -q "loaded: deploy" "$tmp/daemon.log"
+
+# body FILE [KEY=VALUE...]: a workflow_run delivery, fields overridable.
+body() {
+  local out=$1
+  shift
+  python3 - "$repo" "$@" >"$out" <<'PY'
+import json, sys
+repo = sys.argv[1]
+v = dict(action="completed", repo=repo, head_repo=repo, event="push", branch="main",
+         path=".github/workflows/ci.yml", conclusion="success",
+         sha="0123456789abcdef0123456789abcdef01234567")
+v.update(a.split("=", 1) for a in sys.argv[2:])
+print(json.dumps({
+    "action": v["action"],
+    "repository": {"full_name": v["repo"]},
+    "workflow_run": {
+        "head_sha": v["sha"], "head_branch": v["branch"], "event": v["event"],
+        "path": v["path"], "status": "completed", "conclusion": v["conclusion"],
+        "head_repository": {"full_name": v["head_repo"]},
+    },
+}))
+PY
+}
+sign() { echo "sha256=$(openssl dgst -sha256 -hmac "$secret" -r <"$1" | cut -d' ' -f1)"; }
+
+# post BODYFILE SIGNATURE [EVENT] [METHOD]: prints "HTTPCODE SECONDS", body to $tmp/resp.
+post() {
+  local sig=() event=${3:-workflow_run}
+  [ -n "$2" ] && sig=(-H "X-Hub-Signature-256: $2")
+  curl -s --max-time 10 -o "$tmp/resp" -w '%{http_code} %{time_total}' -X "${4:-POST}" \
+    -H "Content-Type: application/json" -H "X-GitHub-Event: $event" "${sig[@]}" \
+    --data-binary "@$1" "$url"
+}
+calls() { if [ -e "$tmp/calls" ]; then cat "$tmp/calls"; fi; }
+
+# A rejection is decided before webhook answers, so its answer proves the
+# command was not started; the calls file is checked once more at the end.
+rejects() {
+  local desc=$1 file=$2 sig=$3 event=${4:-workflow_run} method=${5:-POST} res
+  res=$(post "$file" "$sig" "$event" "$method" || echo "000 timeout")
+  if ! grep -q "deploy requested" "$tmp/resp" 2>/dev/null && [ "${res%% *}" != 000 ]; then
+    pass "rejects: $desc"
+  else
+    fail "rejects: $desc" "answer $res: $(cat "$tmp/resp" 2>/dev/null)"
+  fi
+}
+
+good=0123456789abcdef0123456789abcdef01234567
+body "$tmp/ok.json" sha=$good
+res=$(post "$tmp/ok.json" "$(sign "$tmp/ok.json")")
+check "signed success for main is accepted with status 200" test "${res%% *}" = 200
+check "answer is fast (under 10 s)" python3 -c "import sys; sys.exit(not float('${res##* }') < 10)"
+check "answer is the fixed message, no command output" \
+  sh -c "grep -qx 'deploy requested' '$tmp/resp' && ! grep -q STUB-OUTPUT '$tmp/resp'"
+deadline=$((SECONDS + 10))
+until grep -qxF "$good" "$tmp/calls" 2>/dev/null || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+check "the hook ran with exactly the commit id as its argument" test "$(calls)" = "$good"
+
+bad=fedcba9876543210fedcba9876543210fedcba98
+body "$tmp/b.json" sha=$bad
+rejects "wrong signature" "$tmp/b.json" "sha256=$(openssl rand -hex 32)"
+rejects "signature with another secret" "$tmp/b.json" \
+  "sha256=$(openssl dgst -sha256 -hmac other -r <"$tmp/b.json" | cut -d' ' -f1)"
+rejects "missing signature" "$tmp/b.json" ""
+rejects "signature of another body" "$tmp/b.json" "$(sign "$tmp/ok.json")"
+printf '{"action": "completed", "workflow_run": {' >"$tmp/malformed.json"
+rejects "malformed body" "$tmp/malformed.json" "$(sign "$tmp/malformed.json")"
+for case in "branch=feature" "repo=mallory/fleet" "head_repo=mallory/fleet" \
+  "conclusion=failure" "conclusion=cancelled" "event=pull_request" "action=requested" \
+  "path=.github/workflows/other.yml" "sha=${bad^^}" "sha=${bad:0:12}" "sha=$bad;reboot"; do
+  body "$tmp/case.json" sha=$bad "$case"
+  rejects "$case" "$tmp/case.json" "$(sign "$tmp/case.json")"
+done
+rejects "another event (check_run)" "$tmp/b.json" "$(sign "$tmp/b.json")" check_run
+rejects "GET instead of POST" "$tmp/b.json" "$(sign "$tmp/b.json")" workflow_run GET
+
+check "only the accepted delivery ever ran the hook" test "$(calls)" = "$good"
+check "the secret is not in the daemon's log" sh -c "! grep -qF '$secret' '$tmp/daemon.log'"
+
+summary webhook
