@@ -87,10 +87,19 @@ mod tests {
 
     #[test]
     fn reports_leftovers_and_missing_values() {
-        assert_eq!(args(&["--bogus"]).finish().unwrap_err().0, "unexpected argument `--bogus`");
-        assert_eq!(args(&["--flake"]).value("--flake").unwrap_err().0, "--flake needs a value");
         assert_eq!(
-            args(&["--flake", "a", "--flake", "b"]).value("--flake").unwrap_err().0,
+            args(&["--bogus"]).finish().unwrap_err().0,
+            "unexpected argument `--bogus`"
+        );
+        assert_eq!(
+            args(&["--flake"]).value("--flake").unwrap_err().0,
+            "--flake needs a value"
+        );
+        assert_eq!(
+            args(&["--flake", "a", "--flake", "b"])
+                .value("--flake")
+                .unwrap_err()
+                .0,
             "--flake may be given only once"
         );
     }

@@ -7,7 +7,7 @@ use fleet_nix::Nix;
 
 use crate::args::Args;
 use crate::exit::Failure;
-use crate::source::{Source, OPTIONS_HELP};
+use crate::source::{SourceArgs, OPTIONS_HELP};
 
 const HELP: &str = "\
 Build the selected nodes' system closures in parallel with `nix build`
@@ -28,15 +28,21 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     }
     let containers = args.values("--container")?;
     let jobs = jobs(&mut args)?;
-    let source = Source::from_args(&mut args)?;
+    let source = SourceArgs::take(&mut args)?;
     args.finish()?;
+    let source = source.resolve()?;
     let nix = Nix::new();
     let fleet = source.load(&nix)?;
     let kinds = Kinds::standard();
     let plan = Plan::new(&fleet, &kinds, &containers, &source.flake)
         .map_err(|e| Failure::Config(e.to_string()))?
         .with_jobs(jobs);
-    let summary = plan.run(&nix, Mode::Build, &BTreeMap::new(), fleet_report::for_stderr().as_ref());
+    let summary = plan.run(
+        &nix,
+        Mode::Build,
+        &BTreeMap::new(),
+        fleet_report::for_stderr().as_ref(),
+    );
     for report in &summary.nodes {
         if let Some(path) = &report.new {
             println!("{} {path}", report.node);
@@ -56,7 +62,9 @@ pub(crate) fn jobs(args: &mut Args) -> Result<usize, Failure> {
         None => Ok(8),
         Some(text) => match text.parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(Failure::Usage(format!("--jobs takes a positive number, not `{text}`"))),
+            _ => Err(Failure::Usage(format!(
+                "--jobs takes a positive number, not `{text}`"
+            ))),
         },
     }
 }

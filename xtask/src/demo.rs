@@ -35,10 +35,13 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     }
     let keep = args.flag("--keep");
     args.finish()?;
-    ensure_prerequisites(true, &mut |line| eprintln!("demo: {line}")).map_err(|e| Failure::Config(e.to_string()))?;
+    ensure_prerequisites(true, &mut |line| eprintln!("demo: {line}"))
+        .map_err(|e| Failure::Config(e.to_string()))?;
 
-    let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir().join(format!("fleet-demo-{}", std::process::id())))
-        .map_err(|_| Failure::Config("use the temporary folder: not a UTF-8 path".into()))?;
+    let dir = Utf8PathBuf::from_path_buf(
+        std::env::temp_dir().join(format!("fleet-demo-{}", std::process::id())),
+    )
+    .map_err(|_| Failure::Config("use the temporary folder: not a UTF-8 path".into()))?;
     let result = demo(&dir);
     if keep {
         eprintln!("demo: kept {dir} (the target's /nix is {dir}/target/nix)");
@@ -49,10 +52,15 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
 }
 
 fn demo(dir: &camino::Utf8Path) -> Result<(), Failure> {
-    let testbed_failed = |e: fleet_testbed::TestbedError| Failure::Config(format!("set up the testbed: {e}"));
+    let testbed_failed =
+        |e: fleet_testbed::TestbedError| Failure::Config(format!("set up the testbed: {e}"));
     let testbed = Testbed::start(&dir.join("target")).map_err(testbed_failed)?;
-    let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).map_err(testbed_failed)?;
-    println!("A simulated VPS listens at {} (real sshd, its own /nix).", testbed.address());
+    let mut fixture =
+        Fixture::create(&dir.join("flake"), &testbed.address()).map_err(testbed_failed)?;
+    println!(
+        "A simulated VPS listens at {} (real sshd, its own /nix).",
+        testbed.address()
+    );
     println!("The example fleet, from {}/nix/fleet.nix:\n", fixture.dir());
 
     let nix = Testbed::nix();
@@ -65,7 +73,16 @@ fn demo(dir: &camino::Utf8Path) -> Result<(), Failure> {
     let fleet = load()?;
     for node in fleet.nodes() {
         let deps = fleet.dependencies(&node.name);
-        println!("  {:<15} {:<9} after: {}", node.name, node.kind, if deps.is_empty() { "-".into() } else { deps.join(", ") });
+        println!(
+            "  {:<15} {:<9} after: {}",
+            node.name,
+            node.kind,
+            if deps.is_empty() {
+                "-".into()
+            } else {
+                deps.join(", ")
+            }
+        );
     }
 
     println!("\n== 1. First deploy: everything is new ==");
@@ -78,22 +95,37 @@ fn demo(dir: &camino::Utf8Path) -> Result<(), Failure> {
     fixture.set_version(CHANGED, "2").map_err(testbed_failed)?;
     deploy(&fleet, &fixture, &nix, &target)?;
 
-    let pushed: BTreeSet<String> = testbed.store_paths().difference(&store_before).cloned().collect();
+    let pushed: BTreeSet<String> = testbed
+        .store_paths()
+        .difference(&store_before)
+        .cloned()
+        .collect();
     println!("\nPushed to the target by the second deploy:");
     for path in &pushed {
         println!("  {path}");
     }
     println!("Activated on the target by the second deploy:");
-    for record in testbed.activations().map_err(testbed_failed)?.iter().skip(log_before) {
+    for record in testbed
+        .activations()
+        .map_err(testbed_failed)?
+        .iter()
+        .skip(log_before)
+    {
         println!("  {} ({}) {}", record.node, record.action, record.path);
     }
     println!("\nOnly {CHANGED} was pushed and activated; the other nodes were already current.");
     Ok(())
 }
 
-fn deploy(fleet: &Fleet, fixture: &Fixture, nix: &fleet_nix::Nix, target: &Target) -> Result<(), Failure> {
+fn deploy(
+    fleet: &Fleet,
+    fixture: &Fixture,
+    nix: &fleet_nix::Nix,
+    target: &Target,
+) -> Result<(), Failure> {
     let kinds = Kinds::standard();
-    let plan = Plan::new(fleet, &kinds, &[], &fixture.flake_ref()).map_err(|e| Failure::Config(e.to_string()))?;
+    let plan = Plan::new(fleet, &kinds, &[], &fixture.flake_ref())
+        .map_err(|e| Failure::Config(e.to_string()))?;
     let summary = crate::deploy::execute(&plan, nix, Some(target), &[])?;
     if summary.success() {
         Ok(())

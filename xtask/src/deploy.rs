@@ -5,7 +5,7 @@ use fleet_nix::{Nix, Target};
 
 use crate::args::Args;
 use crate::exit::Failure;
-use crate::source::{Source, OPTIONS_HELP};
+use crate::source::{SourceArgs, OPTIONS_HELP};
 
 const HELP: &str = "\
 Build the selected nodes, push what changed to their host and activate it in dependency order
@@ -32,12 +32,20 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
         return Ok(());
     }
     let containers = args.values("--container")?;
-    let target = args.value("--target")?.map(|t| Target::parse(&t)).transpose().map_err(Failure::Usage)?;
-    let ssh_options: Vec<String> =
-        args.values("--ssh-option")?.iter().flat_map(|o| o.split_whitespace().map(String::from)).collect();
+    let target = args
+        .value("--target")?
+        .map(|t| Target::parse(&t))
+        .transpose()
+        .map_err(Failure::Usage)?;
+    let ssh_options: Vec<String> = args
+        .values("--ssh-option")?
+        .iter()
+        .flat_map(|o| o.split_whitespace().map(String::from))
+        .collect();
     let jobs = crate::build::jobs(&mut args)?;
-    let source = Source::from_args(&mut args)?;
+    let source = SourceArgs::take(&mut args)?;
     args.finish()?;
+    let source = source.resolve()?;
     let nix = Nix::new();
     let fleet = source.load(&nix)?;
     let kinds = Kinds::standard();
@@ -65,7 +73,12 @@ pub(crate) fn execute(
         .into_iter()
         .map(|(host, target)| (host, target.with_ssh_options(ssh_options.iter().cloned())))
         .collect();
-    let summary = plan.run(nix, Mode::Deploy, &targets, fleet_report::for_stderr().as_ref());
+    let summary = plan.run(
+        nix,
+        Mode::Deploy,
+        &targets,
+        fleet_report::for_stderr().as_ref(),
+    );
     print!("\n{}", fleet_report::summary_table(&summary));
     Ok(summary)
 }

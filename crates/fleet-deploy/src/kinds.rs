@@ -96,7 +96,10 @@ impl NodeKind for ContainerKind {
     }
 
     fn activate(&self, node: &Node, path: &str) -> RemoteScript {
-        RemoteScript::new(CONTAINER_ACTIVATE, [node.name.clone(), path.to_string(), self.profile(node)])
+        RemoteScript::new(
+            CONTAINER_ACTIVATE,
+            [node.name.clone(), path.to_string(), self.profile(node)],
+        )
     }
 }
 

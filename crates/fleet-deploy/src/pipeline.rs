@@ -36,7 +36,10 @@ pub enum Outcome {
 impl Outcome {
     /// Whether dependents may proceed.
     pub fn is_success(&self) -> bool {
-        matches!(self, Outcome::Built | Outcome::Activated | Outcome::Unchanged)
+        matches!(
+            self,
+            Outcome::Built | Outcome::Activated | Outcome::Unchanged
+        )
     }
 
     /// One word for tables and logs.
@@ -116,7 +119,13 @@ impl<'a> Plan<'a> {
     ) -> Result<Plan<'a>, ConfigError> {
         kinds.validate(fleet)?;
         let selection = fleet.select(containers)?;
-        Ok(Plan { fleet, kinds, selection, flake: flake.to_string(), jobs: 8 })
+        Ok(Plan {
+            fleet,
+            kinds,
+            selection,
+            flake: flake.to_string(),
+            jobs: 8,
+        })
     }
 
     /// How many builds and activations may run at once (at least one).
@@ -132,10 +141,16 @@ impl<'a> Plan<'a> {
 
     /// The target of every host that a selected node runs on: `override_target`
     /// if given (only when one host is involved), else the host's `target` field.
-    pub fn targets(&self, override_target: Option<&Target>) -> Result<BTreeMap<String, Target>, ConfigError> {
+    pub fn targets(
+        &self,
+        override_target: Option<&Target>,
+    ) -> Result<BTreeMap<String, Target>, ConfigError> {
         let mut hosts: Vec<&Node> = Vec::new();
         for name in self.selection.names() {
-            let host = self.fleet.host_of(name).expect("validated nodes have hosts");
+            let host = self
+                .fleet
+                .host_of(name)
+                .expect("validated nodes have hosts");
             if !hosts.iter().any(|h| h.name == host.name) {
                 hosts.push(host);
             }
@@ -167,21 +182,34 @@ impl<'a> Plan<'a> {
 
     /// Runs the pipeline. In [`Mode::Deploy`], `targets` must hold every
     /// involved host (see [`Plan::targets`]).
-    pub fn run(&self, nix: &Nix, mode: Mode, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
+    pub fn run(
+        &self,
+        nix: &Nix,
+        mode: Mode,
+        targets: &BTreeMap<String, Target>,
+        sink: &dyn Sink,
+    ) -> Summary {
         let names = self.selection.names();
         sink.event(Event::Planned { nodes: names });
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.jobs.min(names.len()).max(1))
             .build()
             .expect("a thread pool of a few threads can be built");
-        let mut progress: HashMap<&str, Progress> =
-            names.iter().map(|n| (n.as_str(), Progress::default())).collect();
+        let mut progress: HashMap<&str, Progress> = names
+            .iter()
+            .map(|n| (n.as_str(), Progress::default()))
+            .collect();
 
         let builds: Vec<(&str, Result<String, NodeError>, Duration)> = pool.install(|| {
-            names.par_iter().map(|name| self.build(nix, name, sink)).collect()
+            names
+                .par_iter()
+                .map(|name| self.build(nix, name, sink))
+                .collect()
         });
         for (name, result, elapsed) in builds {
-            let state = progress.get_mut(name).expect("every selected node has a state");
+            let state = progress
+                .get_mut(name)
+                .expect("every selected node has a state");
             state.elapsed += elapsed;
             match result {
                 Ok(path) => {
@@ -205,7 +233,9 @@ impl<'a> Plan<'a> {
                         .collect()
                 });
                 for (name, outcome, elapsed) in activations {
-                    let state = progress.get_mut(name).expect("every selected node has a state");
+                    let state = progress
+                        .get_mut(name)
+                        .expect("every selected node has a state");
                     state.elapsed += elapsed;
                     finish(sink, name, state, outcome);
                 }
@@ -215,7 +245,9 @@ impl<'a> Plan<'a> {
             nodes: names
                 .iter()
                 .map(|name| {
-                    let state = progress.remove(name.as_str()).expect("every selected node has a state");
+                    let state = progress
+                        .remove(name.as_str())
+                        .expect("every selected node has a state");
                     NodeReport {
                         node: name.clone(),
                         old: state.old,
@@ -228,14 +260,24 @@ impl<'a> Plan<'a> {
         }
     }
 
-    fn build<'n>(&self, nix: &Nix, name: &'n str, sink: &dyn Sink) -> (&'n str, Result<String, NodeError>, Duration) {
+    fn build<'n>(
+        &self,
+        nix: &Nix,
+        name: &'n str,
+        sink: &dyn Sink,
+    ) -> (&'n str, Result<String, NodeError>, Duration) {
         let started = Instant::now();
-        sink.event(Event::Stage { node: name, stage: Stage::Build });
+        sink.event(Event::Stage {
+            node: name,
+            stage: Stage::Build,
+        });
         let node = self.fleet.node(name).expect("selected nodes exist");
         let installable = format!("{}#{}", self.flake, self.kinds.of(node).build_attr(node));
-        let result = nix
-            .build(&installable)
-            .map_err(|error| NodeError { node: name.to_string(), stage: Stage::Build, error });
+        let result = nix.build(&installable).map_err(|error| NodeError {
+            node: name.to_string(),
+            stage: Stage::Build,
+            error,
+        });
         (name, result, started.elapsed())
     }
 
@@ -255,17 +297,29 @@ impl<'a> Plan<'a> {
             .iter()
             .filter(|name| progress[name.as_str()].outcome.is_none())
             .map(|name| self.fleet.node(name).expect("selected nodes exist"))
-            .filter(|node| self.fleet.host_of(&node.name).is_some_and(|h| h.name == host))
+            .filter(|node| {
+                self.fleet
+                    .host_of(&node.name)
+                    .is_some_and(|h| h.name == host)
+            })
             .collect();
         if on_host.is_empty() {
             return;
         }
-        let profiles: Vec<String> = on_host.iter().map(|node| self.kinds.of(node).profile(node)).collect();
+        let profiles: Vec<String> = on_host
+            .iter()
+            .map(|node| self.kinds.of(node).profile(node))
+            .collect();
         for node in &on_host {
-            sink.event(Event::Stage { node: &node.name, stage: Stage::Probe });
+            sink.event(Event::Stage {
+                node: &node.name,
+                stage: Stage::Probe,
+            });
         }
         let started = Instant::now();
-        let current = target.run(&RemoteScript::new(PROBE, profiles.clone())).and_then(|out| parse_probe(&out, &profiles));
+        let current = target
+            .run(&RemoteScript::new(PROBE, profiles.clone()))
+            .and_then(|out| parse_probe(&out, &profiles));
         let probe_time = started.elapsed();
         let current = match current {
             Ok(current) => current,
@@ -273,7 +327,11 @@ impl<'a> Plan<'a> {
                 for node in on_host {
                     let state = progress.get_mut(node.name.as_str()).expect("state");
                     state.elapsed += probe_time;
-                    let error = NodeError { node: node.name.clone(), stage: Stage::Probe, error: error.clone() };
+                    let error = NodeError {
+                        node: node.name.clone(),
+                        stage: Stage::Probe,
+                        error: error.clone(),
+                    };
                     finish(sink, &node.name, state, Outcome::Failed(error));
                 }
                 return;
@@ -292,10 +350,15 @@ impl<'a> Plan<'a> {
             return;
         }
         for node in &changed {
-            sink.event(Event::Stage { node: &node.name, stage: Stage::Push });
+            sink.event(Event::Stage {
+                node: &node.name,
+                stage: Stage::Push,
+            });
         }
-        let paths: Vec<String> =
-            changed.iter().map(|node| progress[node.name.as_str()].new.clone().expect("built")).collect();
+        let paths: Vec<String> = changed
+            .iter()
+            .map(|node| progress[node.name.as_str()].new.clone().expect("built"))
+            .collect();
         let started = Instant::now();
         let pushed = nix.copy_to(target, &paths);
         let push_time = started.elapsed();
@@ -303,7 +366,11 @@ impl<'a> Plan<'a> {
             let state = progress.get_mut(node.name.as_str()).expect("state");
             state.elapsed += push_time;
             if let Err(error) = &pushed {
-                let error = NodeError { node: node.name.clone(), stage: Stage::Push, error: error.clone() };
+                let error = NodeError {
+                    node: node.name.clone(),
+                    stage: Stage::Push,
+                    error: error.clone(),
+                };
                 finish(sink, &node.name, state, Outcome::Failed(error));
             }
         }
@@ -317,25 +384,52 @@ impl<'a> Plan<'a> {
         sink: &dyn Sink,
     ) -> (&'n str, Outcome, Duration) {
         let name = node.name.as_str();
-        let blocker = self.fleet.selected_dependencies(&self.selection, name).into_iter().find(|dep| {
-            !progress[dep].outcome.as_ref().is_some_and(Outcome::is_success)
-        });
+        let blocker = self
+            .fleet
+            .selected_dependencies(&self.selection, name)
+            .into_iter()
+            .find(|dep| {
+                !progress[dep]
+                    .outcome
+                    .as_ref()
+                    .is_some_and(Outcome::is_success)
+            });
         if let Some(dep) = blocker {
-            let why = progress[dep].outcome.as_ref().map_or("did not finish", Outcome::label);
-            return (name, Outcome::Skipped(format!("dependency `{dep}` {why}")), Duration::ZERO);
+            let why = progress[dep]
+                .outcome
+                .as_ref()
+                .map_or("did not finish", Outcome::label);
+            return (
+                name,
+                Outcome::Skipped(format!("dependency `{dep}` {why}")),
+                Duration::ZERO,
+            );
         }
         let state = &progress[name];
-        let new = state.new.as_deref().expect("nodes without a build have finished");
+        let new = state
+            .new
+            .as_deref()
+            .expect("nodes without a build have finished");
         if state.old.as_deref() == Some(new) {
             return (name, Outcome::Unchanged, Duration::ZERO);
         }
-        sink.event(Event::Stage { node: name, stage: Stage::Activate });
+        sink.event(Event::Stage {
+            node: name,
+            stage: Stage::Activate,
+        });
         let started = Instant::now();
-        let host = self.fleet.host_of(name).expect("validated nodes have hosts");
+        let host = self
+            .fleet
+            .host_of(name)
+            .expect("validated nodes have hosts");
         let target = &targets[&host.name];
         let outcome = match target.run(&self.kinds.of(node).activate(node, new)) {
             Ok(_) => Outcome::Activated,
-            Err(error) => Outcome::Failed(NodeError { node: name.to_string(), stage: Stage::Activate, error }),
+            Err(error) => Outcome::Failed(NodeError {
+                node: name.to_string(),
+                stage: Stage::Activate,
+                error,
+            }),
         };
         (name, outcome, started.elapsed())
     }
@@ -354,11 +448,14 @@ fn finish(sink: &dyn Sink, name: &str, state: &mut Progress, outcome: Outcome) {
 
 /// Maps probe output back to the profiles asked for, in order.
 fn parse_probe(out: &str, profiles: &[String]) -> Result<Vec<Option<String>>, CommandError> {
-    let found: HashMap<&str, &str> = out.lines().filter_map(|line| line.split_once('\t')).collect();
+    let found: HashMap<&str, &str> = out
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .collect();
     profiles
         .iter()
         .map(|profile| match found.get(profile.as_str()) {
-            Some(path) if path.is_empty() => Ok(None),
+            Some(&"") => Ok(None),
             Some(path) => Ok(Some(path.to_string())),
             None => Err(CommandError {
                 command: "probe profiles".into(),
@@ -378,6 +475,9 @@ mod tests {
         let got = parse_probe("/b\t/nix/store/x\n/a\t\n", &profiles).unwrap();
         assert_eq!(got, vec![None, Some("/nix/store/x".to_string())]);
         let err = parse_probe("/a\t\n", &profiles).unwrap_err();
-        assert!(err.to_string().contains("did not report profile /b"), "{err}");
+        assert!(
+            err.to_string().contains("did not report profile /b"),
+            "{err}"
+        );
     }
 }

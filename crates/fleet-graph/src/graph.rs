@@ -51,8 +51,11 @@ impl Fleet {
                 return Err(GraphError::DuplicateNode(node.name.clone()));
             }
         }
-        let hosts: Vec<String> =
-            nodes.iter().filter(|n| n.kind == HOST_KIND).map(|n| n.name.clone()).collect();
+        let hosts: Vec<String> = nodes
+            .iter()
+            .filter(|n| n.kind == HOST_KIND)
+            .map(|n| n.name.clone())
+            .collect();
         if hosts.is_empty() {
             return Err(GraphError::NoHost);
         }
@@ -76,7 +79,11 @@ impl Fleet {
                 }
             }
         }
-        let mut fleet = Fleet { nodes, index, depth: Vec::new() };
+        let mut fleet = Fleet {
+            nodes,
+            index,
+            depth: Vec::new(),
+        };
         fleet.depth = fleet.compute_depths()?;
         Ok(fleet)
     }
@@ -93,8 +100,14 @@ impl Fleet {
 
     /// What `name` depends on: its host first, then its `dependsOn`.
     pub fn dependencies(&self, name: &str) -> Vec<&str> {
-        let Some(node) = self.node(name) else { return Vec::new() };
-        node.host.iter().chain(node.depends_on.iter()).map(String::as_str).collect()
+        let Some(node) = self.node(name) else {
+            return Vec::new();
+        };
+        node.host
+            .iter()
+            .chain(node.depends_on.iter())
+            .map(String::as_str)
+            .collect()
     }
 
     /// The host node `name` runs on; a host runs on itself.
@@ -111,10 +124,12 @@ impl Fleet {
     /// name must be a non-host node (a `--container`), and only those are selected.
     pub fn select(&self, names: &[String]) -> Result<Selection, GraphError> {
         if names.is_empty() {
-            return Ok(Selection { names: self.order(|_| true) });
+            return Ok(Selection {
+                names: self.order(|_| true),
+            });
         }
         for name in names {
-            if !self.node(name).is_some_and(|n| n.kind != HOST_KIND) {
+            if self.node(name).is_none_or(|n| n.kind == HOST_KIND) {
                 return Err(GraphError::UnknownSelection {
                     name: name.clone(),
                     kind: "container".into(),
@@ -127,7 +142,9 @@ impl Fleet {
                 });
             }
         }
-        Ok(Selection { names: self.order(|n| names.contains(&n.name)) })
+        Ok(Selection {
+            names: self.order(|n| names.contains(&n.name)),
+        })
     }
 
     /// The selected nodes grouped into activation waves: every node comes in a
@@ -178,7 +195,11 @@ impl Fleet {
     pub fn to_dot(&self) -> String {
         let mut dot = String::from("digraph fleet {\n  rankdir=LR;\n");
         for node in &self.nodes {
-            let shape = if node.kind == HOST_KIND { "box" } else { "ellipse" };
+            let shape = if node.kind == HOST_KIND {
+                "box"
+            } else {
+                "ellipse"
+            };
             dot.push_str(&format!(
                 "  \"{}\" [shape={shape}, label=\"{}\\n({})\"];\n",
                 node.name, node.name, node.kind
@@ -186,7 +207,11 @@ impl Fleet {
         }
         for node in &self.nodes {
             for dep in self.dependencies(&node.name) {
-                let style = if node.host.as_deref() == Some(dep) { " [style=dashed]" } else { "" };
+                let style = if node.host.as_deref() == Some(dep) {
+                    " [style=dashed]"
+                } else {
+                    ""
+                };
                 dot.push_str(&format!("  \"{dep}\" -> \"{}\"{style};\n", node.name));
             }
         }
@@ -197,9 +222,14 @@ impl Fleet {
     /// Names of the nodes accepted by `keep`, in activation order (by wave, then
     /// by declaration).
     fn order(&self, keep: impl Fn(&Node) -> bool) -> Vec<String> {
-        let mut picked: Vec<usize> = (0..self.nodes.len()).filter(|&i| keep(&self.nodes[i])).collect();
+        let mut picked: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| keep(&self.nodes[i]))
+            .collect();
         picked.sort_by_key(|&i| (self.depth[i], i));
-        picked.into_iter().map(|i| self.nodes[i].name.clone()).collect()
+        picked
+            .into_iter()
+            .map(|i| self.nodes[i].name.clone())
+            .collect()
     }
 
     fn compute_depths(&self) -> Result<Vec<usize>, GraphError> {
@@ -212,7 +242,10 @@ impl Fleet {
         }
         if let Some(cycle) = find_cycle(&graph) {
             return Err(GraphError::Cycle(
-                cycle.into_iter().map(|id| self.nodes[graph[id]].name.clone()).collect(),
+                cycle
+                    .into_iter()
+                    .map(|id| self.nodes[graph[id]].name.clone())
+                    .collect(),
             ));
         }
         let mut depth = vec![0; self.nodes.len()];
@@ -232,9 +265,9 @@ impl Fleet {
 /// One cycle of the graph as a closed walk (first node repeated at the end),
 /// shortest from the first node of the first cyclic component found.
 fn find_cycle(graph: &DiGraph<usize, ()>) -> Option<Vec<NodeIndex>> {
-    let component = tarjan_scc(graph).into_iter().find(|scc| {
-        scc.len() > 1 || graph.contains_edge(scc[0], scc[0])
-    })?;
+    let component = tarjan_scc(graph)
+        .into_iter()
+        .find(|scc| scc.len() > 1 || graph.contains_edge(scc[0], scc[0]))?;
     let members: HashSet<NodeIndex> = component.iter().copied().collect();
     let start = *component.iter().min_by_key(|id| graph[**id])?;
     let mut came_from: HashMap<NodeIndex, NodeIndex> = HashMap::new();
@@ -283,9 +316,19 @@ mod tests {
                 };
                 let deps: Vec<String> = parts
                     .get(3)
-                    .map(|d| d.split(',').filter(|s| !s.is_empty()).map(|s| format!("\"{s}\"")).collect())
+                    .map(|d| {
+                        d.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(|s| format!("\"{s}\""))
+                            .collect()
+                    })
                     .unwrap_or_default();
-                format!("\"{}\":{{\"kind\":\"{}\"{host},\"dependsOn\":[{}]}}", parts[0], parts[1], deps.join(","))
+                format!(
+                    "\"{}\":{{\"kind\":\"{}\"{host},\"dependsOn\":[{}]}}",
+                    parts[0],
+                    parts[1],
+                    deps.join(",")
+                )
             })
             .collect();
         format!("{{\"nodes\":{{{}}}}}", nodes.join(","))
@@ -298,7 +341,12 @@ mod tests {
             Ok(fleet
                 .waves(&selection)
                 .iter()
-                .map(|wave| wave.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(","))
+                .map(|wave| {
+                    wave.iter()
+                        .map(|n| n.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
                 .collect::<Vec<_>>()
                 .join(" | "))
         }) {
@@ -319,8 +367,16 @@ mod tests {
 
     #[test]
     fn selection_keeps_only_named_nodes_in_order() {
-        check_waves("h:host a:container:h b:container:h:a c:container:h:b", &["c", "a"], "a | c");
-        check_waves("h:host a:container:h b:container:h c:container:h:b", &["c", "a"], "a,c");
+        check_waves(
+            "h:host a:container:h b:container:h:a c:container:h:b",
+            &["c", "a"],
+            "a | c",
+        );
+        check_waves(
+            "h:host a:container:h b:container:h c:container:h:b",
+            &["c", "a"],
+            "a,c",
+        );
     }
 
     #[test]
@@ -330,7 +386,11 @@ mod tests {
             &["nope"],
             "error: select nodes: `nope` is not a container (known: a)",
         );
-        check_waves("h:host a:container:h", &["h"], "error: select nodes: `h` is not a container (known: a)");
+        check_waves(
+            "h:host a:container:h",
+            &["h"],
+            "error: select nodes: `h` is not a container (known: a)",
+        );
     }
 
     #[test]

@@ -64,8 +64,12 @@ impl Nix {
     pub fn build(&self, installable: &str) -> Result<String, CommandError> {
         let args = ["build", "--json", "--no-link", installable];
         let stdout = self.run(&args)?;
-        let bad = |reason: String| CommandError { command: format!("nix {}", args.join(" ")), failure: Failure::Output(reason) };
-        let results: Vec<BuildResult> = serde_json::from_str(&stdout).map_err(|e| bad(e.to_string()))?;
+        let bad = |reason: String| CommandError {
+            command: format!("nix {}", args.join(" ")),
+            failure: Failure::Output(reason),
+        };
+        let results: Vec<BuildResult> =
+            serde_json::from_str(&stdout).map_err(|e| bad(e.to_string()))?;
         results
             .into_iter()
             .next()
@@ -76,7 +80,9 @@ impl Nix {
     /// `nix copy --to ssh-ng://...` of `paths` and their closures. Nothing to
     /// do for a local target, whose store already holds them.
     pub fn copy_to(&self, target: &Target, paths: &[String]) -> Result<(), CommandError> {
-        let Target::Ssh(ssh) = target else { return Ok(()) };
+        let Target::Ssh(ssh) = target else {
+            return Ok(());
+        };
         if paths.is_empty() {
             return Ok(());
         }
@@ -86,7 +92,8 @@ impl Nix {
         let mut args: Vec<&str> = vec!["copy", "--quiet", "--no-check-sigs", "--to", &store];
         args.extend(paths.iter().map(String::as_str));
         let ssh_opts = ssh.connection_args().join(" ");
-        self.run_with(&args, &[("NIX_SSHOPTS", &ssh_opts)]).map(drop)
+        self.run_with(&args, &[("NIX_SSHOPTS", &ssh_opts)])
+            .map(drop)
     }
 
     /// The closure of `path` in the local store, with NAR sizes.

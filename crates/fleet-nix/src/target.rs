@@ -43,7 +43,10 @@ pub struct RemoteScript {
 impl RemoteScript {
     /// A script with arguments.
     pub fn new(script: &'static str, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        RemoteScript { script, args: args.into_iter().map(Into::into).collect() }
+        RemoteScript {
+            script,
+            args: args.into_iter().map(Into::into).collect(),
+        }
     }
 }
 
@@ -68,25 +71,38 @@ impl Target {
         }
         let (user, rest) = match text.split_once('@') {
             Some((user, rest)) if !user.is_empty() => (Some(user.to_string()), rest),
-            Some(_) => return Err(format!("target `{text}` has an empty user; write USER@HOST[:PORT]")),
+            Some(_) => {
+                return Err(format!(
+                    "target `{text}` has an empty user; write USER@HOST[:PORT]"
+                ))
+            }
             None => (None, text),
         };
         let (host, port) = match rest.rsplit_once(':') {
             Some((host, port)) => {
-                let port = port
-                    .parse::<u16>()
-                    .map_err(|_| format!("target `{text}` has an invalid port `{port}`; write USER@HOST[:PORT]"))?;
+                let port = port.parse::<u16>().map_err(|_| {
+                    format!("target `{text}` has an invalid port `{port}`; write USER@HOST[:PORT]")
+                })?;
                 (host, Some(port))
             }
             None => (rest, None),
         };
         let valid_host = !host.is_empty()
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_[]".contains(&b))
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-_[]".contains(&b))
             && !host.starts_with('-');
         if !valid_host {
-            return Err(format!("target `{text}` has an invalid host `{host}`; write USER@HOST[:PORT] or `local`"));
+            return Err(format!(
+                "target `{text}` has an invalid host `{host}`; write USER@HOST[:PORT] or `local`"
+            ));
         }
-        Ok(Target::Ssh(SshTarget { user, host: host.to_string(), port, options: Vec::new() }))
+        Ok(Target::Ssh(SshTarget {
+            user,
+            host: host.to_string(),
+            port,
+            options: Vec::new(),
+        }))
     }
 
     /// The same target with extra ssh arguments (ignored for `Local`).
@@ -102,18 +118,27 @@ impl Target {
         match self {
             Target::Local => {
                 let mut cmd = Command::new("sh");
-                cmd.arg("-c").arg(script.script).arg("fleet").args(&script.args);
+                cmd.arg("-c")
+                    .arg(script.script)
+                    .arg("fleet")
+                    .args(&script.args);
                 command::run(&mut cmd)
             }
             Target::Ssh(ssh) => {
                 let program = command::find_program("ssh", "install openssh-client")?;
                 let remote = std::iter::once("sh".to_string())
-                    .chain(["-c".to_string(), shell_quote(script.script), "fleet".to_string()])
+                    .chain([
+                        "-c".to_string(),
+                        shell_quote(script.script),
+                        "fleet".to_string(),
+                    ])
                     .chain(script.args.iter().map(|a| shell_quote(a)))
                     .collect::<Vec<_>>()
                     .join(" ");
                 let mut cmd = Command::new(program);
-                cmd.args(ssh.connection_args()).arg(ssh.destination()).arg(remote);
+                cmd.args(ssh.connection_args())
+                    .arg(ssh.destination())
+                    .arg(remote);
                 command::run(&mut cmd)
             }
         }
@@ -170,8 +195,14 @@ mod tests {
         check("local", "local");
         check("root@10.0.0.1:2222", "Some(\"root\") 10.0.0.1 Some(2222)");
         check("vps.example.org", "None vps.example.org None");
-        check("root@x:99999", "target `root@x:99999` has an invalid port `99999`; write USER@HOST[:PORT]");
-        check("@x", "target `@x` has an empty user; write USER@HOST[:PORT]");
+        check(
+            "root@x:99999",
+            "target `root@x:99999` has an invalid port `99999`; write USER@HOST[:PORT]",
+        );
+        check(
+            "@x",
+            "target `@x` has an empty user; write USER@HOST[:PORT]",
+        );
         check(
             "root@-oProxyCommand=x",
             "target `root@-oProxyCommand=x` has an invalid host `-oProxyCommand=x`; write USER@HOST[:PORT] or `local`",

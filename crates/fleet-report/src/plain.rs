@@ -22,7 +22,10 @@ impl PlainReporter {
 
     /// A reporter writing to `out`.
     pub fn new(out: Box<dyn Write + Send>) -> PlainReporter {
-        PlainReporter { started: Instant::now(), out: Mutex::new(out) }
+        PlainReporter {
+            started: Instant::now(),
+            out: Mutex::new(out),
+        }
     }
 }
 
@@ -43,6 +46,11 @@ impl Sink for PlainReporter {
             },
         };
         let mut out = self.out.lock().expect("a reporter thread panicked");
-        let _ = writeln!(out, "[{:>8}] {}", seconds(self.started.elapsed()), line.trim_end());
+        let _ = writeln!(
+            out,
+            "[{:>8}] {}",
+            seconds(self.started.elapsed()),
+            line.trim_end()
+        );
     }
 }

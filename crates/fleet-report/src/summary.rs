@@ -27,7 +27,17 @@ pub fn summary_table(summary: &Summary) -> String {
     }
     let mut out = String::new();
     for r in std::iter::once(&header).chain(&rows) {
-        let line = format!("{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}", r[0], r[1], r[2], r[3], w0 = widths[0], w1 = widths[1], w2 = widths[2], w3 = widths[3]);
+        let line = format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        );
         out.push_str(line.trim_end());
         out.push('\n');
     }
@@ -36,21 +46,35 @@ pub fn summary_table(summary: &Summary) -> String {
     let mut failures: Vec<(Vec<&str>, &NodeError)> = Vec::new();
     for report in &summary.nodes {
         if let Outcome::Failed(error) = &report.outcome {
-            match failures.iter_mut().find(|(_, e)| e.stage == error.stage && e.error == error.error) {
+            match failures
+                .iter_mut()
+                .find(|(_, e)| e.stage == error.stage && e.error == error.error)
+            {
                 Some((nodes, _)) => nodes.push(&report.node),
                 None => failures.push((vec![&report.node], error)),
             }
         }
     }
     for (nodes, error) in failures {
-        out.push_str(&format!("\nerror: failed to {} {}: {}\n", error.stage, nodes.join(", "), error.error));
+        out.push_str(&format!(
+            "\nerror: failed to {} {}: {}\n",
+            error.stage,
+            nodes.join(", "),
+            error.error
+        ));
     }
     for report in &summary.nodes {
         if let Outcome::Skipped(reason) = &report.outcome {
             out.push_str(&format!("\nskipped {}: {reason}\n", report.node));
         }
     }
-    let count = |label: &str| summary.nodes.iter().filter(|n| n.outcome.label() == label).count();
+    let count = |label: &str| {
+        summary
+            .nodes
+            .iter()
+            .filter(|n| n.outcome.label() == label)
+            .count()
+    };
     out.push_str(&format!(
         "\n{} nodes: {} activated, {} unchanged, {} built, {} failed, {} skipped\n",
         summary.nodes.len(),
@@ -70,7 +94,12 @@ fn row(report: &NodeReport) -> [String; 4] {
         (_, _) if report.new.is_none() => show(&report.old),
         _ => format!("{} -> {}", show(&report.old), show(&report.new)),
     };
-    [report.node.clone(), report.outcome.label().to_string(), change, seconds(report.elapsed)]
+    [
+        report.node.clone(),
+        report.outcome.label().to_string(),
+        change,
+        seconds(report.elapsed),
+    ]
 }
 
 /// `1.23s`.
@@ -84,7 +113,10 @@ mod tests {
 
     #[test]
     fn shortens_store_paths() {
-        assert_eq!(short_path("/nix/store/f4irlspnx54lqydbxd7c3fwf8mh1svww-nixos-system-a-1.0"), "f4irlsp-nixos-system-a-1.0");
+        assert_eq!(
+            short_path("/nix/store/f4irlspnx54lqydbxd7c3fwf8mh1svww-nixos-system-a-1.0"),
+            "f4irlsp-nixos-system-a-1.0"
+        );
         assert_eq!(short_path("weird"), "weird");
     }
 
@@ -93,9 +125,27 @@ mod tests {
         let p = |h: &str| Some(format!("/nix/store/{h:a<32}-sys"));
         let summary = Summary {
             nodes: vec![
-                NodeReport { node: "host".into(), old: p("a"), new: p("b"), outcome: Outcome::Activated, elapsed: Duration::from_millis(1500) },
-                NodeReport { node: "c".into(), old: p("c"), new: p("c"), outcome: Outcome::Unchanged, elapsed: Duration::ZERO },
-                NodeReport { node: "d".into(), old: None, new: None, outcome: Outcome::Skipped("dependency `x` failed".into()), elapsed: Duration::ZERO },
+                NodeReport {
+                    node: "host".into(),
+                    old: p("a"),
+                    new: p("b"),
+                    outcome: Outcome::Activated,
+                    elapsed: Duration::from_millis(1500),
+                },
+                NodeReport {
+                    node: "c".into(),
+                    old: p("c"),
+                    new: p("c"),
+                    outcome: Outcome::Unchanged,
+                    elapsed: Duration::ZERO,
+                },
+                NodeReport {
+                    node: "d".into(),
+                    old: None,
+                    new: None,
+                    outcome: Outcome::Skipped("dependency `x` failed".into()),
+                    elapsed: Duration::ZERO,
+                },
             ],
         };
         assert_eq!(

@@ -37,10 +37,14 @@ impl Sink for TerminalReporter {
         match event {
             Event::Planned { nodes } => {
                 let width = nodes.iter().map(|n| n.len()).max().unwrap_or(0);
-                let style = ProgressStyle::with_template(&format!("{{spinner}} {{prefix:<{width}}} {{elapsed:>4}} {{msg}}"))
-                    .expect("the template is valid");
+                let style = ProgressStyle::with_template(&format!(
+                    "{{spinner}} {{prefix:<{width}}} {{elapsed:>4}} {{msg}}"
+                ))
+                .expect("the template is valid");
                 for node in nodes {
-                    let bar = self.multi.add(ProgressBar::new_spinner().with_style(style.clone()));
+                    let bar = self
+                        .multi
+                        .add(ProgressBar::new_spinner().with_style(style.clone()));
                     bar.set_prefix(node.clone());
                     bar.set_message("waiting");
                     bar.enable_steady_tick(Duration::from_millis(120));

@@ -12,8 +12,11 @@ use crate::TestbedError;
 pub const FIXTURE_HOST: &str = "vps-arm";
 
 /// The fixture's containers with their dependencies, named like the real ones.
-pub const FIXTURE_CONTAINERS: &[(&str, &[&str])] =
-    &[("bgs-backend", &[]), ("nannuo-bot", &["bgs-backend"]), ("test-container", &[])];
+pub const FIXTURE_CONTAINERS: &[(&str, &[&str])] = &[
+    ("bgs-backend", &[]),
+    ("nannuo-bot", &["bgs-backend"]),
+    ("test-container", &[]),
+];
 
 const FLAKE: &str = include_str!("fixture/flake.nix");
 const PACKAGE_BUILDER: &str = include_str!("fixture/package.sh");
@@ -34,7 +37,11 @@ impl Fixture {
     }
 
     /// Writes a fixture with the given containers (name, dependencies) on one host.
-    pub fn create_with(dir: &Utf8Path, target: &str, containers: &[(&str, &[&str])]) -> Result<Fixture, TestbedError> {
+    pub fn create_with(
+        dir: &Utf8Path,
+        target: &str,
+        containers: &[(&str, &[&str])],
+    ) -> Result<Fixture, TestbedError> {
         let write = |path: &str, text: &str| {
             let path = dir.join(path);
             fs::create_dir_all(path.parent().expect("fixture files are in folders"))
@@ -45,7 +52,10 @@ impl Fixture {
         write("package.sh", PACKAGE_BUILDER)?;
         write("toplevel.sh", TOPLEVEL_BUILDER)?;
         write("nix/fleet.nix", &fleet_nix(target, containers))?;
-        let fixture = Fixture { dir: dir.to_path_buf(), knobs: Map::new() };
+        let fixture = Fixture {
+            dir: dir.to_path_buf(),
+            knobs: Map::new(),
+        };
         fixture.save()?;
         Ok(fixture)
     }
@@ -69,7 +79,10 @@ impl Fixture {
     pub fn add_package(&mut self, node: &str, name_version: &str) -> Result<(), TestbedError> {
         let knob = self.node_knobs(node);
         let packages = knob.entry("packages").or_insert_with(|| json!([]));
-        packages.as_array_mut().expect("packages is a list").push(json!(name_version));
+        packages
+            .as_array_mut()
+            .expect("packages is a list")
+            .push(json!(name_version));
         self.save()
     }
 

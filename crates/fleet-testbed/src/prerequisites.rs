@@ -47,7 +47,10 @@ pub fn ensure_prerequisites(install: bool, say: &mut dyn FnMut(&str)) -> Result<
     if missing.is_empty() {
         return Ok(());
     }
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
     let debian = which::which("apt-get").is_ok();
     let reason = match (install, root, debian) {
         (false, _, _) => "not installed",
@@ -57,21 +60,33 @@ pub fn ensure_prerequisites(install: bool, say: &mut dyn FnMut(&str)) -> Result<
             let mut packages: Vec<&str> = missing.iter().map(|(_, p)| *p).collect();
             packages.sort_unstable();
             packages.dedup();
-            say(&format!("installing {} with apt-get (needed by the testbed)", packages.join(" ")));
+            say(&format!(
+                "installing {} with apt-get (needed by the testbed)",
+                packages.join(" ")
+            ));
             let quiet_env = [("DEBIAN_FRONTEND", "noninteractive")];
-            let updated = Command::new("apt-get").args(["update", "-qq"]).envs(quiet_env).status();
+            let updated = Command::new("apt-get")
+                .args(["update", "-qq"])
+                .envs(quiet_env)
+                .status();
             let installed = Command::new("apt-get")
                 .args(["install", "-y", "-qq", "--no-install-recommends"])
                 .args(&packages)
                 .envs(quiet_env)
                 .status();
-            if updated.is_ok_and(|s| s.success()) && installed.is_ok_and(|s| s.success()) && self::missing().is_empty() {
+            if updated.is_ok_and(|s| s.success())
+                && installed.is_ok_and(|s| s.success())
+                && self::missing().is_empty()
+            {
                 return Ok(());
             }
             "apt-get could not install them"
         }
     };
-    Err(Missing { programs: self::missing(), reason: reason.to_string() })
+    Err(Missing {
+        programs: self::missing(),
+        reason: reason.to_string(),
+    })
 }
 
 fn missing() -> Vec<(&'static str, &'static str)> {
@@ -79,7 +94,8 @@ fn missing() -> Vec<(&'static str, &'static str)> {
         .iter()
         .copied()
         .filter(|(program, _)| {
-            which::which(program).is_err() && !std::path::Path::new("/usr/sbin").join(program).exists()
+            which::which(program).is_err()
+                && !std::path::Path::new("/usr/sbin").join(program).exists()
         })
         .collect()
 }

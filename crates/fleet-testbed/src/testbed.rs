@@ -50,7 +50,10 @@ impl Testbed {
         mkdir(Utf8Path::new("/nix"))?;
         keygen(&dir.join("ssh/host_key"))?;
         keygen(&dir.join("ssh/id_ed25519"))?;
-        copy(&dir.join("ssh/id_ed25519.pub"), &dir.join("ssh/authorized_keys"))?;
+        copy(
+            &dir.join("ssh/id_ed25519.pub"),
+            &dir.join("ssh/authorized_keys"),
+        )?;
         write(
             &dir.join("etc/nix/nix.conf"),
             "experimental-features = nix-command flakes\nsubstituters =\nbuild-users-group =\nsandbox = false\n",
@@ -62,7 +65,8 @@ impl Testbed {
 
         let port = free_port()?;
         write(&dir.join("sshd_config"), &sshd_config(dir, port), false)?;
-        let log = fs::File::create(dir.join("sshd.log")).map_err(|e| TestbedError::new("create sshd.log", e))?;
+        let log = fs::File::create(dir.join("sshd.log"))
+            .map_err(|e| TestbedError::new("create sshd.log", e))?;
         let sshd = Command::new("unshare")
             .args(["--mount", "--propagation", "private", "sh", "-c"])
             .arg("mount --bind \"$1\" /nix && exec /usr/sbin/sshd -D -e -f \"$2\"")
@@ -74,7 +78,11 @@ impl Testbed {
             .stderr(log)
             .spawn()
             .map_err(|e| TestbedError::new("start sshd in a private mount namespace", e))?;
-        let mut testbed = Testbed { dir: dir.to_path_buf(), port, sshd };
+        let mut testbed = Testbed {
+            dir: dir.to_path_buf(),
+            port,
+            sshd,
+        };
         testbed.wait_for_sshd()?;
         Ok(testbed)
     }
@@ -82,8 +90,9 @@ impl Testbed {
     /// The target as the orchestrator addresses it, with the testbed's key and
     /// host-key settings.
     pub fn target(&self) -> Target {
-        Target::parse(&self.address()).expect("the testbed address parses").with_ssh_options(
-            [
+        Target::parse(&self.address())
+            .expect("the testbed address parses")
+            .with_ssh_options([
                 "-i".to_string(),
                 self.dir.join("ssh/id_ed25519").to_string(),
                 "-o".into(),
@@ -92,8 +101,7 @@ impl Testbed {
                 "UserKnownHostsFile=/dev/null".into(),
                 "-o".into(),
                 "LogLevel=ERROR".into(),
-            ],
-        )
+            ])
     }
 
     /// `root@127.0.0.1:PORT`.
@@ -127,7 +135,8 @@ impl Testbed {
     /// Every activation so far, oldest first.
     pub fn activations(&self) -> Result<Vec<ActivationRecord>, TestbedError> {
         let path = self.dir.join("activation.log");
-        let text = fs::read_to_string(&path).map_err(|e| TestbedError::new(format!("read {path}"), e))?;
+        let text =
+            fs::read_to_string(&path).map_err(|e| TestbedError::new(format!("read {path}"), e))?;
         text.lines()
             .map(|line| {
                 let mut fields = line.split_whitespace();
@@ -137,7 +146,10 @@ impl Testbed {
                         action: action.into(),
                         path: path.into(),
                     }),
-                    _ => Err(TestbedError::new("parse activation log", format!("bad line `{line}`"))),
+                    _ => Err(TestbedError::new(
+                        "parse activation log",
+                        format!("bad line `{line}`"),
+                    )),
                 }
             })
             .collect()
@@ -152,7 +164,11 @@ impl Testbed {
             match fs::read_link(&on_disk) {
                 Ok(link) => {
                     let link = Utf8PathBuf::from_path_buf(link).ok()?;
-                    at = if link.is_absolute() { link } else { at.parent()?.join(link) };
+                    at = if link.is_absolute() {
+                        link
+                    } else {
+                        at.parent()?.join(link)
+                    };
                 }
                 Err(_) => return on_disk.exists().then(|| at.to_string()),
             }
@@ -163,7 +179,9 @@ impl Testbed {
     /// Generations of a profile on the target (its `NAME-N-link` entries).
     pub fn generations(&self, profile: &str) -> usize {
         let path = Utf8Path::new(profile);
-        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else { return 0 };
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return 0;
+        };
         let prefix = format!("{name}-");
         fs::read_dir(self.on_target(parent))
             .map(|entries| {
@@ -197,7 +215,14 @@ impl Testbed {
         if fail {
             write(&path, "", false)
         } else {
-            fs::remove_file(&path).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+            fs::remove_file(&path)
+                .or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
                 .map_err(|e| TestbedError::new(format!("remove {path}"), e))
         }
     }
@@ -218,10 +243,19 @@ impl Testbed {
             }
             if let Ok(Some(status)) = self.sshd.try_wait() {
                 let log = fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default();
-                return Err(TestbedError::new("start sshd", format!("exited with {status}: {}", log.trim())));
+                return Err(TestbedError::new(
+                    "start sshd",
+                    format!("exited with {status}: {}", log.trim()),
+                ));
             }
             if Instant::now() > deadline {
-                return Err(TestbedError::new("start sshd", format!("not listening on port {} after {SSHD_START_TIMEOUT:?}", self.port)));
+                return Err(TestbedError::new(
+                    "start sshd",
+                    format!(
+                        "not listening on port {} after {SSHD_START_TIMEOUT:?}",
+                        self.port
+                    ),
+                ));
             }
             std::thread::yield_now();
         }
@@ -261,7 +295,10 @@ fn keygen(path: &Utf8Path) -> Result<(), TestbedError> {
     if status.success() {
         Ok(())
     } else {
-        Err(TestbedError::new(format!("generate {path}"), format!("ssh-keygen exited with {status}")))
+        Err(TestbedError::new(
+            format!("generate {path}"),
+            format!("ssh-keygen exited with {status}"),
+        ))
     }
 }
 
@@ -270,7 +307,9 @@ fn mkdir(path: &Utf8Path) -> Result<(), TestbedError> {
 }
 
 fn copy(from: &Utf8Path, to: &Utf8Path) -> Result<(), TestbedError> {
-    fs::copy(from, to).map(drop).map_err(|e| TestbedError::new(format!("copy {from} to {to}"), e))
+    fs::copy(from, to)
+        .map(drop)
+        .map_err(|e| TestbedError::new(format!("copy {from} to {to}"), e))
 }
 
 fn write(path: &Utf8Path, text: &str, executable: bool) -> Result<(), TestbedError> {

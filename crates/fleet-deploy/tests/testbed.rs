@@ -1,0 +1,340 @@
+//! The pipeline against a simulated VPS: real nix, real sshd, real profiles;
+//! every assertion reads the target's activation log, profiles or store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use camino::Utf8PathBuf;
+use fleet_deploy::{Event, Kinds, Mode, Outcome, Plan, Sink, Stage, Summary};
+use fleet_graph::Fleet;
+use fleet_nix::Target;
+use fleet_testbed::{Fixture, Testbed, FIXTURE_CONTAINERS, FIXTURE_HOST};
+
+const HOST_PROFILE: &str = "/nix/var/nix/profiles/system";
+
+fn container_profile(name: &str) -> String {
+    format!("/nix/var/nix/profiles/per-container/{name}/system")
+}
+
+/// A testbed and fixture in a fresh folder named after the test.
+struct Bed {
+    testbed: Testbed,
+    fixture: Fixture,
+}
+
+impl Bed {
+    fn new(test: &str) -> Bed {
+        let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("deploy")
+            .join(test);
+        let testbed = Testbed::start(&dir.join("target")).unwrap();
+        let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
+        // A version unique to this test keeps its store paths apart from other tests'.
+        for node in std::iter::once(FIXTURE_HOST).chain(FIXTURE_CONTAINERS.iter().map(|(n, _)| *n))
+        {
+            fixture.set_version(node, &format!("1-{test}")).unwrap();
+        }
+        Bed { testbed, fixture }
+    }
+
+    fn fleet(&self) -> Fleet {
+        let json = Testbed::nix()
+            .eval_json_file(&self.fixture.dir().join("nix/fleet.nix"))
+            .unwrap();
+        Fleet::from_json(&json).unwrap()
+    }
+
+    fn deploy(&self, containers: &[&str]) -> (Summary, Vec<String>) {
+        self.deploy_to(containers, &self.testbed.target())
+    }
+
+    fn deploy_to(&self, containers: &[&str], target: &Target) -> (Summary, Vec<String>) {
+        let fleet = self.fleet();
+        let kinds = Kinds::standard();
+        let containers: Vec<String> = containers.iter().map(|s| s.to_string()).collect();
+        let plan = Plan::new(&fleet, &kinds, &containers, &self.fixture.flake_ref()).unwrap();
+        let targets: BTreeMap<String, Target> =
+            plan.targets(Some(target)).unwrap().into_iter().collect();
+        let events = Recorder::default();
+        let summary = plan.run(&Testbed::nix(), Mode::Deploy, &targets, &events);
+        (summary, events.0.into_inner().unwrap())
+    }
+
+    fn activation_order(&self) -> Vec<String> {
+        self.testbed
+            .activations()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.node)
+            .collect()
+    }
+}
+
+/// Records `node:stage` for every stage event.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl Sink for Recorder {
+    fn event(&self, event: Event<'_>) {
+        if let Event::Stage { node, stage } = event {
+            self.0.lock().unwrap().push(format!("{node}:{stage}"));
+        }
+    }
+}
+
+fn outcomes(summary: &Summary) -> Vec<String> {
+    summary
+        .nodes
+        .iter()
+        .map(|n| format!("{}={}", n.node, n.outcome.label()))
+        .collect()
+}
+
+fn stages(events: &[String], stage: Stage) -> BTreeSet<String> {
+    let suffix = format!(":{stage}");
+    events
+        .iter()
+        .filter_map(|e| e.strip_suffix(&suffix))
+        .map(String::from)
+        .collect()
+}
+
+fn names(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn first_deploy_activates_host_first_and_containers_after_their_dependencies() {
+    let bed = Bed::new("first_deploy");
+    let (summary, _) = bed.deploy(&[]);
+    assert_eq!(
+        outcomes(&summary),
+        [
+            "vps-arm=activated",
+            "bgs-backend=activated",
+            "test-container=activated",
+            "nannuo-bot=activated"
+        ]
+    );
+
+    let order = bed.activation_order();
+    assert_eq!(order.len(), 4, "one activation per node: {order:?}");
+    assert_eq!(
+        order[0], FIXTURE_HOST,
+        "the host activates before any container: {order:?}"
+    );
+    let position = |node: &str| order.iter().position(|n| n == node).unwrap();
+    for (container, deps) in FIXTURE_CONTAINERS {
+        for dep in *deps {
+            assert!(
+                position(dep) < position(container),
+                "{dep} activates before {container}: {order:?}"
+            );
+        }
+    }
+
+    for report in &summary.nodes {
+        let profile = if report.node == FIXTURE_HOST {
+            HOST_PROFILE.to_string()
+        } else {
+            container_profile(&report.node)
+        };
+        assert_eq!(
+            bed.testbed.profile(&profile),
+            report.new,
+            "{profile} points at the new system"
+        );
+        assert_eq!(bed.testbed.generations(&profile), 1);
+    }
+    let records = bed.testbed.activations().unwrap();
+    assert_eq!(records[0].action, "switch");
+    assert!(
+        records[1..].iter().all(|r| r.action == "start"),
+        "containers were not running, so they start"
+    );
+}
+
+#[test]
+fn second_deploy_pushes_nothing_and_activates_nothing() {
+    let bed = Bed::new("second_deploy");
+    bed.deploy(&[]);
+    let store = bed.testbed.store_paths();
+    let log = bed.activation_order();
+
+    let (summary, events) = bed.deploy(&[]);
+    assert_eq!(
+        outcomes(&summary),
+        [
+            "vps-arm=unchanged",
+            "bgs-backend=unchanged",
+            "test-container=unchanged",
+            "nannuo-bot=unchanged"
+        ]
+    );
+    assert!(stages(&events, Stage::Push).is_empty(), "{events:?}");
+    assert!(stages(&events, Stage::Activate).is_empty(), "{events:?}");
+    assert_eq!(
+        bed.testbed.store_paths(),
+        store,
+        "the target's store is unchanged"
+    );
+    assert_eq!(bed.activation_order(), log, "nothing was activated");
+    assert_eq!(
+        bed.testbed.generations(HOST_PROFILE),
+        1,
+        "no new generation"
+    );
+}
+
+#[test]
+fn changing_one_container_pushes_and_activates_only_that_container() {
+    let mut bed = Bed::new("one_changed");
+    bed.deploy(&[]);
+    let store = bed.testbed.store_paths();
+    let log_length = bed.activation_order().len();
+    let profiles_before: Vec<Option<String>> = ["bgs-backend", "test-container"]
+        .iter()
+        .map(|c| bed.testbed.profile(&container_profile(c)))
+        .collect();
+
+    bed.fixture
+        .set_version("nannuo-bot", "2-one_changed")
+        .unwrap();
+    let (summary, events) = bed.deploy(&[]);
+    assert_eq!(
+        outcomes(&summary),
+        [
+            "vps-arm=unchanged",
+            "bgs-backend=unchanged",
+            "test-container=unchanged",
+            "nannuo-bot=activated"
+        ]
+    );
+    assert_eq!(stages(&events, Stage::Push), names(&["nannuo-bot"]));
+    assert_eq!(stages(&events, Stage::Activate), names(&["nannuo-bot"]));
+
+    let added: Vec<String> = bed
+        .testbed
+        .store_paths()
+        .difference(&store)
+        .cloned()
+        .collect();
+    assert_eq!(
+        added.len(),
+        1,
+        "only the new container system was copied: {added:?}"
+    );
+    assert!(
+        added[0].ends_with("-nixos-system-nannuo-bot-2-one_changed"),
+        "{added:?}"
+    );
+
+    let new_records: Vec<_> = bed.testbed.activations().unwrap().split_off(log_length);
+    assert_eq!(new_records.len(), 1, "{new_records:?}");
+    assert_eq!(
+        (new_records[0].node.as_str(), new_records[0].action.as_str()),
+        ("nannuo-bot", "test")
+    );
+    assert_eq!(Some(&new_records[0].path), summary.nodes[3].new.as_ref());
+    assert_eq!(
+        bed.testbed.profile(&container_profile("nannuo-bot")),
+        summary.nodes[3].new
+    );
+    assert_eq!(bed.testbed.generations(&container_profile("nannuo-bot")), 2);
+    let profiles_after: Vec<Option<String>> = ["bgs-backend", "test-container"]
+        .iter()
+        .map(|c| bed.testbed.profile(&container_profile(c)))
+        .collect();
+    assert_eq!(profiles_after, profiles_before);
+}
+
+#[test]
+fn a_failed_build_skips_its_dependents_and_deploys_independent_nodes() {
+    let mut bed = Bed::new("failed_build");
+    bed.fixture.fail_build("bgs-backend", true).unwrap();
+    let (summary, _) = bed.deploy(&[]);
+    assert_eq!(
+        outcomes(&summary),
+        [
+            "vps-arm=activated",
+            "bgs-backend=failed",
+            "test-container=activated",
+            "nannuo-bot=skipped"
+        ]
+    );
+    assert!(!summary.success());
+    let Outcome::Failed(error) = &summary.nodes[1].outcome else {
+        unreachable!()
+    };
+    assert_eq!(
+        (error.node.as_str(), error.stage),
+        ("bgs-backend", Stage::Build)
+    );
+    let message = error.to_string();
+    assert!(message.starts_with("build bgs-backend: run `"), "{message}");
+    assert!(
+        message.contains("nix") && message.contains(" build "),
+        "names the command: {message}"
+    );
+    assert!(
+        message.contains("simulated build failure of bgs-backend"),
+        "carries the stderr tail: {message}"
+    );
+    assert_eq!(
+        summary.nodes[3].outcome,
+        Outcome::Skipped("dependency `bgs-backend` failed".into())
+    );
+
+    assert_eq!(bed.activation_order(), ["vps-arm", "test-container"]);
+    assert_eq!(bed.testbed.profile(&container_profile("bgs-backend")), None);
+    assert_eq!(bed.testbed.profile(&container_profile("nannuo-bot")), None);
+}
+
+#[test]
+fn an_unreachable_target_fails_every_node_at_probe_and_changes_nothing() {
+    let bed = Bed::new("unreachable");
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = Target::parse(&format!("root@127.0.0.1:{closed_port}"))
+        .unwrap()
+        .with_ssh_options(bed.testbed.ssh_options());
+    let (summary, events) = bed.deploy_to(&[], &target);
+    assert!(summary
+        .nodes
+        .iter()
+        .all(|n| matches!(&n.outcome, Outcome::Failed(e) if e.stage == Stage::Probe)));
+    let Outcome::Failed(error) = &summary.nodes[0].outcome else {
+        unreachable!()
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("ssh") && message.contains("Connection refused"),
+        "{message}"
+    );
+    assert!(stages(&events, Stage::Push).is_empty());
+    assert!(
+        bed.testbed.store_paths().is_empty(),
+        "nothing reached the target's store"
+    );
+    assert!(bed.activation_order().is_empty());
+}
+
+#[test]
+fn deploying_one_container_touches_only_that_container() {
+    let mut bed = Bed::new("one_selected");
+    bed.deploy(&[]);
+    bed.fixture
+        .set_version("test-container", "2-one_selected")
+        .unwrap();
+    bed.fixture
+        .set_version("bgs-backend", "2-one_selected")
+        .unwrap();
+    let log_length = bed.activation_order().len();
+    let (summary, events) = bed.deploy(&["test-container"]);
+    assert_eq!(outcomes(&summary), ["test-container=activated"]);
+    assert_eq!(stages(&events, Stage::Build), names(&["test-container"]));
+    assert_eq!(bed.activation_order()[log_length..], ["test-container"]);
+}

@@ -1,0 +1,232 @@
+//! The command line as a user runs it: exit codes, messages, and what reaches
+//! the target, with real nix and a real sshd.
+
+use std::process::{Command, Output};
+
+use camino::Utf8PathBuf;
+use fleet_testbed::{Fixture, Testbed};
+
+fn scratch(test: &str) -> Utf8PathBuf {
+    Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli")
+        .join(test)
+}
+
+fn fleet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .args(args)
+        .env("NIX_CONFIG", Testbed::local_nix_config())
+        .output()
+        .expect("the fleet binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fixture flake whose target is a port nothing listens on: enough for
+/// commands that must fail before they connect.
+fn fixture_with(test: &str, containers: &[(&str, &[&str])]) -> Fixture {
+    Fixture::create_with(&scratch(test).join("flake"), "root@127.0.0.1:9", containers).unwrap()
+}
+
+fn check_config_error(out: &Output, expect: &str) {
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", stderr(out));
+    assert!(
+        stderr(out).contains(expect),
+        "expected `{expect}` in: {}",
+        stderr(out)
+    );
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in ["graph", "build", "deploy", "demo"] {
+        let out = fleet(&[command, "--help"]);
+        assert!(out.status.success(), "{command} --help");
+        assert!(
+            stdout(&out).contains(&format!("cargo xtask {command}")),
+            "{command}: {}",
+            stdout(&out)
+        );
+    }
+    let out = fleet(&["--help"]);
+    assert!(out.status.success() && stdout(&out).contains("Commands:"));
+    let out = fleet(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown command `frobnicate`"));
+    let out = fleet(&["deploy", "--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unexpected argument `--bogus`"));
+}
+
+#[test]
+fn unknown_container_lists_the_known_ones() {
+    let fixture = Fixture::create(
+        &scratch("unknown_container").join("flake"),
+        "root@127.0.0.1:9",
+    )
+    .unwrap();
+    let flake = fixture.flake_ref();
+    for command in ["build", "deploy"] {
+        let out = fleet(&[command, "--flake", &flake, "--container", "nanuo-bot"]);
+        check_config_error(
+            &out,
+            "select nodes: `nanuo-bot` is not a container (known: bgs-backend, nannuo-bot, test-container)",
+        );
+    }
+}
+
+#[test]
+fn dependency_cycle_is_printed() {
+    let fixture = fixture_with("cycle", &[("a", &["c"]), ("b", &["a"]), ("c", &["b"])]);
+    let out = fleet(&["graph", "--flake", &fixture.flake_ref()]);
+    check_config_error(&out, "dependency cycle a -> b -> c -> a");
+    let out = fleet(&["deploy", "--flake", &fixture.flake_ref()]);
+    check_config_error(&out, "dependency cycle a -> b -> c -> a");
+}
+
+#[test]
+fn unknown_dependency_is_named() {
+    let fixture = fixture_with("unknown_dependency", &[("a", &["ghost"])]);
+    let out = fleet(&["deploy", "--flake", &fixture.flake_ref()]);
+    check_config_error(
+        &out,
+        "node `a` depends on `ghost`, which is not a node (known nodes: a, vps-arm)",
+    );
+}
+
+#[test]
+fn invalid_container_name_is_rejected() {
+    let fixture = fixture_with("invalid_name", &[("bad_name", &[])]);
+    let out = fleet(&["deploy", "--flake", &fixture.flake_ref()]);
+    check_config_error(&out, "`bad_name` is not a valid container name");
+}
+
+#[test]
+fn missing_graph_data_says_where_it_looked() {
+    let dir = scratch("missing_graph");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = fleet(&["graph", "--flake", dir.as_str()]);
+    check_config_error(&out, &format!("{dir}/nix/fleet.nix does not exist"));
+}
+
+#[test]
+fn graph_prints_activation_order_and_dot() {
+    let fixture = Fixture::create(&scratch("graph").join("flake"), "root@127.0.0.1:9").unwrap();
+    let out = fleet(&["graph", "--flake", &fixture.flake_ref()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "WAVE  NODE            KIND       DEPENDS ON\n\
+         0     vps-arm         host       -\n\
+         1     bgs-backend     container  vps-arm\n\
+         1     test-container  container  vps-arm\n\
+         2     nannuo-bot      container  vps-arm, bgs-backend\n"
+    );
+    let out = fleet(&["graph", "--dot", "--flake", &fixture.flake_ref()]);
+    assert!(
+        stdout(&out).contains("\"bgs-backend\" -> \"nannuo-bot\";"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// The store path `nix eval` says a node would build to, without building it.
+fn out_path(flake: &str, node: &str) -> String {
+    let out = Command::new("nix")
+        .args([
+            "--extra-experimental-features",
+            "nix-command flakes",
+            "eval",
+            "--raw",
+        ])
+        .arg(format!(
+            "{flake}#nixosConfigurations.{node}.config.system.build.toplevel.outPath"
+        ))
+        .env("NIX_CONFIG", Testbed::local_nix_config())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn build_with_container_builds_only_that_node() {
+    let mut fixture =
+        Fixture::create(&scratch("build_one").join("flake"), "root@127.0.0.1:9").unwrap();
+    // Versions no other test uses, so no earlier run has built these paths.
+    let unique = format!("build-one-{}", std::process::id());
+    for node in ["vps-arm", "bgs-backend", "nannuo-bot", "test-container"] {
+        fixture.set_version(node, &unique).unwrap();
+    }
+    let flake = fixture.flake_ref();
+    let out = fleet(&["build", "--flake", &flake, "--container", "nannuo-bot"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let wanted = out_path(&flake, "nannuo-bot");
+    assert_eq!(stdout(&out), format!("nannuo-bot {wanted}\n"));
+    assert!(std::path::Path::new(&wanted).exists());
+    for other in ["vps-arm", "bgs-backend", "test-container"] {
+        let path = out_path(&flake, other);
+        assert!(
+            !std::path::Path::new(&path).exists(),
+            "{other} was built too: {path}"
+        );
+    }
+}
+
+#[test]
+fn deploy_exits_1_when_a_node_fails_and_prints_the_summary() {
+    let dir = scratch("deploy_fails");
+    let testbed = Testbed::start(&dir.join("target")).unwrap();
+    let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
+    fixture.fail_build("test-container", true).unwrap();
+    let ssh_options = testbed.ssh_options().join(" ");
+    let out = fleet(&[
+        "deploy",
+        "--flake",
+        &fixture.flake_ref(),
+        "--ssh-option",
+        &ssh_options,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(table.contains("test-container  failed"), "{table}");
+    assert!(
+        table.contains("error: failed to build test-container: run `"),
+        "{table}"
+    );
+    assert!(
+        table.contains("4 nodes: 3 activated, 0 unchanged, 0 built, 1 failed, 0 skipped"),
+        "{table}"
+    );
+    let activated: Vec<String> = testbed
+        .activations()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.node)
+        .collect();
+    assert_eq!(activated.len(), 3);
+    assert!(!activated.contains(&"test-container".to_string()));
+}
+
+#[test]
+fn bad_target_is_a_usage_error() {
+    let fixture =
+        Fixture::create(&scratch("bad_target").join("flake"), "root@127.0.0.1:9").unwrap();
+    let out = fleet(&[
+        "deploy",
+        "--flake",
+        &fixture.flake_ref(),
+        "--target",
+        "root@host:notaport",
+    ]);
+    check_config_error(
+        &out,
+        "target `root@host:notaport` has an invalid port `notaport`",
+    );
+}
