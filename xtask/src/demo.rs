@@ -6,7 +6,7 @@ use camino::Utf8PathBuf;
 use fleet_deploy::{Kinds, Plan};
 use fleet_graph::Fleet;
 use fleet_nix::Target;
-use fleet_testbed::{ensure_prerequisites, Fixture, Testbed};
+use fleet_testbed::{ensure_programs, Fixture, Testbed, TESTBED_PROGRAMS};
 
 use crate::args::Args;
 use crate::exit::Failure;
@@ -35,8 +35,10 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     }
     let keep = args.flag("--keep");
     args.finish()?;
-    ensure_prerequisites(true, &mut |line| eprintln!("demo: {line}"))
-        .map_err(|e| Failure::Config(e.to_string()))?;
+    ensure_programs(TESTBED_PROGRAMS, true, &mut |line| {
+        eprintln!("demo: {line}")
+    })
+    .map_err(|e| Failure::Config(e.to_string()))?;
 
     let dir = Utf8PathBuf::from_path_buf(
         std::env::temp_dir().join(format!("fleet-demo-{}", std::process::id())),

@@ -86,3 +86,25 @@ fn code_is_formatted() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn clippy_is_clean() {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "clippy",
+            "--quiet",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .expect("cargo clippy runs");
+    assert!(
+        out.status.success(),
+        "cargo clippy:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -13,6 +13,10 @@ fn scratch(test: &str) -> Utf8PathBuf {
 }
 
 fn fleet(args: &[&str]) -> Output {
+    fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |line| {
+        eprintln!("{line}")
+    })
+    .expect("nix and ssh are installed");
     Command::new(env!("CARGO_BIN_EXE_fleet"))
         .args(args)
         .env("NIX_CONFIG", Testbed::local_nix_config())

@@ -17,5 +17,5 @@ mod testbed;
 
 pub use error::TestbedError;
 pub use fixture::{Fixture, FIXTURE_CONTAINERS, FIXTURE_HOST};
-pub use prerequisites::{ensure_prerequisites, Missing};
+pub use prerequisites::{ensure_programs, Missing, TESTBED_PROGRAMS};
 pub use testbed::{ActivationRecord, Testbed};

@@ -2,9 +2,10 @@
 
 use std::fmt;
 use std::process::Command;
+use std::sync::Mutex;
 
 /// Programs the testbed runs, with the Debian package that provides each.
-const NEEDED: &[(&str, &str)] = &[
+pub const TESTBED_PROGRAMS: &[(&str, &str)] = &[
     ("nix", "nix-bin"),
     ("nix-daemon", "nix-bin"),
     ("sshd", "openssh-server"),
@@ -29,7 +30,7 @@ impl fmt::Display for Missing {
         packages.dedup();
         write!(
             f,
-            "the testbed needs {} ({}); install them with `apt-get install {}` on Debian or your system's equivalent",
+            "this needs {} ({}); install them with `apt-get install {}` on Debian or your system's equivalent",
             self.programs.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", "),
             self.reason,
             packages.join(" ")
@@ -39,11 +40,22 @@ impl fmt::Display for Missing {
 
 impl std::error::Error for Missing {}
 
-/// Makes sure every program the testbed needs exists. When some are missing
-/// and `install` is set, and this is Debian as root, runs `apt-get` for them,
-/// telling `say` what it does. Otherwise returns what to install.
-pub fn ensure_prerequisites(install: bool, say: &mut dyn FnMut(&str)) -> Result<(), Missing> {
-    let missing = missing();
+/// Serialises installs: tests start testbeds in parallel, and apt-get takes a lock.
+static INSTALLING: Mutex<()> = Mutex::new(());
+
+/// Makes sure every program in `needed` (`(program, Debian package)` pairs, e.g.
+/// [`TESTBED_PROGRAMS`]) exists. When some are missing and `install` is set, and
+/// this is Debian as root, runs `apt-get` for them, telling `say` what it does.
+/// Otherwise returns what to install.
+pub fn ensure_programs(
+    needed: &[(&'static str, &'static str)],
+    install: bool,
+    say: &mut dyn FnMut(&str),
+) -> Result<(), Missing> {
+    let _guard = INSTALLING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let missing = missing(needed);
     if missing.is_empty() {
         return Ok(());
     }
@@ -60,10 +72,7 @@ pub fn ensure_prerequisites(install: bool, say: &mut dyn FnMut(&str)) -> Result<
             let mut packages: Vec<&str> = missing.iter().map(|(_, p)| *p).collect();
             packages.sort_unstable();
             packages.dedup();
-            say(&format!(
-                "installing {} with apt-get (needed by the testbed)",
-                packages.join(" ")
-            ));
+            say(&format!("installing {} with apt-get", packages.join(" ")));
             let quiet_env = [("DEBIAN_FRONTEND", "noninteractive")];
             let updated = Command::new("apt-get")
                 .args(["update", "-qq"])
@@ -76,7 +85,7 @@ pub fn ensure_prerequisites(install: bool, say: &mut dyn FnMut(&str)) -> Result<
                 .status();
             if updated.is_ok_and(|s| s.success())
                 && installed.is_ok_and(|s| s.success())
-                && self::missing().is_empty()
+                && self::missing(needed).is_empty()
             {
                 return Ok(());
             }
@@ -84,13 +93,13 @@ pub fn ensure_prerequisites(install: bool, say: &mut dyn FnMut(&str)) -> Result<
         }
     };
     Err(Missing {
-        programs: self::missing(),
+        programs: self::missing(needed),
         reason: reason.to_string(),
     })
 }
 
-fn missing() -> Vec<(&'static str, &'static str)> {
-    NEEDED
+fn missing(needed: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    needed
         .iter()
         .copied()
         .filter(|(program, _)| {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use camino::{Utf8Path, Utf8PathBuf};
 use fleet_nix::{Nix, Target};
 
-use crate::TestbedError;
+use crate::{ensure_programs, TestbedError, TESTBED_PROGRAMS};
 
 const SYSTEMCTL: &str = include_str!("fixture/systemctl");
 const SYSTEMD_RUN: &str = include_str!("fixture/systemd-run");
@@ -39,7 +39,13 @@ pub struct ActivationRecord {
 impl Testbed {
     /// Starts a testbed in `dir` (emptied first): keys, nix.conf, stand-ins and
     /// an sshd whose sessions see `dir/nix` as `/nix`.
+    /// Missing programs are installed first where that is possible (Debian, as
+    /// root), so that tests run on a fresh machine.
     pub fn start(dir: &Utf8Path) -> Result<Testbed, TestbedError> {
+        ensure_programs(TESTBED_PROGRAMS, true, &mut |line| {
+            eprintln!("testbed: {line}")
+        })
+        .map_err(|e| TestbedError::new("find the testbed's programs", e))?;
         if dir.exists() {
             fs::remove_dir_all(dir).map_err(|e| TestbedError::new(format!("clear {dir}"), e))?;
         }
