@@ -60,6 +60,16 @@ impl Args {
         }
     }
 
+    /// Removes and returns the positional arguments (those not starting with `-`).
+    pub(crate) fn positional(&mut self) -> Vec<String> {
+        let (positional, rest) = self
+            .items
+            .drain(..)
+            .partition(|item| !item.starts_with('-'));
+        self.items = rest;
+        positional
+    }
+
     /// Fails on anything not consumed.
     pub(crate) fn finish(self) -> Result<(), UsageError> {
         match self.items.first() {

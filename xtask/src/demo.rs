@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use camino::Utf8PathBuf;
-use fleet_deploy::{Kinds, Plan};
+use fleet_deploy::{Kinds, Mode, Plan};
 use fleet_graph::Fleet;
 use fleet_nix::Target;
 use fleet_testbed::{ensure_programs, Fixture, Testbed, TESTBED_PROGRAMS};
@@ -17,9 +17,10 @@ Deploy an example fleet (a host and three containers) to a simulated VPS on this
 Usage: cargo xtask demo [--keep]
 
 Starts a testbed (its own /nix in a private mount namespace, a real sshd on a loopback
-port), deploys the fleet, then changes one container and deploys again: only that
-container is pushed and activated. Installs nix-bin and openssh-server with apt-get when
-they are missing and this is Debian as root; otherwise says what to install.
+port), deploys the fleet, then changes one container, shows what a deploy would
+change (a dry run with closure diffs), and deploys again: only that container is
+pushed and activated. Installs nix-bin and openssh-server with apt-get when they are
+missing and this is Debian as root; otherwise says what to install.
 
 Options:
   --keep   Keep the testbed's folder (the target's /nix, logs, keys) for inspection
@@ -89,13 +90,21 @@ fn demo(dir: &camino::Utf8Path) -> Result<(), Failure> {
 
     println!("\n== 1. First deploy: everything is new ==");
     let target = testbed.target();
-    deploy(&fleet, &fixture, &nix, &target)?;
+    run_pipeline(&fleet, &fixture, &nix, &target, Mode::Deploy)?;
     let store_before = testbed.store_paths();
     let log_before = testbed.activations().map_err(testbed_failed)?.len();
 
-    println!("\n== 2. Change {CHANGED} (version 1 -> 2) and deploy again ==");
+    println!(
+        "\n== 2. Change {CHANGED} (version 1 -> 2, one more package): what would a deploy do? =="
+    );
     fixture.set_version(CHANGED, "2").map_err(testbed_failed)?;
-    deploy(&fleet, &fixture, &nix, &target)?;
+    fixture
+        .add_package(CHANGED, "libopus-1.5.2")
+        .map_err(testbed_failed)?;
+    run_pipeline(&fleet, &fixture, &nix, &target, Mode::DryRun)?;
+
+    println!("\n== 3. Deploy it ==");
+    run_pipeline(&fleet, &fixture, &nix, &target, Mode::Deploy)?;
 
     let pushed: BTreeSet<String> = testbed
         .store_paths()
@@ -119,16 +128,17 @@ fn demo(dir: &camino::Utf8Path) -> Result<(), Failure> {
     Ok(())
 }
 
-fn deploy(
+fn run_pipeline(
     fleet: &Fleet,
     fixture: &Fixture,
     nix: &fleet_nix::Nix,
     target: &Target,
+    mode: Mode,
 ) -> Result<(), Failure> {
     let kinds = Kinds::standard();
     let plan = Plan::new(fleet, &kinds, &[], &fixture.flake_ref())
         .map_err(|e| Failure::Config(e.to_string()))?;
-    let summary = crate::deploy::execute(&plan, nix, Some(target), &[])?;
+    let summary = crate::deploy::execute(&plan, nix, mode, Some(target), &[], false)?;
     if summary.success() {
         Ok(())
     } else {

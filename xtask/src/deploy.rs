@@ -1,4 +1,7 @@
-//! `deploy`: build, probe, push and activate the selected nodes.
+//! `deploy`: build, probe, push and activate the selected nodes; or, with
+//! `--dry-run`, show what would change.
+
+use std::io::IsTerminal;
 
 use fleet_deploy::{Kinds, Mode, Plan, Summary};
 use fleet_nix::{Nix, Target};
@@ -10,8 +13,8 @@ use crate::source::{SourceArgs, OPTIONS_HELP};
 const HELP: &str = "\
 Build the selected nodes, push what changed to their host and activate it in dependency order
 
-Usage: cargo xtask deploy [--container NAME]... [--target TARGET] [--ssh-option OPT]... [--jobs N]
-                          [--flake REF] [--graph FILE]
+Usage: cargo xtask deploy [--container NAME]... [--dry-run [--json]] [--target TARGET]
+                          [--ssh-option OPT]... [--jobs N] [--flake REF] [--graph FILE]
 
 A node whose new system equals the one its host runs is neither pushed nor activated.
 A node is activated only after every node it depends on succeeded; the dependents of a
@@ -21,8 +24,10 @@ unit; a container gets its per-container profile set and `container@NAME` reload
 
 Options:
   --container NAME   Deploy only this container (repeatable; default: the host and every container)
+  --dry-run          Build and show each node's closure diff against what the target runs; change nothing
+  --json             With --dry-run: print one JSON document instead of text
   --target TARGET    USER@HOST[:PORT], or `local` for this machine (default: the host's `target` in the graph data)
-  --ssh-option OPT   Extra ssh arguments, e.g. \"-i ~/.ssh/deploy\" (repeatable; also used by nix copy)
+  --ssh-option OPT   Extra ssh arguments, e.g. \"-i ~/.ssh/deploy\" (repeatable; also used by nix)
   --jobs N           Builds and activations to run at once (default: 8)
 ";
 
@@ -31,41 +36,84 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     if crate::wants_help(&mut args, &format!("{HELP}{OPTIONS_HELP}")) {
         return Ok(());
     }
-    let containers = args.values("--container")?;
-    let target = args
-        .value("--target")?
-        .map(|t| Target::parse(&t))
-        .transpose()
-        .map_err(Failure::Usage)?;
-    let ssh_options: Vec<String> = args
-        .values("--ssh-option")?
-        .iter()
-        .flat_map(|o| o.split_whitespace().map(String::from))
-        .collect();
-    let jobs = crate::build::jobs(&mut args)?;
-    let source = SourceArgs::take(&mut args)?;
+    let dry_run = args.flag("--dry-run");
+    let json = args.flag("--json");
+    if json && !dry_run {
+        return Err(Failure::Usage("--json goes with --dry-run".into()));
+    }
+    let request = Request::take(&mut args)?;
     args.finish()?;
-    let source = source.resolve()?;
-    let nix = Nix::new();
-    let fleet = source.load(&nix)?;
-    let kinds = Kinds::standard();
-    let plan = Plan::new(&fleet, &kinds, &containers, &source.flake)
-        .map_err(|e| Failure::Config(e.to_string()))?
-        .with_jobs(jobs);
-    let summary = execute(&plan, &nix, target.as_ref(), &ssh_options)?;
-    if summary.success() {
-        Ok(())
-    } else {
-        Err(Failure::NodesFailed)
+    request.run(if dry_run { Mode::DryRun } else { Mode::Deploy }, json)
+}
+
+/// The options `deploy` and `diff` share, as given.
+pub(crate) struct Request {
+    containers: Vec<String>,
+    target: Option<Target>,
+    ssh_options: Vec<String>,
+    jobs: usize,
+    source: SourceArgs,
+}
+
+impl Request {
+    /// Takes `--container`, `--target`, `--ssh-option`, `--jobs`, `--flake` and `--graph`.
+    pub(crate) fn take(args: &mut Args) -> Result<Request, Failure> {
+        let containers = args.values("--container")?;
+        let target = args
+            .value("--target")?
+            .map(|t| Target::parse(&t))
+            .transpose()
+            .map_err(Failure::Usage)?;
+        let ssh_options = args
+            .values("--ssh-option")?
+            .iter()
+            .flat_map(|o| o.split_whitespace().map(String::from))
+            .collect();
+        let jobs = crate::build::jobs(args)?;
+        let source = SourceArgs::take(args)?;
+        Ok(Request {
+            containers,
+            target,
+            ssh_options,
+            jobs,
+            source,
+        })
+    }
+
+    /// Runs the pipeline in `mode` (deploy or dry run) and prints the result.
+    pub(crate) fn run(self, mode: Mode, json: bool) -> Result<(), Failure> {
+        let source = self.source.resolve()?;
+        let nix = Nix::new();
+        let fleet = source.load(&nix)?;
+        let kinds = Kinds::standard();
+        let plan = Plan::new(&fleet, &kinds, &self.containers, &source.flake)
+            .map_err(|e| Failure::Config(e.to_string()))?
+            .with_jobs(self.jobs);
+        let summary = execute(
+            &plan,
+            &nix,
+            mode,
+            self.target.as_ref(),
+            &self.ssh_options,
+            json,
+        )?;
+        if summary.success() {
+            Ok(())
+        } else {
+            Err(Failure::NodesFailed)
+        }
     }
 }
 
-/// Deploys `plan` with progress on stderr and the summary table on stdout.
+/// Runs `plan` with progress on stderr and the result on stdout: the summary
+/// table, or for a dry run the diffs (text, or JSON with `json`).
 pub(crate) fn execute(
     plan: &Plan<'_>,
     nix: &Nix,
+    mode: Mode,
     target: Option<&Target>,
     ssh_options: &[String],
+    json: bool,
 ) -> Result<Summary, Failure> {
     let targets = plan
         .targets(target)
@@ -73,12 +121,16 @@ pub(crate) fn execute(
         .into_iter()
         .map(|(host, target)| (host, target.with_ssh_options(ssh_options.iter().cloned())))
         .collect();
-    let summary = plan.run(
-        nix,
-        Mode::Deploy,
-        &targets,
-        fleet_report::for_stderr().as_ref(),
-    );
-    print!("\n{}", fleet_report::summary_table(&summary));
+    let summary = plan.run(nix, mode, &targets, fleet_report::for_stderr().as_ref());
+    match (mode, json) {
+        (Mode::DryRun, true) => println!("{}", fleet_report::dry_run_json(&summary)),
+        (Mode::DryRun, false) => print!("\n{}", fleet_report::dry_run_text(&summary, use_color())),
+        _ => print!("\n{}", fleet_report::summary_table(&summary)),
+    }
     Ok(summary)
+}
+
+/// Colour only on a terminal, and never with `NO_COLOR` set (no-color.org).
+pub(crate) fn use_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -5,6 +5,7 @@ mod args;
 mod build;
 mod demo;
 mod deploy;
+mod diff;
 mod exit;
 mod graph;
 mod source;
@@ -22,7 +23,8 @@ Usage: cargo xtask <COMMAND> [OPTIONS]
 Commands:
   graph    Print the nodes in activation order with their dependencies (--dot for Graphviz)
   build    Build the selected nodes' system closures in parallel
-  deploy   Build, push and activate the selected nodes on their host
+  deploy   Build, push and activate the selected nodes on their host (--dry-run: show what would change)
+  diff     Closure diffs per node against the target, or of two local closures
   demo     Deploy an example fleet to a simulated VPS on this machine, twice
   help     Print this help
 
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         "graph" => graph::run(args),
         "build" => build::run(args),
         "deploy" => deploy::run(args),
+        "diff" => diff::run(args),
         "demo" => demo::run(args),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

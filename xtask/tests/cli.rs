@@ -204,10 +204,7 @@ fn deploy_exits_1_when_a_node_fails_and_prints_the_summary() {
         table.contains("error: failed to build test-container: run `"),
         "{table}"
     );
-    assert!(
-        table.contains("4 nodes: 3 activated, 0 unchanged, 0 built, 1 failed, 0 skipped"),
-        "{table}"
-    );
+    assert!(table.contains("4 nodes: 3 activated, 1 failed"), "{table}");
     let activated: Vec<String> = testbed
         .activations()
         .unwrap()

@@ -11,6 +11,8 @@ pub enum Stage {
     Build,
     /// Reading the target's current profile.
     Probe,
+    /// Reading the old and new closures and diffing them (dry run).
+    Diff,
     /// `nix copy` of the closure to the target.
     Push,
     /// Setting the profile and switching to it.
@@ -22,6 +24,7 @@ impl fmt::Display for Stage {
         f.write_str(match self {
             Stage::Build => "build",
             Stage::Probe => "probe",
+            Stage::Diff => "diff",
             Stage::Push => "push",
             Stage::Activate => "activate",
         })

@@ -1,5 +1,5 @@
-//! The deploy pipeline: select -> build (parallel) -> probe -> push -> activate
-//! (in dependency waves) -> summary.
+//! The deploy pipeline: select -> build (parallel) -> probe -> diff (dry run) or
+//! push -> activate (in dependency waves) -> summary.
 //!
 //! The pipeline never prints. It reports progress as [`Event`]s to a [`Sink`]
 //! and returns a [`Summary`]; terminals, logs and JSON are the reporters' job.
@@ -12,9 +12,12 @@ mod event;
 mod kind;
 mod kinds;
 mod pipeline;
+mod probe;
+mod report;
 
 pub use error::{ConfigError, NodeError};
 pub use event::{Event, Sink, Stage};
 pub use kind::{Kinds, NodeKind};
 pub use kinds::{ContainerKind, HostKind};
-pub use pipeline::{Mode, NodeReport, Outcome, Plan, Summary};
+pub use pipeline::Plan;
+pub use report::{Mode, NodeReport, Outcome, Summary};

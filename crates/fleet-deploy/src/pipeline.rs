@@ -3,85 +3,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use fleet_diff::ClosureDiff;
 use fleet_graph::{Fleet, Node, Selection};
-use fleet_nix::{CommandError, Failure, Nix, RemoteScript, Target};
+use fleet_nix::{Nix, PathInfo, Target};
 use rayon::prelude::*;
 
-use crate::{ConfigError, Event, Kinds, NodeError, Sink, Stage};
-
-/// How far a run goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Build the closures and stop.
-    Build,
-    /// Build, probe, push and activate.
-    Deploy,
-}
-
-/// How one node ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Built (build mode only).
-    Built,
-    /// The target now runs the new system.
-    Activated,
-    /// The target already ran this exact system: nothing was pushed or activated.
-    Unchanged,
-    /// A stage failed.
-    Failed(NodeError),
-    /// Not attempted, because a node it depends on did not succeed.
-    Skipped(String),
-}
-
-impl Outcome {
-    /// Whether dependents may proceed.
-    pub fn is_success(&self) -> bool {
-        matches!(
-            self,
-            Outcome::Built | Outcome::Activated | Outcome::Unchanged
-        )
-    }
-
-    /// One word for tables and logs.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Outcome::Built => "built",
-            Outcome::Activated => "activated",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Failed(_) => "failed",
-            Outcome::Skipped(_) => "skipped",
-        }
-    }
-}
-
-/// What happened to one node.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NodeReport {
-    /// The node.
-    pub node: String,
-    /// The system the target ran before, if probed and present.
-    pub old: Option<String>,
-    /// The system built for it, if the build succeeded.
-    pub new: Option<String>,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Time spent on this node's own stages.
-    pub elapsed: Duration,
-}
-
-/// The result of a run: one report per selected node, in activation order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Summary {
-    /// The node reports.
-    pub nodes: Vec<NodeReport>,
-}
-
-impl Summary {
-    /// Whether every node succeeded.
-    pub fn success(&self) -> bool {
-        self.nodes.iter().all(|n| n.outcome.is_success())
-    }
-}
+use crate::probe::{parse_probe, probe_script};
+use crate::{
+    ConfigError, Event, Kinds, Mode, NodeError, NodeReport, Outcome, Sink, Stage, Summary,
+};
 
 /// A validated run: the fleet, its kinds, the selected nodes and the flake
 /// they are built from.
@@ -99,14 +29,11 @@ struct Progress {
     old: Option<String>,
     new: Option<String>,
     outcome: Option<Outcome>,
+    diff: Option<ClosureDiff>,
     elapsed: Duration,
 }
 
-/// Reads an ordered list of `profile<TAB>store path` lines (empty path: no profile).
-const PROBE: &str = r#"for profile in "$@"; do
-  printf '%s\t%s\n' "$profile" "$(readlink -e -- "$profile" || true)"
-done
-"#;
+type States<'n> = HashMap<&'n str, Progress>;
 
 impl<'a> Plan<'a> {
     /// Checks that every node's kind is known and accepts it, and selects
@@ -157,8 +84,14 @@ impl<'a> Plan<'a> {
         }
         if override_target.is_some() && hosts.len() > 1 {
             return Err(ConfigError::Target {
-                host: hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "),
-                reason: "--target names one machine but the selection spans several hosts; select one host's nodes".into(),
+                host: hosts
+                    .iter()
+                    .map(|h| h.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                reason: "--target names one machine but the selection spans several hosts; \
+                         select one host's nodes"
+                    .into(),
             });
         }
         hosts
@@ -169,10 +102,14 @@ impl<'a> Plan<'a> {
                     None => {
                         let text = host.attr_str("target").ok_or_else(|| ConfigError::Target {
                             host: host.name.clone(),
-                            reason: "no `target` in the graph data; add one or pass --target USER@HOST[:PORT]".into(),
+                            reason: "no `target` in the graph data; add one or pass \
+                                     --target USER@HOST[:PORT]"
+                                .into(),
                         })?;
-                        Target::parse(text)
-                            .map_err(|reason| ConfigError::Target { host: host.name.clone(), reason })?
+                        Target::parse(text).map_err(|reason| ConfigError::Target {
+                            host: host.name.clone(),
+                            reason,
+                        })?
                     }
                 };
                 Ok((host.name.clone(), target))
@@ -180,7 +117,7 @@ impl<'a> Plan<'a> {
             .collect()
     }
 
-    /// Runs the pipeline. In [`Mode::Deploy`], `targets` must hold every
+    /// Runs the pipeline. Unless in [`Mode::Build`], `targets` must hold every
     /// involved host (see [`Plan::targets`]).
     pub fn run(
         &self,
@@ -195,19 +132,19 @@ impl<'a> Plan<'a> {
             .num_threads(self.jobs.min(names.len()).max(1))
             .build()
             .expect("a thread pool of a few threads can be built");
-        let mut progress: HashMap<&str, Progress> = names
+        let mut states: States<'_> = names
             .iter()
             .map(|n| (n.as_str(), Progress::default()))
             .collect();
 
-        let builds: Vec<(&str, Result<String, NodeError>, Duration)> = pool.install(|| {
+        let builds: Vec<_> = pool.install(|| {
             names
                 .par_iter()
                 .map(|name| self.build(nix, name, sink))
                 .collect()
         });
         for (name, result, elapsed) in builds {
-            let state = progress
+            let state = states
                 .get_mut(name)
                 .expect("every selected node has a state");
             state.elapsed += elapsed;
@@ -221,43 +158,82 @@ impl<'a> Plan<'a> {
                 Err(error) => finish(sink, name, state, Outcome::Failed(error)),
             }
         }
-        if mode == Mode::Deploy {
-            for (host, target) in targets {
-                self.probe_and_push(nix, host, target, &mut progress, sink);
-            }
-            for wave in self.fleet.waves(&self.selection) {
-                let activations: Vec<(&str, Outcome, Duration)> = pool.install(|| {
-                    wave.par_iter()
-                        .filter(|node| progress[node.name.as_str()].outcome.is_none())
-                        .map(|node| self.activate(node, &progress, targets, sink))
-                        .collect()
-                });
-                for (name, outcome, elapsed) in activations {
-                    let state = progress
-                        .get_mut(name)
-                        .expect("every selected node has a state");
-                    state.elapsed += elapsed;
-                    finish(sink, name, state, outcome);
-                }
-            }
+        if mode == Mode::Build {
+            return summary(names, states);
         }
-        Summary {
-            nodes: names
-                .iter()
-                .map(|name| {
-                    let state = progress
-                        .remove(name.as_str())
-                        .expect("every selected node has a state");
-                    NodeReport {
-                        node: name.clone(),
-                        old: state.old,
-                        new: state.new,
-                        outcome: state.outcome.expect("every node finishes"),
-                        elapsed: state.elapsed,
+
+        for (host, target) in targets {
+            self.probe(host, target, &mut states, sink);
+        }
+        if mode == Mode::DryRun {
+            let diffs: Vec<_> = pool.install(|| {
+                self.pending(&states)
+                    .par_iter()
+                    .map(|node| self.diff(nix, node, &states, targets, sink))
+                    .collect()
+            });
+            for (name, result, elapsed) in diffs {
+                let state = states
+                    .get_mut(name)
+                    .expect("every selected node has a state");
+                state.elapsed += elapsed;
+                let outcome = match result {
+                    Ok(diff) => {
+                        state.diff = Some(diff);
+                        if state.old == state.new {
+                            Outcome::Unchanged
+                        } else {
+                            Outcome::WouldActivate
+                        }
                     }
-                })
-                .collect(),
+                    Err(error) => Outcome::Failed(error),
+                };
+                finish(sink, name, state, outcome);
+            }
+            return summary(names, states);
         }
+
+        for (host, target) in targets {
+            self.push(nix, host, target, &mut states, sink);
+        }
+        for wave in self.fleet.waves(&self.selection) {
+            let activations: Vec<_> = pool.install(|| {
+                wave.par_iter()
+                    .filter(|node| states[node.name.as_str()].outcome.is_none())
+                    .map(|node| self.activate(node, &states, targets, sink))
+                    .collect()
+            });
+            for (name, outcome, elapsed) in activations {
+                let state = states
+                    .get_mut(name)
+                    .expect("every selected node has a state");
+                state.elapsed += elapsed;
+                finish(sink, name, state, outcome);
+            }
+        }
+        summary(names, states)
+    }
+
+    /// Selected nodes that have not finished yet, in activation order.
+    fn pending(&self, states: &States<'_>) -> Vec<&'a Node> {
+        self.selection
+            .names()
+            .iter()
+            .filter(|name| states[name.as_str()].outcome.is_none())
+            .map(|name| self.fleet.node(name).expect("selected nodes exist"))
+            .collect()
+    }
+
+    /// Pending nodes placed on `host`.
+    fn pending_on(&self, host: &str, states: &States<'_>) -> Vec<&'a Node> {
+        self.pending(states)
+            .into_iter()
+            .filter(|node| {
+                self.fleet
+                    .host_of(&node.name)
+                    .is_some_and(|h| h.name == host)
+            })
+            .collect()
     }
 
     fn build<'n>(
@@ -281,52 +257,35 @@ impl<'a> Plan<'a> {
         (name, result, started.elapsed())
     }
 
-    /// One SSH round trip to read every built node's current system on `host`,
-    /// then one `nix copy` of the closures that differ.
-    fn probe_and_push(
-        &self,
-        nix: &Nix,
-        host: &str,
-        target: &Target,
-        progress: &mut HashMap<&str, Progress>,
-        sink: &dyn Sink,
-    ) {
-        let on_host: Vec<&Node> = self
-            .selection
-            .names()
-            .iter()
-            .filter(|name| progress[name.as_str()].outcome.is_none())
-            .map(|name| self.fleet.node(name).expect("selected nodes exist"))
-            .filter(|node| {
-                self.fleet
-                    .host_of(&node.name)
-                    .is_some_and(|h| h.name == host)
-            })
-            .collect();
+    /// One SSH round trip reads the current system of every pending node on `host`.
+    fn probe(&self, host: &str, target: &Target, states: &mut States<'_>, sink: &dyn Sink) {
+        let on_host = self.pending_on(host, states);
         if on_host.is_empty() {
             return;
         }
-        let profiles: Vec<String> = on_host
-            .iter()
-            .map(|node| self.kinds.of(node).profile(node))
-            .collect();
         for node in &on_host {
             sink.event(Event::Stage {
                 node: &node.name,
                 stage: Stage::Probe,
             });
         }
+        let profiles: Vec<String> = on_host
+            .iter()
+            .map(|node| self.kinds.of(node).profile(node))
+            .collect();
         let started = Instant::now();
         let current = target
-            .run(&RemoteScript::new(PROBE, profiles.clone()))
+            .run(&probe_script(&profiles))
             .and_then(|out| parse_probe(&out, &profiles));
-        let probe_time = started.elapsed();
-        let current = match current {
-            Ok(current) => current,
-            Err(error) => {
-                for node in on_host {
-                    let state = progress.get_mut(node.name.as_str()).expect("state");
-                    state.elapsed += probe_time;
+        let elapsed = started.elapsed();
+        for (i, node) in on_host.iter().enumerate() {
+            let state = states
+                .get_mut(node.name.as_str())
+                .expect("every selected node has a state");
+            state.elapsed += elapsed;
+            match &current {
+                Ok(current) => state.old = current[i].clone(),
+                Err(error) => {
                     let error = NodeError {
                         node: node.name.clone(),
                         stage: Stage::Probe,
@@ -334,18 +293,27 @@ impl<'a> Plan<'a> {
                     };
                     finish(sink, &node.name, state, Outcome::Failed(error));
                 }
-                return;
-            }
-        };
-        let mut changed: Vec<&Node> = Vec::new();
-        for (node, old) in on_host.into_iter().zip(current) {
-            let state = progress.get_mut(node.name.as_str()).expect("state");
-            state.elapsed += probe_time;
-            state.old = old;
-            if state.old != state.new {
-                changed.push(node);
             }
         }
+    }
+
+    /// One `nix copy` of the closures of the pending nodes on `host` that changed.
+    fn push(
+        &self,
+        nix: &Nix,
+        host: &str,
+        target: &Target,
+        states: &mut States<'_>,
+        sink: &dyn Sink,
+    ) {
+        let changed: Vec<&Node> = self
+            .pending_on(host, states)
+            .into_iter()
+            .filter(|node| {
+                let state = &states[node.name.as_str()];
+                state.old != state.new
+            })
+            .collect();
         if changed.is_empty() {
             return;
         }
@@ -357,14 +325,21 @@ impl<'a> Plan<'a> {
         }
         let paths: Vec<String> = changed
             .iter()
-            .map(|node| progress[node.name.as_str()].new.clone().expect("built"))
+            .map(|node| {
+                states[node.name.as_str()]
+                    .new
+                    .clone()
+                    .expect("pending nodes are built")
+            })
             .collect();
         let started = Instant::now();
         let pushed = nix.copy_to(target, &paths);
-        let push_time = started.elapsed();
+        let elapsed = started.elapsed();
         for node in changed {
-            let state = progress.get_mut(node.name.as_str()).expect("state");
-            state.elapsed += push_time;
+            let state = states
+                .get_mut(node.name.as_str())
+                .expect("every selected node has a state");
+            state.elapsed += elapsed;
             if let Err(error) = &pushed {
                 let error = NodeError {
                     node: node.name.clone(),
@@ -376,10 +351,53 @@ impl<'a> Plan<'a> {
         }
     }
 
+    /// Reads the node's closure on the target (empty when it has none) and the new
+    /// one locally, and diffs them. Nothing is copied.
+    fn diff<'n>(
+        &self,
+        nix: &Nix,
+        node: &'n Node,
+        states: &States<'_>,
+        targets: &BTreeMap<String, Target>,
+        sink: &dyn Sink,
+    ) -> (&'n str, Result<ClosureDiff, NodeError>, Duration) {
+        let name = node.name.as_str();
+        sink.event(Event::Stage {
+            node: name,
+            stage: Stage::Diff,
+        });
+        let started = Instant::now();
+        let state = &states[name];
+        let new = state.new.as_deref().expect("pending nodes are built");
+        let read = |target: &Target, path: &str| {
+            nix.closure(target, path)
+                .map(|infos| infos.into_iter().map(to_diff_path).collect())
+        };
+        let host = self
+            .fleet
+            .host_of(name)
+            .expect("validated nodes have hosts");
+        let result = read(&Target::Local, new)
+            .and_then(|new_closure: Vec<fleet_diff::PathInfo>| {
+                let old_closure = match state.old.as_deref() {
+                    None => Vec::new(),
+                    Some(old) if old == new => new_closure.clone(),
+                    Some(old) => read(&targets[&host.name], old)?,
+                };
+                Ok(fleet_diff::diff(&old_closure, &new_closure))
+            })
+            .map_err(|error| NodeError {
+                node: name.to_string(),
+                stage: Stage::Diff,
+                error,
+            });
+        (name, result, started.elapsed())
+    }
+
     fn activate<'n>(
         &self,
         node: &'n Node,
-        progress: &HashMap<&str, Progress>,
+        states: &States<'_>,
         targets: &BTreeMap<String, Target>,
         sink: &dyn Sink,
     ) -> (&'n str, Outcome, Duration) {
@@ -389,13 +407,13 @@ impl<'a> Plan<'a> {
             .selected_dependencies(&self.selection, name)
             .into_iter()
             .find(|dep| {
-                !progress[dep]
+                !states[dep]
                     .outcome
                     .as_ref()
                     .is_some_and(Outcome::is_success)
             });
         if let Some(dep) = blocker {
-            let why = progress[dep]
+            let why = states[dep]
                 .outcome
                 .as_ref()
                 .map_or("did not finish", Outcome::label);
@@ -405,11 +423,8 @@ impl<'a> Plan<'a> {
                 Duration::ZERO,
             );
         }
-        let state = &progress[name];
-        let new = state
-            .new
-            .as_deref()
-            .expect("nodes without a build have finished");
+        let state = &states[name];
+        let new = state.new.as_deref().expect("pending nodes are built");
         if state.old.as_deref() == Some(new) {
             return (name, Outcome::Unchanged, Duration::ZERO);
         }
@@ -422,8 +437,7 @@ impl<'a> Plan<'a> {
             .fleet
             .host_of(name)
             .expect("validated nodes have hosts");
-        let target = &targets[&host.name];
-        let outcome = match target.run(&self.kinds.of(node).activate(node, new)) {
+        let outcome = match targets[&host.name].run(&self.kinds.of(node).activate(node, new)) {
             Ok(_) => Outcome::Activated,
             Err(error) => Outcome::Failed(NodeError {
                 node: name.to_string(),
@@ -435,6 +449,10 @@ impl<'a> Plan<'a> {
     }
 }
 
+fn to_diff_path(info: PathInfo) -> fleet_diff::PathInfo {
+    fleet_diff::PathInfo::new(info.path, info.nar_size)
+}
+
 fn finish(sink: &dyn Sink, name: &str, state: &mut Progress, outcome: Outcome) {
     state.outcome = Some(outcome.clone());
     sink.event(Event::Finished(&NodeReport {
@@ -442,42 +460,28 @@ fn finish(sink: &dyn Sink, name: &str, state: &mut Progress, outcome: Outcome) {
         old: state.old.clone(),
         new: state.new.clone(),
         outcome,
+        diff: state.diff.clone(),
         elapsed: state.elapsed,
     }));
 }
 
-/// Maps probe output back to the profiles asked for, in order.
-fn parse_probe(out: &str, profiles: &[String]) -> Result<Vec<Option<String>>, CommandError> {
-    let found: HashMap<&str, &str> = out
-        .lines()
-        .filter_map(|line| line.split_once('\t'))
-        .collect();
-    profiles
-        .iter()
-        .map(|profile| match found.get(profile.as_str()) {
-            Some(&"") => Ok(None),
-            Some(path) => Ok(Some(path.to_string())),
-            None => Err(CommandError {
-                command: "probe profiles".into(),
-                failure: Failure::Output(format!("the target did not report profile {profile}")),
-            }),
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn probe_output_maps_to_profiles() {
-        let profiles = vec!["/a".to_string(), "/b".to_string()];
-        let got = parse_probe("/b\t/nix/store/x\n/a\t\n", &profiles).unwrap();
-        assert_eq!(got, vec![None, Some("/nix/store/x".to_string())]);
-        let err = parse_probe("/a\t\n", &profiles).unwrap_err();
-        assert!(
-            err.to_string().contains("did not report profile /b"),
-            "{err}"
-        );
+fn summary(names: &[String], mut states: States<'_>) -> Summary {
+    Summary {
+        nodes: names
+            .iter()
+            .map(|name| {
+                let state = states
+                    .remove(name.as_str())
+                    .expect("every selected node has a state");
+                NodeReport {
+                    node: name.clone(),
+                    old: state.old,
+                    new: state.new,
+                    outcome: state.outcome.expect("every node finishes"),
+                    diff: state.diff,
+                    elapsed: state.elapsed,
+                }
+            })
+            .collect(),
     }
 }

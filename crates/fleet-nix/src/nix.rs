@@ -33,6 +33,29 @@ pub struct PathInfo {
 }
 
 #[derive(Deserialize)]
+struct PathInfoEntry {
+    #[serde(rename = "narSize")]
+    nar_size: u64,
+}
+
+/// Reads `nix path-info --json`: a list of `{path, narSize}` up to Nix 2.18, an
+/// object keyed by path since.
+fn parse_path_infos(json: &str) -> Result<Vec<PathInfo>, String> {
+    if let Ok(list) = serde_json::from_str::<Vec<PathInfo>>(json) {
+        return Ok(list);
+    }
+    let by_path: std::collections::BTreeMap<String, PathInfoEntry> =
+        serde_json::from_str(json).map_err(|e| format!("not a list or map of path infos: {e}"))?;
+    Ok(by_path
+        .into_iter()
+        .map(|(path, entry)| PathInfo {
+            path,
+            nar_size: entry.nar_size,
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
 struct BuildResult {
     outputs: std::collections::BTreeMap<String, String>,
 }
@@ -96,13 +119,22 @@ impl Nix {
             .map(drop)
     }
 
-    /// The closure of `path` in the local store, with NAR sizes.
-    pub fn closure(&self, path: &str) -> Result<Vec<PathInfo>, CommandError> {
-        let args = ["path-info", "--json", "--recursive", path];
-        let stdout = self.run(&args)?;
-        serde_json::from_str(&stdout).map_err(|e| CommandError {
+    /// The closure of `path`, with NAR sizes: in the local store, or read from
+    /// the target's store over SSH (nothing is copied either way).
+    pub fn closure(&self, target: &Target, path: &str) -> Result<Vec<PathInfo>, CommandError> {
+        let mut args: Vec<String> = vec!["path-info".into(), "--json".into(), "--recursive".into()];
+        let mut env: Vec<(&str, String)> = Vec::new();
+        if let Target::Ssh(ssh) = target {
+            args.extend(["--store".into(), format!("ssh-ng://{}", ssh.destination())]);
+            env.push(("NIX_SSHOPTS", ssh.connection_args().join(" ")));
+        }
+        args.push(path.to_string());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let stdout = self.run_with(&args, &env)?;
+        parse_path_infos(&stdout).map_err(|reason| CommandError {
             command: format!("nix {}", args.join(" ")),
-            failure: Failure::Output(e.to_string()),
+            failure: Failure::Output(reason),
         })
     }
 
@@ -121,5 +153,27 @@ impl Nix {
             cmd.env(key, value);
         }
         command::run(&mut cmd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_info_in_both_json_shapes() {
+        let expect = vec![PathInfo {
+            path: "/nix/store/a-x".into(),
+            nar_size: 7,
+        }];
+        assert_eq!(
+            parse_path_infos(r#"[{"path":"/nix/store/a-x","narSize":7,"valid":true}]"#),
+            Ok(expect.clone())
+        );
+        assert_eq!(
+            parse_path_infos(r#"{"/nix/store/a-x":{"narSize":7,"references":[]}}"#),
+            Ok(expect)
+        );
+        assert!(parse_path_infos("3").is_err());
     }
 }

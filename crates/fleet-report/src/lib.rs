@@ -2,13 +2,16 @@
 //!
 //! [`TerminalReporter`] draws one live line per node on a terminal;
 //! [`PlainReporter`] writes one line per event, for CI logs and pipes;
-//! [`summary_table`] renders the end-of-run table. None of them runs anything.
+//! [`summary_table`] renders the end-of-run table, [`dry_run_text`] and
+//! [`dry_run_json`] what a dry run would change. None of them runs anything.
 #![deny(missing_docs)]
 
+mod dry_run;
 mod plain;
 mod summary;
 mod terminal;
 
+pub use dry_run::{diff_json, dry_run_json, dry_run_text, JSON_VERSION};
 pub use plain::PlainReporter;
 pub use summary::{short_path, summary_table};
 pub use terminal::TerminalReporter;

@@ -41,8 +41,14 @@ pub fn summary_table(summary: &Summary) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    // A stage shared by several nodes (probe, push) fails for all of them at
-    // once: say it once, naming them all.
+    out.push_str(&problems(summary));
+    out.push_str(&counts(summary));
+    out
+}
+
+/// Every failure and skip, each with its cause. A stage shared by several nodes
+/// (probe, push) fails for all of them at once: it is said once, naming them all.
+pub(crate) fn problems(summary: &Summary) -> String {
     let mut failures: Vec<(Vec<&str>, &NodeError)> = Vec::new();
     for report in &summary.nodes {
         if let Outcome::Failed(error) = &report.outcome {
@@ -55,6 +61,7 @@ pub fn summary_table(summary: &Summary) -> String {
             }
         }
     }
+    let mut out = String::new();
     for (nodes, error) in failures {
         out.push_str(&format!(
             "\nerror: failed to {} {}: {}\n",
@@ -68,23 +75,31 @@ pub fn summary_table(summary: &Summary) -> String {
             out.push_str(&format!("\nskipped {}: {reason}\n", report.node));
         }
     }
-    let count = |label: &str| {
-        summary
-            .nodes
-            .iter()
-            .filter(|n| n.outcome.label() == label)
-            .count()
-    };
-    out.push_str(&format!(
-        "\n{} nodes: {} activated, {} unchanged, {} built, {} failed, {} skipped\n",
-        summary.nodes.len(),
-        count("activated"),
-        count("unchanged"),
-        count("built"),
-        count("failed"),
-        count("skipped")
-    ));
     out
+}
+
+/// `N nodes: 3 activated, 1 failed`: the outcomes that occurred, in a fixed order.
+pub(crate) fn counts(summary: &Summary) -> String {
+    let labels = [
+        "activated",
+        "would activate",
+        "unchanged",
+        "built",
+        "failed",
+        "skipped",
+    ];
+    let parts: Vec<String> = labels
+        .iter()
+        .filter_map(|label| {
+            let n = summary
+                .nodes
+                .iter()
+                .filter(|r| r.outcome.label() == *label)
+                .count();
+            (n > 0).then(|| format!("{n} {label}"))
+        })
+        .collect();
+    format!("\n{} nodes: {}\n", summary.nodes.len(), parts.join(", "))
 }
 
 fn row(report: &NodeReport) -> [String; 4] {
@@ -130,6 +145,7 @@ mod tests {
                     old: p("a"),
                     new: p("b"),
                     outcome: Outcome::Activated,
+                    diff: None,
                     elapsed: Duration::from_millis(1500),
                 },
                 NodeReport {
@@ -137,6 +153,7 @@ mod tests {
                     old: p("c"),
                     new: p("c"),
                     outcome: Outcome::Unchanged,
+                    diff: None,
                     elapsed: Duration::ZERO,
                 },
                 NodeReport {
@@ -144,6 +161,7 @@ mod tests {
                     old: None,
                     new: None,
                     outcome: Outcome::Skipped("dependency `x` failed".into()),
+                    diff: None,
                     elapsed: Duration::ZERO,
                 },
             ],
@@ -155,7 +173,7 @@ mod tests {
              c     unchanged  caaaaaa-sys                 0.00s\n\
              d     skipped    -                           0.00s\n\
              \nskipped d: dependency `x` failed\n\
-             \n3 nodes: 1 activated, 1 unchanged, 0 built, 0 failed, 1 skipped\n"
+             \n3 nodes: 1 activated, 1 unchanged, 1 skipped\n"
         );
     }
 }

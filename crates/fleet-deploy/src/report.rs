@@ -1,0 +1,89 @@
+//! What a run tells its caller: how each node ended.
+
+use std::time::Duration;
+
+use fleet_diff::ClosureDiff;
+
+use crate::NodeError;
+
+/// How far a run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Build the closures and stop.
+    Build,
+    /// Build, probe, and diff each node's closure against the target's: change nothing.
+    DryRun,
+    /// Build, probe, push and activate.
+    Deploy,
+}
+
+/// How one node ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Built (build mode only).
+    Built,
+    /// The target now runs the new system.
+    Activated,
+    /// Dry run: the target runs another system (or none), which a deploy would replace.
+    WouldActivate,
+    /// The target already ran this exact system: nothing was pushed or activated.
+    Unchanged,
+    /// A stage failed.
+    Failed(NodeError),
+    /// Not attempted, because a node it depends on did not succeed.
+    Skipped(String),
+}
+
+impl Outcome {
+    /// Whether dependents may proceed.
+    pub fn is_success(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Built | Outcome::Activated | Outcome::WouldActivate | Outcome::Unchanged
+        )
+    }
+
+    /// A short label for tables and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Built => "built",
+            Outcome::Activated => "activated",
+            Outcome::WouldActivate => "would activate",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Failed(_) => "failed",
+            Outcome::Skipped(_) => "skipped",
+        }
+    }
+}
+
+/// What happened to one node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeReport {
+    /// The node.
+    pub node: String,
+    /// The system the target ran before, if probed and present.
+    pub old: Option<String>,
+    /// The system built for it, if the build succeeded.
+    pub new: Option<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Dry run: the closure diff from the target's system to the new one (from
+    /// nothing when the node is not on the target yet).
+    pub diff: Option<ClosureDiff>,
+    /// Time spent on this node's own stages.
+    pub elapsed: Duration,
+}
+
+/// The result of a run: one report per selected node, in activation order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// The node reports.
+    pub nodes: Vec<NodeReport>,
+}
+
+impl Summary {
+    /// Whether every node succeeded.
+    pub fn success(&self) -> bool {
+        self.nodes.iter().all(|n| n.outcome.is_success())
+    }
+}
