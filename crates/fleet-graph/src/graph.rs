@@ -79,6 +79,20 @@ impl Fleet {
                 }
             }
         }
+        let placement = |node: &Node| node.host.clone().unwrap_or_else(|| node.name.clone());
+        for node in &nodes {
+            for dep in &node.depends_on {
+                let (host, dependency_host) = (placement(node), placement(&nodes[index[dep]]));
+                if host != dependency_host {
+                    return Err(GraphError::CrossHostDependency {
+                        node: node.name.clone(),
+                        dependency: dep.clone(),
+                        host,
+                        dependency_host,
+                    });
+                }
+            }
+        }
         let mut fleet = Fleet {
             nodes,
             index,
@@ -424,6 +438,16 @@ mod tests {
             &[],
             "error: validate graph: no node has kind = \"host\"; declare the machine the containers run on",
         );
+    }
+
+    #[test]
+    fn dependencies_stay_on_one_host() {
+        check_waves(
+            "h:host g:host a:container:h b:container:g:a",
+            &[],
+            "error: validate graph: node `b` (on `g`) depends on `a` (on `h`); a node may depend only on nodes of its own host, since hosts deploy independently",
+        );
+        check_waves("h:host a:container:h:h", &[], "h | a");
     }
 
     #[test]
