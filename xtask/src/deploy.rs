@@ -3,7 +3,9 @@
 
 use std::io::IsTerminal;
 
-use fleet_deploy::{Kinds, Mode, Plan, Summary};
+use std::time::Duration;
+
+use fleet_deploy::{Kinds, Mode, Plan, Summary, DEFAULT_CONFIRM};
 use fleet_nix::{Nix, Target};
 
 use crate::args::Args;
@@ -29,6 +31,14 @@ Options:
   --target TARGET    USER@HOST[:PORT], or `local` for this machine (default: the host's `target` in the graph data)
   --ssh-option OPT   Extra ssh arguments, e.g. \"-i ~/.ssh/deploy\" (repeatable; also used by nix)
   --jobs N           Builds and activations to run at once (default: 8)
+  --confirm-timeout SECS
+                     How long the host waits for this deployer to confirm its switch over a new
+                     SSH connection before rolling back by itself (default: 30)
+  --no-confirm       Keep the host's switch without confirmation (always so with --target local)
+
+Safety: every activation runs as a job on the target, detached from the SSH session. A
+failed switch or health check rolls the node back to its previous system; one deploy at a
+time holds the target's lock; lost connections during lock, probe and copy are retried.
 ";
 
 /// Runs `deploy`.
@@ -49,6 +59,7 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
 /// The options `deploy` and `diff` share, as given.
 pub(crate) struct Request {
     containers: Vec<String>,
+    confirm: Option<Duration>,
     target: Option<Target>,
     ssh_options: Vec<String>,
     jobs: usize,
@@ -59,6 +70,19 @@ impl Request {
     /// Takes `--container`, `--target`, `--ssh-option`, `--jobs`, `--flake` and `--graph`.
     pub(crate) fn take(args: &mut Args) -> Result<Request, Failure> {
         let containers = args.values("--container")?;
+        let no_confirm = args.flag("--no-confirm");
+        let confirm = match args.value("--confirm-timeout")? {
+            None => DEFAULT_CONFIRM,
+            Some(text) => match text.parse::<u64>() {
+                Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
+                _ => {
+                    return Err(Failure::Usage(format!(
+                        "--confirm-timeout takes a positive number of seconds, not `{text}`"
+                    )))
+                }
+            },
+        };
+        let confirm = (!no_confirm).then_some(confirm);
         let target = args
             .value("--target")?
             .map(|t| Target::parse(&t))
@@ -73,6 +97,7 @@ impl Request {
         let source = SourceArgs::take(args)?;
         Ok(Request {
             containers,
+            confirm,
             target,
             ssh_options,
             jobs,
@@ -80,7 +105,7 @@ impl Request {
         })
     }
 
-    /// Runs the pipeline in `mode` (deploy or dry run) and prints the result.
+    /// Runs the pipeline in `mode` (deploy, dry run or rollback) and prints the result.
     pub(crate) fn run(self, mode: Mode, json: bool) -> Result<(), Failure> {
         let source = self.source.resolve()?;
         let nix = Nix::new();
@@ -88,7 +113,8 @@ impl Request {
         let kinds = Kinds::standard();
         let plan = Plan::new(&fleet, &kinds, &self.containers, &source.flake)
             .map_err(|e| Failure::Config(e.to_string()))?
-            .with_jobs(self.jobs);
+            .with_jobs(self.jobs)
+            .with_confirm_timeout(self.confirm);
         let summary = execute(
             &plan,
             &nix,

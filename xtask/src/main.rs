@@ -8,6 +8,7 @@ mod deploy;
 mod diff;
 mod exit;
 mod graph;
+mod rollback;
 mod source;
 
 use std::process::ExitCode;
@@ -25,6 +26,7 @@ Commands:
   build    Build the selected nodes' system closures in parallel
   deploy   Build, push and activate the selected nodes on their host (--dry-run: show what would change)
   diff     Closure diffs per node against the target, or of two local closures
+  rollback Activate the selected nodes' previous generations
   demo     Deploy an example fleet to a simulated VPS on this machine, twice
   help     Print this help
 
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         "build" => build::run(args),
         "deploy" => deploy::run(args),
         "diff" => diff::run(args),
+        "rollback" => rollback::run(args),
         "demo" => demo::run(args),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

@@ -76,11 +76,29 @@ pub struct NodeError {
     pub stage: Stage,
     /// The command that failed, with its stderr tail.
     pub error: CommandError,
+    /// How many times the stage was tried (more than once for lost connections).
+    pub tries: u32,
+}
+
+impl NodeError {
+    /// An error of a stage tried once.
+    pub fn new(node: &str, stage: Stage, error: CommandError) -> NodeError {
+        NodeError {
+            node: node.to_string(),
+            stage,
+            error,
+            tries: 1,
+        }
+    }
 }
 
 impl fmt::Display for NodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.stage, self.node, self.error)
+        write!(f, "{} {}", self.stage, self.node)?;
+        if self.tries > 1 {
+            write!(f, " (gave up after {} tries)", self.tries)?;
+        }
+        write!(f, ": {}", self.error)
     }
 }
 

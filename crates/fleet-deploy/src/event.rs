@@ -9,24 +9,30 @@ use crate::NodeReport;
 pub enum Stage {
     /// `nix build` of the node's system closure.
     Build,
+    /// Taking the target's deploy lock.
+    Lock,
     /// Reading the target's current profile.
     Probe,
     /// Reading the old and new closures and diffing them (dry run).
     Diff,
     /// `nix copy` of the closure to the target.
     Push,
-    /// Setting the profile and switching to it.
+    /// Setting the profile, switching to it and checking its health.
     Activate,
+    /// Confirming a switch over a new connection, so the target keeps it.
+    Confirm,
 }
 
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Stage::Build => "build",
+            Stage::Lock => "lock",
             Stage::Probe => "probe",
             Stage::Diff => "diff",
             Stage::Push => "push",
             Stage::Activate => "activate",
+            Stage::Confirm => "confirm",
         })
     }
 }
@@ -45,6 +51,24 @@ pub enum Event<'a> {
         node: &'a str,
         /// The stage it entered.
         stage: Stage,
+    },
+    /// A stage shared by a host's nodes lost its connection and is tried again.
+    Retry {
+        /// The host whose connection failed.
+        host: &'a str,
+        /// The stage being retried.
+        stage: Stage,
+        /// The try that failed (1 for the first).
+        attempt: u32,
+        /// What failed.
+        reason: &'a str,
+    },
+    /// Something a user should know that is not a failure.
+    Notice {
+        /// The host it concerns.
+        host: &'a str,
+        /// What happened.
+        message: &'a str,
     },
     /// A node is done; nothing more happens to it in this run.
     Finished(&'a NodeReport),

@@ -1,16 +1,16 @@
 //! The node-kind plugin interface and the registry of kinds.
 
 use fleet_graph::{Fleet, Node};
-use fleet_nix::RemoteScript;
 
+use crate::checks;
 use crate::{ConfigError, ContainerKind, HostKind};
 
 /// What a kind of node means on the target: where it is built from, which
-/// profile holds its running system, and how a new system is activated.
+/// profile holds its running system, how the running node is switched to a
+/// system, how its health is checked, and whether the deployer must confirm.
 ///
-/// The pipeline calls these and runs the returned scripts; it never looks at a
-/// node's kind itself. Adding a kind is implementing this trait and adding the
-/// implementation to [`Kinds`].
+/// The pipeline asks these questions and never looks at a node's kind itself.
+/// Adding a kind is implementing this trait and adding it to [`Kinds`].
 pub trait NodeKind: Send + Sync {
     /// The `kind` value in the graph data that this plugin handles.
     fn name(&self) -> &'static str;
@@ -30,10 +30,24 @@ pub trait NodeKind: Send + Sync {
     /// The profile on the target whose current generation the node runs.
     fn profile(&self, node: &Node) -> String;
 
-    /// A script that makes `path` the profile's new generation and switches the
-    /// node to it. It must refuse a path that is not a system of this kind
-    /// before changing anything.
-    fn activate(&self, node: &Node, path: &str) -> RemoteScript;
+    /// POSIX shell text defining two functions for the activation job:
+    /// `switch_to PATH` makes the running node use the system at PATH (the
+    /// profile already points at it), and `retire` stops a node that has no
+    /// earlier system to go back to. `$name` holds the node's name.
+    fn switch_functions(&self) -> &'static str;
+
+    /// Health checks every node of this kind gets, as shell command lines.
+    fn default_checks(&self, node: &Node) -> Vec<String>;
+
+    /// The command line that runs `argv` as a declared health check of `node`
+    /// (inside a container, directly on a host). Arguments are quoted.
+    fn check_command(&self, node: &Node, argv: &[String]) -> String;
+
+    /// Whether a switch must be confirmed by the deployer over a new connection
+    /// before it is kept: for nodes whose switch can cut the deployer off.
+    fn needs_confirmation(&self) -> bool {
+        false
+    }
 }
 
 /// The kinds a run knows, by name.
@@ -69,7 +83,8 @@ impl Kinds {
             .map(|k| k.as_ref())
     }
 
-    /// Checks that every node has a known kind whose plugin accepts it.
+    /// Checks that every node has a known kind whose plugin accepts it, and
+    /// that its health checks are well-formed.
     pub fn validate(&self, fleet: &Fleet) -> Result<(), ConfigError> {
         for node in fleet.nodes() {
             let kind = self
@@ -79,11 +94,13 @@ impl Kinds {
                     kind: node.kind.clone(),
                     known: self.kinds.iter().map(|k| k.name()).collect(),
                 })?;
-            kind.validate(node)
-                .map_err(|reason| ConfigError::InvalidNode {
-                    node: node.name.clone(),
-                    reason,
-                })?;
+            let invalid = |reason| ConfigError::InvalidNode {
+                node: node.name.clone(),
+                reason,
+            };
+            kind.validate(node).map_err(invalid)?;
+            checks::check_commands(kind, node).map_err(invalid)?;
+            checks::check_seconds(node).map_err(invalid)?;
         }
         Ok(())
     }

@@ -1,36 +1,23 @@
 //! The two built-in node kinds: a NixOS host and a native NixOS container.
 
 use fleet_graph::Node;
-use fleet_nix::{RemoteScript, Target};
+use fleet_nix::{shell_quote, Target};
 
 use crate::NodeKind;
 
-/// Refuses `$p` unless it looks like a NixOS system; shared by both kinds'
-/// activation scripts, which set `p` first.
-macro_rules! refuse_non_nixos {
-    () => {
-        r#"if [ ! -e "$p/nixos-version" ] || [ ! -x "$p/bin/switch-to-configuration" ]; then
-  echo "$p is not a NixOS system (it lacks nixos-version or bin/switch-to-configuration); nothing was changed" >&2
-  exit 3
-fi
-"#
-    };
-}
-
 /// A NixOS machine: the system profile, switched with `switch-to-configuration
 /// switch` inside a transient unit, as `nixos-rebuild --target-host` does, so the
-/// switch finishes even if the SSH connection drops.
+/// switch finishes even if the SSH connection drops. A host switch can cut the
+/// deployer off (network, firewall, sshd), so it must be confirmed.
 pub struct HostKind;
 
-/// `$1`: the new system, `$2`: the profile.
-const HOST_ACTIVATE: &str = concat!(
-    "set -eu\np=$1 profile=$2\n",
-    refuse_non_nixos!(),
-    r#"nix-env -p "$profile" --set "$p"
-exec systemd-run --collect --no-ask-password --pipe --quiet --service-type=exec \
-  --unit="fleet-switch-$(date +%s)-$$" "$p/bin/switch-to-configuration" switch
-"#
-);
+const HOST_FUNCTIONS: &str = r#"
+switch_to() {
+  systemd-run --collect --no-ask-password --pipe --quiet --service-type=exec \
+    --unit="fleet-switch-$(date +%s)-$$" "$1/bin/switch-to-configuration" switch
+}
+retire() { :; }
+"#;
 
 impl NodeKind for HostKind {
     fn name(&self) -> &'static str {
@@ -54,8 +41,23 @@ impl NodeKind for HostKind {
         "/nix/var/nix/profiles/system".into()
     }
 
-    fn activate(&self, node: &Node, path: &str) -> RemoteScript {
-        RemoteScript::new(HOST_ACTIVATE, [path.to_string(), self.profile(node)])
+    fn switch_functions(&self) -> &'static str {
+        HOST_FUNCTIONS
+    }
+
+    fn default_checks(&self, _node: &Node) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn check_command(&self, _node: &Node, argv: &[String]) -> String {
+        argv.iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn needs_confirmation(&self) -> bool {
+        true
     }
 }
 
@@ -65,19 +67,16 @@ impl NodeKind for HostKind {
 /// test` inside) or starting it when it is not running.
 pub struct ContainerKind;
 
-/// `$1`: the container name, `$2`: the new system, `$3`: the profile.
-const CONTAINER_ACTIVATE: &str = concat!(
-    "set -eu\nname=$1 p=$2 profile=$3\n",
-    refuse_non_nixos!(),
-    r#"mkdir -p "${profile%/*}"
-nix-env -p "$profile" --set "$p"
-if systemctl is-active --quiet "container@$name"; then
-  systemctl reload "container@$name"
-else
-  systemctl start "container@$name"
-fi
-"#
-);
+const CONTAINER_FUNCTIONS: &str = r#"
+switch_to() {
+  if systemctl is-active --quiet "container@$name"; then
+    systemctl reload "container@$name"
+  else
+    systemctl start "container@$name"
+  fi
+}
+retire() { systemctl stop "container@$name" || true; }
+"#;
 
 impl NodeKind for ContainerKind {
     fn name(&self) -> &'static str {
@@ -95,11 +94,24 @@ impl NodeKind for ContainerKind {
         format!("/nix/var/nix/profiles/per-container/{}/system", node.name)
     }
 
-    fn activate(&self, node: &Node, path: &str) -> RemoteScript {
-        RemoteScript::new(
-            CONTAINER_ACTIVATE,
-            [node.name.clone(), path.to_string(), self.profile(node)],
-        )
+    fn switch_functions(&self) -> &'static str {
+        CONTAINER_FUNCTIONS
+    }
+
+    fn default_checks(&self, node: &Node) -> Vec<String> {
+        let unit = format!("container@{}", node.name);
+        vec![["systemctl", "is-active", "--quiet", &unit]
+            .map(shell_quote)
+            .join(" ")]
+    }
+
+    fn check_command(&self, node: &Node, argv: &[String]) -> String {
+        ["nixos-container", "run", &node.name, "--"]
+            .into_iter()
+            .chain(argv.iter().map(String::as_str))
+            .map(shell_quote)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -140,27 +152,9 @@ mod tests {
             "bad_name",
             "`bad_name` is not a valid container name: use letters, digits and inner dashes only (NixOS rejects `_`)",
         );
-        check_name("-x", "`-x` is not a valid container name: use letters, digits and inner dashes only (NixOS rejects `_`)");
-    }
-
-    #[test]
-    fn activation_refuses_a_non_system_without_touching_the_profile() {
-        let dir = std::env::temp_dir().join(format!("fleet-refuse-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let profile = dir.join("profile");
-        let node = Node {
-            name: "c".into(),
-            kind: "container".into(),
-            host: Some("h".into()),
-            depends_on: vec![],
-            attrs: Default::default(),
-        };
-        let mut script = ContainerKind.activate(&node, dir.to_str().unwrap());
-        script.args[2] = profile.to_str().unwrap().to_string();
-        let err = Target::Local.run(&script).unwrap_err();
-        assert_eq!(err.exit_code(), Some(3));
-        assert!(err.stderr_tail().contains("is not a NixOS system"), "{err}");
-        assert!(!profile.exists());
-        std::fs::remove_dir_all(&dir).unwrap();
+        check_name(
+            "-x",
+            "`-x` is not a valid container name: use letters, digits and inner dashes only (NixOS rejects `_`)",
+        );
     }
 }

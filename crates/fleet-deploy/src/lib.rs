@@ -7,17 +7,22 @@
 //! decided by its [`NodeKind`] plugin, so a new kind needs no pipeline change.
 #![deny(missing_docs)]
 
+mod checks;
 mod error;
 mod event;
+mod job;
 mod kind;
 mod kinds;
+mod lock;
 mod pipeline;
 mod probe;
 mod report;
 
 pub use error::{ConfigError, NodeError};
 pub use event::{Event, Sink, Stage};
+pub use job::STATE_DIR;
 pub use kind::{Kinds, NodeKind};
 pub use kinds::{ContainerKind, HostKind};
-pub use pipeline::Plan;
+pub use lock::DeployLock;
+pub use pipeline::{Plan, DEFAULT_CONFIRM};
 pub use report::{Mode, NodeReport, Outcome, Summary};

@@ -5,9 +5,12 @@ use std::time::{Duration, Instant};
 
 use fleet_diff::ClosureDiff;
 use fleet_graph::{Fleet, Node, Selection};
-use fleet_nix::{Nix, PathInfo, Target};
+use fleet_nix::{CommandError, Failure, Nix, PathInfo, Target};
 use rayon::prelude::*;
 
+use crate::checks;
+use crate::job::{self, JobSpec};
+use crate::lock::DeployLock;
 use crate::probe::{parse_probe, probe_script};
 use crate::{
     ConfigError, Event, Kinds, Mode, NodeError, NodeReport, Outcome, Sink, Stage, Summary,
@@ -21,6 +24,7 @@ pub struct Plan<'a> {
     selection: Selection,
     flake: String,
     jobs: usize,
+    confirm: Option<Duration>,
 }
 
 /// The per-node state while a run is under way.
@@ -28,12 +32,24 @@ pub struct Plan<'a> {
 struct Progress {
     old: Option<String>,
     new: Option<String>,
+    /// An earlier activation of this node started and did not finish.
+    pending: bool,
     outcome: Option<Outcome>,
     diff: Option<ClosureDiff>,
     elapsed: Duration,
 }
 
+impl Progress {
+    /// The target runs exactly the new system, fully activated.
+    fn is_current(&self) -> bool {
+        self.new.is_some() && self.old == self.new && !self.pending
+    }
+}
+
 type States<'n> = HashMap<&'n str, Progress>;
+
+/// How long a host waits for confirmation by default.
+pub const DEFAULT_CONFIRM: Duration = Duration::from_secs(30);
 
 impl<'a> Plan<'a> {
     /// Checks that every node's kind is known and accepts it, and selects
@@ -52,12 +68,20 @@ impl<'a> Plan<'a> {
             selection,
             flake: flake.to_string(),
             jobs: 8,
+            confirm: Some(DEFAULT_CONFIRM),
         })
     }
 
     /// How many builds and activations may run at once (at least one).
     pub fn with_jobs(mut self, jobs: usize) -> Plan<'a> {
         self.jobs = jobs.max(1);
+        self
+    }
+
+    /// How long a host waits for the deployer to confirm a switch before it
+    /// rolls back by itself; `None` turns confirmation off.
+    pub fn with_confirm_timeout(mut self, timeout: Option<Duration>) -> Plan<'a> {
+        self.confirm = timeout;
         self
     }
 
@@ -137,33 +161,43 @@ impl<'a> Plan<'a> {
             .map(|n| (n.as_str(), Progress::default()))
             .collect();
 
-        let builds: Vec<_> = pool.install(|| {
-            names
-                .par_iter()
-                .map(|name| self.build(nix, name, sink))
-                .collect()
-        });
-        for (name, result, elapsed) in builds {
-            let state = states
-                .get_mut(name)
-                .expect("every selected node has a state");
-            state.elapsed += elapsed;
-            match result {
-                Ok(path) => {
-                    state.new = Some(path);
-                    if mode == Mode::Build {
-                        finish(sink, name, state, Outcome::Built);
+        if mode != Mode::Rollback {
+            let builds: Vec<_> = pool.install(|| {
+                names
+                    .par_iter()
+                    .map(|name| self.build(nix, name, sink))
+                    .collect()
+            });
+            for (name, result, elapsed) in builds {
+                let state = states
+                    .get_mut(name)
+                    .expect("every selected node has a state");
+                state.elapsed += elapsed;
+                match result {
+                    Ok(path) => {
+                        state.new = Some(path);
+                        if mode == Mode::Build {
+                            finish(sink, name, state, Outcome::Built);
+                        }
                     }
+                    Err(error) => finish(sink, name, state, Outcome::Failed(error)),
                 }
-                Err(error) => finish(sink, name, state, Outcome::Failed(error)),
+            }
+            if mode == Mode::Build {
+                return summary(names, states);
             }
         }
-        if mode == Mode::Build {
-            return summary(names, states);
-        }
 
+        // Held until the run ends: dropping a lock releases it.
+        let mut locks: Vec<DeployLock> = Vec::new();
         for (host, target) in targets {
-            self.probe(host, target, &mut states, sink);
+            if mode != Mode::DryRun {
+                match self.lock(host, target, &mut states, sink) {
+                    Some(lock) => locks.push(lock),
+                    None => continue,
+                }
+            }
+            self.probe(host, target, mode, &mut states, sink);
         }
         if mode == Mode::DryRun {
             let diffs: Vec<_> = pool.install(|| {
@@ -180,7 +214,7 @@ impl<'a> Plan<'a> {
                 let outcome = match result {
                     Ok(diff) => {
                         state.diff = Some(diff);
-                        if state.old == state.new {
+                        if state.is_current() {
                             Outcome::Unchanged
                         } else {
                             Outcome::WouldActivate
@@ -193,8 +227,10 @@ impl<'a> Plan<'a> {
             return summary(names, states);
         }
 
-        for (host, target) in targets {
-            self.push(nix, host, target, &mut states, sink);
+        if mode == Mode::Deploy {
+            for (host, target) in targets {
+                self.push(nix, host, target, &mut states, sink);
+            }
         }
         for wave in self.fleet.waves(&self.selection) {
             let activations: Vec<_> = pool.install(|| {
@@ -211,6 +247,7 @@ impl<'a> Plan<'a> {
                 finish(sink, name, state, outcome);
             }
         }
+        drop(locks);
         summary(names, states)
     }
 
@@ -236,6 +273,29 @@ impl<'a> Plan<'a> {
             .collect()
     }
 
+    /// Fails every pending node on `host` with one error of a shared stage.
+    fn fail_host(
+        &self,
+        host: &str,
+        stage: Stage,
+        (error, tries): (CommandError, u32),
+        states: &mut States<'_>,
+        sink: &dyn Sink,
+    ) {
+        for node in self.pending_on(host, states) {
+            let state = states
+                .get_mut(node.name.as_str())
+                .expect("every selected node has a state");
+            let error = NodeError {
+                node: node.name.clone(),
+                stage,
+                error: error.clone(),
+                tries,
+            };
+            finish(sink, &node.name, state, Outcome::Failed(error));
+        }
+    }
+
     fn build<'n>(
         &self,
         nix: &Nix,
@@ -249,16 +309,58 @@ impl<'a> Plan<'a> {
         });
         let node = self.fleet.node(name).expect("selected nodes exist");
         let installable = format!("{}#{}", self.flake, self.kinds.of(node).build_attr(node));
-        let result = nix.build(&installable).map_err(|error| NodeError {
-            node: name.to_string(),
-            stage: Stage::Build,
-            error,
-        });
+        let result = nix
+            .build(&installable)
+            .map_err(|error| NodeError::new(name, Stage::Build, error));
         (name, result, started.elapsed())
     }
 
-    /// One SSH round trip reads the current system of every pending node on `host`.
-    fn probe(&self, host: &str, target: &Target, states: &mut States<'_>, sink: &dyn Sink) {
+    /// Takes `host`'s deploy lock, or fails its nodes with the holder's name.
+    fn lock(
+        &self,
+        host: &str,
+        target: &Target,
+        states: &mut States<'_>,
+        sink: &dyn Sink,
+    ) -> Option<DeployLock> {
+        let on_host = self.pending_on(host, states);
+        if on_host.is_empty() {
+            return None;
+        }
+        for node in &on_host {
+            sink.event(Event::Stage {
+                node: &node.name,
+                stage: Stage::Lock,
+            });
+        }
+        match retrying(host, Stage::Lock, sink, || DeployLock::acquire(target)) {
+            Ok(lock) => {
+                if let Some(previous) = &lock.took_over {
+                    let message = format!("took over the deploy lock from {previous}, which had ended without releasing it");
+                    sink.event(Event::Notice {
+                        host,
+                        message: &message,
+                    });
+                }
+                Some(lock)
+            }
+            Err(failure) => {
+                self.fail_host(host, Stage::Lock, failure, states, sink);
+                None
+            }
+        }
+    }
+
+    /// One SSH round trip reads the current system of every pending node on
+    /// `host`. In a rollback, a node's new system is its previous generation.
+    fn probe(
+        &self,
+        host: &str,
+        target: &Target,
+        mode: Mode,
+        states: &mut States<'_>,
+        sink: &dyn Sink,
+    ) {
         let on_host = self.pending_on(host, states);
         if on_host.is_empty() {
             return;
@@ -269,29 +371,47 @@ impl<'a> Plan<'a> {
                 stage: Stage::Probe,
             });
         }
-        let profiles: Vec<String> = on_host
+        let nodes: Vec<(String, String)> = on_host
             .iter()
-            .map(|node| self.kinds.of(node).profile(node))
+            .map(|node| (node.name.clone(), self.kinds.of(node).profile(node)))
             .collect();
+        let names: Vec<String> = nodes.iter().map(|(name, _)| name.clone()).collect();
         let started = Instant::now();
-        let current = target
-            .run(&probe_script(&profiles))
-            .and_then(|out| parse_probe(&out, &profiles));
+        let probed = retrying(host, Stage::Probe, sink, || {
+            target
+                .run(&probe_script(&nodes))
+                .and_then(|out| parse_probe(&out, &names))
+        });
         let elapsed = started.elapsed();
-        for (i, node) in on_host.iter().enumerate() {
+        let probed = match probed {
+            Ok(probed) => probed,
+            Err(failure) => return self.fail_host(host, Stage::Probe, failure, states, sink),
+        };
+        for (node, probed) in on_host.into_iter().zip(probed) {
             let state = states
                 .get_mut(node.name.as_str())
                 .expect("every selected node has a state");
             state.elapsed += elapsed;
-            match &current {
-                Ok(current) => state.old = current[i].clone(),
-                Err(error) => {
-                    let error = NodeError {
-                        node: node.name.clone(),
-                        stage: Stage::Probe,
-                        error: error.clone(),
-                    };
-                    finish(sink, &node.name, state, Outcome::Failed(error));
+            state.old = probed.current;
+            state.pending = probed.pending;
+            if mode == Mode::Rollback {
+                match probed.previous {
+                    Some(previous) => state.new = Some(previous),
+                    None => {
+                        let error = CommandError {
+                            command: "probe profiles".into(),
+                            failure: Failure::Output(format!(
+                                "{} has no earlier generation to roll back to",
+                                self.kinds.of(node).profile(node)
+                            )),
+                        };
+                        finish(
+                            sink,
+                            &node.name,
+                            state,
+                            Outcome::Failed(NodeError::new(&node.name, Stage::Probe, error)),
+                        );
+                    }
                 }
             }
         }
@@ -309,10 +429,7 @@ impl<'a> Plan<'a> {
         let changed: Vec<&Node> = self
             .pending_on(host, states)
             .into_iter()
-            .filter(|node| {
-                let state = &states[node.name.as_str()];
-                state.old != state.new
-            })
+            .filter(|node| !states[node.name.as_str()].is_current())
             .collect();
         if changed.is_empty() {
             return;
@@ -333,21 +450,16 @@ impl<'a> Plan<'a> {
             })
             .collect();
         let started = Instant::now();
-        let pushed = nix.copy_to(target, &paths);
+        let pushed = retrying(host, Stage::Push, sink, || nix.copy_to(target, &paths));
         let elapsed = started.elapsed();
-        for node in changed {
-            let state = states
+        for node in &changed {
+            states
                 .get_mut(node.name.as_str())
-                .expect("every selected node has a state");
-            state.elapsed += elapsed;
-            if let Err(error) = &pushed {
-                let error = NodeError {
-                    node: node.name.clone(),
-                    stage: Stage::Push,
-                    error: error.clone(),
-                };
-                finish(sink, &node.name, state, Outcome::Failed(error));
-            }
+                .expect("every selected node has a state")
+                .elapsed += elapsed;
+        }
+        if let Err(failure) = pushed {
+            self.fail_host(host, Stage::Push, failure, states, sink);
         }
     }
 
@@ -386,14 +498,12 @@ impl<'a> Plan<'a> {
                 };
                 Ok(fleet_diff::diff(&old_closure, &new_closure))
             })
-            .map_err(|error| NodeError {
-                node: name.to_string(),
-                stage: Stage::Diff,
-                error,
-            });
+            .map_err(|error| NodeError::new(name, Stage::Diff, error));
         (name, result, started.elapsed())
     }
 
+    /// Runs the activation job for `node` once every node it depends on
+    /// succeeded, and confirms it over a new connection when its kind asks.
     fn activate<'n>(
         &self,
         node: &'n Node,
@@ -424,10 +534,10 @@ impl<'a> Plan<'a> {
             );
         }
         let state = &states[name];
-        let new = state.new.as_deref().expect("pending nodes are built");
-        if state.old.as_deref() == Some(new) {
+        if state.is_current() {
             return (name, Outcome::Unchanged, Duration::ZERO);
         }
+        let new = state.new.as_deref().expect("pending nodes are built");
         sink.event(Event::Stage {
             node: name,
             stage: Stage::Activate,
@@ -437,15 +547,89 @@ impl<'a> Plan<'a> {
             .fleet
             .host_of(name)
             .expect("validated nodes have hosts");
-        let outcome = match targets[&host.name].run(&self.kinds.of(node).activate(node, new)) {
+        let target = &targets[&host.name];
+        let kind = self.kinds.of(node);
+        let confirm_seconds = match (self.confirm, target) {
+            (Some(timeout), Target::Ssh(_)) if kind.needs_confirmation() => {
+                timeout.as_secs().max(1)
+            }
+            _ => 0,
+        };
+        let spec = JobSpec {
+            node: name,
+            profile: kind.profile(node),
+            new,
+            confirm_seconds,
+            check_seconds: checks::check_seconds(node).expect("checks are validated"),
+            functions: kind.switch_functions(),
+            checks: checks::check_commands(kind, node).expect("checks are validated"),
+        };
+        let outcome = match target.run(&job::launch(&spec)) {
+            Ok(status) if status.trim() == "switched" => {
+                sink.event(Event::Stage {
+                    node: name,
+                    stage: Stage::Confirm,
+                });
+                match retrying(&host.name, Stage::Confirm, sink, || target.run(&job::confirm(name))) {
+                    Ok(_) => Outcome::Activated,
+                    Err((error, tries)) => Outcome::Failed(NodeError {
+                        node: name.to_string(),
+                        stage: Stage::Confirm,
+                        error: CommandError {
+                            failure: Failure::Output(format!(
+                                "{error}\nthe target keeps {new} only if confirmed; it rolls back by itself within {confirm_seconds}s"
+                            )),
+                            ..error
+                        },
+                        tries,
+                    }),
+                }
+            }
             Ok(_) => Outcome::Activated,
-            Err(error) => Outcome::Failed(NodeError {
-                node: name.to_string(),
-                stage: Stage::Activate,
-                error,
-            }),
+            Err(error) => {
+                let rolled_back = error.stderr_tail().starts_with("rolled back");
+                let error = NodeError::new(name, Stage::Activate, error);
+                if rolled_back {
+                    Outcome::RolledBack(error)
+                } else {
+                    Outcome::Failed(error)
+                }
+            }
         };
         (name, outcome, started.elapsed())
+    }
+}
+
+/// How many times a stage that lost its connection is tried.
+const TRIES: u32 = 4;
+/// The wait before the first retry; it doubles for each further one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+
+/// Runs `op`, trying again with backoff while it fails with a lost or refused
+/// connection; returns the last error and how many tries were made.
+fn retrying<T>(
+    host: &str,
+    stage: Stage,
+    sink: &dyn Sink,
+    mut op: impl FnMut() -> Result<T, CommandError>,
+) -> Result<T, (CommandError, u32)> {
+    let mut attempt = 1;
+    loop {
+        match op() {
+            Ok(value) => return Ok(value),
+            Err(error) if error.is_connection_failure() && attempt < TRIES => {
+                let reason = error.to_string();
+                sink.event(Event::Retry {
+                    host,
+                    stage,
+                    attempt,
+                    reason: &reason,
+                });
+                std::thread::sleep(FIRST_BACKOFF * 2u32.pow(attempt - 1));
+                attempt += 1;
+            }
+            Err(error) => return Err((error, attempt)),
+        }
     }
 }
 

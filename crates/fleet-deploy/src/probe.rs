@@ -1,38 +1,94 @@
-//! Reading which system each profile on a target points at, in one round trip.
+//! Reading what each node's profile on a target points at, in one round trip.
 
 use std::collections::HashMap;
 
 use fleet_nix::{CommandError, Failure, RemoteScript};
 
-/// Prints `profile<TAB>store path` per argument (empty path: no such profile).
-const PROBE: &str = r#"for profile in "$@"; do
-  printf '%s\t%s\n' "$profile" "$(readlink -e -- "$profile" || true)"
+use crate::job::STATE_DIR;
+
+/// `$1` state dir, then `NAME PROFILE` pairs. Prints per node: name, current
+/// system, `pending` if an activation of it did not finish, the current
+/// generation number, and the system of the generation before it.
+const PROBE: &str = r#"state=$1
+shift
+command -v nix-env >/dev/null 2>&1 || { echo "nix is not installed on the target (no nix-env on PATH); install Nix there first" >&2; exit 3; }
+while [ $# -ge 2 ]; do
+  name=$1 profile=$2
+  shift 2
+  current=$(readlink -e -- "$profile" || true)
+  pending=
+  [ -e "$state/pending/$name" ] && pending=pending
+  generation= previous=
+  link=$(readlink -- "$profile" || true)
+  case $link in
+    *-link)
+      generation=${link%-link}
+      generation=${generation##*-}
+      i=$((generation - 1))
+      while [ "$i" -gt 0 ]; do
+        if [ -e "$profile-$i-link" ]; then previous=$(readlink -e -- "$profile-$i-link" || true); break; fi
+        i=$((i - 1))
+      done
+      ;;
+  esac
+  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$current" "$pending" "$generation" "$previous"
 done
 "#;
 
-/// The script that probes `profiles`.
-pub(crate) fn probe_script(profiles: &[String]) -> RemoteScript {
-    RemoteScript::new(PROBE, profiles.iter().cloned())
+/// What the target reported for one node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Probed {
+    /// The system the profile points at.
+    pub(crate) current: Option<String>,
+    /// An activation started and did not finish (the deployer or target died).
+    pub(crate) pending: bool,
+    /// The current generation number.
+    pub(crate) generation: Option<u32>,
+    /// The system of the generation before the current one.
+    pub(crate) previous: Option<String>,
 }
 
-/// Maps probe output back to the profiles asked for, in order.
-pub(crate) fn parse_probe(
-    out: &str,
-    profiles: &[String],
-) -> Result<Vec<Option<String>>, CommandError> {
-    let found: HashMap<&str, &str> = out
+/// The script that probes `nodes` (name, profile).
+pub(crate) fn probe_script(nodes: &[(String, String)]) -> RemoteScript {
+    let args = std::iter::once(STATE_DIR.to_string()).chain(
+        nodes
+            .iter()
+            .flat_map(|(name, profile)| [name.clone(), profile.clone()]),
+    );
+    RemoteScript::new(PROBE, args)
+}
+
+/// Maps probe output back to the nodes asked for, in order.
+pub(crate) fn parse_probe(out: &str, names: &[String]) -> Result<Vec<Probed>, CommandError> {
+    let found: HashMap<&str, Probed> = out
         .lines()
-        .filter_map(|line| line.split_once('\t'))
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [name, current, pending, generation, previous] = fields[..] else {
+                return None;
+            };
+            let path = |p: &str| (!p.is_empty()).then(|| p.to_string());
+            Some((
+                name,
+                Probed {
+                    current: path(current),
+                    pending: pending == "pending",
+                    generation: generation.parse().ok(),
+                    previous: path(previous),
+                },
+            ))
+        })
         .collect();
-    profiles
+    names
         .iter()
-        .map(|profile| match found.get(profile.as_str()) {
-            Some(&"") => Ok(None),
-            Some(path) => Ok(Some(path.to_string())),
-            None => Err(CommandError {
-                command: "probe profiles".into(),
-                failure: Failure::Output(format!("the target did not report profile {profile}")),
-            }),
+        .map(|name| {
+            found
+                .get(name.as_str())
+                .cloned()
+                .ok_or_else(|| CommandError {
+                    command: "probe profiles".into(),
+                    failure: Failure::Output(format!("the target did not report node {name}")),
+                })
         })
         .collect()
 }
@@ -43,34 +99,56 @@ mod tests {
     use fleet_nix::Target;
 
     #[test]
-    fn probe_output_maps_to_profiles() {
-        let profiles = vec!["/a".to_string(), "/b".to_string()];
-        let got = parse_probe("/b\t/nix/store/x\n/a\t\n", &profiles).unwrap();
-        assert_eq!(got, vec![None, Some("/nix/store/x".to_string())]);
-        let err = parse_probe("/a\t\n", &profiles).unwrap_err();
-        assert!(
-            err.to_string().contains("did not report profile /b"),
-            "{err}"
+    fn probe_output_maps_to_nodes() {
+        let names = vec!["a".to_string(), "b".to_string()];
+        let got = parse_probe(
+            "b\t/nix/store/x\tpending\t3\t/nix/store/w\na\t\t\t\t\n",
+            &names,
+        )
+        .unwrap();
+        assert_eq!(got[0], Probed::default());
+        assert_eq!(
+            got[1],
+            Probed {
+                current: Some("/nix/store/x".into()),
+                pending: true,
+                generation: Some(3),
+                previous: Some("/nix/store/w".into())
+            }
         );
+        let err = parse_probe("a\t\t\t\t\n", &names).unwrap_err();
+        assert!(err.to_string().contains("did not report node b"), "{err}");
     }
 
     #[test]
-    fn probe_follows_profile_links() {
+    fn probe_reads_generations_like_nix_env_makes_them() {
         let dir = std::env::temp_dir().join(format!("fleet-probe-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("store")).unwrap();
-        let link = dir.join("system");
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(dir.join("store"), &link).unwrap();
-        let profiles = vec![
-            link.display().to_string(),
-            dir.join("absent").display().to_string(),
+        let _ = std::fs::remove_dir_all(&dir);
+        for system in ["one", "two"] {
+            std::fs::create_dir_all(dir.join(system)).unwrap();
+        }
+        let link =
+            |target: &str, name: &str| std::os::unix::fs::symlink(target, dir.join(name)).unwrap();
+        link(dir.join("one").to_str().unwrap(), "system-1-link");
+        link(dir.join("two").to_str().unwrap(), "system-3-link");
+        link("system-3-link", "system");
+        let nodes = vec![
+            ("web".to_string(), dir.join("system").display().to_string()),
+            ("new".to_string(), dir.join("absent").display().to_string()),
         ];
-        let out = Target::Local.run(&probe_script(&profiles)).unwrap();
-        let got = parse_probe(&out, &profiles).unwrap();
+        let out = Target::Local.run(&probe_script(&nodes)).unwrap();
+        let got = parse_probe(&out, &["web".to_string(), "new".to_string()]).unwrap();
+        let path = |p: &str| Some(dir.join(p).display().to_string());
         assert_eq!(
-            got,
-            vec![Some(dir.join("store").display().to_string()), None]
+            got[0],
+            Probed {
+                current: path("two"),
+                pending: false,
+                generation: Some(3),
+                previous: path("one")
+            }
         );
+        assert_eq!(got[1], Probed::default());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

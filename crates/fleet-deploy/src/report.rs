@@ -15,6 +15,8 @@ pub enum Mode {
     DryRun,
     /// Build, probe, push and activate.
     Deploy,
+    /// Activate each node's previous generation (no build).
+    Rollback,
 }
 
 /// How one node ended.
@@ -30,6 +32,9 @@ pub enum Outcome {
     Unchanged,
     /// A stage failed.
     Failed(NodeError),
+    /// Activation failed (switch or health check) and the node went back to its
+    /// previous system; the error says why.
+    RolledBack(NodeError),
     /// Not attempted, because a node it depends on did not succeed.
     Skipped(String),
 }
@@ -51,6 +56,7 @@ impl Outcome {
             Outcome::WouldActivate => "would activate",
             Outcome::Unchanged => "unchanged",
             Outcome::Failed(_) => "failed",
+            Outcome::RolledBack(_) => "rolled back",
             Outcome::Skipped(_) => "skipped",
         }
     }

@@ -291,29 +291,30 @@ fn a_failed_build_skips_its_dependents_and_deploys_independent_nodes() {
 }
 
 #[test]
-fn an_unreachable_target_fails_every_node_at_probe_and_changes_nothing() {
+fn an_unreachable_target_fails_every_node_after_bounded_retries_and_changes_nothing() {
     let bed = Bed::new("unreachable");
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let target = Target::parse(&format!("root@127.0.0.1:{closed_port}"))
+    let address = format!("root@127.0.0.1:{closed_port}");
+    let target = Target::parse(&address)
         .unwrap()
         .with_ssh_options(bed.testbed.ssh_options());
     let (summary, events) = bed.deploy_to(&[], &target);
-    assert!(summary
-        .nodes
-        .iter()
-        .all(|n| matches!(&n.outcome, Outcome::Failed(e) if e.stage == Stage::Probe)));
-    let Outcome::Failed(error) = &summary.nodes[0].outcome else {
-        unreachable!()
-    };
-    let message = error.to_string();
-    assert!(
-        message.contains("ssh") && message.contains("Connection refused"),
-        "{message}"
-    );
+    for report in &summary.nodes {
+        let Outcome::Failed(error) = &report.outcome else {
+            panic!("{report:?}")
+        };
+        assert_eq!((error.stage, error.tries), (Stage::Lock, 4), "{error}");
+        let message = error.to_string();
+        assert!(
+            message.contains(&address) && message.contains("Connection refused"),
+            "{message}"
+        );
+        assert!(message.contains("gave up after 4 tries"), "{message}");
+    }
     assert!(stages(&events, Stage::Push).is_empty());
     assert!(
         bed.testbed.store_paths().is_empty(),

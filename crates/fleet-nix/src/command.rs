@@ -39,7 +39,31 @@ pub enum Failure {
     Output(String),
 }
 
+/// What ssh and nix print when the connection itself failed, as opposed to a
+/// refusal or a failure of the remote command.
+const CONNECTION_FAILURES: &[&str] = &[
+    "Connection refused",
+    "Connection timed out",
+    "Connection reset",
+    "Connection closed",
+    "connection closed",
+    "No route to host",
+    "Network is unreachable",
+    "Could not resolve hostname",
+    "kex_exchange_identification",
+    "Broken pipe",
+    "unexpected end-of-file",
+];
+
 impl CommandError {
+    /// Whether the failure looks like a lost or refused connection, worth
+    /// trying again; an authentication failure is not.
+    pub fn is_connection_failure(&self) -> bool {
+        let tail = self.stderr_tail();
+        !tail.contains("Permission denied")
+            && CONNECTION_FAILURES.iter().any(|sign| tail.contains(sign))
+    }
+
     /// The exit code, when the program ran and failed with one.
     pub fn exit_code(&self) -> Option<i32> {
         match self.failure {
@@ -95,6 +119,11 @@ fn indent(text: &str) -> String {
 /// Runs `cmd` to completion with stdin closed; returns its stdout.
 pub(crate) fn run(cmd: &mut Command) -> Result<String, CommandError> {
     let shown = display(cmd);
+    run_shown(cmd, shown)
+}
+
+/// [`run`], with `shown` as the command line in errors.
+pub(crate) fn run_shown(cmd: &mut Command, shown: String) -> Result<String, CommandError> {
     let output = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -139,7 +168,7 @@ pub(crate) fn display(cmd: &Command) -> String {
         .join(" ")
 }
 
-fn tail(stderr: &str) -> String {
+pub(crate) fn tail(stderr: &str) -> String {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n")
 }

@@ -14,4 +14,4 @@ mod target;
 pub use command::{CommandError, Failure};
 pub use nix::{Nix, PathInfo};
 pub use quote::shell_quote;
-pub use target::{RemoteScript, SshTarget, Target};
+pub use target::{Held, RemoteScript, SshTarget, Target};

@@ -1,9 +1,10 @@
 //! The machine a deploy changes: reached over SSH, or this machine itself.
 
 use std::fmt;
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 
-use crate::command::{self, CommandError};
+use crate::command::{self, CommandError, Failure};
 use crate::shell_quote;
 
 /// Where a deploy goes.
@@ -115,6 +116,66 @@ impl Target {
 
     /// Runs `script` on the target and returns its stdout.
     pub fn run(&self, script: &RemoteScript) -> Result<String, CommandError> {
+        command::run_shown(&mut self.command(script)?, self.describe(script))
+    }
+
+    /// How a script run on this target appears in errors: the target, then the
+    /// script's first line and its arguments, with multi-line ones elided.
+    fn describe(&self, script: &RemoteScript) -> String {
+        let first_line = script
+            .script
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        let args: Vec<String> = script
+            .args
+            .iter()
+            .map(|a| match a.lines().count() {
+                0 | 1 => shell_quote(a),
+                n => format!("<{n}-line script>"),
+            })
+            .collect();
+        format!("on {self}: sh -c '{first_line} ...' {}", args.join(" "))
+    }
+
+    /// Starts `script` on the target and keeps it running, its stdin open, until
+    /// the returned [`Held`] is dropped (or this process dies, which closes the
+    /// pipe too). Returns once the script prints its first line, which is
+    /// returned; a script that exits first is an error with its stderr.
+    pub fn hold(&self, script: &RemoteScript) -> Result<(Held, String), CommandError> {
+        let mut cmd = self.command(script)?;
+        let shown = self.describe(script);
+        let spawn_failed = |e: std::io::Error| CommandError {
+            command: shown.clone(),
+            failure: Failure::Spawn(e.to_string()),
+        };
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_failed)?;
+        let mut first_line = String::new();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        if BufReader::new(stdout)
+            .read_line(&mut first_line)
+            .is_ok_and(|n| n > 0)
+        {
+            return Ok((Held { child }, first_line.trim_end().to_string()));
+        }
+        drop(child.stdin.take());
+        let output = child.wait_with_output().map_err(spawn_failed)?;
+        Err(CommandError {
+            command: shown.clone(),
+            failure: Failure::Exit {
+                code: output.status.code(),
+                stderr_tail: command::tail(&String::from_utf8_lossy(&output.stderr)),
+            },
+        })
+    }
+
+    /// The process that runs `script` on this target.
+    fn command(&self, script: &RemoteScript) -> Result<Command, CommandError> {
         match self {
             Target::Local => {
                 let mut cmd = Command::new("sh");
@@ -122,16 +183,13 @@ impl Target {
                     .arg(script.script)
                     .arg("fleet")
                     .args(&script.args);
-                command::run(&mut cmd)
+                Ok(cmd)
             }
             Target::Ssh(ssh) => {
                 let program = command::find_program("ssh", "install openssh-client")?;
-                let remote = std::iter::once("sh".to_string())
-                    .chain([
-                        "-c".to_string(),
-                        shell_quote(script.script),
-                        "fleet".to_string(),
-                    ])
+                let remote = ["sh", "-c", &shell_quote(script.script), "fleet"]
+                    .into_iter()
+                    .map(String::from)
                     .chain(script.args.iter().map(|a| shell_quote(a)))
                     .collect::<Vec<_>>()
                     .join(" ");
@@ -139,9 +197,22 @@ impl Target {
                 cmd.args(ssh.connection_args())
                     .arg(ssh.destination())
                     .arg(remote);
-                command::run(&mut cmd)
+                Ok(cmd)
             }
         }
+    }
+}
+
+/// A script kept running on a target (see [`Target::hold`]); dropping it closes
+/// the script's stdin and waits for it to end.
+pub struct Held {
+    child: Child,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
     }
 }
 
@@ -207,6 +278,24 @@ mod tests {
             "root@-oProxyCommand=x",
             "target `root@-oProxyCommand=x` has an invalid host `-oProxyCommand=x`; write USER@HOST[:PORT] or `local`",
         );
+    }
+
+    #[test]
+    fn a_held_script_runs_until_released() {
+        let dir = std::env::temp_dir().join(format!("fleet-hold-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let script = RemoteScript::new(
+            "mkdir \"$1\" && echo holding && cat >/dev/null && rmdir \"$1\"",
+            [dir.display().to_string()],
+        );
+        let (held, line) = Target::Local.hold(&script).unwrap();
+        assert_eq!(line, "holding");
+        assert!(dir.is_dir(), "the script runs while held");
+        drop(held);
+        assert!(!dir.exists(), "the script finished when released");
+        let failing = RemoteScript::new("echo busy >&2; exit 75", Vec::<String>::new());
+        let err = Target::Local.hold(&failing).err().unwrap();
+        assert_eq!((err.exit_code(), err.stderr_tail()), (Some(75), "busy"));
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub fn diff_json(old: &str, new: &str, diff: &ClosureDiff) -> String {
 
 fn node_json(report: &NodeReport) -> Value {
     let (status, error) = match &report.outcome {
-        Outcome::Failed(error) => ("failed", Some(error.to_string())),
+        Outcome::Failed(error) | Outcome::RolledBack(error) => ("failed", Some(error.to_string())),
         Outcome::Skipped(reason) => ("skipped", Some(reason.clone())),
         Outcome::Unchanged => ("unchanged", None),
         _ if report.old.is_none() => ("new", None),

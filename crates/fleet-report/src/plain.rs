@@ -34,8 +34,22 @@ impl Sink for PlainReporter {
         let line = match event {
             Event::Planned { nodes } => format!("plan: {}", nodes.join(", ")),
             Event::Stage { node, stage } => format!("{node}: {stage}"),
+            Event::Retry {
+                host,
+                stage,
+                attempt,
+                reason,
+            } => {
+                format!(
+                    "{host}: {stage} lost its connection (try {attempt}), trying again: {reason}"
+                )
+            }
+            Event::Notice { host, message } => format!("{host}: {message}"),
             Event::Finished(report) => match &report.outcome {
                 Outcome::Failed(error) => format!("{}: failed to {error}", report.node),
+                Outcome::RolledBack(error) => {
+                    format!("{}: rolled back after failing to {error}", report.node)
+                }
                 Outcome::Skipped(reason) => format!("{}: skipped, {reason}", report.node),
                 outcome => format!(
                     "{}: {} {}",

@@ -51,7 +51,7 @@ pub fn summary_table(summary: &Summary) -> String {
 pub(crate) fn problems(summary: &Summary) -> String {
     let mut failures: Vec<(Vec<&str>, &NodeError)> = Vec::new();
     for report in &summary.nodes {
-        if let Outcome::Failed(error) = &report.outcome {
+        if let Outcome::Failed(error) | Outcome::RolledBack(error) = &report.outcome {
             match failures
                 .iter_mut()
                 .find(|(_, e)| e.stage == error.stage && e.error == error.error)

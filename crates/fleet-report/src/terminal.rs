@@ -56,10 +56,26 @@ impl Sink for TerminalReporter {
                     bar.set_message(format!("{stage}..."));
                 }
             }
+            Event::Retry {
+                host,
+                stage,
+                attempt,
+                ..
+            } => {
+                let line =
+                    format!("{host}: {stage} lost its connection (try {attempt}), trying again");
+                let _ = self.multi.println(line);
+            }
+            Event::Notice { host, message } => {
+                let _ = self.multi.println(format!("{host}: {message}"));
+            }
             Event::Finished(report) => {
                 if let Some(bar) = bars.get(&report.node) {
                     let message = match &report.outcome {
                         Outcome::Failed(error) => format!("failed at {}", error.stage),
+                        Outcome::RolledBack(error) => {
+                            format!("rolled back after failing at {}", error.stage)
+                        }
                         Outcome::Skipped(reason) => format!("skipped: {reason}"),
                         outcome => format!(
                             "{} {}",
