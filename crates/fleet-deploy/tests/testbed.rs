@@ -1,107 +1,12 @@
 //! The pipeline against a simulated VPS: real nix, real sshd, real profiles;
 //! every assertion reads the target's activation log, profiles or store.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+mod common;
 
-use camino::Utf8PathBuf;
-use fleet_deploy::{Event, Kinds, Mode, Outcome, Plan, Sink, Stage, Summary};
-use fleet_graph::Fleet;
+use common::*;
+use fleet_deploy::{Outcome, Stage};
 use fleet_nix::Target;
-use fleet_testbed::{Fixture, Testbed, FIXTURE_CONTAINERS, FIXTURE_HOST};
-
-const HOST_PROFILE: &str = "/nix/var/nix/profiles/system";
-
-fn container_profile(name: &str) -> String {
-    format!("/nix/var/nix/profiles/per-container/{name}/system")
-}
-
-/// A testbed and fixture in a fresh folder named after the test.
-struct Bed {
-    testbed: Testbed,
-    fixture: Fixture,
-}
-
-impl Bed {
-    fn new(test: &str) -> Bed {
-        let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("deploy")
-            .join(test);
-        let testbed = Testbed::start(&dir.join("target")).unwrap();
-        let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
-        // A version unique to this test keeps its store paths apart from other tests'.
-        for node in std::iter::once(FIXTURE_HOST).chain(FIXTURE_CONTAINERS.iter().map(|(n, _)| *n))
-        {
-            fixture.set_version(node, &format!("1-{test}")).unwrap();
-        }
-        Bed { testbed, fixture }
-    }
-
-    fn fleet(&self) -> Fleet {
-        let json = Testbed::nix()
-            .eval_json_file(&self.fixture.dir().join("nix/fleet.nix"))
-            .unwrap();
-        Fleet::from_json(&json).unwrap()
-    }
-
-    fn deploy(&self, containers: &[&str]) -> (Summary, Vec<String>) {
-        self.deploy_to(containers, &self.testbed.target())
-    }
-
-    fn deploy_to(&self, containers: &[&str], target: &Target) -> (Summary, Vec<String>) {
-        let fleet = self.fleet();
-        let kinds = Kinds::standard();
-        let containers: Vec<String> = containers.iter().map(|s| s.to_string()).collect();
-        let plan = Plan::new(&fleet, &kinds, &containers, &self.fixture.flake_ref()).unwrap();
-        let targets: BTreeMap<String, Target> =
-            plan.targets(Some(target)).unwrap().into_iter().collect();
-        let events = Recorder::default();
-        let summary = plan.run(&Testbed::nix(), Mode::Deploy, &targets, &events);
-        (summary, events.0.into_inner().unwrap())
-    }
-
-    fn activation_order(&self) -> Vec<String> {
-        self.testbed
-            .activations()
-            .unwrap()
-            .into_iter()
-            .map(|r| r.node)
-            .collect()
-    }
-}
-
-/// Records `node:stage` for every stage event.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<String>>);
-
-impl Sink for Recorder {
-    fn event(&self, event: Event<'_>) {
-        if let Event::Stage { node, stage } = event {
-            self.0.lock().unwrap().push(format!("{node}:{stage}"));
-        }
-    }
-}
-
-fn outcomes(summary: &Summary) -> Vec<String> {
-    summary
-        .nodes
-        .iter()
-        .map(|n| format!("{}={}", n.node, n.outcome.label()))
-        .collect()
-}
-
-fn stages(events: &[String], stage: Stage) -> BTreeSet<String> {
-    let suffix = format!(":{stage}");
-    events
-        .iter()
-        .filter_map(|e| e.strip_suffix(&suffix))
-        .map(String::from)
-        .collect()
-}
-
-fn names(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
+use fleet_testbed::{FIXTURE_CONTAINERS, FIXTURE_HOST};
 
 #[test]
 fn first_deploy_activates_host_first_and_containers_after_their_dependencies() {

@@ -5,6 +5,7 @@ use std::fs;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -14,6 +15,7 @@ use crate::{ensure_programs, TestbedError, TESTBED_PROGRAMS};
 
 const SYSTEMCTL: &str = include_str!("fixture/systemctl");
 const SYSTEMD_RUN: &str = include_str!("fixture/systemd-run");
+const NIXOS_CONTAINER: &str = include_str!("fixture/nixos-container");
 
 /// How long sshd gets to start listening.
 const SSHD_START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,7 +24,8 @@ const SSHD_START_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Testbed {
     dir: Utf8PathBuf,
     port: u16,
-    sshd: Child,
+    /// The listening sshd; `None` while stopped by [`Testbed::stop_sshd`].
+    sshd: Mutex<Option<Child>>,
 }
 
 /// One line of the activation log: which node's system did what.
@@ -67,29 +70,18 @@ impl Testbed {
         )?;
         write(&dir.join("bin/systemctl"), SYSTEMCTL, true)?;
         write(&dir.join("bin/systemd-run"), SYSTEMD_RUN, true)?;
+        write(&dir.join("bin/nixos-container"), NIXOS_CONTAINER, true)?;
         write(&dir.join("activation.log"), "", false)?;
 
         let port = free_port()?;
         write(&dir.join("sshd_config"), &sshd_config(dir, port), false)?;
-        let log = fs::File::create(dir.join("sshd.log"))
-            .map_err(|e| TestbedError::new("create sshd.log", e))?;
-        let sshd = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "sh", "-c"])
-            .arg("mount --bind \"$1\" /nix && exec /usr/sbin/sshd -D -e -f \"$2\"")
-            .arg("testbed")
-            .arg(dir.join("nix"))
-            .arg(dir.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| TestbedError::new("start sshd in a private mount namespace", e))?;
-        let mut testbed = Testbed {
+        let testbed = Testbed {
             dir: dir.to_path_buf(),
             port,
-            sshd,
+            sshd: Mutex::new(None),
         };
-        testbed.wait_for_sshd()?;
+        testbed.hide_nix(false)?;
+        testbed.start_sshd()?;
         Ok(testbed)
     }
 
@@ -241,13 +233,43 @@ impl Testbed {
         }
     }
 
-    fn wait_for_sshd(&mut self) -> Result<(), TestbedError> {
+    /// Starts the listening sshd (again, after [`Testbed::stop_sshd`]) on the same
+    /// port, with the same keys, and waits until it accepts connections.
+    pub fn start_sshd(&self) -> Result<(), TestbedError> {
+        let mut sshd = self.sshd.lock().unwrap_or_else(|p| p.into_inner());
+        if sshd.is_some() {
+            return Ok(());
+        }
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("sshd.log"))
+            .map_err(|e| TestbedError::new("open sshd.log", e))?;
+        let mut child = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount --bind \"$1\" /nix && exec /usr/sbin/sshd -D -e -f \"$2\"")
+            .arg("testbed")
+            .arg(self.dir.join("nix"))
+            .arg(self.dir.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| TestbedError::new("start sshd in a private mount namespace", e))?;
+        // `unshare` and `sh` exec, so this is sshd's own pid: the fixture's
+        // SSH-breaking switch reads it.
+        write(
+            &self.dir.join("sshd.pid"),
+            &format!("{}\n", child.id()),
+            false,
+        )?;
         let deadline = Instant::now() + SSHD_START_TIMEOUT;
         loop {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                *sshd = Some(child);
                 return Ok(());
             }
-            if let Ok(Some(status)) = self.sshd.try_wait() {
+            if let Ok(Some(status)) = child.try_wait() {
                 let log = fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default();
                 return Err(TestbedError::new(
                     "start sshd",
@@ -255,6 +277,7 @@ impl Testbed {
                 ));
             }
             if Instant::now() > deadline {
+                let _ = child.kill();
                 return Err(TestbedError::new(
                     "start sshd",
                     format!(
@@ -266,12 +289,43 @@ impl Testbed {
             std::thread::yield_now();
         }
     }
+
+    /// Stops the listening sshd: new connections are refused, as when a host's
+    /// sshd is down. Sessions already open go on.
+    pub fn stop_sshd(&self) {
+        if let Some(mut child) = self.sshd.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Hides `nix` from the target's PATH (or shows it again), as on a machine
+    /// without Nix.
+    pub fn hide_nix(&self, hide: bool) -> Result<(), TestbedError> {
+        let usr_bin = self.dir.join("usr-bin");
+        let _ = fs::remove_file(&usr_bin);
+        let _ = fs::remove_dir_all(&usr_bin);
+        if !hide {
+            return std::os::unix::fs::symlink("/usr/bin", &usr_bin)
+                .map_err(|e| TestbedError::new(format!("link {usr_bin}"), e));
+        }
+        mkdir(&usr_bin)?;
+        let entries =
+            fs::read_dir("/usr/bin").map_err(|e| TestbedError::new("list /usr/bin", e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with("nix") {
+                std::os::unix::fs::symlink(entry.path(), usr_bin.join(&name))
+                    .map_err(|e| TestbedError::new(format!("link {name}"), e))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Testbed {
     fn drop(&mut self) {
-        let _ = self.sshd.kill();
-        let _ = self.sshd.wait();
+        self.stop_sshd();
     }
 }
 
@@ -280,7 +334,7 @@ fn sshd_config(dir: &Utf8Path, port: u16) -> String {
         "ListenAddress 127.0.0.1\nPort {port}\nHostKey {dir}/ssh/host_key\nAuthorizedKeysFile {dir}/ssh/authorized_keys\n\
          PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
          StrictModes no\nPidFile {dir}/sshd.pid\nLogLevel ERROR\nMaxStartups 100\nMaxSessions 100\n\
-         SetEnv PATH={dir}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin NIX_CONF_DIR={dir}/etc/nix TESTBED_DIR={dir}\n"
+         SetEnv PATH={dir}/bin:{dir}/usr-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin NIX_CONF_DIR={dir}/etc/nix TESTBED_DIR={dir}\n"
     )
 }
 

@@ -1,0 +1,139 @@
+//! What the testbed tests share: a testbed with a fixture per test, running the
+//! pipeline, and reading what happened.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use camino::Utf8PathBuf;
+use fleet_deploy::{Event, Kinds, Mode, Plan, Sink, Stage, Summary};
+use fleet_graph::Fleet;
+use fleet_nix::Target;
+use fleet_testbed::{Fixture, Testbed, FIXTURE_CONTAINERS, FIXTURE_HOST};
+
+pub const HOST_PROFILE: &str = "/nix/var/nix/profiles/system";
+
+pub fn container_profile(name: &str) -> String {
+    format!("/nix/var/nix/profiles/per-container/{name}/system")
+}
+
+/// A testbed and fixture in a fresh folder named after the test.
+pub struct Bed {
+    pub testbed: Testbed,
+    pub fixture: Fixture,
+}
+
+impl Bed {
+    pub fn new(test: &str) -> Bed {
+        let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("deploy")
+            .join(test);
+        let testbed = Testbed::start(&dir.join("target")).unwrap();
+        let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
+        // A version unique to this test keeps its store paths apart from other tests'.
+        for node in all_nodes() {
+            fixture.set_version(node, &format!("1-{test}")).unwrap();
+        }
+        Bed { testbed, fixture }
+    }
+
+    pub fn fleet(&self) -> Fleet {
+        let json = Testbed::nix()
+            .eval_json_file(&self.fixture.dir().join("nix/fleet.nix"))
+            .unwrap();
+        Fleet::from_json(&json).unwrap()
+    }
+
+    pub fn deploy(&self, containers: &[&str]) -> (Summary, Vec<String>) {
+        self.deploy_to(containers, &self.testbed.target())
+    }
+
+    pub fn deploy_to(&self, containers: &[&str], target: &Target) -> (Summary, Vec<String>) {
+        let events = Recorder::default();
+        let summary = self.run(
+            Mode::Deploy,
+            containers,
+            target,
+            Some(Duration::from_secs(30)),
+            &events,
+        );
+        (summary, events.0.into_inner().unwrap())
+    }
+
+    pub fn run(
+        &self,
+        mode: Mode,
+        containers: &[&str],
+        target: &Target,
+        confirm: Option<Duration>,
+        sink: &dyn Sink,
+    ) -> Summary {
+        let fleet = self.fleet();
+        let kinds = Kinds::standard();
+        let containers: Vec<String> = containers.iter().map(|s| s.to_string()).collect();
+        let plan = Plan::new(&fleet, &kinds, &containers, &self.fixture.flake_ref())
+            .unwrap()
+            .with_confirm_timeout(confirm);
+        let targets: BTreeMap<String, Target> =
+            plan.targets(Some(target)).unwrap().into_iter().collect();
+        plan.run(&Testbed::nix(), mode, &targets, sink)
+    }
+
+    pub fn activation_order(&self) -> Vec<String> {
+        self.testbed
+            .activations()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.node)
+            .collect()
+    }
+
+    /// The profile of `node` on the target, as a store path.
+    pub fn profile_of(&self, node: &str) -> Option<String> {
+        let profile = if node == FIXTURE_HOST {
+            HOST_PROFILE.to_string()
+        } else {
+            container_profile(node)
+        };
+        self.testbed.profile(&profile)
+    }
+}
+
+/// The host and every container of the fixture.
+pub fn all_nodes() -> impl Iterator<Item = &'static str> {
+    std::iter::once(FIXTURE_HOST).chain(FIXTURE_CONTAINERS.iter().map(|(n, _)| *n))
+}
+
+/// Records `node:stage` for every stage event.
+#[derive(Default)]
+pub struct Recorder(pub Mutex<Vec<String>>);
+
+impl Sink for Recorder {
+    fn event(&self, event: Event<'_>) {
+        if let Event::Stage { node, stage } = event {
+            self.0.lock().unwrap().push(format!("{node}:{stage}"));
+        }
+    }
+}
+
+pub fn outcomes(summary: &Summary) -> Vec<String> {
+    summary
+        .nodes
+        .iter()
+        .map(|n| format!("{}={}", n.node, n.outcome.label()))
+        .collect()
+}
+
+pub fn stages(events: &[String], stage: Stage) -> BTreeSet<String> {
+    let suffix = format!(":{stage}");
+    events
+        .iter()
+        .filter_map(|e| e.strip_suffix(&suffix))
+        .map(String::from)
+        .collect()
+}
+
+pub fn names(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}

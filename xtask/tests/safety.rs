@@ -1,0 +1,375 @@
+//! Safety from the command line, on the testbed: a deployer killed mid-activation,
+//! concurrent deploys, a stale lock, and each kind of bad input (its error,
+//! and nothing changed on the target).
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use fleet_deploy::{DeployLock, STATE_DIR};
+use fleet_testbed::{Fixture, Testbed};
+
+const NODES: [&str; 4] = ["vps-arm", "bgs-backend", "test-container", "nannuo-bot"];
+
+struct Bed {
+    testbed: Testbed,
+    fixture: Fixture,
+}
+
+impl Bed {
+    fn new(test: &str) -> Bed {
+        fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |l| {
+            eprintln!("{l}")
+        })
+        .unwrap();
+        let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("safety")
+            .join(test);
+        let testbed = Testbed::start(&dir.join("target")).unwrap();
+        let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
+        for node in NODES {
+            fixture.set_version(node, &format!("1-{test}")).unwrap();
+        }
+        Bed { testbed, fixture }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet"));
+        cmd.args(args)
+            .args([
+                "--flake",
+                &self.fixture.flake_ref(),
+                "--ssh-option",
+                &self.testbed.ssh_options().join(" "),
+            ])
+            .env("NIX_CONFIG", Testbed::local_nix_config());
+        cmd
+    }
+
+    fn fleet(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn state(&self, path: &str) -> Utf8PathBuf {
+        self.testbed.dir().join(format!(
+            "nix{}/{path}",
+            STATE_DIR.trim_start_matches("/nix")
+        ))
+    }
+
+    fn profile_of(&self, node: &str) -> Option<String> {
+        self.testbed.profile(&if node == "vps-arm" {
+            "/nix/var/nix/profiles/system".to_string()
+        } else {
+            format!("/nix/var/nix/profiles/per-container/{node}/system")
+        })
+    }
+
+    /// Everything a deploy could change on the target.
+    fn snapshot(&self) -> (Vec<Option<String>>, usize, usize) {
+        (
+            NODES.iter().map(|n| self.profile_of(n)).collect(),
+            self.testbed.activations().unwrap().len(),
+            self.testbed.store_paths().len(),
+        )
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Waits, bounded, until `done` holds.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_deployer_killed_during_activation_leaves_no_node_half_switched_and_a_rerun_converges() {
+    let mut bed = Bed::new("killed");
+    assert!(bed.fleet(&["deploy"]).status.success());
+    bed.fixture
+        .set_version("test-container", "2-killed")
+        .unwrap();
+    bed.fixture.set_switch_seconds("test-container", 2).unwrap();
+
+    let mut deployer = bed
+        .command(&["deploy"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = bed.state("jobs/test-container.pid");
+    let status_file = bed.state("jobs/test-container.status");
+    wait_until("test-container's activation job runs", || {
+        pid_file.exists() && !status_file.exists()
+    });
+    deployer.kill().unwrap();
+    deployer.wait().unwrap();
+
+    // The job goes on without the deployer and ends on one generation or the other.
+    wait_until("the orphaned job finishes", || status_file.exists());
+    assert_eq!(std::fs::read_to_string(&status_file).unwrap().trim(), "ok");
+    let activated = std::fs::read_to_string(bed.state("activated/test-container")).unwrap();
+    assert_eq!(
+        Some(activated.trim().to_string()),
+        bed.profile_of("test-container"),
+        "profile and running system agree"
+    );
+
+    wait_until("the killed deployer's lock is released", || {
+        !bed.state("deploy.holder").exists()
+    });
+    let out = bed.fleet(&["deploy"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("4 nodes: 4 unchanged"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(bed
+        .profile_of("test-container")
+        .unwrap()
+        .ends_with("-nixos-system-test-container-2-killed"));
+    assert!(!bed.state("pending/test-container").exists());
+}
+
+#[test]
+fn a_deploy_while_another_holds_the_lock_fails_at_once_and_changes_nothing() {
+    let bed = Bed::new("locked");
+    let before = bed.snapshot();
+    let lock = DeployLock::acquire(&bed.testbed.target()).unwrap();
+    let out = bed.fleet(&["deploy"]);
+    assert_eq!(out.status.code(), Some(1));
+    let shown = text(&out.stdout);
+    let expected_holder = format!("(pid {}) since 20", std::process::id());
+    assert!(
+        shown.contains("error: failed to lock vps-arm, bgs-backend, test-container, nannuo-bot:"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("another deploy holds the lock on this target:")
+            && shown.contains(&expected_holder),
+        "{shown}"
+    );
+    assert_eq!(bed.snapshot(), before);
+    drop(lock);
+    assert!(
+        bed.fleet(&["deploy"]).status.success(),
+        "released, the lock is free again"
+    );
+}
+
+#[test]
+fn concurrent_deploys_from_two_processes_never_both_activate() {
+    let bed = Bed::new("concurrent");
+    let a = bed
+        .command(&["deploy"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = bed
+        .command(&["deploy"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(
+        a.status.success() || b.status.success(),
+        "{}\n{}",
+        text(&a.stdout),
+        text(&b.stdout)
+    );
+    for out in [&a, &b] {
+        if !out.status.success() {
+            assert!(
+                text(&out.stdout).contains("another deploy holds the lock"),
+                "{}",
+                text(&out.stdout)
+            );
+        }
+    }
+    let mut activated: Vec<String> = bed
+        .testbed
+        .activations()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.node)
+        .collect();
+    activated.sort();
+    assert_eq!(
+        activated,
+        ["bgs-backend", "nannuo-bot", "test-container", "vps-arm"],
+        "each node activated once"
+    );
+}
+
+#[test]
+fn a_stale_lock_is_taken_over_and_said_so() {
+    let bed = Bed::new("stale_lock");
+    let holder = bed.state("deploy.holder");
+    std::fs::create_dir_all(holder.parent().unwrap()).unwrap();
+    std::fs::write(
+        &holder,
+        "ghost@elsewhere (pid 1) since 2026-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    let out = bed.fleet(&["deploy"]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains(
+            "took over the deploy lock from ghost@elsewhere (pid 1) since 2026-01-01T00:00:00Z"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Runs a deploy that must fail with `expect` (exit `code`) and change nothing.
+fn check_refused(bed: &Bed, args: &[&str], code: i32, expect: &str) {
+    let before = bed.snapshot();
+    let out = bed.fleet(args);
+    let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(code), "{shown}");
+    assert!(shown.contains(expect), "expected `{expect}` in:\n{shown}");
+    assert_eq!(bed.snapshot().0, before.0, "no profile changed");
+    assert_eq!(bed.snapshot().1, before.1, "nothing was activated");
+}
+
+#[test]
+fn a_store_path_that_is_not_a_system_is_refused() {
+    let mut bed = Bed::new("not_a_system");
+    assert!(bed.fleet(&["deploy"]).status.success());
+    bed.fixture
+        .set_version("test-container", "2-not_a_system")
+        .unwrap();
+    bed.fixture.make_not_a_system("test-container").unwrap();
+    check_refused(
+        &bed,
+        &["deploy", "--container", "test-container"],
+        1,
+        "is not a NixOS system (it lacks nixos-version",
+    );
+}
+
+#[test]
+fn malformed_graph_data_is_refused() {
+    let mut bed = Bed::new("malformed");
+    bed.fixture
+        .set_node_attrs("test-container", "checks = 5;")
+        .unwrap();
+    check_refused(
+        &bed,
+        &["deploy"],
+        2,
+        "node `test-container`: `checks` must be a list of checks",
+    );
+    bed.fixture
+        .set_node_attrs("test-container", "checks = [ { tcp = 70000; } ];")
+        .unwrap();
+    check_refused(
+        &bed,
+        &["deploy"],
+        2,
+        "`checks` item 1: the port must be a number from 1 to 65535",
+    );
+}
+
+#[test]
+fn a_missing_nix_is_named_on_either_side() {
+    let bed = Bed::new("missing_nix");
+    let out = bed
+        .command(&["deploy"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`nix` is not installed; install Nix"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Built here, but the target has no nix: the probe says so; nothing changes.
+    bed.testbed.hide_nix(true).unwrap();
+    check_refused(
+        &bed,
+        &["deploy"],
+        1,
+        "nix is not installed on the target (no nix-env on PATH)",
+    );
+    assert!(bed.testbed.store_paths().is_empty());
+}
+
+#[test]
+fn wrong_ssh_credentials_fail_without_retrying() {
+    let bed = Bed::new("wrong_key");
+    let key = bed.testbed.dir().join("stranger");
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f", key.as_str()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let options = format!("-i {key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null");
+    let out = Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .args([
+            "deploy",
+            "--flake",
+            &bed.fixture.flake_ref(),
+            "--ssh-option",
+            &options,
+        ])
+        .env("NIX_CONFIG", Testbed::local_nix_config())
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("Permission denied"), "{shown}");
+    assert!(
+        !shown.contains("gave up after"),
+        "an authentication failure is not retried: {shown}"
+    );
+    assert!(bed.testbed.store_paths().is_empty());
+    assert!(bed.testbed.activations().unwrap().is_empty());
+}
+
+#[test]
+fn an_unwritable_profile_fails_its_node_and_changes_nothing() {
+    let bed = Bed::new("unwritable");
+    // A file where the container's profile folder must go.
+    let blocker: &Utf8Path = &bed
+        .testbed
+        .dir()
+        .join("nix/var/nix/profiles/per-container/test-container");
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(blocker, "not a folder").unwrap();
+    let out = bed.fleet(&["deploy"]);
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("test-container  failed"), "{shown}");
+    assert!(
+        shown.contains(
+            "could not set profile /nix/var/nix/profiles/per-container/test-container/system"
+        ),
+        "{shown}"
+    );
+    assert_eq!(std::fs::read_to_string(blocker).unwrap(), "not a folder");
+    assert!(bed
+        .testbed
+        .activations()
+        .unwrap()
+        .iter()
+        .all(|r| r.node != "test-container"));
+    assert!(!bed.state("pending/test-container").exists());
+}
