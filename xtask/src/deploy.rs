@@ -149,6 +149,7 @@ pub(crate) fn execute(
         .collect();
     let summary = plan.run(nix, mode, &targets, fleet_report::for_stderr().as_ref());
     match (mode, json) {
+        (Mode::Status, _) => print!("\n{}", fleet_report::status_table(&summary)),
         (Mode::DryRun, true) => println!("{}", fleet_report::dry_run_json(&summary)),
         (Mode::DryRun, false) => print!("\n{}", fleet_report::dry_run_text(&summary, use_color())),
         _ => print!("\n{}", fleet_report::summary_table(&summary)),

@@ -10,6 +10,7 @@ mod exit;
 mod graph;
 mod rollback;
 mod source;
+mod status;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,7 @@ Commands:
   deploy   Build, push and activate the selected nodes on their host (--dry-run: show what would change)
   diff     Closure diffs per node against the target, or of two local closures
   rollback Activate the selected nodes' previous generations
+  status   What each node runs on its host, and whether it matches the local build
   demo     Deploy an example fleet to a simulated VPS on this machine, twice
   help     Print this help
 
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         "deploy" => deploy::run(args),
         "diff" => diff::run(args),
         "rollback" => rollback::run(args),
+        "status" => status::run(args),
         "demo" => demo::run(args),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

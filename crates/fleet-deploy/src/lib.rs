@@ -25,4 +25,4 @@ pub use kind::{Kinds, NodeKind};
 pub use kinds::{ContainerKind, HostKind};
 pub use lock::DeployLock;
 pub use pipeline::{Plan, DEFAULT_CONFIRM};
-pub use report::{Mode, NodeReport, Outcome, Summary};
+pub use report::{Generation, Mode, NodeReport, Outcome, Summary};

@@ -13,7 +13,8 @@ use crate::job::{self, JobSpec};
 use crate::lock::DeployLock;
 use crate::probe::{parse_probe, probe_script};
 use crate::{
-    ConfigError, Event, Kinds, Mode, NodeError, NodeReport, Outcome, Sink, Stage, Summary,
+    ConfigError, Event, Generation, Kinds, Mode, NodeError, NodeReport, Outcome, Sink, Stage,
+    Summary,
 };
 
 /// A validated run: the fleet, its kinds, the selected nodes and the flake
@@ -36,6 +37,7 @@ struct Progress {
     pending: bool,
     outcome: Option<Outcome>,
     diff: Option<ClosureDiff>,
+    generation: Option<Generation>,
     elapsed: Duration,
 }
 
@@ -191,13 +193,27 @@ impl<'a> Plan<'a> {
         // Held until the run ends: dropping a lock releases it.
         let mut locks: Vec<DeployLock> = Vec::new();
         for (host, target) in targets {
-            if mode != Mode::DryRun {
+            if matches!(mode, Mode::Deploy | Mode::Rollback) {
                 match self.lock(host, target, &mut states, sink) {
                     Some(lock) => locks.push(lock),
                     None => continue,
                 }
             }
             self.probe(host, target, mode, &mut states, sink);
+        }
+        if mode == Mode::Status {
+            for node in self.pending(&states) {
+                let state = states
+                    .get_mut(node.name.as_str())
+                    .expect("every selected node has a state");
+                let outcome = if state.is_current() {
+                    Outcome::Unchanged
+                } else {
+                    Outcome::WouldActivate
+                };
+                finish(sink, &node.name, state, outcome);
+            }
+            return summary(names, states);
         }
         if mode == Mode::DryRun {
             let diffs: Vec<_> = pool.install(|| {
@@ -394,6 +410,10 @@ impl<'a> Plan<'a> {
             state.elapsed += elapsed;
             state.old = probed.current;
             state.pending = probed.pending;
+            state.generation = probed.generation.map(|number| Generation {
+                number,
+                since: probed.since,
+            });
             if mode == Mode::Rollback {
                 match probed.previous {
                     Some(previous) => state.new = Some(previous),
@@ -645,6 +665,8 @@ fn finish(sink: &dyn Sink, name: &str, state: &mut Progress, outcome: Outcome) {
         new: state.new.clone(),
         outcome,
         diff: state.diff.clone(),
+        generation: state.generation.clone(),
+        pending: state.pending,
         elapsed: state.elapsed,
     }));
 }
@@ -663,6 +685,8 @@ fn summary(names: &[String], mut states: States<'_>) -> Summary {
                     new: state.new,
                     outcome: state.outcome.expect("every node finishes"),
                     diff: state.diff,
+                    generation: state.generation,
+                    pending: state.pending,
                     elapsed: state.elapsed,
                 }
             })

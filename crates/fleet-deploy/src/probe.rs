@@ -8,7 +8,8 @@ use crate::job::STATE_DIR;
 
 /// `$1` state dir, then `NAME PROFILE` pairs. Prints per node: name, current
 /// system, `pending` if an activation of it did not finish, the current
-/// generation number, and the system of the generation before it.
+/// generation number, the system of the generation before it, and when the
+/// current generation was made.
 const PROBE: &str = r#"state=$1
 shift
 command -v nix-env >/dev/null 2>&1 || { echo "nix is not installed on the target (no nix-env on PATH); install Nix there first" >&2; exit 3; }
@@ -31,7 +32,9 @@ while [ $# -ge 2 ]; do
       done
       ;;
   esac
-  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$current" "$pending" "$generation" "$previous"
+  since=
+  [ -n "$generation" ] && since=$(date -u -d "@$(stat -c %Y -- "$profile-$generation-link")" '+%Y-%m-%d %H:%M:%SZ' 2>/dev/null || true)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$current" "$pending" "$generation" "$previous" "$since"
 done
 "#;
 
@@ -46,6 +49,8 @@ pub(crate) struct Probed {
     pub(crate) generation: Option<u32>,
     /// The system of the generation before the current one.
     pub(crate) previous: Option<String>,
+    /// When the current generation was made (UTC).
+    pub(crate) since: Option<String>,
 }
 
 /// The script that probes `nodes` (name, profile).
@@ -64,7 +69,7 @@ pub(crate) fn parse_probe(out: &str, names: &[String]) -> Result<Vec<Probed>, Co
         .lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split('\t').collect();
-            let [name, current, pending, generation, previous] = fields[..] else {
+            let [name, current, pending, generation, previous, since] = fields[..] else {
                 return None;
             };
             let path = |p: &str| (!p.is_empty()).then(|| p.to_string());
@@ -75,6 +80,7 @@ pub(crate) fn parse_probe(out: &str, names: &[String]) -> Result<Vec<Probed>, Co
                     pending: pending == "pending",
                     generation: generation.parse().ok(),
                     previous: path(previous),
+                    since: path(since),
                 },
             ))
         })
@@ -102,7 +108,7 @@ mod tests {
     fn probe_output_maps_to_nodes() {
         let names = vec!["a".to_string(), "b".to_string()];
         let got = parse_probe(
-            "b\t/nix/store/x\tpending\t3\t/nix/store/w\na\t\t\t\t\n",
+            "b\t/nix/store/x\tpending\t3\t/nix/store/w\t2026-11-26 05:00:00Z\na\t\t\t\t\t\n",
             &names,
         )
         .unwrap();
@@ -113,10 +119,11 @@ mod tests {
                 current: Some("/nix/store/x".into()),
                 pending: true,
                 generation: Some(3),
-                previous: Some("/nix/store/w".into())
+                previous: Some("/nix/store/w".into()),
+                since: Some("2026-11-26 05:00:00Z".into()),
             }
         );
-        let err = parse_probe("a\t\t\t\t\n", &names).unwrap_err();
+        let err = parse_probe("a\t\t\t\t\t\n", &names).unwrap_err();
         assert!(err.to_string().contains("did not report node b"), "{err}");
     }
 
@@ -145,8 +152,14 @@ mod tests {
                 current: path("two"),
                 pending: false,
                 generation: Some(3),
-                previous: path("one")
+                previous: path("one"),
+                since: got[0].since.clone(),
             }
+        );
+        let since = got[0].since.as_deref().unwrap_or_default();
+        assert!(
+            since.len() == 20 && since.ends_with('Z'),
+            "a UTC date: {since}"
         );
         assert_eq!(got[1], Probed::default());
         std::fs::remove_dir_all(&dir).unwrap();

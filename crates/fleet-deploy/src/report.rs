@@ -17,6 +17,18 @@ pub enum Mode {
     Deploy,
     /// Activate each node's previous generation (no build).
     Rollback,
+    /// Build and probe: report what each node runs and whether it matches the
+    /// build. Changes nothing.
+    Status,
+}
+
+/// A profile generation on the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generation {
+    /// Its number (`system-N-link`).
+    pub number: u32,
+    /// When it was made, UTC, if the target could tell.
+    pub since: Option<String>,
 }
 
 /// How one node ended.
@@ -76,6 +88,10 @@ pub struct NodeReport {
     /// Dry run: the closure diff from the target's system to the new one (from
     /// nothing when the node is not on the target yet).
     pub diff: Option<ClosureDiff>,
+    /// The profile's current generation on the target, when probed.
+    pub generation: Option<Generation>,
+    /// An activation of this node started on the target and never finished.
+    pub pending: bool,
     /// Time spent on this node's own stages.
     pub elapsed: Duration,
 }

@@ -8,11 +8,13 @@
 
 mod dry_run;
 mod plain;
+mod status;
 mod summary;
 mod terminal;
 
 pub use dry_run::{diff_json, dry_run_json, dry_run_text, JSON_VERSION};
 pub use plain::PlainReporter;
+pub use status::status_table;
 pub use summary::{short_path, summary_table};
 pub use terminal::TerminalReporter;
 
