@@ -146,6 +146,8 @@ mod tests {
                     new: p("b"),
                     outcome: Outcome::Activated,
                     diff: None,
+                    generation: None,
+                    pending: false,
                     elapsed: Duration::from_millis(1500),
                 },
                 NodeReport {
@@ -154,6 +156,8 @@ mod tests {
                     new: p("c"),
                     outcome: Outcome::Unchanged,
                     diff: None,
+                    generation: None,
+                    pending: false,
                     elapsed: Duration::ZERO,
                 },
                 NodeReport {
@@ -162,6 +166,8 @@ mod tests {
                     new: None,
                     outcome: Outcome::Skipped("dependency `x` failed".into()),
                     diff: None,
+                    generation: None,
+                    pending: false,
                     elapsed: Duration::ZERO,
                 },
             ],
