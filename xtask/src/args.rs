@@ -62,10 +62,7 @@ impl Args {
 
     /// Removes and returns the positional arguments (those not starting with `-`).
     pub(crate) fn positional(&mut self) -> Vec<String> {
-        let (positional, rest) = self
-            .items
-            .drain(..)
-            .partition(|item| !item.starts_with('-'));
+        let (positional, rest) = self.items.drain(..).partition(|item| !item.starts_with('-'));
         self.items = rest;
         positional
     }
@@ -97,19 +94,10 @@ mod tests {
 
     #[test]
     fn reports_leftovers_and_missing_values() {
+        assert_eq!(args(&["--bogus"]).finish().unwrap_err().0, "unexpected argument `--bogus`");
+        assert_eq!(args(&["--flake"]).value("--flake").unwrap_err().0, "--flake needs a value");
         assert_eq!(
-            args(&["--bogus"]).finish().unwrap_err().0,
-            "unexpected argument `--bogus`"
-        );
-        assert_eq!(
-            args(&["--flake"]).value("--flake").unwrap_err().0,
-            "--flake needs a value"
-        );
-        assert_eq!(
-            args(&["--flake", "a", "--flake", "b"])
-                .value("--flake")
-                .unwrap_err()
-                .0,
+            args(&["--flake", "a", "--flake", "b"]).value("--flake").unwrap_err().0,
             "--flake may be given only once"
         );
     }

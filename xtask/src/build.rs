@@ -37,12 +37,7 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     let plan = Plan::new(&fleet, &kinds, &containers, &source.flake)
         .map_err(|e| Failure::Config(e.to_string()))?
         .with_jobs(jobs);
-    let summary = plan.run(
-        &nix,
-        Mode::Build,
-        &BTreeMap::new(),
-        fleet_report::for_stderr().as_ref(),
-    );
+    let summary = plan.run(&nix, Mode::Build, &BTreeMap::new(), fleet_report::for_stderr().as_ref());
     for report in &summary.nodes {
         if let Some(path) = &report.new {
             println!("{} {path}", report.node);
@@ -62,9 +57,7 @@ pub(crate) fn jobs(args: &mut Args) -> Result<usize, Failure> {
         None => Ok(8),
         Some(text) => match text.parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(Failure::Usage(format!(
-                "--jobs takes a positive number, not `{text}`"
-            ))),
+            _ => Err(Failure::Usage(format!("--jobs takes a positive number, not `{text}`"))),
         },
     }
 }

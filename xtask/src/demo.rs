@@ -36,15 +36,12 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     }
     let keep = args.flag("--keep");
     args.finish()?;
-    ensure_programs(TESTBED_PROGRAMS, true, &mut |line| {
-        eprintln!("demo: {line}")
-    })
-    .map_err(|e| Failure::Config(e.to_string()))?;
+    ensure_programs(TESTBED_PROGRAMS, true, &mut |line| eprintln!("demo: {line}"))
+        .map_err(|e| Failure::Config(e.to_string()))?;
 
-    let dir = Utf8PathBuf::from_path_buf(
-        std::env::temp_dir().join(format!("fleet-demo-{}", std::process::id())),
-    )
-    .map_err(|_| Failure::Config("use the temporary folder: not a UTF-8 path".into()))?;
+    let dir =
+        Utf8PathBuf::from_path_buf(std::env::temp_dir().join(format!("fleet-demo-{}", std::process::id())))
+            .map_err(|_| Failure::Config("use the temporary folder: not a UTF-8 path".into()))?;
     let result = demo(&dir);
     if keep {
         eprintln!("demo: kept {dir} (the target's /nix is {dir}/target/nix)");
@@ -55,15 +52,10 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
 }
 
 fn demo(dir: &camino::Utf8Path) -> Result<(), Failure> {
-    let testbed_failed =
-        |e: fleet_testbed::TestbedError| Failure::Config(format!("set up the testbed: {e}"));
+    let testbed_failed = |e: fleet_testbed::TestbedError| Failure::Config(format!("set up the testbed: {e}"));
     let testbed = Testbed::start(&dir.join("target")).map_err(testbed_failed)?;
-    let mut fixture =
-        Fixture::create(&dir.join("flake"), &testbed.address()).map_err(testbed_failed)?;
-    println!(
-        "A simulated VPS listens at {} (real sshd, its own /nix).",
-        testbed.address()
-    );
+    let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).map_err(testbed_failed)?;
+    println!("A simulated VPS listens at {} (real sshd, its own /nix).", testbed.address());
     println!("The example fleet, from {}/nix/fleet.nix:\n", fixture.dir());
 
     let nix = Testbed::nix();
@@ -80,11 +72,7 @@ fn demo(dir: &camino::Utf8Path) -> Result<(), Failure> {
             "  {:<15} {:<9} after: {}",
             node.name,
             node.kind,
-            if deps.is_empty() {
-                "-".into()
-            } else {
-                deps.join(", ")
-            }
+            if deps.is_empty() { "-".into() } else { deps.join(", ") }
         );
     }
 
@@ -94,34 +82,21 @@ fn demo(dir: &camino::Utf8Path) -> Result<(), Failure> {
     let store_before = testbed.store_paths();
     let log_before = testbed.activations().map_err(testbed_failed)?.len();
 
-    println!(
-        "\n== 2. Change {CHANGED} (version 1 -> 2, one more package): what would a deploy do? =="
-    );
+    println!("\n== 2. Change {CHANGED} (version 1 -> 2, one more package): what would a deploy do? ==");
     fixture.set_version(CHANGED, "2").map_err(testbed_failed)?;
-    fixture
-        .add_package(CHANGED, "libopus-1.5.2")
-        .map_err(testbed_failed)?;
+    fixture.add_package(CHANGED, "libopus-1.5.2").map_err(testbed_failed)?;
     run_pipeline(&fleet, &fixture, &nix, &target, Mode::DryRun)?;
 
     println!("\n== 3. Deploy it ==");
     run_pipeline(&fleet, &fixture, &nix, &target, Mode::Deploy)?;
 
-    let pushed: BTreeSet<String> = testbed
-        .store_paths()
-        .difference(&store_before)
-        .cloned()
-        .collect();
+    let pushed: BTreeSet<String> = testbed.store_paths().difference(&store_before).cloned().collect();
     println!("\nPushed to the target by the second deploy:");
     for path in &pushed {
         println!("  {path}");
     }
     println!("Activated on the target by the second deploy:");
-    for record in testbed
-        .activations()
-        .map_err(testbed_failed)?
-        .iter()
-        .skip(log_before)
-    {
+    for record in testbed.activations().map_err(testbed_failed)?.iter().skip(log_before) {
         println!("  {} ({}) {}", record.node, record.action, record.path);
     }
     println!("\nOnly {CHANGED} was pushed and activated; the other nodes were already current.");
@@ -136,8 +111,8 @@ fn run_pipeline(
     mode: Mode,
 ) -> Result<(), Failure> {
     let kinds = Kinds::standard();
-    let plan = Plan::new(fleet, &kinds, &[], &fixture.flake_ref())
-        .map_err(|e| Failure::Config(e.to_string()))?;
+    let plan =
+        Plan::new(fleet, &kinds, &[], &fixture.flake_ref()).map_err(|e| Failure::Config(e.to_string()))?;
     let summary = crate::deploy::execute(&plan, nix, mode, Some(target), &[], false)?;
     if summary.success() {
         Ok(())

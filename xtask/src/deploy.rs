@@ -83,11 +83,8 @@ impl Request {
             },
         };
         let confirm = (!no_confirm).then_some(confirm);
-        let target = args
-            .value("--target")?
-            .map(|t| Target::parse(&t))
-            .transpose()
-            .map_err(Failure::Usage)?;
+        let target =
+            args.value("--target")?.map(|t| Target::parse(&t)).transpose().map_err(Failure::Usage)?;
         let ssh_options = args
             .values("--ssh-option")?
             .iter()
@@ -95,14 +92,7 @@ impl Request {
             .collect();
         let jobs = crate::build::jobs(args)?;
         let source = SourceArgs::take(args)?;
-        Ok(Request {
-            containers,
-            confirm,
-            target,
-            ssh_options,
-            jobs,
-            source,
-        })
+        Ok(Request { containers, confirm, target, ssh_options, jobs, source })
     }
 
     /// Runs the pipeline in `mode` (deploy, dry run or rollback) and prints the result.
@@ -115,14 +105,7 @@ impl Request {
             .map_err(|e| Failure::Config(e.to_string()))?
             .with_jobs(self.jobs)
             .with_confirm_timeout(self.confirm);
-        let summary = execute(
-            &plan,
-            &nix,
-            mode,
-            self.target.as_ref(),
-            &self.ssh_options,
-            json,
-        )?;
+        let summary = execute(&plan, &nix, mode, self.target.as_ref(), &self.ssh_options, json)?;
         if summary.success() {
             Ok(())
         } else {

@@ -27,31 +27,17 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     let source = source.resolve()?;
     let fleet = source.load(&Nix::new())?;
     let kinds = Kinds::standard();
-    let plan = Plan::new(&fleet, &kinds, &[], &source.flake)
-        .map_err(|e| Failure::Config(e.to_string()))?;
+    let plan = Plan::new(&fleet, &kinds, &[], &source.flake).map_err(|e| Failure::Config(e.to_string()))?;
     if dot {
         print!("{}", fleet.to_dot());
         return Ok(());
     }
-    let width = fleet
-        .nodes()
-        .iter()
-        .map(|n| n.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    println!(
-        "{:<4}  {:<width$}  {:<9}  DEPENDS ON",
-        "WAVE", "NODE", "KIND"
-    );
+    let width = fleet.nodes().iter().map(|n| n.name.len()).max().unwrap_or(4).max(4);
+    println!("{:<4}  {:<width$}  {:<9}  DEPENDS ON", "WAVE", "NODE", "KIND");
     for (wave, nodes) in fleet.waves(plan.selection()).iter().enumerate() {
         for node in nodes {
             let deps = fleet.dependencies(&node.name);
-            let deps = if deps.is_empty() {
-                "-".to_string()
-            } else {
-                deps.join(", ")
-            };
+            let deps = if deps.is_empty() { "-".to_string() } else { deps.join(", ") };
             println!("{wave:<4}  {:<width$}  {:<9}  {deps}", node.name, node.kind);
         }
     }

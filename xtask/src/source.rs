@@ -28,10 +28,7 @@ pub(crate) struct Source {
 impl SourceArgs {
     /// Takes `--flake` and `--graph` out of `args`.
     pub(crate) fn take(args: &mut Args) -> Result<SourceArgs, Failure> {
-        Ok(SourceArgs {
-            flake: args.value("--flake")?,
-            graph: args.value("--graph")?.map(Utf8PathBuf::from),
-        })
+        Ok(SourceArgs { flake: args.value("--flake")?, graph: args.value("--graph")?.map(Utf8PathBuf::from) })
     }
 
     /// Fills in the defaults: the flake found upwards from here, and its
@@ -43,13 +40,11 @@ impl SourceArgs {
         };
         let graph = match self.graph {
             Some(graph) => graph,
-            None => local_dir(&flake)
-                .map(|dir| dir.join("nix/fleet.nix"))
-                .ok_or_else(|| {
-                    Failure::Usage(format!(
-                        "`{flake}` is not a local flake; pass --graph FILE with its graph data"
-                    ))
-                })?,
+            None => local_dir(&flake).map(|dir| dir.join("nix/fleet.nix")).ok_or_else(|| {
+                Failure::Usage(format!(
+                    "`{flake}` is not a local flake; pass --graph FILE with its graph data"
+                ))
+            })?,
         };
         Ok(Source { flake, graph })
     }
@@ -58,27 +53,22 @@ impl SourceArgs {
 impl Source {
     /// Evaluates and validates the graph data.
     pub(crate) fn load(&self, nix: &Nix) -> Result<Fleet, Failure> {
-        nix.check_installed()
-            .map_err(|e| Failure::Config(e.to_string()))?;
+        nix.check_installed().map_err(|e| Failure::Config(e.to_string()))?;
         if !self.graph.exists() {
             return Err(Failure::Config(format!(
                 "read graph data: {} does not exist; pass --graph FILE or a --flake with nix/fleet.nix",
                 self.graph
             )));
         }
-        let json = nix
-            .eval_json_file(&self.graph)
-            .map_err(|e| Failure::Config(format!("read graph data: {e}")))?;
+        let json =
+            nix.eval_json_file(&self.graph).map_err(|e| Failure::Config(format!("read graph data: {e}")))?;
         Fleet::from_json(&json).map_err(|e| Failure::Config(e.to_string()))
     }
 }
 
 /// The folder of a local flake reference (`DIR`, `path:DIR`, `git+file://DIR?...`).
 fn local_dir(flake: &str) -> Option<Utf8PathBuf> {
-    let rest = flake
-        .strip_prefix("path:")
-        .or_else(|| flake.strip_prefix("git+file://"))
-        .unwrap_or(flake);
+    let rest = flake.strip_prefix("path:").or_else(|| flake.strip_prefix("git+file://")).unwrap_or(flake);
     let dir = Utf8Path::new(rest.split(['?', '#']).next()?);
     dir.is_dir().then(|| dir.to_path_buf())
 }
@@ -87,9 +77,7 @@ fn find_flake_upwards() -> Result<Utf8PathBuf, Failure> {
     let cwd = std::env::current_dir()
         .ok()
         .and_then(|d| Utf8PathBuf::from_path_buf(d).ok())
-        .ok_or_else(|| {
-            Failure::Config("find the flake: the current folder is not a UTF-8 path".into())
-        })?;
+        .ok_or_else(|| Failure::Config("find the flake: the current folder is not a UTF-8 path".into()))?;
     cwd.ancestors()
         .find(|dir| dir.join("flake.nix").is_file() && dir.join("nix/fleet.nix").is_file())
         .map(Utf8Path::to_path_buf)

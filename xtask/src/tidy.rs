@@ -6,17 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask is one level down")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is one level down").to_path_buf()
 }
 
 fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir)
-        .expect("source folders are readable")
-        .flatten()
-    {
+    for entry in fs::read_dir(dir).expect("source folders are readable").flatten() {
         let path = entry.path();
         if path.is_dir() {
             rust_files(&path, found);
@@ -43,34 +37,24 @@ fn every_rust_file_starts_with_a_doc_line() {
         .filter(|f| !fs::read_to_string(f).unwrap().starts_with("//!"))
         .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
         .collect();
-    assert!(
-        missing.is_empty(),
-        "files without a leading `//!` line: {missing:?}"
-    );
+    assert!(missing.is_empty(), "files without a leading `//!` line: {missing:?}");
 }
 
 #[test]
 fn architecture_md_has_a_section_per_crate() {
     let root = repo_root();
-    let architecture =
-        fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md exists");
+    let architecture = fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md exists");
     let mut missing = Vec::new();
     let mut crates: Vec<String> = vec!["xtask".into()];
     for krate in fs::read_dir(root.join("crates")).unwrap().flatten() {
         crates.push(krate.file_name().to_string_lossy().into_owned());
     }
     for name in crates {
-        if !architecture
-            .lines()
-            .any(|l| l.starts_with("### ") && l.contains(&format!("`{name}`")))
-        {
+        if !architecture.lines().any(|l| l.starts_with("### ") && l.contains(&format!("`{name}`"))) {
             missing.push(name);
         }
     }
-    assert!(
-        missing.is_empty(),
-        "ARCHITECTURE.md lacks a `### ` section naming: {missing:?}"
-    );
+    assert!(missing.is_empty(), "ARCHITECTURE.md lacks a `### ` section naming: {missing:?}");
 }
 
 #[test]
@@ -80,31 +64,15 @@ fn code_is_formatted() {
         .current_dir(repo_root())
         .output()
         .expect("cargo fmt runs");
-    assert!(
-        out.status.success(),
-        "cargo fmt --check:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.status.success(), "cargo fmt --check:\n{}", String::from_utf8_lossy(&out.stdout));
 }
 
 #[test]
 fn clippy_is_clean() {
     let out = Command::new(env!("CARGO"))
-        .args([
-            "clippy",
-            "--quiet",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ])
+        .args(["clippy", "--quiet", "--workspace", "--all-targets", "--", "-D", "warnings"])
         .current_dir(repo_root())
         .output()
         .expect("cargo clippy runs");
-    assert!(
-        out.status.success(),
-        "cargo clippy:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "cargo clippy:\n{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -9,16 +9,12 @@ use fleet_testbed::{Fixture, Testbed};
 use serde_json::Value;
 
 fn scratch(test: &str) -> Utf8PathBuf {
-    Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("diff")
-        .join(test)
+    Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("diff").join(test)
 }
 
 fn fleet(args: &[&str]) -> Output {
-    fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |l| {
-        eprintln!("{l}")
-    })
-    .expect("nix and ssh are installed");
+    fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |l| eprintln!("{l}"))
+        .expect("nix and ssh are installed");
     Command::new(env!("CARGO_BIN_EXE_fleet"))
         .args(args)
         .env("NIX_CONFIG", Testbed::local_nix_config())
@@ -47,10 +43,7 @@ fn profiles_snapshot(testbed: &Testbed) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    walk(
-        testbed.dir().join("nix/var/nix/profiles").as_std_path(),
-        &mut out,
-    );
+    walk(testbed.dir().join("nix/var/nix/profiles").as_std_path(), &mut out);
     out.sort();
     out
 }
@@ -63,9 +56,7 @@ fn dry_run_names_exactly_the_changes_and_changes_nothing() {
     for node in ["vps-arm", "bgs-backend", "nannuo-bot", "test-container"] {
         fixture.set_version(node, "1.0").unwrap();
     }
-    fixture
-        .add_package("bgs-backend", "meilisearch-1.8.0")
-        .unwrap();
+    fixture.add_package("bgs-backend", "meilisearch-1.8.0").unwrap();
     let flake = fixture.flake_ref();
     let ssh = testbed.ssh_options().join(" ");
     let out = fleet(&["deploy", "--flake", &flake, "--ssh-option", &ssh]);
@@ -78,47 +69,21 @@ fn dry_run_names_exactly_the_changes_and_changes_nothing() {
     let profiles = profiles_snapshot(&testbed);
     let log = testbed.activations().unwrap();
 
-    let out = fleet(&[
-        "deploy",
-        "--dry-run",
-        "--flake",
-        &flake,
-        "--ssh-option",
-        &ssh,
-    ]);
+    let out = fleet(&["deploy", "--dry-run", "--flake", &flake, "--ssh-option", &ssh]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
     assert!(shown.contains("vps-arm: unchanged ("), "{shown}");
     assert!(shown.contains("test-container: unchanged ("), "{shown}");
-    let bgs = shown
-        .split("bgs-backend (")
-        .nth(1)
-        .expect("bgs-backend has a diff")
-        .split("\n\n")
-        .next()
-        .unwrap();
-    assert!(
-        bgs.contains("Version changes\n    nixos-system-bgs-backend  1.0 -> 1.1  up"),
-        "{bgs}"
-    );
+    let bgs =
+        shown.split("bgs-backend (").nth(1).expect("bgs-backend has a diff").split("\n\n").next().unwrap();
+    assert!(bgs.contains("Version changes\n    nixos-system-bgs-backend  1.0 -> 1.1  up"), "{bgs}");
     assert!(!bgs.contains("Added") && !bgs.contains("Removed"), "{bgs}");
-    let bot = shown
-        .split("nannuo-bot (")
-        .nth(1)
-        .expect("nannuo-bot has a diff")
-        .split("\n\n")
-        .next()
-        .unwrap();
+    let bot =
+        shown.split("nannuo-bot (").nth(1).expect("nannuo-bot has a diff").split("\n\n").next().unwrap();
     assert!(bot.contains("Added\n    libopus"), "{bot}");
     assert!(bot.contains("1.5.2"), "{bot}");
-    assert!(
-        !bot.contains("Version changes"),
-        "the system's version did not change: {bot}"
-    );
-    assert!(
-        shown.contains("4 nodes: 2 would activate, 2 unchanged"),
-        "{shown}"
-    );
+    assert!(!bot.contains("Version changes"), "the system's version did not change: {bot}");
+    assert!(shown.contains("4 nodes: 2 would activate, 2 unchanged"), "{shown}");
 
     let out = fleet(&["diff", "--json", "--flake", &flake, "--ssh-option", &ssh]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -127,18 +92,10 @@ fn dry_run_names_exactly_the_changes_and_changes_nothing() {
     let nodes = document["nodes"].as_array().unwrap();
     let status: Vec<(String, String)> = nodes
         .iter()
-        .map(|n| {
-            (
-                n["node"].as_str().unwrap().into(),
-                n["status"].as_str().unwrap().into(),
-            )
-        })
+        .map(|n| (n["node"].as_str().unwrap().into(), n["status"].as_str().unwrap().into()))
         .collect();
     let pairs = |items: &[(&str, &str)]| -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+        items.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     };
     assert_eq!(
         status,
@@ -155,45 +112,22 @@ fn dry_run_names_exactly_the_changes_and_changes_nothing() {
             .unwrap()
             .iter()
             .filter(|p| p["change"] != "rebuilt")
-            .map(|p| {
-                (
-                    p["name"].as_str().unwrap().into(),
-                    p["change"].as_str().unwrap().into(),
-                )
-            })
+            .map(|p| (p["name"].as_str().unwrap().into(), p["change"].as_str().unwrap().into()))
             .collect()
     };
     assert_eq!(changes(1), pairs(&[("nixos-system-bgs-backend", "up")]));
     assert_eq!(changes(3), pairs(&[("libopus", "added")]));
-    assert_eq!(
-        nodes[3]["diff"]["totals"]["added_paths"], 2,
-        "libopus and the new system"
-    );
+    assert_eq!(nodes[3]["diff"]["totals"]["added_paths"], 2, "libopus and the new system");
 
     assert_eq!(testbed.store_paths(), store, "a dry run copies nothing");
-    assert_eq!(
-        profiles_snapshot(&testbed),
-        profiles,
-        "a dry run sets no profile"
-    );
-    assert_eq!(
-        testbed.activations().unwrap(),
-        log,
-        "a dry run activates nothing"
-    );
+    assert_eq!(profiles_snapshot(&testbed), profiles, "a dry run sets no profile");
+    assert_eq!(testbed.activations().unwrap(), log, "a dry run activates nothing");
 }
 
 /// `nix store diff-closures` lines as (package, old versions, new versions).
 fn nix_diff_closures(old: &str, new: &str) -> BTreeSet<(String, String, String)> {
     let out = Command::new("nix")
-        .args([
-            "--extra-experimental-features",
-            "nix-command flakes",
-            "store",
-            "diff-closures",
-            old,
-            new,
-        ])
+        .args(["--extra-experimental-features", "nix-command flakes", "store", "diff-closures", old, new])
         .env("NIX_CONFIG", Testbed::local_nix_config())
         .output()
         .unwrap();
@@ -235,31 +169,17 @@ fn diff_of_two_local_closures_agrees_with_nix_store_diff_closures() {
     let dir = scratch("local_diff");
     let mut fixture = Fixture::create(&dir.join("flake"), "root@127.0.0.1:9").unwrap();
     fixture.set_version("test-container", "3.1").unwrap();
-    fixture
-        .add_package("test-container", "ripgrep-14.0.3")
-        .unwrap();
+    fixture.add_package("test-container", "ripgrep-14.0.3").unwrap();
     fixture.add_package("test-container", "jq-1.7").unwrap();
     let build = |fixture: &Fixture| {
-        let out = fleet(&[
-            "build",
-            "--flake",
-            &fixture.flake_ref(),
-            "--container",
-            "test-container",
-        ]);
+        let out = fleet(&["build", "--flake", &fixture.flake_ref(), "--container", "test-container"]);
         assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .to_string()
+        text(&out.stdout).split_whitespace().nth(1).unwrap().to_string()
     };
     let old = build(&fixture);
     let mut fixture = Fixture::create(&dir.join("flake"), "root@127.0.0.1:9").unwrap();
     fixture.set_version("test-container", "3.2").unwrap();
-    fixture
-        .add_package("test-container", "ripgrep-14.1.0")
-        .unwrap();
+    fixture.add_package("test-container", "ripgrep-14.1.0").unwrap();
     fixture.add_package("test-container", "fd-9.0.0").unwrap();
     let new = build(&fixture);
 
@@ -273,33 +193,16 @@ fn diff_of_two_local_closures_agrees_with_nix_store_diff_closures() {
         .filter(|p| p["change"] != "rebuilt")
         .map(|p| {
             let versions = |key: &str| {
-                p[key]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_str().unwrap())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                p[key].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>().join(", ")
             };
-            (
-                p["name"].as_str().unwrap().to_string(),
-                versions("old_versions"),
-                versions("new_versions"),
-            )
+            (p["name"].as_str().unwrap().to_string(), versions("old_versions"), versions("new_versions"))
         })
         .collect();
     let theirs = nix_diff_closures(&old, &new);
     assert_eq!(ours, theirs);
-    assert_eq!(
-        ours.len(),
-        4,
-        "system up, ripgrep up, jq removed, fd added: {ours:?}"
-    );
+    assert_eq!(ours.len(), 4, "system up, ripgrep up, jq removed, fd added: {ours:?}");
 
     let out = fleet(&["diff", &old, &new]);
     let shown = text(&out.stdout);
-    assert!(
-        shown.contains("ripgrep") && shown.contains("14.0.3 -> 14.1.0"),
-        "{shown}"
-    );
+    assert!(shown.contains("ripgrep") && shown.contains("14.0.3 -> 14.1.0"), "{shown}");
 }

@@ -17,21 +17,12 @@ fn nixos_offline_checks_pass() {
         &mut |line| eprintln!("nixos checks: {line}"),
     )
     .expect("the offline checks' programs are installed");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let out = Command::new("bash")
         .arg(root.join("scripts/checks/all.sh"))
         .current_dir(root)
         .output()
         .expect("bash runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "scripts/checks/all.sh failed:\n{text}"
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "scripts/checks/all.sh failed:\n{text}");
 }

@@ -18,13 +18,9 @@ struct Bed {
 
 impl Bed {
     fn new(test: &str) -> Bed {
-        fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |l| {
-            eprintln!("{l}")
-        })
-        .unwrap();
-        let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("safety")
-            .join(test);
+        fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |l| eprintln!("{l}"))
+            .unwrap();
+        let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("safety").join(test);
         let testbed = Testbed::start(&dir.join("target")).unwrap();
         let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
         for node in NODES {
@@ -51,10 +47,7 @@ impl Bed {
     }
 
     fn state(&self, path: &str) -> Utf8PathBuf {
-        self.testbed.dir().join(format!(
-            "nix{}/{path}",
-            STATE_DIR.trim_start_matches("/nix")
-        ))
+        self.testbed.dir().join(format!("nix{}/{path}", STATE_DIR.trim_start_matches("/nix")))
     }
 
     fn profile_of(&self, node: &str) -> Option<String> {
@@ -92,22 +85,13 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 fn a_deployer_killed_during_activation_leaves_no_node_half_switched_and_a_rerun_converges() {
     let mut bed = Bed::new("killed");
     assert!(bed.fleet(&["deploy"]).status.success());
-    bed.fixture
-        .set_version("test-container", "2-killed")
-        .unwrap();
+    bed.fixture.set_version("test-container", "2-killed").unwrap();
     bed.fixture.set_switch_seconds("test-container", 2).unwrap();
 
-    let mut deployer = bed
-        .command(&["deploy"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut deployer = bed.command(&["deploy"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let pid_file = bed.state("jobs/test-container.pid");
     let status_file = bed.state("jobs/test-container.status");
-    wait_until("test-container's activation job runs", || {
-        pid_file.exists() && !status_file.exists()
-    });
+    wait_until("test-container's activation job runs", || pid_file.exists() && !status_file.exists());
     deployer.kill().unwrap();
     deployer.wait().unwrap();
 
@@ -121,25 +105,11 @@ fn a_deployer_killed_during_activation_leaves_no_node_half_switched_and_a_rerun_
         "profile and running system agree"
     );
 
-    wait_until("the killed deployer's lock is released", || {
-        !bed.state("deploy.holder").exists()
-    });
+    wait_until("the killed deployer's lock is released", || !bed.state("deploy.holder").exists());
     let out = bed.fleet(&["deploy"]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert!(
-        text(&out.stdout).contains("4 nodes: 4 unchanged"),
-        "{}",
-        text(&out.stdout)
-    );
-    assert!(bed
-        .profile_of("test-container")
-        .unwrap()
-        .ends_with("-nixos-system-test-container-2-killed"));
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("4 nodes: 4 unchanged"), "{}", text(&out.stdout));
+    assert!(bed.profile_of("test-container").unwrap().ends_with("-nixos-system-test-container-2-killed"));
     assert!(!bed.state("pending/test-container").exists());
 }
 
@@ -157,56 +127,27 @@ fn a_deploy_while_another_holds_the_lock_fails_at_once_and_changes_nothing() {
         "{shown}"
     );
     assert!(
-        shown.contains("another deploy holds the lock on this target:")
-            && shown.contains(&expected_holder),
+        shown.contains("another deploy holds the lock on this target:") && shown.contains(&expected_holder),
         "{shown}"
     );
     assert_eq!(bed.snapshot(), before);
     drop(lock);
-    assert!(
-        bed.fleet(&["deploy"]).status.success(),
-        "released, the lock is free again"
-    );
+    assert!(bed.fleet(&["deploy"]).status.success(), "released, the lock is free again");
 }
 
 #[test]
 fn concurrent_deploys_from_two_processes_never_both_activate() {
     let bed = Bed::new("concurrent");
-    let a = bed
-        .command(&["deploy"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let b = bed
-        .command(&["deploy"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let a = bed.command(&["deploy"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let b = bed.command(&["deploy"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    assert!(
-        a.status.success() || b.status.success(),
-        "{}\n{}",
-        text(&a.stdout),
-        text(&b.stdout)
-    );
+    assert!(a.status.success() || b.status.success(), "{}\n{}", text(&a.stdout), text(&b.stdout));
     for out in [&a, &b] {
         if !out.status.success() {
-            assert!(
-                text(&out.stdout).contains("another deploy holds the lock"),
-                "{}",
-                text(&out.stdout)
-            );
+            assert!(text(&out.stdout).contains("another deploy holds the lock"), "{}", text(&out.stdout));
         }
     }
-    let mut activated: Vec<String> = bed
-        .testbed
-        .activations()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.node)
-        .collect();
+    let mut activated: Vec<String> = bed.testbed.activations().unwrap().into_iter().map(|r| r.node).collect();
     activated.sort();
     assert_eq!(
         activated,
@@ -220,17 +161,12 @@ fn a_stale_lock_is_taken_over_and_said_so() {
     let bed = Bed::new("stale_lock");
     let holder = bed.state("deploy.holder");
     std::fs::create_dir_all(holder.parent().unwrap()).unwrap();
-    std::fs::write(
-        &holder,
-        "ghost@elsewhere (pid 1) since 2026-01-01T00:00:00Z\n",
-    )
-    .unwrap();
+    std::fs::write(&holder, "ghost@elsewhere (pid 1) since 2026-01-01T00:00:00Z\n").unwrap();
     let out = bed.fleet(&["deploy"]);
     assert!(out.status.success(), "{}", text(&out.stdout));
     assert!(
-        text(&out.stderr).contains(
-            "took over the deploy lock from ghost@elsewhere (pid 1) since 2026-01-01T00:00:00Z"
-        ),
+        text(&out.stderr)
+            .contains("took over the deploy lock from ghost@elsewhere (pid 1) since 2026-01-01T00:00:00Z"),
         "{}",
         text(&out.stderr)
     );
@@ -251,9 +187,7 @@ fn check_refused(bed: &Bed, args: &[&str], code: i32, expect: &str) {
 fn a_store_path_that_is_not_a_system_is_refused() {
     let mut bed = Bed::new("not_a_system");
     assert!(bed.fleet(&["deploy"]).status.success());
-    bed.fixture
-        .set_version("test-container", "2-not_a_system")
-        .unwrap();
+    bed.fixture.set_version("test-container", "2-not_a_system").unwrap();
     bed.fixture.make_not_a_system("test-container").unwrap();
     check_refused(
         &bed,
@@ -266,49 +200,22 @@ fn a_store_path_that_is_not_a_system_is_refused() {
 #[test]
 fn malformed_graph_data_is_refused() {
     let mut bed = Bed::new("malformed");
-    bed.fixture
-        .set_node_attrs("test-container", "checks = 5;")
-        .unwrap();
-    check_refused(
-        &bed,
-        &["deploy"],
-        2,
-        "node `test-container`: `checks` must be a list of checks",
-    );
-    bed.fixture
-        .set_node_attrs("test-container", "checks = [ { tcp = 70000; } ];")
-        .unwrap();
-    check_refused(
-        &bed,
-        &["deploy"],
-        2,
-        "`checks` item 1: the port must be a number from 1 to 65535",
-    );
+    bed.fixture.set_node_attrs("test-container", "checks = 5;").unwrap();
+    check_refused(&bed, &["deploy"], 2, "node `test-container`: `checks` must be a list of checks");
+    bed.fixture.set_node_attrs("test-container", "checks = [ { tcp = 70000; } ];").unwrap();
+    check_refused(&bed, &["deploy"], 2, "`checks` item 1: the port must be a number from 1 to 65535");
 }
 
 #[test]
 fn a_missing_nix_is_named_on_either_side() {
     let bed = Bed::new("missing_nix");
-    let out = bed
-        .command(&["deploy"])
-        .env("PATH", "/nonexistent")
-        .output()
-        .unwrap();
+    let out = bed.command(&["deploy"]).env("PATH", "/nonexistent").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("`nix` is not installed; install Nix"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("`nix` is not installed; install Nix"), "{}", text(&out.stderr));
 
     // Built here, but the target has no nix: the probe says so; nothing changes.
     bed.testbed.hide_nix(true).unwrap();
-    check_refused(
-        &bed,
-        &["deploy"],
-        1,
-        "nix is not installed on the target (no nix-env on PATH)",
-    );
+    check_refused(&bed, &["deploy"], 1, "nix is not installed on the target (no nix-env on PATH)");
     assert!(bed.testbed.store_paths().is_empty());
 }
 
@@ -321,25 +228,17 @@ fn wrong_ssh_credentials_fail_without_retrying() {
         .status()
         .unwrap();
     assert!(status.success());
-    let options = format!("-i {key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null");
+    let options =
+        format!("-i {key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null");
     let out = Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .args([
-            "deploy",
-            "--flake",
-            &bed.fixture.flake_ref(),
-            "--ssh-option",
-            &options,
-        ])
+        .args(["deploy", "--flake", &bed.fixture.flake_ref(), "--ssh-option", &options])
         .env("NIX_CONFIG", Testbed::local_nix_config())
         .output()
         .unwrap();
     let shown = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{shown}");
     assert!(shown.contains("Permission denied"), "{shown}");
-    assert!(
-        !shown.contains("gave up after"),
-        "an authentication failure is not retried: {shown}"
-    );
+    assert!(!shown.contains("gave up after"), "an authentication failure is not retried: {shown}");
     assert!(bed.testbed.store_paths().is_empty());
     assert!(bed.testbed.activations().unwrap().is_empty());
 }
@@ -348,10 +247,7 @@ fn wrong_ssh_credentials_fail_without_retrying() {
 fn an_unwritable_profile_fails_its_node_and_changes_nothing() {
     let bed = Bed::new("unwritable");
     // A file where the container's profile folder must go.
-    let blocker: &Utf8Path = &bed
-        .testbed
-        .dir()
-        .join("nix/var/nix/profiles/per-container/test-container");
+    let blocker: &Utf8Path = &bed.testbed.dir().join("nix/var/nix/profiles/per-container/test-container");
     std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
     std::fs::write(blocker, "not a folder").unwrap();
     let out = bed.fleet(&["deploy"]);
@@ -359,18 +255,11 @@ fn an_unwritable_profile_fails_its_node_and_changes_nothing() {
     assert_eq!(out.status.code(), Some(1), "{shown}");
     assert!(shown.contains("test-container  failed"), "{shown}");
     assert!(
-        shown.contains(
-            "could not set profile /nix/var/nix/profiles/per-container/test-container/system"
-        ),
+        shown.contains("could not set profile /nix/var/nix/profiles/per-container/test-container/system"),
         "{shown}"
     );
     assert_eq!(std::fs::read_to_string(blocker).unwrap(), "not a folder");
-    assert!(bed
-        .testbed
-        .activations()
-        .unwrap()
-        .iter()
-        .all(|r| r.node != "test-container"));
+    assert!(bed.testbed.activations().unwrap().iter().all(|r| r.node != "test-container"));
     assert!(!bed.state("pending/test-container").exists());
 }
 
@@ -379,30 +268,17 @@ fn status_shows_generations_and_rollback_returns_to_the_previous_one() {
     let mut bed = Bed::new("rollback");
     assert!(bed.fleet(&["deploy"]).status.success());
     let v1 = bed.profile_of("test-container").unwrap();
-    bed.fixture
-        .set_version("test-container", "2-rollback")
-        .unwrap();
+    bed.fixture.set_version("test-container", "2-rollback").unwrap();
     assert!(bed.fleet(&["deploy"]).status.success());
     let v2 = bed.profile_of("test-container").unwrap();
 
     let out = bed.fleet(&["status"]);
     let table = text(&out.stdout);
     assert!(out.status.success(), "{table}{}", text(&out.stderr));
-    let row = |table: &str, node: &str| {
-        table
-            .lines()
-            .find(|l| l.starts_with(node))
-            .unwrap_or_default()
-            .to_string()
-    };
-    assert!(
-        row(&table, "test-container").contains(" 2 (20"),
-        "generation 2 with its date: {table}"
-    );
-    assert!(
-        row(&table, "test-container").ends_with("matches"),
-        "{table}"
-    );
+    let row =
+        |table: &str, node: &str| table.lines().find(|l| l.starts_with(node)).unwrap_or_default().to_string();
+    assert!(row(&table, "test-container").contains(" 2 (20"), "generation 2 with its date: {table}");
+    assert!(row(&table, "test-container").ends_with("matches"), "{table}");
     assert!(
         row(&table, "vps-arm").contains(" 1 (20") && row(&table, "vps-arm").ends_with("matches"),
         "{table}"
@@ -410,40 +286,24 @@ fn status_shows_generations_and_rollback_returns_to_the_previous_one() {
 
     let before = bed.testbed.activations().unwrap().len();
     let out = bed.fleet(&["rollback", "--container", "test-container"]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(bed.profile_of("test-container"), Some(v1.clone()));
     let records = bed.testbed.activations().unwrap().split_off(before);
     assert_eq!(records.len(), 1);
-    assert_eq!(
-        (records[0].node.as_str(), records[0].path.as_str()),
-        ("test-container", v1.as_str())
-    );
+    assert_eq!((records[0].node.as_str(), records[0].path.as_str()), ("test-container", v1.as_str()));
 
-    let table = text(
-        &bed.fleet(&["status", "--container", "test-container"])
-            .stdout,
-    );
+    let table = text(&bed.fleet(&["status", "--container", "test-container"]).stdout);
     let v2_name = v2.split_once('-').unwrap().1;
-    assert!(
-        row(&table, "test-container").contains(" 3 (20"),
-        "the rollback is generation 3: {table}"
-    );
-    assert!(
-        row(&table, "test-container").contains("differs: "),
-        "{table}"
-    );
+    assert!(row(&table, "test-container").contains(" 3 (20"), "the rollback is generation 3: {table}");
+    assert!(row(&table, "test-container").contains("differs: "), "{table}");
     assert!(row(&table, "test-container").ends_with(v2_name), "{table}");
 
     // The host has one generation: nothing to go back to, and nothing changes.
     let before = bed.snapshot();
     let out = bed.fleet(&["rollback"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout)
-        .contains("/nix/var/nix/profiles/system has no earlier generation to roll back to"));
+    assert!(
+        text(&out.stdout).contains("/nix/var/nix/profiles/system has no earlier generation to roll back to")
+    );
     assert_eq!(bed.snapshot().0[0], before.0[0]);
 }

@@ -38,7 +38,9 @@ pub(crate) fn check_commands(kind: &dyn NodeKind, node: &Node) -> Result<Vec<Str
     for (i, check) in declared.iter().enumerate() {
         let bad = |what: &str| format!("`checks` item {}: {what}", i + 1);
         let Value::Object(fields) = check else {
-            return Err(bad("expected { command = [ ... ]; }, { tcp = PORT; } or { http = \"/PATH\"; port = PORT; }"));
+            return Err(bad(
+                "expected { command = [ ... ]; }, { tcp = PORT; } or { http = \"/PATH\"; port = PORT; }",
+            ));
         };
         let address = match fields.get("address") {
             None => node.attr_str("address").unwrap_or("127.0.0.1").to_string(),
@@ -61,18 +63,14 @@ pub(crate) fn check_commands(kind: &dyn NodeKind, node: &Node) -> Result<Vec<Str
         } else if fields.contains_key("tcp") {
             let port = port(fields.get("tcp"))?;
             let probe = format!(": </dev/tcp/{address}/{port}");
-            ["timeout", "5", "bash", "-c", &probe]
-                .map(shell_quote)
-                .join(" ")
+            ["timeout", "5", "bash", "-c", &probe].map(shell_quote).join(" ")
         } else if let Some(path) = fields.get("http") {
             let path = path
                 .as_str()
                 .filter(|p| p.starts_with('/'))
                 .ok_or_else(|| bad("`http` must be a path starting with /"))?;
             let url = format!("http://{address}:{}{path}", port(fields.get("port"))?);
-            ["curl", "-fsS", "-o", "/dev/null", "--max-time", "5", &url]
-                .map(shell_quote)
-                .join(" ")
+            ["curl", "-fsS", "-o", "/dev/null", "--max-time", "5", &url].map(shell_quote).join(" ")
         } else {
             return Err(bad("expected `command`, `tcp` or `http`"));
         };
@@ -92,8 +90,7 @@ mod tests {
             kind: "container".into(),
             host: Some("h".into()),
             depends_on: vec![],
-            attrs: serde_json::from_str(&format!(r#"{{"address":"10.0.0.5","checks":{checks}}}"#))
-                .unwrap(),
+            attrs: serde_json::from_str(&format!(r#"{{"address":"10.0.0.5","checks":{checks}}}"#)).unwrap(),
         };
         let got = match check_commands(&ContainerKind, &node) {
             Ok(commands) => commands.join("\n"),
@@ -115,18 +112,9 @@ mod tests {
 
     #[test]
     fn malformed_checks_are_named() {
-        check(
-            r#"[{"tcp":0}]"#,
-            "error: `checks` item 1: the port must be a number from 1 to 65535",
-        );
-        check(
-            r#"[{"command":[]}]"#,
-            "error: `checks` item 1: `command` must be a non-empty list of strings",
-        );
-        check(
-            r#"[{"ping":1}]"#,
-            "error: `checks` item 1: expected `command`, `tcp` or `http`",
-        );
+        check(r#"[{"tcp":0}]"#, "error: `checks` item 1: the port must be a number from 1 to 65535");
+        check(r#"[{"command":[]}]"#, "error: `checks` item 1: `command` must be a non-empty list of strings");
+        check(r#"[{"ping":1}]"#, "error: `checks` item 1: expected `command`, `tcp` or `http`");
         check(r#"{"tcp":1}"#, "error: `checks` must be a list of checks");
     }
 }

@@ -83,12 +83,7 @@ pub struct NodeError {
 impl NodeError {
     /// An error of a stage tried once.
     pub fn new(node: &str, stage: Stage, error: CommandError) -> NodeError {
-        NodeError {
-            node: node.to_string(),
-            stage,
-            error,
-            tries: 1,
-        }
+        NodeError { node: node.to_string(), stage, error, tries: 1 }
     }
 }
 

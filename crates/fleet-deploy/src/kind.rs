@@ -21,10 +21,7 @@ pub trait NodeKind: Send + Sync {
 
     /// The flake attribute whose build is the node's closure.
     fn build_attr(&self, node: &Node) -> String {
-        format!(
-            "nixosConfigurations.{}.config.system.build.toplevel",
-            node.name
-        )
+        format!("nixosConfigurations.{}.config.system.build.toplevel", node.name)
     }
 
     /// The profile on the target whose current generation the node runs.
@@ -58,9 +55,7 @@ pub struct Kinds {
 impl Kinds {
     /// The built-in kinds: `host` and `container`.
     pub fn standard() -> Kinds {
-        Kinds {
-            kinds: vec![Box::new(HostKind), Box::new(ContainerKind)],
-        }
+        Kinds { kinds: vec![Box::new(HostKind), Box::new(ContainerKind)] }
     }
 
     /// Adds a kind, replacing one of the same name.
@@ -72,32 +67,23 @@ impl Kinds {
 
     /// The plugin for `node`; [`Kinds::validate`] has ensured it exists.
     pub fn of(&self, node: &Node) -> &dyn NodeKind {
-        self.get(&node.kind)
-            .expect("kinds are validated before use")
+        self.get(&node.kind).expect("kinds are validated before use")
     }
 
     fn get(&self, name: &str) -> Option<&dyn NodeKind> {
-        self.kinds
-            .iter()
-            .find(|k| k.name() == name)
-            .map(|k| k.as_ref())
+        self.kinds.iter().find(|k| k.name() == name).map(|k| k.as_ref())
     }
 
     /// Checks that every node has a known kind whose plugin accepts it, and
     /// that its health checks are well-formed.
     pub fn validate(&self, fleet: &Fleet) -> Result<(), ConfigError> {
         for node in fleet.nodes() {
-            let kind = self
-                .get(&node.kind)
-                .ok_or_else(|| ConfigError::UnknownKind {
-                    node: node.name.clone(),
-                    kind: node.kind.clone(),
-                    known: self.kinds.iter().map(|k| k.name()).collect(),
-                })?;
-            let invalid = |reason| ConfigError::InvalidNode {
+            let kind = self.get(&node.kind).ok_or_else(|| ConfigError::UnknownKind {
                 node: node.name.clone(),
-                reason,
-            };
+                kind: node.kind.clone(),
+                known: self.kinds.iter().map(|k| k.name()).collect(),
+            })?;
+            let invalid = |reason| ConfigError::InvalidNode { node: node.name.clone(), reason };
             kind.validate(node).map_err(invalid)?;
             checks::check_commands(kind, node).map_err(invalid)?;
             checks::check_seconds(node).map_err(invalid)?;

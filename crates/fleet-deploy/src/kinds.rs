@@ -50,10 +50,7 @@ impl NodeKind for HostKind {
     }
 
     fn check_command(&self, _node: &Node, argv: &[String]) -> String {
-        argv.iter()
-            .map(|a| shell_quote(a))
-            .collect::<Vec<_>>()
-            .join(" ")
+        argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
     }
 
     fn needs_confirmation(&self) -> bool {
@@ -100,9 +97,7 @@ impl NodeKind for ContainerKind {
 
     fn default_checks(&self, node: &Node) -> Vec<String> {
         let unit = format!("container@{}", node.name);
-        vec![["systemctl", "is-active", "--quiet", &unit]
-            .map(shell_quote)
-            .join(" ")]
+        vec![["systemctl", "is-active", "--quiet", &unit].map(shell_quote).join(" ")]
     }
 
     fn check_command(&self, node: &Node, argv: &[String]) -> String {

@@ -21,13 +21,9 @@ impl DeployLock {
     /// current holder and since when.
     pub fn acquire(target: &Target) -> Result<DeployLock, CommandError> {
         let (held, line) = target.hold(&job::lock(&holder()))?;
-        let took_over = line
-            .strip_prefix("locked (taking over from ")
-            .map(|rest| rest.trim_end_matches(')').to_string());
-        Ok(DeployLock {
-            _held: held,
-            took_over,
-        })
+        let took_over =
+            line.strip_prefix("locked (taking over from ").map(|rest| rest.trim_end_matches(')').to_string());
+        Ok(DeployLock { _held: held, took_over })
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use fleet_diff::ClosureDiff;
 use fleet_graph::{Fleet, Node, Selection};
-use fleet_nix::{CommandError, Failure, Nix, PathInfo, Target};
+use fleet_nix::{CommandError, Connections, Failure, Nix, PathInfo, Target};
 use rayon::prelude::*;
 
 use crate::checks;
@@ -13,8 +13,7 @@ use crate::job::{self, JobSpec};
 use crate::lock::DeployLock;
 use crate::probe::{parse_probe, probe_script};
 use crate::{
-    ConfigError, Event, Generation, Kinds, Mode, NodeError, NodeReport, Outcome, Sink, Stage,
-    Summary,
+    ConfigError, Event, Generation, Kinds, Mode, NodeError, NodeReport, Outcome, Sink, Stage, Summary,
 };
 
 /// A validated run: the fleet, its kinds, the selected nodes and the flake
@@ -94,27 +93,17 @@ impl<'a> Plan<'a> {
 
     /// The target of every host that a selected node runs on: `override_target`
     /// if given (only when one host is involved), else the host's `target` field.
-    pub fn targets(
-        &self,
-        override_target: Option<&Target>,
-    ) -> Result<BTreeMap<String, Target>, ConfigError> {
+    pub fn targets(&self, override_target: Option<&Target>) -> Result<BTreeMap<String, Target>, ConfigError> {
         let mut hosts: Vec<&Node> = Vec::new();
         for name in self.selection.names() {
-            let host = self
-                .fleet
-                .host_of(name)
-                .expect("validated nodes have hosts");
+            let host = self.fleet.host_of(name).expect("validated nodes have hosts");
             if !hosts.iter().any(|h| h.name == host.name) {
                 hosts.push(host);
             }
         }
         if override_target.is_some() && hosts.len() > 1 {
             return Err(ConfigError::Target {
-                host: hosts
-                    .iter()
-                    .map(|h| h.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                host: hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "),
                 reason: "--target names one machine but the selection spans several hosts; \
                          select one host's nodes"
                     .into(),
@@ -132,10 +121,8 @@ impl<'a> Plan<'a> {
                                      --target USER@HOST[:PORT]"
                                 .into(),
                         })?;
-                        Target::parse(text).map_err(|reason| ConfigError::Target {
-                            host: host.name.clone(),
-                            reason,
-                        })?
+                        Target::parse(text)
+                            .map_err(|reason| ConfigError::Target { host: host.name.clone(), reason })?
                     }
                 };
                 Ok((host.name.clone(), target))
@@ -145,35 +132,18 @@ impl<'a> Plan<'a> {
 
     /// Runs the pipeline. Unless in [`Mode::Build`], `targets` must hold every
     /// involved host (see [`Plan::targets`]).
-    pub fn run(
-        &self,
-        nix: &Nix,
-        mode: Mode,
-        targets: &BTreeMap<String, Target>,
-        sink: &dyn Sink,
-    ) -> Summary {
+    pub fn run(&self, nix: &Nix, mode: Mode, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
         let names = self.selection.names();
         sink.event(Event::Planned { nodes: names });
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.jobs.min(names.len()).max(1))
             .build()
             .expect("a thread pool of a few threads can be built");
-        let mut states: States<'_> = names
-            .iter()
-            .map(|n| (n.as_str(), Progress::default()))
-            .collect();
+        let mut states: States<'_> = names.iter().map(|n| (n.as_str(), Progress::default())).collect();
 
         if mode != Mode::Rollback {
-            let builds: Vec<_> = pool.install(|| {
-                names
-                    .par_iter()
-                    .map(|name| self.build(nix, name, sink))
-                    .collect()
-            });
-            for (name, result, elapsed) in builds {
-                let state = states
-                    .get_mut(name)
-                    .expect("every selected node has a state");
+            for (name, result, elapsed) in self.build_all(nix, &pool, sink) {
+                let state = states.get_mut(name).expect("every selected node has a state");
                 state.elapsed += elapsed;
                 match result {
                     Ok(path) => {
@@ -190,6 +160,17 @@ impl<'a> Plan<'a> {
             }
         }
 
+        // One master connection per target for the whole run; dropped (closed)
+        // after the locks, which use them.
+        let connections = Connections::new().ok();
+        let shared: BTreeMap<String, Target> = targets
+            .iter()
+            .map(|(host, target)| {
+                let target = connections.as_ref().map_or_else(|| target.clone(), |c| c.share(target));
+                (host.clone(), target)
+            })
+            .collect();
+        let targets = &shared;
         // Held until the run ends: dropping a lock releases it.
         let mut locks: Vec<DeployLock> = Vec::new();
         for (host, target) in targets {
@@ -203,14 +184,8 @@ impl<'a> Plan<'a> {
         }
         if mode == Mode::Status {
             for node in self.pending(&states) {
-                let state = states
-                    .get_mut(node.name.as_str())
-                    .expect("every selected node has a state");
-                let outcome = if state.is_current() {
-                    Outcome::Unchanged
-                } else {
-                    Outcome::WouldActivate
-                };
+                let state = states.get_mut(node.name.as_str()).expect("every selected node has a state");
+                let outcome = if state.is_current() { Outcome::Unchanged } else { Outcome::WouldActivate };
                 finish(sink, &node.name, state, outcome);
             }
             return summary(names, states);
@@ -223,9 +198,7 @@ impl<'a> Plan<'a> {
                     .collect()
             });
             for (name, result, elapsed) in diffs {
-                let state = states
-                    .get_mut(name)
-                    .expect("every selected node has a state");
+                let state = states.get_mut(name).expect("every selected node has a state");
                 state.elapsed += elapsed;
                 let outcome = match result {
                     Ok(diff) => {
@@ -256,14 +229,13 @@ impl<'a> Plan<'a> {
                     .collect()
             });
             for (name, outcome, elapsed) in activations {
-                let state = states
-                    .get_mut(name)
-                    .expect("every selected node has a state");
+                let state = states.get_mut(name).expect("every selected node has a state");
                 state.elapsed += elapsed;
                 finish(sink, name, state, outcome);
             }
         }
         drop(locks);
+        drop(connections);
         summary(names, states)
     }
 
@@ -281,11 +253,7 @@ impl<'a> Plan<'a> {
     fn pending_on(&self, host: &str, states: &States<'_>) -> Vec<&'a Node> {
         self.pending(states)
             .into_iter()
-            .filter(|node| {
-                self.fleet
-                    .host_of(&node.name)
-                    .is_some_and(|h| h.name == host)
-            })
+            .filter(|node| self.fleet.host_of(&node.name).is_some_and(|h| h.name == host))
             .collect()
     }
 
@@ -299,35 +267,56 @@ impl<'a> Plan<'a> {
         sink: &dyn Sink,
     ) {
         for node in self.pending_on(host, states) {
-            let state = states
-                .get_mut(node.name.as_str())
-                .expect("every selected node has a state");
-            let error = NodeError {
-                node: node.name.clone(),
-                stage,
-                error: error.clone(),
-                tries,
-            };
+            let state = states.get_mut(node.name.as_str()).expect("every selected node has a state");
+            let error = NodeError { node: node.name.clone(), stage, error: error.clone(), tries };
             finish(sink, &node.name, state, Outcome::Failed(error));
         }
     }
 
-    fn build<'n>(
-        &self,
+    /// Builds every selected node: first all in one `nix build` (one
+    /// evaluation, nix schedules the builds); if that fails, each node on its
+    /// own, in parallel, so that one failure does not stop independent nodes
+    /// and each error is its node's own.
+    fn build_all<'s>(
+        &'s self,
         nix: &Nix,
-        name: &'n str,
+        pool: &rayon::ThreadPool,
         sink: &dyn Sink,
-    ) -> (&'n str, Result<String, NodeError>, Duration) {
+    ) -> Vec<(&'s str, Result<String, NodeError>, Duration)> {
+        let names = self.selection.names();
+        for name in names {
+            sink.event(Event::Stage { node: name, stage: Stage::Build });
+        }
         let started = Instant::now();
-        sink.event(Event::Stage {
-            node: name,
-            stage: Stage::Build,
+        let attributes: Vec<String> = names
+            .iter()
+            .map(|name| {
+                let node = self.fleet.node(name).expect("selected nodes exist");
+                self.kinds.of(node).build_attr(node)
+            })
+            .collect();
+        // One evaluation gives every node's derivation; one build realises them
+        // all, and the results map back through the derivation paths.
+        let built = nix.eval_drv_paths(&self.flake, &attributes).and_then(|drvs| {
+            let outs = nix.build_derivations(&drvs, self.jobs)?;
+            Ok(drvs.iter().map(|drv| outs.get(drv).cloned()).collect::<Option<Vec<String>>>())
         });
+        if let Ok(Some(paths)) = built {
+            let elapsed = started.elapsed();
+            return names.iter().zip(paths).map(|(name, path)| (name.as_str(), Ok(path), elapsed)).collect();
+        }
+        pool.install(|| names.par_iter().map(|name| self.build(nix, name)).collect())
+    }
+
+    fn installable(&self, name: &str) -> String {
         let node = self.fleet.node(name).expect("selected nodes exist");
-        let installable = format!("{}#{}", self.flake, self.kinds.of(node).build_attr(node));
-        let result = nix
-            .build(&installable)
-            .map_err(|error| NodeError::new(name, Stage::Build, error));
+        format!("{}#{}", self.flake, self.kinds.of(node).build_attr(node))
+    }
+
+    fn build<'n>(&self, nix: &Nix, name: &'n str) -> (&'n str, Result<String, NodeError>, Duration) {
+        let started = Instant::now();
+        let result =
+            nix.build(&self.installable(name)).map_err(|error| NodeError::new(name, Stage::Build, error));
         (name, result, started.elapsed())
     }
 
@@ -344,19 +333,15 @@ impl<'a> Plan<'a> {
             return None;
         }
         for node in &on_host {
-            sink.event(Event::Stage {
-                node: &node.name,
-                stage: Stage::Lock,
-            });
+            sink.event(Event::Stage { node: &node.name, stage: Stage::Lock });
         }
         match retrying(host, Stage::Lock, sink, || DeployLock::acquire(target)) {
             Ok(lock) => {
                 if let Some(previous) = &lock.took_over {
-                    let message = format!("took over the deploy lock from {previous}, which had ended without releasing it");
-                    sink.event(Event::Notice {
-                        host,
-                        message: &message,
-                    });
+                    let message = format!(
+                        "took over the deploy lock from {previous}, which had ended without releasing it"
+                    );
+                    sink.event(Event::Notice { host, message: &message });
                 }
                 Some(lock)
             }
@@ -369,34 +354,20 @@ impl<'a> Plan<'a> {
 
     /// One SSH round trip reads the current system of every pending node on
     /// `host`. In a rollback, a node's new system is its previous generation.
-    fn probe(
-        &self,
-        host: &str,
-        target: &Target,
-        mode: Mode,
-        states: &mut States<'_>,
-        sink: &dyn Sink,
-    ) {
+    fn probe(&self, host: &str, target: &Target, mode: Mode, states: &mut States<'_>, sink: &dyn Sink) {
         let on_host = self.pending_on(host, states);
         if on_host.is_empty() {
             return;
         }
         for node in &on_host {
-            sink.event(Event::Stage {
-                node: &node.name,
-                stage: Stage::Probe,
-            });
+            sink.event(Event::Stage { node: &node.name, stage: Stage::Probe });
         }
-        let nodes: Vec<(String, String)> = on_host
-            .iter()
-            .map(|node| (node.name.clone(), self.kinds.of(node).profile(node)))
-            .collect();
+        let nodes: Vec<(String, String)> =
+            on_host.iter().map(|node| (node.name.clone(), self.kinds.of(node).profile(node))).collect();
         let names: Vec<String> = nodes.iter().map(|(name, _)| name.clone()).collect();
         let started = Instant::now();
         let probed = retrying(host, Stage::Probe, sink, || {
-            target
-                .run(&probe_script(&nodes))
-                .and_then(|out| parse_probe(&out, &names))
+            target.run(&probe_script(&nodes)).and_then(|out| parse_probe(&out, &names))
         });
         let elapsed = started.elapsed();
         let probed = match probed {
@@ -404,16 +375,11 @@ impl<'a> Plan<'a> {
             Err(failure) => return self.fail_host(host, Stage::Probe, failure, states, sink),
         };
         for (node, probed) in on_host.into_iter().zip(probed) {
-            let state = states
-                .get_mut(node.name.as_str())
-                .expect("every selected node has a state");
+            let state = states.get_mut(node.name.as_str()).expect("every selected node has a state");
             state.elapsed += elapsed;
             state.old = probed.current;
             state.pending = probed.pending;
-            state.generation = probed.generation.map(|number| Generation {
-                number,
-                since: probed.since,
-            });
+            state.generation = probed.generation.map(|number| Generation { number, since: probed.since });
             if mode == Mode::Rollback {
                 match probed.previous {
                     Some(previous) => state.new = Some(previous),
@@ -438,14 +404,7 @@ impl<'a> Plan<'a> {
     }
 
     /// One `nix copy` of the closures of the pending nodes on `host` that changed.
-    fn push(
-        &self,
-        nix: &Nix,
-        host: &str,
-        target: &Target,
-        states: &mut States<'_>,
-        sink: &dyn Sink,
-    ) {
+    fn push(&self, nix: &Nix, host: &str, target: &Target, states: &mut States<'_>, sink: &dyn Sink) {
         let changed: Vec<&Node> = self
             .pending_on(host, states)
             .into_iter()
@@ -455,28 +414,17 @@ impl<'a> Plan<'a> {
             return;
         }
         for node in &changed {
-            sink.event(Event::Stage {
-                node: &node.name,
-                stage: Stage::Push,
-            });
+            sink.event(Event::Stage { node: &node.name, stage: Stage::Push });
         }
         let paths: Vec<String> = changed
             .iter()
-            .map(|node| {
-                states[node.name.as_str()]
-                    .new
-                    .clone()
-                    .expect("pending nodes are built")
-            })
+            .map(|node| states[node.name.as_str()].new.clone().expect("pending nodes are built"))
             .collect();
         let started = Instant::now();
         let pushed = retrying(host, Stage::Push, sink, || nix.copy_to(target, &paths));
         let elapsed = started.elapsed();
         for node in &changed {
-            states
-                .get_mut(node.name.as_str())
-                .expect("every selected node has a state")
-                .elapsed += elapsed;
+            states.get_mut(node.name.as_str()).expect("every selected node has a state").elapsed += elapsed;
         }
         if let Err(failure) = pushed {
             self.fail_host(host, Stage::Push, failure, states, sink);
@@ -494,21 +442,14 @@ impl<'a> Plan<'a> {
         sink: &dyn Sink,
     ) -> (&'n str, Result<ClosureDiff, NodeError>, Duration) {
         let name = node.name.as_str();
-        sink.event(Event::Stage {
-            node: name,
-            stage: Stage::Diff,
-        });
+        sink.event(Event::Stage { node: name, stage: Stage::Diff });
         let started = Instant::now();
         let state = &states[name];
         let new = state.new.as_deref().expect("pending nodes are built");
         let read = |target: &Target, path: &str| {
-            nix.closure(target, path)
-                .map(|infos| infos.into_iter().map(to_diff_path).collect())
+            nix.closure(target, path).map(|infos| infos.into_iter().map(to_diff_path).collect())
         };
-        let host = self
-            .fleet
-            .host_of(name)
-            .expect("validated nodes have hosts");
+        let host = self.fleet.host_of(name).expect("validated nodes have hosts");
         let result = read(&Target::Local, new)
             .and_then(|new_closure: Vec<fleet_diff::PathInfo>| {
                 let old_closure = match state.old.as_deref() {
@@ -536,43 +477,23 @@ impl<'a> Plan<'a> {
             .fleet
             .selected_dependencies(&self.selection, name)
             .into_iter()
-            .find(|dep| {
-                !states[dep]
-                    .outcome
-                    .as_ref()
-                    .is_some_and(Outcome::is_success)
-            });
+            .find(|dep| !states[dep].outcome.as_ref().is_some_and(Outcome::is_success));
         if let Some(dep) = blocker {
-            let why = states[dep]
-                .outcome
-                .as_ref()
-                .map_or("did not finish", Outcome::label);
-            return (
-                name,
-                Outcome::Skipped(format!("dependency `{dep}` {why}")),
-                Duration::ZERO,
-            );
+            let why = states[dep].outcome.as_ref().map_or("did not finish", Outcome::label);
+            return (name, Outcome::Skipped(format!("dependency `{dep}` {why}")), Duration::ZERO);
         }
         let state = &states[name];
         if state.is_current() {
             return (name, Outcome::Unchanged, Duration::ZERO);
         }
         let new = state.new.as_deref().expect("pending nodes are built");
-        sink.event(Event::Stage {
-            node: name,
-            stage: Stage::Activate,
-        });
+        sink.event(Event::Stage { node: name, stage: Stage::Activate });
         let started = Instant::now();
-        let host = self
-            .fleet
-            .host_of(name)
-            .expect("validated nodes have hosts");
+        let host = self.fleet.host_of(name).expect("validated nodes have hosts");
         let target = &targets[&host.name];
         let kind = self.kinds.of(node);
         let confirm_seconds = match (self.confirm, target) {
-            (Some(timeout), Target::Ssh(_)) if kind.needs_confirmation() => {
-                timeout.as_secs().max(1)
-            }
+            (Some(timeout), Target::Ssh(_)) if kind.needs_confirmation() => timeout.as_secs().max(1),
             _ => 0,
         };
         let spec = JobSpec {
@@ -586,11 +507,11 @@ impl<'a> Plan<'a> {
         };
         let outcome = match target.run(&job::launch(&spec)) {
             Ok(status) if status.trim() == "switched" => {
-                sink.event(Event::Stage {
-                    node: name,
-                    stage: Stage::Confirm,
-                });
-                match retrying(&host.name, Stage::Confirm, sink, || target.run(&job::confirm(name))) {
+                sink.event(Event::Stage { node: name, stage: Stage::Confirm });
+                // A new connection, not the shared one: confirming proves that
+                // the switched host still accepts connections.
+                let fresh = target.fresh();
+                match retrying(&host.name, Stage::Confirm, sink, || fresh.run(&job::confirm(name))) {
                     Ok(_) => Outcome::Activated,
                     Err((error, tries)) => Outcome::Failed(NodeError {
                         node: name.to_string(),
@@ -639,12 +560,7 @@ fn retrying<T>(
             Ok(value) => return Ok(value),
             Err(error) if error.is_connection_failure() && attempt < TRIES => {
                 let reason = error.to_string();
-                sink.event(Event::Retry {
-                    host,
-                    stage,
-                    attempt,
-                    reason: &reason,
-                });
+                sink.event(Event::Retry { host, stage, attempt, reason: &reason });
                 std::thread::sleep(FIRST_BACKOFF * 2u32.pow(attempt - 1));
                 attempt += 1;
             }
@@ -676,9 +592,7 @@ fn summary(names: &[String], mut states: States<'_>) -> Summary {
         nodes: names
             .iter()
             .map(|name| {
-                let state = states
-                    .remove(name.as_str())
-                    .expect("every selected node has a state");
+                let state = states.remove(name.as_str()).expect("every selected node has a state");
                 NodeReport {
                     node: name.clone(),
                     old: state.old,

@@ -55,11 +55,8 @@ pub(crate) struct Probed {
 
 /// The script that probes `nodes` (name, profile).
 pub(crate) fn probe_script(nodes: &[(String, String)]) -> RemoteScript {
-    let args = std::iter::once(STATE_DIR.to_string()).chain(
-        nodes
-            .iter()
-            .flat_map(|(name, profile)| [name.clone(), profile.clone()]),
-    );
+    let args = std::iter::once(STATE_DIR.to_string())
+        .chain(nodes.iter().flat_map(|(name, profile)| [name.clone(), profile.clone()]));
     RemoteScript::new(PROBE, args)
 }
 
@@ -88,13 +85,10 @@ pub(crate) fn parse_probe(out: &str, names: &[String]) -> Result<Vec<Probed>, Co
     names
         .iter()
         .map(|name| {
-            found
-                .get(name.as_str())
-                .cloned()
-                .ok_or_else(|| CommandError {
-                    command: "probe profiles".into(),
-                    failure: Failure::Output(format!("the target did not report node {name}")),
-                })
+            found.get(name.as_str()).cloned().ok_or_else(|| CommandError {
+                command: "probe profiles".into(),
+                failure: Failure::Output(format!("the target did not report node {name}")),
+            })
         })
         .collect()
 }
@@ -134,8 +128,7 @@ mod tests {
         for system in ["one", "two"] {
             std::fs::create_dir_all(dir.join(system)).unwrap();
         }
-        let link =
-            |target: &str, name: &str| std::os::unix::fs::symlink(target, dir.join(name)).unwrap();
+        let link = |target: &str, name: &str| std::os::unix::fs::symlink(target, dir.join(name)).unwrap();
         link(dir.join("one").to_str().unwrap(), "system-1-link");
         link(dir.join("two").to_str().unwrap(), "system-3-link");
         link("system-3-link", "system");
@@ -157,10 +150,7 @@ mod tests {
             }
         );
         let since = got[0].since.as_deref().unwrap_or_default();
-        assert!(
-            since.len() == 20 && since.ends_with('Z'),
-            "a UTC date: {since}"
-        );
+        assert!(since.len() == 20 && since.ends_with('Z'), "a UTC date: {since}");
         assert_eq!(got[1], Probed::default());
         std::fs::remove_dir_all(&dir).unwrap();
     }

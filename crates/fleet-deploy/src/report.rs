@@ -54,10 +54,7 @@ pub enum Outcome {
 impl Outcome {
     /// Whether dependents may proceed.
     pub fn is_success(&self) -> bool {
-        matches!(
-            self,
-            Outcome::Built | Outcome::Activated | Outcome::WouldActivate | Outcome::Unchanged
-        )
+        matches!(self, Outcome::Built | Outcome::Activated | Outcome::WouldActivate | Outcome::Unchanged)
     }
 
     /// A short label for tables and logs.

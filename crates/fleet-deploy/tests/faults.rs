@@ -14,34 +14,20 @@ use fleet_testbed::{Testbed, FIXTURE_HOST};
 
 /// Each node's system, as the summary reports it after a deploy.
 fn systems(summary: &fleet_deploy::Summary) -> Vec<(String, Option<String>)> {
-    summary
-        .nodes
-        .iter()
-        .map(|n| (n.node.clone(), n.new.clone()))
-        .collect()
+    summary.nodes.iter().map(|n| (n.node.clone(), n.new.clone())).collect()
 }
 
 /// The job status the target recorded for `node`.
 fn job_status(testbed: &Testbed, node: &str) -> String {
-    let path = testbed.dir().join(format!(
-        "nix{}/jobs/{node}.status",
-        STATE_DIR.trim_start_matches("/nix")
-    ));
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .trim()
-        .to_string()
+    let path = testbed.dir().join(format!("nix{}/jobs/{node}.status", STATE_DIR.trim_start_matches("/nix")));
+    std::fs::read_to_string(path).unwrap_or_default().trim().to_string()
 }
 
 /// No activation is left marked as unfinished on the target.
 fn assert_nothing_pending(testbed: &Testbed) {
-    let pending = testbed.dir().join(format!(
-        "nix{}/pending",
-        STATE_DIR.trim_start_matches("/nix")
-    ));
-    let left: Vec<_> = std::fs::read_dir(pending)
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+    let pending = testbed.dir().join(format!("nix{}/pending", STATE_DIR.trim_start_matches("/nix")));
+    let left: Vec<_> =
+        std::fs::read_dir(pending).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "unfinished activations: {left:?}");
 }
 
@@ -60,49 +46,22 @@ fn a_failed_container_switch_rolls_back_and_skips_its_dependents() {
     let (summary, _) = bed.deploy(&[]);
     assert_eq!(
         outcomes(&summary),
-        [
-            "vps-arm=unchanged",
-            "bgs-backend=rolled back",
-            "test-container=activated",
-            "nannuo-bot=skipped"
-        ]
+        ["vps-arm=unchanged", "bgs-backend=rolled back", "test-container=activated", "nannuo-bot=skipped"]
     );
-    let Outcome::RolledBack(error) = &summary.nodes[1].outcome else {
-        unreachable!()
-    };
-    assert!(
-        error.to_string().contains("rolled back: switching to"),
-        "{error}"
-    );
-    assert_eq!(
-        summary.nodes[3].outcome,
-        Outcome::Skipped("dependency `bgs-backend` rolled back".into())
-    );
+    let Outcome::RolledBack(error) = &summary.nodes[1].outcome else { unreachable!() };
+    assert!(error.to_string().contains("rolled back: switching to"), "{error}");
+    assert_eq!(summary.nodes[3].outcome, Outcome::Skipped("dependency `bgs-backend` rolled back".into()));
 
     let old = |node: &str| v1.iter().find(|(n, _)| n == node).unwrap().1.clone();
-    assert_eq!(
-        bed.profile_of("bgs-backend"),
-        old("bgs-backend"),
-        "back on its previous system"
-    );
-    assert_eq!(
-        bed.profile_of("nannuo-bot"),
-        old("nannuo-bot"),
-        "a skipped node is untouched"
-    );
+    assert_eq!(bed.profile_of("bgs-backend"), old("bgs-backend"), "back on its previous system");
+    assert_eq!(bed.profile_of("nannuo-bot"), old("nannuo-bot"), "a skipped node is untouched");
     assert_eq!(bed.profile_of("test-container"), summary.nodes[2].new);
     let records = bed.testbed.activations().unwrap().split_off(log_length);
-    let bgs: Vec<String> = records
-        .iter()
-        .filter(|r| r.node == "bgs-backend")
-        .map(|r| r.path.clone())
-        .collect();
+    let bgs: Vec<String> =
+        records.iter().filter(|r| r.node == "bgs-backend").map(|r| r.path.clone()).collect();
     assert_eq!(
         bgs,
-        [
-            summary.nodes[1].new.clone().unwrap(),
-            old("bgs-backend").unwrap()
-        ],
+        [summary.nodes[1].new.clone().unwrap(), old("bgs-backend").unwrap()],
         "tried the new system, then re-activated the old one"
     );
     assert!(records.iter().all(|r| r.node != "nannuo-bot"));
@@ -114,27 +73,23 @@ fn a_failing_health_check_rolls_the_node_back() {
     let mut bed = Bed::new("health_check");
     let unhealthy = bed.testbed.dir().join("faults/unhealthy");
     bed.fixture
-        .set_node_attrs("test-container", &format!(r#"checks = [ {{ command = [ "test" "!" "-e" "{unhealthy}" ]; }} ]; checkTimeout = 2;"#))
+        .set_node_attrs(
+            "test-container",
+            &format!(r#"checks = [ {{ command = [ "test" "!" "-e" "{unhealthy}" ]; }} ]; checkTimeout = 2;"#),
+        )
         .unwrap();
     let (first, _) = bed.deploy(&[]);
     assert!(first.success(), "{:?}", outcomes(&first));
     let v1 = bed.profile_of("test-container");
 
     bed.testbed.set_fault("unhealthy", true).unwrap();
-    bed.fixture
-        .set_version("test-container", "2-health_check")
-        .unwrap();
+    bed.fixture.set_version("test-container", "2-health_check").unwrap();
     let (summary, _) = bed.deploy(&["test-container"]);
     assert_eq!(outcomes(&summary), ["test-container=rolled back"]);
-    let Outcome::RolledBack(error) = &summary.nodes[0].outcome else {
-        unreachable!()
-    };
+    let Outcome::RolledBack(error) = &summary.nodes[0].outcome else { unreachable!() };
     let message = error.to_string();
     assert!(message.contains("health check failed for 2s"), "{message}");
-    assert!(
-        message.contains(unhealthy.as_str()),
-        "names the failing check: {message}"
-    );
+    assert!(message.contains(unhealthy.as_str()), "names the failing check: {message}");
     assert_eq!(bed.profile_of("test-container"), v1);
     let last = bed.testbed.activations().unwrap().pop().unwrap();
     assert_eq!(
@@ -152,54 +107,28 @@ fn a_host_that_loses_contact_after_switching_reverts_by_itself() {
     assert!(first.success());
     let v1 = bed.profile_of(FIXTURE_HOST);
 
-    bed.fixture
-        .set_version(FIXTURE_HOST, "2-lost_contact")
-        .unwrap();
-    bed.fixture
-        .set_version("test-container", "2-lost_contact")
-        .unwrap();
+    bed.fixture.set_version(FIXTURE_HOST, "2-lost_contact").unwrap();
+    bed.fixture.set_version("test-container", "2-lost_contact").unwrap();
     bed.fixture.break_ssh_on_switch(FIXTURE_HOST).unwrap();
     let confirm = Some(Duration::from_secs(3));
-    let summary = bed.run(
-        Mode::Deploy,
-        &[],
-        &bed.testbed.target(),
-        confirm,
-        &Recorder::default(),
-    );
-    let Outcome::Failed(error) = &summary.nodes[0].outcome else {
-        panic!("{:?}", outcomes(&summary))
-    };
+    let summary = bed.run(Mode::Deploy, &[], &bed.testbed.target(), confirm, &Recorder::default());
+    let Outcome::Failed(error) = &summary.nodes[0].outcome else { panic!("{:?}", outcomes(&summary)) };
     assert_eq!(error.stage, Stage::Confirm);
-    assert!(
-        error.to_string().contains("rolls back by itself within 3s"),
-        "{error}"
-    );
-    assert_eq!(
-        summary.nodes[2].outcome,
-        Outcome::Skipped("dependency `vps-arm` failed".into())
-    );
+    assert!(error.to_string().contains("rolls back by itself within 3s"), "{error}");
+    assert_eq!(summary.nodes[2].outcome, Outcome::Skipped("dependency `vps-arm` failed".into()));
     let v2 = summary.nodes[0].new.clone();
 
     // The revert happens on the target without us: wait for it, bounded.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !job_status(&bed.testbed, FIXTURE_HOST).starts_with("rolled back") {
-        assert!(
-            Instant::now() < deadline,
-            "no revert; status: {}",
-            job_status(&bed.testbed, FIXTURE_HOST)
-        );
+        assert!(Instant::now() < deadline, "no revert; status: {}", job_status(&bed.testbed, FIXTURE_HOST));
         std::thread::yield_now();
     }
     assert_eq!(
         job_status(&bed.testbed, FIXTURE_HOST),
         "rolled back: no confirmation from the deployer within 3s"
     );
-    assert_eq!(
-        bed.profile_of(FIXTURE_HOST),
-        v1,
-        "the host is back on its previous system"
-    );
+    assert_eq!(bed.profile_of(FIXTURE_HOST), v1, "the host is back on its previous system");
     let host_paths: Vec<Option<String>> = bed
         .testbed
         .activations()
@@ -208,11 +137,7 @@ fn a_host_that_loses_contact_after_switching_reverts_by_itself() {
         .filter(|r| r.node == FIXTURE_HOST)
         .map(|r| Some(r.path))
         .collect();
-    assert_eq!(
-        host_paths,
-        [v1.clone(), v2, v1],
-        "switched to the new system, then back"
-    );
+    assert_eq!(host_paths, [v1.clone(), v2, v1], "switched to the new system, then back");
     assert_nothing_pending(&bed.testbed);
 }
 
@@ -228,9 +153,7 @@ struct SshdOutage<'a> {
 impl Sink for SshdOutage<'_> {
     fn event(&self, event: Event<'_>) {
         match event {
-            Event::Stage {
-                stage: Stage::Push, ..
-            } if !self.stopped.swap(true, Ordering::SeqCst) => {
+            Event::Stage { stage: Stage::Push, .. } if !self.stopped.swap(true, Ordering::SeqCst) => {
                 self.testbed.stop_sshd();
             }
             Event::Retry { stage, attempt, .. } => {
@@ -272,9 +195,7 @@ fn sshd_staying_down_during_the_copy_fails_cleanly_and_changes_nothing() {
     };
     let summary = bed.run(Mode::Deploy, &[], &bed.testbed.target(), None, &outage);
     for report in &summary.nodes {
-        let Outcome::Failed(error) = &report.outcome else {
-            panic!("{:?}", outcomes(&summary))
-        };
+        let Outcome::Failed(error) = &report.outcome else { panic!("{:?}", outcomes(&summary)) };
         assert_eq!((error.stage, error.tries), (Stage::Push, 4));
         let message = error.to_string();
         assert!(
@@ -284,10 +205,7 @@ fn sshd_staying_down_during_the_copy_fails_cleanly_and_changes_nothing() {
     }
     assert_eq!(outage.retries.lock().unwrap().len(), 3);
     assert!(
-        bed.testbed
-            .store_paths()
-            .iter()
-            .all(|p| !p.contains("nixos-system")),
+        bed.testbed.store_paths().iter().all(|p| !p.contains("nixos-system")),
         "no system reached the target"
     );
     for node in all_nodes() {

@@ -14,27 +14,16 @@ fn first_deploy_activates_host_first_and_containers_after_their_dependencies() {
     let (summary, _) = bed.deploy(&[]);
     assert_eq!(
         outcomes(&summary),
-        [
-            "vps-arm=activated",
-            "bgs-backend=activated",
-            "test-container=activated",
-            "nannuo-bot=activated"
-        ]
+        ["vps-arm=activated", "bgs-backend=activated", "test-container=activated", "nannuo-bot=activated"]
     );
 
     let order = bed.activation_order();
     assert_eq!(order.len(), 4, "one activation per node: {order:?}");
-    assert_eq!(
-        order[0], FIXTURE_HOST,
-        "the host activates before any container: {order:?}"
-    );
+    assert_eq!(order[0], FIXTURE_HOST, "the host activates before any container: {order:?}");
     let position = |node: &str| order.iter().position(|n| n == node).unwrap();
     for (container, deps) in FIXTURE_CONTAINERS {
         for dep in *deps {
-            assert!(
-                position(dep) < position(container),
-                "{dep} activates before {container}: {order:?}"
-            );
+            assert!(position(dep) < position(container), "{dep} activates before {container}: {order:?}");
         }
     }
 
@@ -44,19 +33,12 @@ fn first_deploy_activates_host_first_and_containers_after_their_dependencies() {
         } else {
             container_profile(&report.node)
         };
-        assert_eq!(
-            bed.testbed.profile(&profile),
-            report.new,
-            "{profile} points at the new system"
-        );
+        assert_eq!(bed.testbed.profile(&profile), report.new, "{profile} points at the new system");
         assert_eq!(bed.testbed.generations(&profile), 1);
     }
     let records = bed.testbed.activations().unwrap();
     assert_eq!(records[0].action, "switch");
-    assert!(
-        records[1..].iter().all(|r| r.action == "start"),
-        "containers were not running, so they start"
-    );
+    assert!(records[1..].iter().all(|r| r.action == "start"), "containers were not running, so they start");
 }
 
 #[test]
@@ -69,26 +51,13 @@ fn second_deploy_pushes_nothing_and_activates_nothing() {
     let (summary, events) = bed.deploy(&[]);
     assert_eq!(
         outcomes(&summary),
-        [
-            "vps-arm=unchanged",
-            "bgs-backend=unchanged",
-            "test-container=unchanged",
-            "nannuo-bot=unchanged"
-        ]
+        ["vps-arm=unchanged", "bgs-backend=unchanged", "test-container=unchanged", "nannuo-bot=unchanged"]
     );
     assert!(stages(&events, Stage::Push).is_empty(), "{events:?}");
     assert!(stages(&events, Stage::Activate).is_empty(), "{events:?}");
-    assert_eq!(
-        bed.testbed.store_paths(),
-        store,
-        "the target's store is unchanged"
-    );
+    assert_eq!(bed.testbed.store_paths(), store, "the target's store is unchanged");
     assert_eq!(bed.activation_order(), log, "nothing was activated");
-    assert_eq!(
-        bed.testbed.generations(HOST_PROFILE),
-        1,
-        "no new generation"
-    );
+    assert_eq!(bed.testbed.generations(HOST_PROFILE), 1, "no new generation");
 }
 
 #[test]
@@ -102,49 +71,24 @@ fn changing_one_container_pushes_and_activates_only_that_container() {
         .map(|c| bed.testbed.profile(&container_profile(c)))
         .collect();
 
-    bed.fixture
-        .set_version("nannuo-bot", "2-one_changed")
-        .unwrap();
+    bed.fixture.set_version("nannuo-bot", "2-one_changed").unwrap();
     let (summary, events) = bed.deploy(&[]);
     assert_eq!(
         outcomes(&summary),
-        [
-            "vps-arm=unchanged",
-            "bgs-backend=unchanged",
-            "test-container=unchanged",
-            "nannuo-bot=activated"
-        ]
+        ["vps-arm=unchanged", "bgs-backend=unchanged", "test-container=unchanged", "nannuo-bot=activated"]
     );
     assert_eq!(stages(&events, Stage::Push), names(&["nannuo-bot"]));
     assert_eq!(stages(&events, Stage::Activate), names(&["nannuo-bot"]));
 
-    let added: Vec<String> = bed
-        .testbed
-        .store_paths()
-        .difference(&store)
-        .cloned()
-        .collect();
-    assert_eq!(
-        added.len(),
-        1,
-        "only the new container system was copied: {added:?}"
-    );
-    assert!(
-        added[0].ends_with("-nixos-system-nannuo-bot-2-one_changed"),
-        "{added:?}"
-    );
+    let added: Vec<String> = bed.testbed.store_paths().difference(&store).cloned().collect();
+    assert_eq!(added.len(), 1, "only the new container system was copied: {added:?}");
+    assert!(added[0].ends_with("-nixos-system-nannuo-bot-2-one_changed"), "{added:?}");
 
     let new_records: Vec<_> = bed.testbed.activations().unwrap().split_off(log_length);
     assert_eq!(new_records.len(), 1, "{new_records:?}");
-    assert_eq!(
-        (new_records[0].node.as_str(), new_records[0].action.as_str()),
-        ("nannuo-bot", "test")
-    );
+    assert_eq!((new_records[0].node.as_str(), new_records[0].action.as_str()), ("nannuo-bot", "test"));
     assert_eq!(Some(&new_records[0].path), summary.nodes[3].new.as_ref());
-    assert_eq!(
-        bed.testbed.profile(&container_profile("nannuo-bot")),
-        summary.nodes[3].new
-    );
+    assert_eq!(bed.testbed.profile(&container_profile("nannuo-bot")), summary.nodes[3].new);
     assert_eq!(bed.testbed.generations(&container_profile("nannuo-bot")), 2);
     let profiles_after: Vec<Option<String>> = ["bgs-backend", "test-container"]
         .iter()
@@ -160,35 +104,16 @@ fn a_failed_build_skips_its_dependents_and_deploys_independent_nodes() {
     let (summary, _) = bed.deploy(&[]);
     assert_eq!(
         outcomes(&summary),
-        [
-            "vps-arm=activated",
-            "bgs-backend=failed",
-            "test-container=activated",
-            "nannuo-bot=skipped"
-        ]
+        ["vps-arm=activated", "bgs-backend=failed", "test-container=activated", "nannuo-bot=skipped"]
     );
     assert!(!summary.success());
-    let Outcome::Failed(error) = &summary.nodes[1].outcome else {
-        unreachable!()
-    };
-    assert_eq!(
-        (error.node.as_str(), error.stage),
-        ("bgs-backend", Stage::Build)
-    );
+    let Outcome::Failed(error) = &summary.nodes[1].outcome else { unreachable!() };
+    assert_eq!((error.node.as_str(), error.stage), ("bgs-backend", Stage::Build));
     let message = error.to_string();
     assert!(message.starts_with("build bgs-backend: run `"), "{message}");
-    assert!(
-        message.contains("nix") && message.contains(" build "),
-        "names the command: {message}"
-    );
-    assert!(
-        message.contains("simulated build failure of bgs-backend"),
-        "carries the stderr tail: {message}"
-    );
-    assert_eq!(
-        summary.nodes[3].outcome,
-        Outcome::Skipped("dependency `bgs-backend` failed".into())
-    );
+    assert!(message.contains("nix") && message.contains(" build "), "names the command: {message}");
+    assert!(message.contains("simulated build failure of bgs-backend"), "carries the stderr tail: {message}");
+    assert_eq!(summary.nodes[3].outcome, Outcome::Skipped("dependency `bgs-backend` failed".into()));
 
     assert_eq!(bed.activation_order(), ["vps-arm", "test-container"]);
     assert_eq!(bed.testbed.profile(&container_profile("bgs-backend")), None);
@@ -198,33 +123,19 @@ fn a_failed_build_skips_its_dependents_and_deploys_independent_nodes() {
 #[test]
 fn an_unreachable_target_fails_every_node_after_bounded_retries_and_changes_nothing() {
     let bed = Bed::new("unreachable");
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let address = format!("root@127.0.0.1:{closed_port}");
-    let target = Target::parse(&address)
-        .unwrap()
-        .with_ssh_options(bed.testbed.ssh_options());
+    let target = Target::parse(&address).unwrap().with_ssh_options(bed.testbed.ssh_options());
     let (summary, events) = bed.deploy_to(&[], &target);
     for report in &summary.nodes {
-        let Outcome::Failed(error) = &report.outcome else {
-            panic!("{report:?}")
-        };
+        let Outcome::Failed(error) = &report.outcome else { panic!("{report:?}") };
         assert_eq!((error.stage, error.tries), (Stage::Lock, 4), "{error}");
         let message = error.to_string();
-        assert!(
-            message.contains(&address) && message.contains("Connection refused"),
-            "{message}"
-        );
+        assert!(message.contains(&address) && message.contains("Connection refused"), "{message}");
         assert!(message.contains("gave up after 4 tries"), "{message}");
     }
     assert!(stages(&events, Stage::Push).is_empty());
-    assert!(
-        bed.testbed.store_paths().is_empty(),
-        "nothing reached the target's store"
-    );
+    assert!(bed.testbed.store_paths().is_empty(), "nothing reached the target's store");
     assert!(bed.activation_order().is_empty());
 }
 
@@ -232,12 +143,8 @@ fn an_unreachable_target_fails_every_node_after_bounded_retries_and_changes_noth
 fn deploying_one_container_touches_only_that_container() {
     let mut bed = Bed::new("one_selected");
     bed.deploy(&[]);
-    bed.fixture
-        .set_version("test-container", "2-one_selected")
-        .unwrap();
-    bed.fixture
-        .set_version("bgs-backend", "2-one_selected")
-        .unwrap();
+    bed.fixture.set_version("test-container", "2-one_selected").unwrap();
+    bed.fixture.set_version("bgs-backend", "2-one_selected").unwrap();
     let log_length = bed.activation_order().len();
     let (summary, events) = bed.deploy(&["test-container"]);
     assert_eq!(outcomes(&summary), ["test-container=activated"]);

@@ -20,10 +20,7 @@ pub struct PathInfo {
 impl PathInfo {
     /// A path with its NAR size.
     pub fn new(path: impl Into<String>, nar_size: u64) -> Self {
-        PathInfo {
-            path: path.into(),
-            nar_size,
-        }
+        PathInfo { path: path.into(), nar_size }
     }
 }
 
@@ -133,10 +130,7 @@ struct Grouped<'a> {
 }
 
 fn dedup(closure: &[PathInfo]) -> HashMap<&str, u64> {
-    closure
-        .iter()
-        .map(|p| (p.path.as_str(), p.nar_size))
-        .collect()
+    closure.iter().map(|p| (p.path.as_str(), p.nar_size)).collect()
 }
 
 fn group<'a>(paths: HashMap<&'a str, u64>, other: &HashMap<&'a str, u64>) -> Grouped<'a> {
@@ -207,16 +201,8 @@ pub fn diff(old: &[PathInfo], new: &[PathInfo]) -> ClosureDiff {
         Totals {
             old_paths: old.paths.len(),
             new_paths: new.paths.len(),
-            added_paths: new
-                .paths
-                .keys()
-                .filter(|p| !old.paths.contains_key(*p))
-                .count(),
-            removed_paths: old
-                .paths
-                .keys()
-                .filter(|p| !new.paths.contains_key(*p))
-                .count(),
+            added_paths: new.paths.keys().filter(|p| !old.paths.contains_key(*p)).count(),
+            removed_paths: old.paths.keys().filter(|p| !new.paths.contains_key(*p)).count(),
             old_size,
             new_size,
             size_delta: delta(old_size, new_size),
@@ -224,12 +210,7 @@ pub fn diff(old: &[PathInfo], new: &[PathInfo]) -> ClosureDiff {
     };
 
     let empty = Side::default();
-    let mut names: Vec<&str> = old
-        .packages
-        .keys()
-        .chain(new.packages.keys())
-        .copied()
-        .collect();
+    let mut names: Vec<&str> = old.packages.keys().chain(new.packages.keys()).copied().collect();
     names.sort_unstable();
     names.dedup();
     let packages = names
@@ -294,13 +275,7 @@ mod tests {
         let t = &d.totals;
         got += &format!(
             "paths {} -> {} +{} -{} size {} -> {} {:+}",
-            t.old_paths,
-            t.new_paths,
-            t.added_paths,
-            t.removed_paths,
-            t.old_size,
-            t.new_size,
-            t.size_delta
+            t.old_paths, t.new_paths, t.added_paths, t.removed_paths, t.old_size, t.new_size, t.size_delta
         );
         assert_eq!(got.trim(), expect.trim(), "\nold: {old}\nnew: {new}");
     }

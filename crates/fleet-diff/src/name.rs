@@ -22,16 +22,10 @@ pub fn parse_drv_name(s: &str) -> DrvName<'_> {
     for i in 0..bytes.len() {
         if bytes[i] == b'-' && i + 1 < bytes.len() && !bytes[i + 1].is_ascii_alphabetic() {
             // Both sides of an ASCII `-` are char boundaries.
-            return DrvName {
-                name: &s[..i],
-                version: &s[i + 1..],
-            };
+            return DrvName { name: &s[..i], version: &s[i + 1..] };
         }
     }
-    DrvName {
-        name: s,
-        version: "",
-    }
+    DrvName { name: s, version: "" }
 }
 
 /// The package a store path belongs to: name, version and output.
@@ -114,30 +108,18 @@ pub fn parse_store_path(path: &str) -> StorePathName<'_> {
     let name = strip_store_path(path);
     if let Some(stem) = name.strip_suffix(".drv") {
         let drv = parse_drv_name(stem);
-        return StorePathName {
-            package: drv.name,
-            version: drv.version,
-            output: "drv",
-        };
+        return StorePathName { package: drv.name, version: drv.version, output: "drv" };
     }
     if let Some((stem, output)) = name.rsplit_once('-') {
         if OUTPUT_SUFFIXES.contains(&output) {
             let drv = parse_drv_name(stem);
             if !drv.version.is_empty() {
-                return StorePathName {
-                    package: drv.name,
-                    version: drv.version,
-                    output,
-                };
+                return StorePathName { package: drv.name, version: drv.version, output };
             }
         }
     }
     let drv = parse_drv_name(name);
-    StorePathName {
-        package: drv.name,
-        version: drv.version,
-        output: "out",
-    }
+    StorePathName { package: drv.name, version: drv.version, output: "out" }
 }
 
 #[cfg(test)]
@@ -147,21 +129,13 @@ mod tests {
     /// `input` is a name; `expect` is `name|version`.
     fn check_drv(input: &str, expect: &str) {
         let d = parse_drv_name(input);
-        assert_eq!(
-            format!("{}|{}", d.name, d.version),
-            expect,
-            "input {input:?}"
-        );
+        assert_eq!(format!("{}|{}", d.name, d.version), expect, "input {input:?}");
     }
 
     /// `input` is a store path; `expect` is `package|version|output`.
     fn check_path(input: &str, expect: &str) {
         let p = parse_store_path(input);
-        assert_eq!(
-            format!("{}|{}|{}", p.package, p.version, p.output),
-            expect,
-            "input {input:?}"
-        );
+        assert_eq!(format!("{}|{}|{}", p.package, p.version, p.output), expect, "input {input:?}");
     }
 
     #[test]
@@ -187,10 +161,7 @@ mod tests {
         check_path(&format!("{h}openssl-3.0.13-dev"), "openssl|3.0.13|dev");
         check_path(&format!("{h}openssl-3.0.13"), "openssl|3.0.13|out");
         check_path(&format!("{h}gcc-13.2.0-lib"), "gcc|13.2.0|lib");
-        check_path(
-            &format!("{h}util-linux-2.39.4-bin"),
-            "util-linux|2.39.4|bin",
-        );
+        check_path(&format!("{h}util-linux-2.39.4-bin"), "util-linux|2.39.4|bin");
         check_path(&format!("{h}linux-6.6.30-modules"), "linux|6.6.30|modules");
         check_path(&format!("{h}glibc-2.39-52"), "glibc|2.39-52|out");
         check_path(&format!("{h}glibc-2.39-52-bin"), "glibc|2.39-52|bin");

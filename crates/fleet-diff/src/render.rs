@@ -51,14 +51,8 @@ pub fn render(heading: &str, diff: &ClosureDiff, options: &RenderOptions) -> Str
                 .map(Row::of)
                 .collect(),
         ),
-        (
-            "Added",
-            diff.with_change(Change::Added).map(Row::of).collect(),
-        ),
-        (
-            "Removed",
-            diff.with_change(Change::Removed).map(Row::of).collect(),
-        ),
+        ("Added", diff.with_change(Change::Added).map(Row::of).collect()),
+        ("Removed", diff.with_change(Change::Removed).map(Row::of).collect()),
     ];
     let rows = || sections.iter().flat_map(|(_, rows)| rows);
     let width = |f: fn(&Row) -> &str| rows().map(|r| f(r).chars().count()).max().unwrap_or(0);
@@ -88,11 +82,7 @@ pub fn render(heading: &str, diff: &ClosureDiff, options: &RenderOptions) -> Str
     }
 
     let rebuilt = diff.with_change(Change::Rebuilt).count();
-    let rebuilt = if rebuilt > 0 {
-        format!(", {rebuilt} rebuilt")
-    } else {
-        String::new()
-    };
+    let rebuilt = if rebuilt > 0 { format!(", {rebuilt} rebuilt") } else { String::new() };
     let _ = writeln!(
         out,
         "  Closure: {} -> {} paths (+{} -{}{rebuilt}), {} -> {} ({})",
@@ -130,11 +120,7 @@ impl Row {
         let versions = match p.change {
             Change::Added => show_versions(&p.new_versions),
             Change::Removed => show_versions(&p.old_versions),
-            _ => format!(
-                "{} -> {}",
-                show_versions(&p.old_versions),
-                show_versions(&p.new_versions)
-            ),
+            _ => format!("{} -> {}", show_versions(&p.old_versions), show_versions(&p.new_versions)),
         };
         Row {
             name: p.name.clone(),
@@ -148,10 +134,7 @@ impl Row {
 }
 
 fn show_versions(versions: &[String]) -> String {
-    let shown: Vec<&str> = versions
-        .iter()
-        .map(|v| if v.is_empty() { NO_VERSION } else { v })
-        .collect();
+    let shown: Vec<&str> = versions.iter().map(|v| if v.is_empty() { NO_VERSION } else { v }).collect();
     shown.join(", ")
 }
 
@@ -283,19 +266,12 @@ web
 
     #[test]
     fn unchanged_is_one_line() {
-        check(
-            "hello-2.12=2048",
-            "hello-2.12=2048",
-            "web: unchanged (1 path, 2.0 KiB)\n",
-        );
+        check("hello-2.12=2048", "hello-2.12=2048", "web: unchanged (1 path, 2.0 KiB)\n");
     }
 
     #[test]
     fn colour_only_when_asked() {
-        let d = diff(
-            &[PathInfo::new("hello-2.12", 1)],
-            &[PathInfo::new("hello-2.13", 2)],
-        );
+        let d = diff(&[PathInfo::new("hello-2.12", 1)], &[PathInfo::new("hello-2.13", 2)]);
         let plain = render("web", &d, &RenderOptions { color: false });
         assert!(!plain.contains('\x1b'));
         let coloured = render("web", &d, &RenderOptions { color: true });
@@ -303,13 +279,7 @@ web
         let stripped = coloured
             .split('\x1b')
             .enumerate()
-            .map(|(i, s)| {
-                if i == 0 {
-                    s
-                } else {
-                    &s[s.find('m').unwrap() + 1..]
-                }
-            })
+            .map(|(i, s)| if i == 0 { s } else { &s[s.find('m').unwrap() + 1..] })
             .collect::<String>();
         assert_eq!(stripped, plain);
     }

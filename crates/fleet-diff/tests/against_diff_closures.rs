@@ -79,26 +79,16 @@ fn test_dir(name: &str) -> PathBuf {
 fn nix(args: &[&str]) -> String {
     let output = Command::new("nix")
         .args(args)
-        .env(
-            "NIX_CONFIG",
-            "experimental-features = nix-command flakes\nsubstituters =\n",
-        )
+        .env("NIX_CONFIG", "experimental-features = nix-command flakes\nsubstituters =\n")
         .output()
         .expect("failed to run nix (is it on PATH?)");
-    assert!(
-        output.status.success(),
-        "nix {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "nix {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
 
 /// Builds one generation and returns its toplevel store path.
 fn build(file: &Path, generation: u32) -> String {
-    let expr = format!(
-        "import {} {{ generation = {generation}; }}",
-        file.to_str().unwrap()
-    );
+    let expr = format!("import {} {{ generation = {generation}; }}", file.to_str().unwrap());
     let out = nix(&["build", "--impure", "--no-link", "--json", "--expr", &expr]);
     let json: Value = serde_json::from_str(&out).unwrap();
     json[0]["outputs"]["out"].as_str().unwrap().to_string()
@@ -110,10 +100,7 @@ fn closure(path: &str) -> Vec<PathInfo> {
     let info = |path: &str, v: &Value| PathInfo::new(path, v["narSize"].as_u64().unwrap());
     match serde_json::from_str(&out).unwrap() {
         // Nix 2.8 to 2.18: a list of objects with a `path` field.
-        Value::Array(items) => items
-            .iter()
-            .map(|v| info(v["path"].as_str().unwrap(), v))
-            .collect(),
+        Value::Array(items) => items.iter().map(|v| info(v["path"].as_str().unwrap(), v)).collect(),
         // Later nix: an object keyed by path.
         Value::Object(items) => items.iter().map(|(p, v)| info(p, v)).collect(),
         other => panic!("unexpected path-info output: {other}"),
@@ -208,18 +195,11 @@ fn package_changes_agree_with_nix_store_diff_closures() {
 
     let theirs = parse_diff_closures(&nix(&["store", "diff-closures", &old_top, &new_top]));
     let ours = ours_as_lines(&old, &new);
-    assert_eq!(
-        ours, theirs,
-        "\nours (left) and nix store diff-closures (right) disagree"
-    );
+    assert_eq!(ours, theirs, "\nours (left) and nix store diff-closures (right) disagree");
 
     // The fixture exercises what it should: every kind of change is there.
     let d = diff(&old, &new);
-    let changes: BTreeMap<&str, Change> = d
-        .packages
-        .iter()
-        .map(|p| (p.name.as_str(), p.change))
-        .collect();
+    let changes: BTreeMap<&str, Change> = d.packages.iter().map(|p| (p.name.as_str(), p.change)).collect();
     let expect = [
         ("bigdata", Change::Rebuilt),
         ("curl", Change::Down),
@@ -234,10 +214,7 @@ fn package_changes_agree_with_nix_store_diff_closures() {
         ("source", Change::Rebuilt),
     ];
     assert_eq!(changes, BTreeMap::from(expect));
-    assert_eq!(
-        (d.totals.old_paths, d.totals.new_paths),
-        (old.len(), new.len())
-    );
+    assert_eq!((d.totals.old_paths, d.totals.new_paths), (old.len(), new.len()));
     // zlib is the one path both sides share.
     assert_eq!(d.totals.added_paths, new.len() - 1);
     assert_eq!(d.totals.removed_paths, old.len() - 1);

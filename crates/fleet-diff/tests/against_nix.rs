@@ -13,14 +13,9 @@ use serde_json::{json, Value};
 
 /// The lines of a corpus file, without comments and blank lines.
 fn corpus(file: &str) -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/corpus")
-        .join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
-        .collect()
+    text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).map(str::to_string).collect()
 }
 
 /// `""` in the versions corpus stands for the empty string.
@@ -72,17 +67,10 @@ fn ask_nix(dir: &Path, names: &[String], pairs: &[(String, String)]) -> Value {
     );
     let output = Command::new("nix")
         .args(["eval", "--json", "--impure", "--expr", &expr])
-        .env(
-            "NIX_CONFIG",
-            "experimental-features = nix-command flakes\nsubstituters =\n",
-        )
+        .env("NIX_CONFIG", "experimental-features = nix-command flakes\nsubstituters =\n")
         .output()
         .expect("failed to run nix (is it on PATH?)");
-    assert!(
-        output.status.success(),
-        "nix eval failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "nix eval failed: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -132,9 +120,7 @@ fn parser_and_ordering_agree_with_nix() {
             let (a, b) = if swap { (b, a) } else { (a, b) };
             let ours = ordering_number(compare_versions(a, b));
             if Some(ours) != expected.as_i64() {
-                mismatches.push(format!(
-                    "compareVersions {a:?} {b:?}: nix {expected}, ours {ours}"
-                ));
+                mismatches.push(format!("compareVersions {a:?} {b:?}: nix {expected}, ours {ours}"));
             }
         }
     }
@@ -145,10 +131,5 @@ fn parser_and_ordering_agree_with_nix() {
         pairs.len(),
         mismatches.len()
     );
-    assert!(
-        mismatches.is_empty(),
-        "{} mismatches with nix:\n{}",
-        mismatches.len(),
-        mismatches.join("\n")
-    );
+    assert!(mismatches.is_empty(), "{} mismatches with nix:\n{}", mismatches.len(), mismatches.join("\n"));
 }

@@ -38,16 +38,9 @@ impl Node {
 pub(crate) fn parse(json: &str) -> Result<Vec<Node>, GraphError> {
     let top: Top = serde_json::from_str(json).map_err(|e| match duplicate_name(&e) {
         Some(name) => GraphError::DuplicateNode(name),
-        None => GraphError::Malformed {
-            at: "(top level)".into(),
-            reason: e.to_string(),
-        },
+        None => GraphError::Malformed { at: "(top level)".into(), reason: e.to_string() },
     })?;
-    top.nodes
-        .0
-        .into_iter()
-        .map(|(name, value)| node(name, value))
-        .collect()
+    top.nodes.0.into_iter().map(|(name, value)| node(name, value)).collect()
 }
 
 #[derive(Deserialize)]
@@ -98,24 +91,12 @@ fn node(name: String, value: Value) -> Result<Node, GraphError> {
     let kind = match attrs.remove("kind") {
         Some(Value::String(kind)) => kind,
         Some(_) => return Err(malformed(&name, ".kind", "expected a string")),
-        None => {
-            return Err(malformed(
-                &name,
-                ".kind",
-                "missing; say what the node is, e.g. \"container\"",
-            ))
-        }
+        None => return Err(malformed(&name, ".kind", "missing; say what the node is, e.g. \"container\"")),
     };
     let host = match attrs.remove("host") {
         None | Some(Value::Null) => None,
         Some(Value::String(host)) => Some(host),
-        Some(_) => {
-            return Err(malformed(
-                &name,
-                ".host",
-                "expected the name of a host node",
-            ))
-        }
+        Some(_) => return Err(malformed(&name, ".host", "expected the name of a host node")),
     };
     let depends_on = match attrs.remove("dependsOn") {
         None | Some(Value::Null) => Vec::new(),
@@ -123,35 +104,16 @@ fn node(name: String, value: Value) -> Result<Node, GraphError> {
             .into_iter()
             .map(|item| match item {
                 Value::String(dep) => Ok(dep),
-                _ => Err(malformed(
-                    &name,
-                    ".dependsOn",
-                    "expected a list of node names",
-                )),
+                _ => Err(malformed(&name, ".dependsOn", "expected a list of node names")),
             })
             .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(malformed(
-                &name,
-                ".dependsOn",
-                "expected a list of node names",
-            ))
-        }
+        Some(_) => return Err(malformed(&name, ".dependsOn", "expected a list of node names")),
     };
-    Ok(Node {
-        name,
-        kind,
-        host,
-        depends_on,
-        attrs,
-    })
+    Ok(Node { name, kind, host, depends_on, attrs })
 }
 
 fn malformed(node: &str, field: &str, reason: &str) -> GraphError {
-    GraphError::Malformed {
-        at: format!("nodes.{node}{field}"),
-        reason: reason.to_string(),
-    }
+    GraphError::Malformed { at: format!("nodes.{node}{field}"), reason: reason.to_string() }
 }
 
 #[cfg(test)]
@@ -162,15 +124,7 @@ mod tests {
         let got = match parse(json) {
             Ok(nodes) => nodes
                 .iter()
-                .map(|n| {
-                    format!(
-                        "{}:{}:{:?}:{}",
-                        n.name,
-                        n.kind,
-                        n.host,
-                        n.depends_on.join(",")
-                    )
-                })
+                .map(|n| format!("{}:{}:{:?}:{}", n.name, n.kind, n.host, n.depends_on.join(",")))
                 .collect::<Vec<_>>()
                 .join(" "),
             Err(e) => format!("error: {e}"),
@@ -215,9 +169,6 @@ mod tests {
         let err = parse(r#"{"nodes":{},"hosts":{}}"#).unwrap_err().to_string();
         assert!(err.contains("unknown field `hosts`"), "{err}");
         let err = parse("[1,2]").unwrap_err().to_string();
-        assert!(
-            err.starts_with("read graph data: at `(top level)`"),
-            "{err}"
-        );
+        assert!(err.starts_with("read graph data: at `(top level)`"), "{err}");
     }
 }

@@ -51,11 +51,8 @@ impl Fleet {
                 return Err(GraphError::DuplicateNode(node.name.clone()));
             }
         }
-        let hosts: Vec<String> = nodes
-            .iter()
-            .filter(|n| n.kind == HOST_KIND)
-            .map(|n| n.name.clone())
-            .collect();
+        let hosts: Vec<String> =
+            nodes.iter().filter(|n| n.kind == HOST_KIND).map(|n| n.name.clone()).collect();
         if hosts.is_empty() {
             return Err(GraphError::NoHost);
         }
@@ -93,11 +90,7 @@ impl Fleet {
                 }
             }
         }
-        let mut fleet = Fleet {
-            nodes,
-            index,
-            depth: Vec::new(),
-        };
+        let mut fleet = Fleet { nodes, index, depth: Vec::new() };
         fleet.depth = fleet.compute_depths()?;
         Ok(fleet)
     }
@@ -117,11 +110,7 @@ impl Fleet {
         let Some(node) = self.node(name) else {
             return Vec::new();
         };
-        node.host
-            .iter()
-            .chain(node.depends_on.iter())
-            .map(String::as_str)
-            .collect()
+        node.host.iter().chain(node.depends_on.iter()).map(String::as_str).collect()
     }
 
     /// The host node `name` runs on; a host runs on itself.
@@ -138,9 +127,7 @@ impl Fleet {
     /// name must be a non-host node (a `--container`), and only those are selected.
     pub fn select(&self, names: &[String]) -> Result<Selection, GraphError> {
         if names.is_empty() {
-            return Ok(Selection {
-                names: self.order(|_| true),
-            });
+            return Ok(Selection { names: self.order(|_| true) });
         }
         for name in names {
             if self.node(name).is_none_or(|n| n.kind == HOST_KIND) {
@@ -156,9 +143,7 @@ impl Fleet {
                 });
             }
         }
-        Ok(Selection {
-            names: self.order(|n| names.contains(&n.name)),
-        })
+        Ok(Selection { names: self.order(|n| names.contains(&n.name)) })
     }
 
     /// The selected nodes grouped into activation waves: every node comes in a
@@ -209,11 +194,7 @@ impl Fleet {
     pub fn to_dot(&self) -> String {
         let mut dot = String::from("digraph fleet {\n  rankdir=LR;\n");
         for node in &self.nodes {
-            let shape = if node.kind == HOST_KIND {
-                "box"
-            } else {
-                "ellipse"
-            };
+            let shape = if node.kind == HOST_KIND { "box" } else { "ellipse" };
             dot.push_str(&format!(
                 "  \"{}\" [shape={shape}, label=\"{}\\n({})\"];\n",
                 node.name, node.name, node.kind
@@ -221,11 +202,7 @@ impl Fleet {
         }
         for node in &self.nodes {
             for dep in self.dependencies(&node.name) {
-                let style = if node.host.as_deref() == Some(dep) {
-                    " [style=dashed]"
-                } else {
-                    ""
-                };
+                let style = if node.host.as_deref() == Some(dep) { " [style=dashed]" } else { "" };
                 dot.push_str(&format!("  \"{dep}\" -> \"{}\"{style};\n", node.name));
             }
         }
@@ -236,14 +213,9 @@ impl Fleet {
     /// Names of the nodes accepted by `keep`, in activation order (by wave, then
     /// by declaration).
     fn order(&self, keep: impl Fn(&Node) -> bool) -> Vec<String> {
-        let mut picked: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| keep(&self.nodes[i]))
-            .collect();
+        let mut picked: Vec<usize> = (0..self.nodes.len()).filter(|&i| keep(&self.nodes[i])).collect();
         picked.sort_by_key(|&i| (self.depth[i], i));
-        picked
-            .into_iter()
-            .map(|i| self.nodes[i].name.clone())
-            .collect()
+        picked.into_iter().map(|i| self.nodes[i].name.clone()).collect()
     }
 
     fn compute_depths(&self) -> Result<Vec<usize>, GraphError> {
@@ -256,10 +228,7 @@ impl Fleet {
         }
         if let Some(cycle) = find_cycle(&graph) {
             return Err(GraphError::Cycle(
-                cycle
-                    .into_iter()
-                    .map(|id| self.nodes[graph[id]].name.clone())
-                    .collect(),
+                cycle.into_iter().map(|id| self.nodes[graph[id]].name.clone()).collect(),
             ));
         }
         let mut depth = vec![0; self.nodes.len()];
@@ -279,9 +248,8 @@ impl Fleet {
 /// One cycle of the graph as a closed walk (first node repeated at the end),
 /// shortest from the first node of the first cyclic component found.
 fn find_cycle(graph: &DiGraph<usize, ()>) -> Option<Vec<NodeIndex>> {
-    let component = tarjan_scc(graph)
-        .into_iter()
-        .find(|scc| scc.len() > 1 || graph.contains_edge(scc[0], scc[0]))?;
+    let component =
+        tarjan_scc(graph).into_iter().find(|scc| scc.len() > 1 || graph.contains_edge(scc[0], scc[0]))?;
     let members: HashSet<NodeIndex> = component.iter().copied().collect();
     let start = *component.iter().min_by_key(|id| graph[**id])?;
     let mut came_from: HashMap<NodeIndex, NodeIndex> = HashMap::new();
@@ -330,12 +298,7 @@ mod tests {
                 };
                 let deps: Vec<String> = parts
                     .get(3)
-                    .map(|d| {
-                        d.split(',')
-                            .filter(|s| !s.is_empty())
-                            .map(|s| format!("\"{s}\""))
-                            .collect()
-                    })
+                    .map(|d| d.split(',').filter(|s| !s.is_empty()).map(|s| format!("\"{s}\"")).collect())
                     .unwrap_or_default();
                 format!(
                     "\"{}\":{{\"kind\":\"{}\"{host},\"dependsOn\":[{}]}}",
@@ -355,12 +318,7 @@ mod tests {
             Ok(fleet
                 .waves(&selection)
                 .iter()
-                .map(|wave| {
-                    wave.iter()
-                        .map(|n| n.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
+                .map(|wave| wave.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(","))
                 .collect::<Vec<_>>()
                 .join(" | "))
         }) {
@@ -372,25 +330,13 @@ mod tests {
 
     #[test]
     fn host_first_then_dependencies() {
-        check_waves(
-            "c:container:h:b h:host b:container:h a:container:h",
-            &[],
-            "h | b,a | c",
-        );
+        check_waves("c:container:h:b h:host b:container:h a:container:h", &[], "h | b,a | c");
     }
 
     #[test]
     fn selection_keeps_only_named_nodes_in_order() {
-        check_waves(
-            "h:host a:container:h b:container:h:a c:container:h:b",
-            &["c", "a"],
-            "a | c",
-        );
-        check_waves(
-            "h:host a:container:h b:container:h c:container:h:b",
-            &["c", "a"],
-            "a,c",
-        );
+        check_waves("h:host a:container:h b:container:h:a c:container:h:b", &["c", "a"], "a | c");
+        check_waves("h:host a:container:h b:container:h c:container:h:b", &["c", "a"], "a,c");
     }
 
     #[test]
@@ -400,11 +346,7 @@ mod tests {
             &["nope"],
             "error: select nodes: `nope` is not a container (known: a)",
         );
-        check_waves(
-            "h:host a:container:h",
-            &["h"],
-            "error: select nodes: `h` is not a container (known: a)",
-        );
+        check_waves("h:host a:container:h", &["h"], "error: select nodes: `h` is not a container (known: a)");
     }
 
     #[test]

@@ -60,8 +60,7 @@ impl CommandError {
     /// trying again; an authentication failure is not.
     pub fn is_connection_failure(&self) -> bool {
         let tail = self.stderr_tail();
-        !tail.contains("Permission denied")
-            && CONNECTION_FAILURES.iter().any(|sign| tail.contains(sign))
+        !tail.contains("Permission denied") && CONNECTION_FAILURES.iter().any(|sign| tail.contains(sign))
     }
 
     /// The exit code, when the program ran and failed with one.
@@ -85,11 +84,7 @@ impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.failure {
             Failure::NotFound { program, hint } => {
-                write!(
-                    f,
-                    "run `{}`: `{program}` is not installed; {hint}",
-                    self.command
-                )
+                write!(f, "run `{}`: `{program}` is not installed; {hint}", self.command)
             }
             Failure::Spawn(reason) => write!(f, "start `{}`: {reason}", self.command),
             Failure::Exit { code, stderr_tail } => {
@@ -110,10 +105,7 @@ impl fmt::Display for CommandError {
 impl std::error::Error for CommandError {}
 
 fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("    | {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.lines().map(|l| format!("    | {l}")).collect::<Vec<_>>().join("\n")
 }
 
 /// Runs `cmd` to completion with stdin closed; returns its stdout.
@@ -129,15 +121,10 @@ pub(crate) fn run_shown(cmd: &mut Command, shown: String) -> Result<String, Comm
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
-        .map_err(|e| CommandError {
-            command: shown.clone(),
-            failure: Failure::Spawn(e.to_string()),
-        })?;
+        .map_err(|e| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) })?;
     if output.status.success() {
-        return String::from_utf8(output.stdout).map_err(|_| CommandError {
-            command: shown,
-            failure: Failure::Output("not UTF-8".into()),
-        });
+        return String::from_utf8(output.stdout)
+            .map_err(|_| CommandError { command: shown, failure: Failure::Output("not UTF-8".into()) });
     }
     Err(CommandError {
         command: shown,
@@ -152,10 +139,7 @@ pub(crate) fn run_shown(cmd: &mut Command, shown: String) -> Result<String, Comm
 pub(crate) fn find_program(program: &str, hint: &str) -> Result<std::path::PathBuf, CommandError> {
     which::which(program).map_err(|_| CommandError {
         command: program.to_string(),
-        failure: Failure::NotFound {
-            program: program.to_string(),
-            hint: hint.to_string(),
-        },
+        failure: Failure::NotFound { program: program.to_string(), hint: hint.to_string() },
     })
 }
 
@@ -182,20 +166,10 @@ mod tests {
         let script = "for i in $(seq 1 40); do echo line$i >&2; done; exit 7";
         let err = run(Command::new("sh").arg("-c").arg(script)).unwrap_err();
         assert_eq!(err.exit_code(), Some(7));
-        assert!(
-            err.command.starts_with("sh -c 'for i in"),
-            "{}",
-            err.command
-        );
+        assert!(err.command.starts_with("sh -c 'for i in"), "{}", err.command);
         let tail = err.stderr_tail();
-        assert!(
-            tail.starts_with("line26\n") && tail.ends_with("line40"),
-            "{tail}"
-        );
-        assert!(
-            err.to_string().contains("exit status 7\n    | line26"),
-            "{err}"
-        );
+        assert!(tail.starts_with("line26\n") && tail.ends_with("line40"), "{tail}");
+        assert!(err.to_string().contains("exit status 7\n    | line26"), "{err}");
     }
 
     #[test]

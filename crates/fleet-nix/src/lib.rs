@@ -12,6 +12,6 @@ mod quote;
 mod target;
 
 pub use command::{CommandError, Failure};
-pub use nix::{Nix, PathInfo};
+pub use nix::{nix_string, Nix, PathInfo};
 pub use quote::shell_quote;
-pub use target::{Held, RemoteScript, SshTarget, Target};
+pub use target::{Connections, Held, RemoteScript, Sharing, SshTarget, Target};

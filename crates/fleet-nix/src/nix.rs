@@ -46,13 +46,43 @@ fn parse_path_infos(json: &str) -> Result<Vec<PathInfo>, String> {
     }
     let by_path: std::collections::BTreeMap<String, PathInfoEntry> =
         serde_json::from_str(json).map_err(|e| format!("not a list or map of path infos: {e}"))?;
-    Ok(by_path
-        .into_iter()
-        .map(|(path, entry)| PathInfo {
-            path,
-            nar_size: entry.nar_size,
-        })
-        .collect())
+    Ok(by_path.into_iter().map(|(path, entry)| PathInfo { path, nar_size: entry.nar_size }).collect())
+}
+
+#[derive(Deserialize)]
+struct DrvBuildResult {
+    #[serde(rename = "drvPath")]
+    drv_path: String,
+    outputs: std::collections::BTreeMap<String, String>,
+}
+
+/// A Nix string literal that reads back as exactly `text`: the one audited
+/// place that puts a value into Nix source.
+pub fn nix_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `getFlake` needs an absolute reference: a relative folder is made absolute.
+fn absolute_flake_ref(flake: &str) -> String {
+    if flake.contains(':') || flake.starts_with('/') {
+        return flake.to_string();
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => cwd.join(flake).display().to_string(),
+        Err(_) => flake.to_string(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -91,13 +121,51 @@ impl Nix {
             command: format!("nix {}", args.join(" ")),
             failure: Failure::Output(reason),
         };
-        let results: Vec<BuildResult> =
-            serde_json::from_str(&stdout).map_err(|e| bad(e.to_string()))?;
+        let results: Vec<BuildResult> = serde_json::from_str(&stdout).map_err(|e| bad(e.to_string()))?;
         results
             .into_iter()
             .next()
             .and_then(|r| r.outputs.get("out").cloned())
             .ok_or_else(|| bad("no `out` output in the build result".into()))
+    }
+
+    /// The derivation of each `flake#attribute` path, from one evaluation of the
+    /// flake (`builtins.getFlake`, hence `--impure` for unlocked references).
+    pub fn eval_drv_paths(&self, flake: &str, attributes: &[String]) -> Result<Vec<String>, CommandError> {
+        let flake = absolute_flake_ref(flake);
+        let drvs: Vec<String> = attributes
+            .iter()
+            .map(|path| {
+                let selector: Vec<String> = path.split('.').map(nix_string).collect();
+                format!("flake.{}.drvPath", selector.join("."))
+            })
+            .collect();
+        let expr = format!("let flake = builtins.getFlake {}; in [ {} ]", nix_string(&flake), drvs.join(" "));
+        let stdout = self.run(&["eval", "--json", "--impure", "--expr", &expr])?;
+        let paths: Vec<String> = serde_json::from_str(&stdout).map_err(|e| CommandError {
+            command: "nix eval --json --impure --expr 'builtins.getFlake ...'".into(),
+            failure: Failure::Output(e.to_string()),
+        })?;
+        Ok(paths)
+    }
+
+    /// One `nix build --json --no-link --max-jobs JOBS` of already evaluated
+    /// derivations: nix schedules every build. Returns each derivation's `out`
+    /// path by derivation. Any failed build fails the whole call.
+    pub fn build_derivations(
+        &self,
+        drvs: &[String],
+        jobs: usize,
+    ) -> Result<std::collections::HashMap<String, String>, CommandError> {
+        let jobs = jobs.to_string();
+        let mut args: Vec<&str> = vec!["build", "--json", "--no-link", "--max-jobs", &jobs];
+        args.extend(drvs.iter().map(String::as_str));
+        let stdout = self.run(&args)?;
+        let results: Vec<DrvBuildResult> = serde_json::from_str(&stdout).map_err(|e| CommandError {
+            command: format!("nix build --json --no-link ... ({} derivations)", drvs.len()),
+            failure: Failure::Output(e.to_string()),
+        })?;
+        Ok(results.into_iter().filter_map(|r| Some((r.drv_path, r.outputs.get("out")?.clone()))).collect())
     }
 
     /// `nix copy --to ssh-ng://...` of `paths` and their closures. Nothing to
@@ -115,8 +183,7 @@ impl Nix {
         let mut args: Vec<&str> = vec!["copy", "--quiet", "--no-check-sigs", "--to", &store];
         args.extend(paths.iter().map(String::as_str));
         let ssh_opts = ssh.connection_args().join(" ");
-        self.run_with(&args, &[("NIX_SSHOPTS", &ssh_opts)])
-            .map(drop)
+        self.run_with(&args, &[("NIX_SSHOPTS", &ssh_opts)]).map(drop)
     }
 
     /// The closure of `path`, with NAR sizes: in the local store, or read from
@@ -161,19 +228,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn nix_strings_read_back_unchanged() {
+        let nix = Nix::new().with_env("NIX_CONFIG", "experimental-features = nix-command\nsubstituters =\n");
+        for text in ["plain", "a \"quoted\" ${not} $x \\ back", "line\nbreak", "$${x}"] {
+            let out = nix.run(&["eval", "--json", "--expr", &nix_string(text)]).unwrap();
+            assert_eq!(serde_json::from_str::<String>(&out).unwrap(), text);
+        }
+    }
+
+    #[test]
     fn path_info_in_both_json_shapes() {
-        let expect = vec![PathInfo {
-            path: "/nix/store/a-x".into(),
-            nar_size: 7,
-        }];
+        let expect = vec![PathInfo { path: "/nix/store/a-x".into(), nar_size: 7 }];
         assert_eq!(
             parse_path_infos(r#"[{"path":"/nix/store/a-x","narSize":7,"valid":true}]"#),
             Ok(expect.clone())
         );
-        assert_eq!(
-            parse_path_infos(r#"{"/nix/store/a-x":{"narSize":7,"references":[]}}"#),
-            Ok(expect)
-        );
+        assert_eq!(parse_path_infos(r#"{"/nix/store/a-x":{"narSize":7,"references":[]}}"#), Ok(expect));
         assert!(parse_path_infos("3").is_err());
     }
 }

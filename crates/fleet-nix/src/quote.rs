@@ -4,10 +4,8 @@
 /// Quotes `arg` so that a POSIX shell reads it back as exactly one word,
 /// unchanged. Plain words stay readable; anything else goes in single quotes.
 pub fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
+    let plain =
+        !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
     if plain {
         arg.to_string()
     } else {
@@ -36,15 +34,7 @@ mod tests {
 
     #[test]
     fn a_real_shell_reads_back_the_same_word() {
-        for arg in [
-            "",
-            "a b",
-            "it's",
-            "$HOME `id` \"q\" \\",
-            "*",
-            "~root",
-            "a\nb;c|d&e",
-        ] {
+        for arg in ["", "a b", "it's", "$HOME `id` \"q\" \\", "*", "~root", "a\nb;c|d&e"] {
             let out = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(format!("printf %s {}", shell_quote(arg)))

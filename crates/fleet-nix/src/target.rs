@@ -28,6 +28,21 @@ pub struct SshTarget {
     pub port: Option<u16>,
     /// Extra `ssh` arguments (`-o Key=Value`, `-i FILE`), also given to `nix copy`.
     pub options: Vec<String>,
+    /// Whether connections share one (see [`Connections`]).
+    pub sharing: Sharing,
+}
+
+/// Whether an SSH target's connections go through one shared master connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Sharing {
+    /// Whatever the user's ssh configuration says.
+    #[default]
+    Default,
+    /// Through the master connection at this control socket, started on first use.
+    Shared(String),
+    /// A new connection of its own, never a shared one: for what must prove
+    /// that the target still accepts connections.
+    Fresh,
 }
 
 /// A shell script with its arguments, to run on a target. The script text is
@@ -44,10 +59,7 @@ pub struct RemoteScript {
 impl RemoteScript {
     /// A script with arguments.
     pub fn new(script: &'static str, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        RemoteScript {
-            script,
-            args: args.into_iter().map(Into::into).collect(),
-        }
+        RemoteScript { script, args: args.into_iter().map(Into::into).collect() }
     }
 }
 
@@ -72,11 +84,7 @@ impl Target {
         }
         let (user, rest) = match text.split_once('@') {
             Some((user, rest)) if !user.is_empty() => (Some(user.to_string()), rest),
-            Some(_) => {
-                return Err(format!(
-                    "target `{text}` has an empty user; write USER@HOST[:PORT]"
-                ))
-            }
+            Some(_) => return Err(format!("target `{text}` has an empty user; write USER@HOST[:PORT]")),
             None => (None, text),
         };
         let (host, port) = match rest.rsplit_once(':') {
@@ -89,9 +97,7 @@ impl Target {
             None => (rest, None),
         };
         let valid_host = !host.is_empty()
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-_[]".contains(&b))
+            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_[]".contains(&b))
             && !host.starts_with('-');
         if !valid_host {
             return Err(format!(
@@ -103,7 +109,16 @@ impl Target {
             host: host.to_string(),
             port,
             options: Vec::new(),
+            sharing: Sharing::Default,
         }))
+    }
+
+    /// The same target on a connection of its own, never a shared one.
+    pub fn fresh(&self) -> Target {
+        match self {
+            Target::Local => Target::Local,
+            Target::Ssh(ssh) => Target::Ssh(SshTarget { sharing: Sharing::Fresh, ..ssh.clone() }),
+        }
     }
 
     /// The same target with extra ssh arguments (ignored for `Local`).
@@ -122,11 +137,7 @@ impl Target {
     /// How a script run on this target appears in errors: the target, then the
     /// script's first line and its arguments, with multi-line ones elided.
     fn describe(&self, script: &RemoteScript) -> String {
-        let first_line = script
-            .script
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
+        let first_line = script.script.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         let args: Vec<String> = script
             .args
             .iter()
@@ -157,10 +168,7 @@ impl Target {
             .map_err(spawn_failed)?;
         let mut first_line = String::new();
         let stdout = child.stdout.take().expect("stdout is piped");
-        if BufReader::new(stdout)
-            .read_line(&mut first_line)
-            .is_ok_and(|n| n > 0)
-        {
+        if BufReader::new(stdout).read_line(&mut first_line).is_ok_and(|n| n > 0) {
             return Ok((Held { child }, first_line.trim_end().to_string()));
         }
         drop(child.stdin.take());
@@ -179,10 +187,7 @@ impl Target {
         match self {
             Target::Local => {
                 let mut cmd = Command::new("sh");
-                cmd.arg("-c")
-                    .arg(script.script)
-                    .arg("fleet")
-                    .args(&script.args);
+                cmd.arg("-c").arg(script.script).arg("fleet").args(&script.args);
                 Ok(cmd)
             }
             Target::Ssh(ssh) => {
@@ -194,9 +199,7 @@ impl Target {
                     .collect::<Vec<_>>()
                     .join(" ");
                 let mut cmd = Command::new(program);
-                cmd.args(ssh.connection_args())
-                    .arg(ssh.destination())
-                    .arg(remote);
+                cmd.args(ssh.connection_args()).arg(ssh.destination()).arg(remote);
                 Ok(cmd)
             }
         }
@@ -231,8 +234,75 @@ impl SshTarget {
         if let Some(port) = self.port {
             args.extend(["-p".to_string(), port.to_string()]);
         }
+        match &self.sharing {
+            Sharing::Default => {}
+            Sharing::Shared(socket) => args.extend(
+                [
+                    "-o",
+                    "ControlMaster=auto",
+                    "-o",
+                    &format!("ControlPath={socket}"),
+                    "-o",
+                    "ControlPersist=120",
+                ]
+                .map(String::from),
+            ),
+            Sharing::Fresh => {
+                args.extend(["-o", "ControlMaster=no", "-o", "ControlPath=none"].map(String::from))
+            }
+        }
         args.extend(self.options.iter().cloned());
         args
+    }
+}
+
+/// Shared SSH connections for one run: every script, probe and copy to a
+/// target goes through one master connection instead of a handshake each.
+/// Dropping it closes the masters and removes their sockets.
+pub struct Connections {
+    dir: std::path::PathBuf,
+    shared: std::sync::Mutex<Vec<SshTarget>>,
+}
+
+impl Connections {
+    /// A fresh folder for the control sockets. Under `/tmp`, since a socket
+    /// path must stay short (about 100 bytes).
+    pub fn new() -> Result<Connections, CommandError> {
+        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::path::PathBuf::from(format!("/tmp/fleet-ssh-{}-{run}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| CommandError {
+            command: format!("mkdir {}", dir.display()),
+            failure: Failure::Spawn(e.to_string()),
+        })?;
+        Ok(Connections { dir, shared: Default::default() })
+    }
+
+    /// `target` with its connections shared (a local target is returned as is).
+    pub fn share(&self, target: &Target) -> Target {
+        let Target::Ssh(ssh) = target else {
+            return Target::Local;
+        };
+        let mut ssh = ssh.clone();
+        ssh.sharing = Sharing::Shared(format!("{}/%C", self.dir.display()));
+        self.shared.lock().unwrap_or_else(|p| p.into_inner()).push(ssh.clone());
+        Target::Ssh(ssh)
+    }
+}
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        for ssh in self.shared.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = Command::new("ssh")
+                .args(ssh.connection_args())
+                .args(["-O", "exit"])
+                .arg(ssh.destination())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -266,14 +336,8 @@ mod tests {
         check("local", "local");
         check("root@10.0.0.1:2222", "Some(\"root\") 10.0.0.1 Some(2222)");
         check("vps.example.org", "None vps.example.org None");
-        check(
-            "root@x:99999",
-            "target `root@x:99999` has an invalid port `99999`; write USER@HOST[:PORT]",
-        );
-        check(
-            "@x",
-            "target `@x` has an empty user; write USER@HOST[:PORT]",
-        );
+        check("root@x:99999", "target `root@x:99999` has an invalid port `99999`; write USER@HOST[:PORT]");
+        check("@x", "target `@x` has an empty user; write USER@HOST[:PORT]");
         check(
             "root@-oProxyCommand=x",
             "target `root@-oProxyCommand=x` has an invalid host `-oProxyCommand=x`; write USER@HOST[:PORT] or `local`",

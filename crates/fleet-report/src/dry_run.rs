@@ -23,12 +23,7 @@ pub fn dry_run_text(summary: &Summary, color: bool) -> String {
                 format!("{} (new on the target: {})", report.node, short_path(new))
             }
             (_, Some(old), Some(new)) => {
-                format!(
-                    "{} ({} -> {})",
-                    report.node,
-                    short_path(old),
-                    short_path(new)
-                )
+                format!("{} ({} -> {})", report.node, short_path(old), short_path(new))
             }
             _ => report.node.clone(),
         };

@@ -22,10 +22,7 @@ impl PlainReporter {
 
     /// A reporter writing to `out`.
     pub fn new(out: Box<dyn Write + Send>) -> PlainReporter {
-        PlainReporter {
-            started: Instant::now(),
-            out: Mutex::new(out),
-        }
+        PlainReporter { started: Instant::now(), out: Mutex::new(out) }
     }
 }
 
@@ -34,15 +31,8 @@ impl Sink for PlainReporter {
         let line = match event {
             Event::Planned { nodes } => format!("plan: {}", nodes.join(", ")),
             Event::Stage { node, stage } => format!("{node}: {stage}"),
-            Event::Retry {
-                host,
-                stage,
-                attempt,
-                reason,
-            } => {
-                format!(
-                    "{host}: {stage} lost its connection (try {attempt}), trying again: {reason}"
-                )
+            Event::Retry { host, stage, attempt, reason } => {
+                format!("{host}: {stage} lost its connection (try {attempt}), trying again: {reason}")
             }
             Event::Notice { host, message } => format!("{host}: {message}"),
             Event::Finished(report) => match &report.outcome {
@@ -60,11 +50,6 @@ impl Sink for PlainReporter {
             },
         };
         let mut out = self.out.lock().expect("a reporter thread panicked");
-        let _ = writeln!(
-            out,
-            "[{:>8}] {}",
-            seconds(self.started.elapsed()),
-            line.trim_end()
-        );
+        let _ = writeln!(out, "[{:>8}] {}", seconds(self.started.elapsed()), line.trim_end());
     }
 }

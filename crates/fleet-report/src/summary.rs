@@ -52,10 +52,7 @@ pub(crate) fn problems(summary: &Summary) -> String {
     let mut failures: Vec<(Vec<&str>, &NodeError)> = Vec::new();
     for report in &summary.nodes {
         if let Outcome::Failed(error) | Outcome::RolledBack(error) = &report.outcome {
-            match failures
-                .iter_mut()
-                .find(|(_, e)| e.stage == error.stage && e.error == error.error)
-            {
+            match failures.iter_mut().find(|(_, e)| e.stage == error.stage && e.error == error.error) {
                 Some((nodes, _)) => nodes.push(&report.node),
                 None => failures.push((vec![&report.node], error)),
             }
@@ -63,12 +60,7 @@ pub(crate) fn problems(summary: &Summary) -> String {
     }
     let mut out = String::new();
     for (nodes, error) in failures {
-        out.push_str(&format!(
-            "\nerror: failed to {} {}: {}\n",
-            error.stage,
-            nodes.join(", "),
-            error.error
-        ));
+        out.push_str(&format!("\nerror: failed to {} {}: {}\n", error.stage, nodes.join(", "), error.error));
     }
     for report in &summary.nodes {
         if let Outcome::Skipped(reason) = &report.outcome {
@@ -80,22 +72,11 @@ pub(crate) fn problems(summary: &Summary) -> String {
 
 /// `N nodes: 3 activated, 1 failed`: the outcomes that occurred, in a fixed order.
 pub(crate) fn counts(summary: &Summary) -> String {
-    let labels = [
-        "activated",
-        "would activate",
-        "unchanged",
-        "built",
-        "failed",
-        "skipped",
-    ];
+    let labels = ["activated", "would activate", "unchanged", "built", "failed", "skipped"];
     let parts: Vec<String> = labels
         .iter()
         .filter_map(|label| {
-            let n = summary
-                .nodes
-                .iter()
-                .filter(|r| r.outcome.label() == *label)
-                .count();
+            let n = summary.nodes.iter().filter(|r| r.outcome.label() == *label).count();
             (n > 0).then(|| format!("{n} {label}"))
         })
         .collect();
@@ -109,12 +90,7 @@ fn row(report: &NodeReport) -> [String; 4] {
         (_, _) if report.new.is_none() => show(&report.old),
         _ => format!("{} -> {}", show(&report.old), show(&report.new)),
     };
-    [
-        report.node.clone(),
-        report.outcome.label().to_string(),
-        change,
-        seconds(report.elapsed),
-    ]
+    [report.node.clone(), report.outcome.label().to_string(), change, seconds(report.elapsed)]
 }
 
 /// `1.23s`.

@@ -42,9 +42,7 @@ impl Sink for TerminalReporter {
                 ))
                 .expect("the template is valid");
                 for node in nodes {
-                    let bar = self
-                        .multi
-                        .add(ProgressBar::new_spinner().with_style(style.clone()));
+                    let bar = self.multi.add(ProgressBar::new_spinner().with_style(style.clone()));
                     bar.set_prefix(node.clone());
                     bar.set_message("waiting");
                     bar.enable_steady_tick(Duration::from_millis(120));
@@ -56,14 +54,8 @@ impl Sink for TerminalReporter {
                     bar.set_message(format!("{stage}..."));
                 }
             }
-            Event::Retry {
-                host,
-                stage,
-                attempt,
-                ..
-            } => {
-                let line =
-                    format!("{host}: {stage} lost its connection (try {attempt}), trying again");
+            Event::Retry { host, stage, attempt, .. } => {
+                let line = format!("{host}: {stage} lost its connection (try {attempt}), trying again");
                 let _ = self.multi.println(line);
             }
             Event::Notice { host, message } => {

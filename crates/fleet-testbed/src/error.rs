@@ -13,10 +13,7 @@ pub struct TestbedError {
 
 impl TestbedError {
     pub(crate) fn new(step: impl Into<String>, reason: impl fmt::Display) -> TestbedError {
-        TestbedError {
-            step: step.into(),
-            reason: reason.to_string(),
-        }
+        TestbedError { step: step.into(), reason: reason.to_string() }
     }
 }
 

@@ -52,17 +52,12 @@ pub fn ensure_programs(
     install: bool,
     say: &mut dyn FnMut(&str),
 ) -> Result<(), Missing> {
-    let _guard = INSTALLING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = INSTALLING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let missing = missing(needed);
     if missing.is_empty() {
         return Ok(());
     }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
     let debian = which::which("apt-get").is_ok();
     let reason = match (install, root, debian) {
         (false, _, _) => "not installed",
@@ -74,10 +69,7 @@ pub fn ensure_programs(
             packages.dedup();
             say(&format!("installing {} with apt-get", packages.join(" ")));
             let quiet_env = [("DEBIAN_FRONTEND", "noninteractive")];
-            let updated = Command::new("apt-get")
-                .args(["update", "-qq"])
-                .envs(quiet_env)
-                .status();
+            let updated = Command::new("apt-get").args(["update", "-qq"]).envs(quiet_env).status();
             let installed = Command::new("apt-get")
                 .args(["install", "-y", "-qq", "--no-install-recommends"])
                 .args(&packages)
@@ -92,10 +84,7 @@ pub fn ensure_programs(
             "apt-get could not install them"
         }
     };
-    Err(Missing {
-        programs: self::missing(needed),
-        reason: reason.to_string(),
-    })
+    Err(Missing { programs: self::missing(needed), reason: reason.to_string() })
 }
 
 fn missing(needed: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
@@ -103,8 +92,7 @@ fn missing(needed: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'stat
         .iter()
         .copied()
         .filter(|(program, _)| {
-            which::which(program).is_err()
-                && !std::path::Path::new("/usr/sbin").join(program).exists()
+            which::which(program).is_err() && !std::path::Path::new("/usr/sbin").join(program).exists()
         })
         .collect()
 }

@@ -45,10 +45,8 @@ impl Testbed {
     /// Missing programs are installed first where that is possible (Debian, as
     /// root), so that tests run on a fresh machine.
     pub fn start(dir: &Utf8Path) -> Result<Testbed, TestbedError> {
-        ensure_programs(TESTBED_PROGRAMS, true, &mut |line| {
-            eprintln!("testbed: {line}")
-        })
-        .map_err(|e| TestbedError::new("find the testbed's programs", e))?;
+        ensure_programs(TESTBED_PROGRAMS, true, &mut |line| eprintln!("testbed: {line}"))
+            .map_err(|e| TestbedError::new("find the testbed's programs", e))?;
         if dir.exists() {
             fs::remove_dir_all(dir).map_err(|e| TestbedError::new(format!("clear {dir}"), e))?;
         }
@@ -59,10 +57,7 @@ impl Testbed {
         mkdir(Utf8Path::new("/nix"))?;
         keygen(&dir.join("ssh/host_key"))?;
         keygen(&dir.join("ssh/id_ed25519"))?;
-        copy(
-            &dir.join("ssh/id_ed25519.pub"),
-            &dir.join("ssh/authorized_keys"),
-        )?;
+        copy(&dir.join("ssh/id_ed25519.pub"), &dir.join("ssh/authorized_keys"))?;
         write(
             &dir.join("etc/nix/nix.conf"),
             "experimental-features = nix-command flakes\nsubstituters =\nbuild-users-group =\nsandbox = false\n",
@@ -75,11 +70,7 @@ impl Testbed {
 
         let port = free_port()?;
         write(&dir.join("sshd_config"), &sshd_config(dir, port), false)?;
-        let testbed = Testbed {
-            dir: dir.to_path_buf(),
-            port,
-            sshd: Mutex::new(None),
-        };
+        let testbed = Testbed { dir: dir.to_path_buf(), port, sshd: Mutex::new(None) };
         testbed.hide_nix(false)?;
         testbed.start_sshd()?;
         Ok(testbed)
@@ -88,18 +79,16 @@ impl Testbed {
     /// The target as the orchestrator addresses it, with the testbed's key and
     /// host-key settings.
     pub fn target(&self) -> Target {
-        Target::parse(&self.address())
-            .expect("the testbed address parses")
-            .with_ssh_options([
-                "-i".to_string(),
-                self.dir.join("ssh/id_ed25519").to_string(),
-                "-o".into(),
-                "StrictHostKeyChecking=no".into(),
-                "-o".into(),
-                "UserKnownHostsFile=/dev/null".into(),
-                "-o".into(),
-                "LogLevel=ERROR".into(),
-            ])
+        Target::parse(&self.address()).expect("the testbed address parses").with_ssh_options([
+            "-i".to_string(),
+            self.dir.join("ssh/id_ed25519").to_string(),
+            "-o".into(),
+            "StrictHostKeyChecking=no".into(),
+            "-o".into(),
+            "UserKnownHostsFile=/dev/null".into(),
+            "-o".into(),
+            "LogLevel=ERROR".into(),
+        ])
     }
 
     /// `root@127.0.0.1:PORT`.
@@ -133,21 +122,15 @@ impl Testbed {
     /// Every activation so far, oldest first.
     pub fn activations(&self) -> Result<Vec<ActivationRecord>, TestbedError> {
         let path = self.dir.join("activation.log");
-        let text =
-            fs::read_to_string(&path).map_err(|e| TestbedError::new(format!("read {path}"), e))?;
+        let text = fs::read_to_string(&path).map_err(|e| TestbedError::new(format!("read {path}"), e))?;
         text.lines()
             .map(|line| {
                 let mut fields = line.split_whitespace();
                 match (fields.next(), fields.next(), fields.next()) {
-                    (Some(node), Some(action), Some(path)) => Ok(ActivationRecord {
-                        node: node.into(),
-                        action: action.into(),
-                        path: path.into(),
-                    }),
-                    _ => Err(TestbedError::new(
-                        "parse activation log",
-                        format!("bad line `{line}`"),
-                    )),
+                    (Some(node), Some(action), Some(path)) => {
+                        Ok(ActivationRecord { node: node.into(), action: action.into(), path: path.into() })
+                    }
+                    _ => Err(TestbedError::new("parse activation log", format!("bad line `{line}`"))),
                 }
             })
             .collect()
@@ -162,11 +145,7 @@ impl Testbed {
             match fs::read_link(&on_disk) {
                 Ok(link) => {
                     let link = Utf8PathBuf::from_path_buf(link).ok()?;
-                    at = if link.is_absolute() {
-                        link
-                    } else {
-                        at.parent()?.join(link)
-                    };
+                    at = if link.is_absolute() { link } else { at.parent()?.join(link) };
                 }
                 Err(_) => return on_disk.exists().then(|| at.to_string()),
             }
@@ -214,13 +193,7 @@ impl Testbed {
             write(&path, "", false)
         } else {
             fs::remove_file(&path)
-                .or_else(|e| {
-                    if e.kind() == std::io::ErrorKind::NotFound {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                })
+                .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
                 .map_err(|e| TestbedError::new(format!("remove {path}"), e))
         }
     }
@@ -258,11 +231,7 @@ impl Testbed {
             .map_err(|e| TestbedError::new("start sshd in a private mount namespace", e))?;
         // `unshare` and `sh` exec, so this is sshd's own pid: the fixture's
         // SSH-breaking switch reads it.
-        write(
-            &self.dir.join("sshd.pid"),
-            &format!("{}\n", child.id()),
-            false,
-        )?;
+        write(&self.dir.join("sshd.pid"), &format!("{}\n", child.id()), false)?;
         let deadline = Instant::now() + SSHD_START_TIMEOUT;
         loop {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
@@ -271,29 +240,27 @@ impl Testbed {
             }
             if let Ok(Some(status)) = child.try_wait() {
                 let log = fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default();
-                return Err(TestbedError::new(
-                    "start sshd",
-                    format!("exited with {status}: {}", log.trim()),
-                ));
+                return Err(TestbedError::new("start sshd", format!("exited with {status}: {}", log.trim())));
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 return Err(TestbedError::new(
                     "start sshd",
-                    format!(
-                        "not listening on port {} after {SSHD_START_TIMEOUT:?}",
-                        self.port
-                    ),
+                    format!("not listening on port {} after {SSHD_START_TIMEOUT:?}", self.port),
                 ));
             }
             std::thread::yield_now();
         }
     }
 
-    /// Stops the listening sshd: new connections are refused, as when a host's
-    /// sshd is down. Sessions already open go on.
+    /// Stops sshd and every session it serves, as when the host's network or
+    /// sshd goes away: open connections drop, new ones are refused. Processes
+    /// that detached from their session (activation jobs) go on.
     pub fn stop_sshd(&self) {
         if let Some(mut child) = self.sshd.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            for pid in descendants(child.id()) {
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -310,8 +277,7 @@ impl Testbed {
                 .map_err(|e| TestbedError::new(format!("link {usr_bin}"), e));
         }
         mkdir(&usr_bin)?;
-        let entries =
-            fs::read_dir("/usr/bin").map_err(|e| TestbedError::new("list /usr/bin", e))?;
+        let entries = fs::read_dir("/usr/bin").map_err(|e| TestbedError::new("list /usr/bin", e))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if !name.starts_with("nix") {
@@ -327,6 +293,33 @@ impl Drop for Testbed {
     fn drop(&mut self) {
         self.stop_sshd();
     }
+}
+
+/// Every process below `root`, read from /proc.
+fn descendants(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter_map(|pid| {
+                    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                    // The parent is the second field after the parenthesised name.
+                    let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+                    Some((pid, ppid))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(parents.iter().filter(|(_, ppid)| *ppid == parent).map(|(pid, _)| *pid));
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 fn sshd_config(dir: &Utf8Path, port: u16) -> String {
@@ -355,10 +348,7 @@ fn keygen(path: &Utf8Path) -> Result<(), TestbedError> {
     if status.success() {
         Ok(())
     } else {
-        Err(TestbedError::new(
-            format!("generate {path}"),
-            format!("ssh-keygen exited with {status}"),
-        ))
+        Err(TestbedError::new(format!("generate {path}"), format!("ssh-keygen exited with {status}")))
     }
 }
 
@@ -367,9 +357,7 @@ fn mkdir(path: &Utf8Path) -> Result<(), TestbedError> {
 }
 
 fn copy(from: &Utf8Path, to: &Utf8Path) -> Result<(), TestbedError> {
-    fs::copy(from, to)
-        .map(drop)
-        .map_err(|e| TestbedError::new(format!("copy {from} to {to}"), e))
+    fs::copy(from, to).map(drop).map_err(|e| TestbedError::new(format!("copy {from} to {to}"), e))
 }
 
 fn write(path: &Utf8Path, text: &str, executable: bool) -> Result<(), TestbedError> {

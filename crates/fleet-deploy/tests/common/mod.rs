@@ -26,9 +26,7 @@ pub struct Bed {
 
 impl Bed {
     pub fn new(test: &str) -> Bed {
-        let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("deploy")
-            .join(test);
+        let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deploy").join(test);
         let testbed = Testbed::start(&dir.join("target")).unwrap();
         let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
         // A version unique to this test keeps its store paths apart from other tests'.
@@ -39,9 +37,7 @@ impl Bed {
     }
 
     pub fn fleet(&self) -> Fleet {
-        let json = Testbed::nix()
-            .eval_json_file(&self.fixture.dir().join("nix/fleet.nix"))
-            .unwrap();
+        let json = Testbed::nix().eval_json_file(&self.fixture.dir().join("nix/fleet.nix")).unwrap();
         Fleet::from_json(&json).unwrap()
     }
 
@@ -51,13 +47,7 @@ impl Bed {
 
     pub fn deploy_to(&self, containers: &[&str], target: &Target) -> (Summary, Vec<String>) {
         let events = Recorder::default();
-        let summary = self.run(
-            Mode::Deploy,
-            containers,
-            target,
-            Some(Duration::from_secs(30)),
-            &events,
-        );
+        let summary = self.run(Mode::Deploy, containers, target, Some(Duration::from_secs(30)), &events);
         (summary, events.0.into_inner().unwrap())
     }
 
@@ -75,27 +65,17 @@ impl Bed {
         let plan = Plan::new(&fleet, &kinds, &containers, &self.fixture.flake_ref())
             .unwrap()
             .with_confirm_timeout(confirm);
-        let targets: BTreeMap<String, Target> =
-            plan.targets(Some(target)).unwrap().into_iter().collect();
+        let targets: BTreeMap<String, Target> = plan.targets(Some(target)).unwrap().into_iter().collect();
         plan.run(&Testbed::nix(), mode, &targets, sink)
     }
 
     pub fn activation_order(&self) -> Vec<String> {
-        self.testbed
-            .activations()
-            .unwrap()
-            .into_iter()
-            .map(|r| r.node)
-            .collect()
+        self.testbed.activations().unwrap().into_iter().map(|r| r.node).collect()
     }
 
     /// The profile of `node` on the target, as a store path.
     pub fn profile_of(&self, node: &str) -> Option<String> {
-        let profile = if node == FIXTURE_HOST {
-            HOST_PROFILE.to_string()
-        } else {
-            container_profile(node)
-        };
+        let profile = if node == FIXTURE_HOST { HOST_PROFILE.to_string() } else { container_profile(node) };
         self.testbed.profile(&profile)
     }
 }
@@ -118,20 +98,12 @@ impl Sink for Recorder {
 }
 
 pub fn outcomes(summary: &Summary) -> Vec<String> {
-    summary
-        .nodes
-        .iter()
-        .map(|n| format!("{}={}", n.node, n.outcome.label()))
-        .collect()
+    summary.nodes.iter().map(|n| format!("{}={}", n.node, n.outcome.label())).collect()
 }
 
 pub fn stages(events: &[String], stage: Stage) -> BTreeSet<String> {
     let suffix = format!(":{stage}");
-    events
-        .iter()
-        .filter_map(|e| e.strip_suffix(&suffix))
-        .map(String::from)
-        .collect()
+    events.iter().filter_map(|e| e.strip_suffix(&suffix)).map(String::from).collect()
 }
 
 pub fn names(items: &[&str]) -> BTreeSet<String> {
