@@ -1,6 +1,7 @@
 //! `diff`: what a deploy would change per node, or the diff of two local closures.
 
 use fleet_deploy::Mode;
+use fleet_diff::ClosureDiff;
 use fleet_nix::{Nix, Target};
 
 use crate::args::Args;
@@ -50,7 +51,17 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
 }
 
 fn local(old: &str, new: &str, json: bool) -> Result<(), Failure> {
-    let nix = Nix::new();
+    let diff = local_diff(&Nix::new(), old, new)?;
+    print!(
+        "{}",
+        local_text(old, new, &diff, json, crate::deploy::use_color())
+    );
+    Ok(())
+}
+
+/// The diff of two local closures. The two `nix path-info` calls are
+/// independent and take most of the time, so they run at once.
+pub(crate) fn local_diff(nix: &Nix, old: &str, new: &str) -> Result<ClosureDiff, Failure> {
     let closure = |path: &str| {
         nix.closure(&Target::Local, path)
             .map(|infos| {
@@ -61,15 +72,30 @@ fn local(old: &str, new: &str, json: bool) -> Result<(), Failure> {
             })
             .map_err(|e| Failure::Config(format!("read the closure of {path}: {e}")))
     };
-    let diff = fleet_diff::diff(&closure(old)?, &closure(new)?);
+    let (old_closure, new_closure) = std::thread::scope(|s| {
+        let reading_old = s.spawn(|| closure(old));
+        let new_closure = closure(new);
+        // A panic in the reader is a bug; pass it on as it is.
+        let old_closure = reading_old
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (old_closure, new_closure)
+    });
+    Ok(fleet_diff::diff(&old_closure?, &new_closure?))
+}
+
+/// What `diff OLD NEW` prints for `diff`: the JSON document or the text.
+pub(crate) fn local_text(
+    old: &str,
+    new: &str,
+    diff: &ClosureDiff,
+    json: bool,
+    color: bool,
+) -> String {
     if json {
-        println!("{}", fleet_report::diff_json(old, new, &diff));
+        format!("{}\n", fleet_report::diff_json(old, new, diff))
     } else {
         let heading = format!("{old} -> {new}");
-        let options = fleet_diff::RenderOptions {
-            color: crate::deploy::use_color(),
-        };
-        print!("{}", fleet_diff::render(&heading, &diff, &options));
+        fleet_diff::render(&heading, diff, &fleet_diff::RenderOptions { color })
     }
-    Ok(())
 }

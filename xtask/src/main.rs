@@ -2,6 +2,7 @@
 //! one module per command, and maps the result to an exit code.
 
 mod args;
+mod bench;
 mod build;
 mod demo;
 mod deploy;
@@ -30,6 +31,7 @@ Commands:
   rollback Activate the selected nodes' previous generations
   status   What each node runs on its host, and whether it matches the local build
   demo     Deploy an example fleet to a simulated VPS on this machine, twice
+  bench    Benchmarks: `bench diff` times the closure diff against nix store diff-closures
   help     Print this help
 
 Run `cargo xtask <COMMAND> --help` for a command's options.
@@ -39,7 +41,11 @@ Exit status: 0 success, 1 some node failed, 2 usage or configuration error.
 
 fn main() -> ExitCode {
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
-    let command = if argv.is_empty() { "help".to_string() } else { argv.remove(0) };
+    let command = if argv.is_empty() {
+        "help".to_string()
+    } else {
+        argv.remove(0)
+    };
     let args = Args::new(argv);
     let result = match command.as_str() {
         "graph" => graph::run(args),
@@ -49,11 +55,14 @@ fn main() -> ExitCode {
         "rollback" => rollback::run(args),
         "status" => status::run(args),
         "demo" => demo::run(args),
+        "bench" => bench::run(args),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
         }
-        other => Err(Failure::Usage(format!("unknown command `{other}`; run `cargo xtask help`"))),
+        other => Err(Failure::Usage(format!(
+            "unknown command `{other}`; run `cargo xtask help`"
+        ))),
     };
     exit::report(result)
 }

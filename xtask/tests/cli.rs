@@ -49,7 +49,7 @@ fn check_config_error(out: &Output, expect: &str) {
 
 #[test]
 fn every_command_has_help() {
-    for command in ["graph", "build", "deploy", "demo"] {
+    for command in ["graph", "build", "deploy", "demo", "bench"] {
         let out = fleet(&[command, "--help"]);
         assert!(out.status.success(), "{command} --help");
         assert!(

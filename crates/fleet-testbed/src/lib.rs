@@ -10,11 +10,13 @@
 //! depend on it.
 #![deny(missing_docs)]
 
+mod closure_pair;
 mod error;
 mod fixture;
 mod prerequisites;
 mod testbed;
 
+pub use closure_pair::{diff_closures, nix_version, ClosurePair, PairDesign, MIN_PAIR_PATHS};
 pub use error::TestbedError;
 pub use fixture::{Fixture, FIXTURE_CONTAINERS, FIXTURE_HOST};
 pub use prerequisites::{ensure_programs, Missing, TESTBED_PROGRAMS};
