@@ -41,12 +41,8 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     args.finish()?;
     match benchmarks.as_slice() {
         [name] if name == "diff" => diff(runs, paths),
-        [] => Err(Failure::Usage(
-            "bench needs a benchmark; the benchmarks are: diff".into(),
-        )),
-        [name] => Err(Failure::Usage(format!(
-            "unknown benchmark `{name}`; the benchmarks are: diff"
-        ))),
+        [] => Err(Failure::Usage("bench needs a benchmark; the benchmarks are: diff".into())),
+        [name] => Err(Failure::Usage(format!("unknown benchmark `{name}`; the benchmarks are: diff"))),
         _ => Err(Failure::Usage("bench runs one benchmark at a time".into())),
     }
 }
@@ -57,19 +53,15 @@ fn count(args: &mut Args, name: &str, default: usize, min: usize) -> Result<usiz
         None => Ok(default),
         Some(text) => match text.parse::<usize>() {
             Ok(n) if n >= min => Ok(n),
-            _ => Err(Failure::Usage(format!(
-                "{name} takes a whole number of at least {min}, not `{text}`"
-            ))),
+            _ => Err(Failure::Usage(format!("{name} takes a whole number of at least {min}, not `{text}`"))),
         },
     }
 }
 
 /// The diff benchmark: `fleet diff OLD NEW` against `nix store diff-closures`.
 fn diff(runs: usize, paths: usize) -> Result<(), Failure> {
-    ensure_programs(&[("nix", "nix-bin")], true, &mut |line| {
-        eprintln!("bench: {line}")
-    })
-    .map_err(|e| Failure::Config(e.to_string()))?;
+    ensure_programs(&[("nix", "nix-bin")], true, &mut |line| eprintln!("bench: {line}"))
+        .map_err(|e| Failure::Config(e.to_string()))?;
     let dir = Utf8PathBuf::from_path_buf(
         std::env::temp_dir().join(format!("fleet-bench-diff-{}", std::process::id())),
     )
@@ -128,11 +120,7 @@ fn diff(runs: usize, paths: usize) -> Result<(), Failure> {
         machine.cpu,
         std::env::consts::ARCH,
         machine.nix,
-        if cfg!(debug_assertions) {
-            "dev"
-        } else {
-            "release"
-        },
+        if cfg!(debug_assertions) { "dev" } else { "release" },
     );
     println!("Runs: {runs} timed per tool after one warm-up each, alternating.\n");
     println!("| tool | median | min | max | packages reported |");
@@ -141,12 +129,7 @@ fn diff(runs: usize, paths: usize) -> Result<(), Failure> {
         ("`fleet diff OLD NEW`", &ours, our_packages),
         ("`nix store diff-closures OLD NEW`", &theirs, their_packages),
     ] {
-        println!(
-            "| {tool} | {} | {} | {} | {packages} |",
-            ms(stats.median),
-            ms(stats.min),
-            ms(stats.max)
-        );
+        println!("| {tool} | {} | {} | {} | {packages} |", ms(stats.median), ms(stats.min), ms(stats.max));
     }
     println!(
         "\nRatio (diff-closures median / fleet diff median): {:.2}x",
@@ -187,11 +170,7 @@ impl Stats {
         // The middle one, or the mean of the middle two.
         let n = sorted.len();
         let median = (sorted[(n - 1) / 2] + sorted[n / 2]) / 2;
-        Stats {
-            median,
-            min: sorted[0],
-            max: sorted[sorted.len() - 1],
-        }
+        Stats { median, min: sorted[0], max: sorted[sorted.len() - 1] }
     }
 }
 
@@ -225,20 +204,12 @@ mod tests {
 
     #[test]
     fn median_of_odd_and_even_counts() {
-        let ms =
-            |v: &[u64]| -> Vec<Duration> { v.iter().map(|&m| Duration::from_millis(m)).collect() };
+        let ms = |v: &[u64]| -> Vec<Duration> { v.iter().map(|&m| Duration::from_millis(m)).collect() };
         let s = Stats::of(&ms(&[30, 10, 20]));
         assert_eq!(
             (s.median, s.min, s.max),
-            (
-                Duration::from_millis(20),
-                Duration::from_millis(10),
-                Duration::from_millis(30)
-            )
+            (Duration::from_millis(20), Duration::from_millis(10), Duration::from_millis(30))
         );
-        assert_eq!(
-            Stats::of(&ms(&[40, 10, 20, 30])).median,
-            Duration::from_millis(25)
-        );
+        assert_eq!(Stats::of(&ms(&[40, 10, 20, 30])).median, Duration::from_millis(25));
     }
 }

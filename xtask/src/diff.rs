@@ -44,18 +44,13 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     match paths.as_slice() {
         [] => request.run(Mode::DryRun, json),
         [old, new] => local(old, new, json),
-        _ => Err(Failure::Usage(
-            "diff takes two store paths (OLD NEW) or none".into(),
-        )),
+        _ => Err(Failure::Usage("diff takes two store paths (OLD NEW) or none".into())),
     }
 }
 
 fn local(old: &str, new: &str, json: bool) -> Result<(), Failure> {
     let diff = local_diff(&Nix::new(), old, new)?;
-    print!(
-        "{}",
-        local_text(old, new, &diff, json, crate::deploy::use_color())
-    );
+    print!("{}", local_text(old, new, &diff, json, crate::deploy::use_color()));
     Ok(())
 }
 
@@ -65,10 +60,7 @@ pub(crate) fn local_diff(nix: &Nix, old: &str, new: &str) -> Result<ClosureDiff,
     let closure = |path: &str| {
         nix.closure(&Target::Local, path)
             .map(|infos| {
-                infos
-                    .into_iter()
-                    .map(|i| fleet_diff::PathInfo::new(i.path, i.nar_size))
-                    .collect::<Vec<_>>()
+                infos.into_iter().map(|i| fleet_diff::PathInfo::new(i.path, i.nar_size)).collect::<Vec<_>>()
             })
             .map_err(|e| Failure::Config(format!("read the closure of {path}: {e}")))
     };
@@ -76,22 +68,14 @@ pub(crate) fn local_diff(nix: &Nix, old: &str, new: &str) -> Result<ClosureDiff,
         let reading_old = s.spawn(|| closure(old));
         let new_closure = closure(new);
         // A panic in the reader is a bug; pass it on as it is.
-        let old_closure = reading_old
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let old_closure = reading_old.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (old_closure, new_closure)
     });
     Ok(fleet_diff::diff(&old_closure?, &new_closure?))
 }
 
 /// What `diff OLD NEW` prints for `diff`: the JSON document or the text.
-pub(crate) fn local_text(
-    old: &str,
-    new: &str,
-    diff: &ClosureDiff,
-    json: bool,
-    color: bool,
-) -> String {
+pub(crate) fn local_text(old: &str, new: &str, diff: &ClosureDiff, json: bool, color: bool) -> String {
     if json {
         format!("{}\n", fleet_report::diff_json(old, new, diff))
     } else {

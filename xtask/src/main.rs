@@ -41,11 +41,7 @@ Exit status: 0 success, 1 some node failed, 2 usage or configuration error.
 
 fn main() -> ExitCode {
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
-    let command = if argv.is_empty() {
-        "help".to_string()
-    } else {
-        argv.remove(0)
-    };
+    let command = if argv.is_empty() { "help".to_string() } else { argv.remove(0) };
     let args = Args::new(argv);
     let result = match command.as_str() {
         "graph" => graph::run(args),
@@ -60,9 +56,7 @@ fn main() -> ExitCode {
             print!("{HELP}");
             Ok(())
         }
-        other => Err(Failure::Usage(format!(
-            "unknown command `{other}`; run `cargo xtask help`"
-        ))),
+        other => Err(Failure::Usage(format!("unknown command `{other}`; run `cargo xtask help`"))),
     };
     exit::report(result)
 }

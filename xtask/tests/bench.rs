@@ -10,9 +10,7 @@ use fleet_nix::Target;
 use fleet_testbed::{diff_closures, ClosurePair, Testbed};
 
 fn scratch(test: &str) -> Utf8PathBuf {
-    Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("bench")
-        .join(test)
+    Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench").join(test)
 }
 
 fn nix_installed() {
@@ -73,16 +71,9 @@ fn closure_pair_has_the_requested_size_and_designed_changes() {
 fn bench_diff_prints_its_table() {
     let out = fleet(&["bench", "diff", "--runs", "1", "--paths", "50"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("50 -> 50 store paths"), "{stdout}");
-    for row in [
-        "| `fleet diff OLD NEW` |",
-        "| `nix store diff-closures OLD NEW` |",
-    ] {
+    for row in ["| `fleet diff OLD NEW` |", "| `nix store diff-closures OLD NEW` |"] {
         assert!(stdout.contains(row), "no row {row} in:\n{stdout}");
     }
     assert!(stdout.contains("Ratio (diff-closures median / fleet diff median)"));
@@ -92,14 +83,8 @@ fn bench_diff_prints_its_table() {
 fn bench_needs_a_known_benchmark() {
     for (args, expect) in [
         (&["bench"][..], "the benchmarks are: diff"),
-        (
-            &["bench", "sort"][..],
-            "unknown benchmark `sort`; the benchmarks are: diff",
-        ),
-        (
-            &["bench", "diff", "--runs", "0"][..],
-            "--runs takes a whole number",
-        ),
+        (&["bench", "sort"][..], "unknown benchmark `sort`; the benchmarks are: diff"),
+        (&["bench", "diff", "--runs", "0"][..], "--runs takes a whole number"),
         (&["bench", "diff", "--paths", "5"][..], "at least 20"),
     ] {
         let out = fleet(args);

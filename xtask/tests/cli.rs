@@ -7,16 +7,12 @@ use camino::Utf8PathBuf;
 use fleet_testbed::{Fixture, Testbed};
 
 fn scratch(test: &str) -> Utf8PathBuf {
-    Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("cli")
-        .join(test)
+    Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli").join(test)
 }
 
 fn fleet(args: &[&str]) -> Output {
-    fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |line| {
-        eprintln!("{line}")
-    })
-    .expect("nix and ssh are installed");
+    fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |line| eprintln!("{line}"))
+        .expect("nix and ssh are installed");
     Command::new(env!("CARGO_BIN_EXE_fleet"))
         .args(args)
         .env("NIX_CONFIG", Testbed::local_nix_config())
@@ -40,11 +36,7 @@ fn fixture_with(test: &str, containers: &[(&str, &[&str])]) -> Fixture {
 
 fn check_config_error(out: &Output, expect: &str) {
     assert_eq!(out.status.code(), Some(2), "stderr: {}", stderr(out));
-    assert!(
-        stderr(out).contains(expect),
-        "expected `{expect}` in: {}",
-        stderr(out)
-    );
+    assert!(stderr(out).contains(expect), "expected `{expect}` in: {}", stderr(out));
 }
 
 #[test]
@@ -52,11 +44,7 @@ fn every_command_has_help() {
     for command in ["graph", "build", "deploy", "demo", "bench"] {
         let out = fleet(&[command, "--help"]);
         assert!(out.status.success(), "{command} --help");
-        assert!(
-            stdout(&out).contains(&format!("cargo xtask {command}")),
-            "{command}: {}",
-            stdout(&out)
-        );
+        assert!(stdout(&out).contains(&format!("cargo xtask {command}")), "{command}: {}", stdout(&out));
     }
     let out = fleet(&["--help"]);
     assert!(out.status.success() && stdout(&out).contains("Commands:"));
@@ -70,11 +58,7 @@ fn every_command_has_help() {
 
 #[test]
 fn unknown_container_lists_the_known_ones() {
-    let fixture = Fixture::create(
-        &scratch("unknown_container").join("flake"),
-        "root@127.0.0.1:9",
-    )
-    .unwrap();
+    let fixture = Fixture::create(&scratch("unknown_container").join("flake"), "root@127.0.0.1:9").unwrap();
     let flake = fixture.flake_ref();
     for command in ["build", "deploy"] {
         let out = fleet(&[command, "--flake", &flake, "--container", "nanuo-bot"]);
@@ -98,10 +82,7 @@ fn dependency_cycle_is_printed() {
 fn unknown_dependency_is_named() {
     let fixture = fixture_with("unknown_dependency", &[("a", &["ghost"])]);
     let out = fleet(&["deploy", "--flake", &fixture.flake_ref()]);
-    check_config_error(
-        &out,
-        "node `a` depends on `ghost`, which is not a node (known nodes: a, vps-arm)",
-    );
+    check_config_error(&out, "node `a` depends on `ghost`, which is not a node (known nodes: a, vps-arm)");
 }
 
 #[test]
@@ -133,25 +114,14 @@ fn graph_prints_activation_order_and_dot() {
          2     nannuo-bot      container  vps-arm, bgs-backend\n"
     );
     let out = fleet(&["graph", "--dot", "--flake", &fixture.flake_ref()]);
-    assert!(
-        stdout(&out).contains("\"bgs-backend\" -> \"nannuo-bot\";"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("\"bgs-backend\" -> \"nannuo-bot\";"), "{}", stdout(&out));
 }
 
 /// The store path `nix eval` says a node would build to, without building it.
 fn out_path(flake: &str, node: &str) -> String {
     let out = Command::new("nix")
-        .args([
-            "--extra-experimental-features",
-            "nix-command flakes",
-            "eval",
-            "--raw",
-        ])
-        .arg(format!(
-            "{flake}#nixosConfigurations.{node}.config.system.build.toplevel.outPath"
-        ))
+        .args(["--extra-experimental-features", "nix-command flakes", "eval", "--raw"])
+        .arg(format!("{flake}#nixosConfigurations.{node}.config.system.build.toplevel.outPath"))
         .env("NIX_CONFIG", Testbed::local_nix_config())
         .output()
         .unwrap();
@@ -161,8 +131,7 @@ fn out_path(flake: &str, node: &str) -> String {
 
 #[test]
 fn build_with_container_builds_only_that_node() {
-    let mut fixture =
-        Fixture::create(&scratch("build_one").join("flake"), "root@127.0.0.1:9").unwrap();
+    let mut fixture = Fixture::create(&scratch("build_one").join("flake"), "root@127.0.0.1:9").unwrap();
     // Versions no other test uses, so no earlier run has built these paths.
     let unique = format!("build-one-{}", std::process::id());
     for node in ["vps-arm", "bgs-backend", "nannuo-bot", "test-container"] {
@@ -176,10 +145,7 @@ fn build_with_container_builds_only_that_node() {
     assert!(std::path::Path::new(&wanted).exists());
     for other in ["vps-arm", "bgs-backend", "test-container"] {
         let path = out_path(&flake, other);
-        assert!(
-            !std::path::Path::new(&path).exists(),
-            "{other} was built too: {path}"
-        );
+        assert!(!std::path::Path::new(&path).exists(), "{other} was built too: {path}");
     }
 }
 
@@ -190,44 +156,20 @@ fn deploy_exits_1_when_a_node_fails_and_prints_the_summary() {
     let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
     fixture.fail_build("test-container", true).unwrap();
     let ssh_options = testbed.ssh_options().join(" ");
-    let out = fleet(&[
-        "deploy",
-        "--flake",
-        &fixture.flake_ref(),
-        "--ssh-option",
-        &ssh_options,
-    ]);
+    let out = fleet(&["deploy", "--flake", &fixture.flake_ref(), "--ssh-option", &ssh_options]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let table = stdout(&out);
     assert!(table.contains("test-container  failed"), "{table}");
-    assert!(
-        table.contains("error: failed to build test-container: run `"),
-        "{table}"
-    );
+    assert!(table.contains("error: failed to build test-container: run `"), "{table}");
     assert!(table.contains("4 nodes: 3 activated, 1 failed"), "{table}");
-    let activated: Vec<String> = testbed
-        .activations()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.node)
-        .collect();
+    let activated: Vec<String> = testbed.activations().unwrap().into_iter().map(|r| r.node).collect();
     assert_eq!(activated.len(), 3);
     assert!(!activated.contains(&"test-container".to_string()));
 }
 
 #[test]
 fn bad_target_is_a_usage_error() {
-    let fixture =
-        Fixture::create(&scratch("bad_target").join("flake"), "root@127.0.0.1:9").unwrap();
-    let out = fleet(&[
-        "deploy",
-        "--flake",
-        &fixture.flake_ref(),
-        "--target",
-        "root@host:notaport",
-    ]);
-    check_config_error(
-        &out,
-        "target `root@host:notaport` has an invalid port `notaport`",
-    );
+    let fixture = Fixture::create(&scratch("bad_target").join("flake"), "root@127.0.0.1:9").unwrap();
+    let out = fleet(&["deploy", "--flake", &fixture.flake_ref(), "--target", "root@host:notaport"]);
+    check_config_error(&out, "target `root@host:notaport` has an invalid port `notaport`");
 }

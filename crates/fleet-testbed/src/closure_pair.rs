@@ -156,25 +156,12 @@ impl ClosurePair {
         // nix's per-build overhead even on two cores. But not more than there
         // are build users (Debian's nix-bin makes 10): a build waiting for a
         // free user polls in seconds, which made 300 paths take 26 s, not 2 s.
-        let stdout = nix(&[
-            "build",
-            "--json",
-            "--no-link",
-            "--max-jobs",
-            "8",
-            "--file",
-            pair.as_str(),
-            "old",
-            "new",
-        ])?;
-        let outputs = built_outputs(&stdout)
-            .map_err(|e| TestbedError::new("read the output of nix build", e))?;
+        let stdout =
+            nix(&["build", "--json", "--no-link", "--max-jobs", "8", "--file", pair.as_str(), "old", "new"])?;
+        let outputs =
+            built_outputs(&stdout).map_err(|e| TestbedError::new("read the output of nix build", e))?;
         match outputs.as_slice() {
-            [old, new] => Ok(ClosurePair {
-                old: old.clone(),
-                new: new.clone(),
-                design: generated.design,
-            }),
+            [old, new] => Ok(ClosurePair { old: old.clone(), new: new.clone(), design: generated.design }),
             _ => Err(TestbedError::new(
                 "read the output of nix build",
                 format!("expected two results, got {}", outputs.len()),
@@ -206,10 +193,7 @@ fn nix(args: &[&str]) -> Result<String, TestbedError> {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<&str> = stderr.lines().collect();
         let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-        return Err(TestbedError::new(
-            step(),
-            format!("{}\n{tail}", output.status),
-        ));
+        return Err(TestbedError::new(step(), format!("{}\n{tail}", output.status)));
     }
     String::from_utf8(output.stdout).map_err(|_| TestbedError::new(step(), "output is not UTF-8"))
 }
@@ -220,10 +204,7 @@ fn built_outputs(json: &str) -> Result<Vec<String>, String> {
     results
         .iter()
         .map(|r| {
-            r["outputs"]["out"]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| format!("no `out` output in {r}"))
+            r["outputs"]["out"].as_str().map(str::to_string).ok_or_else(|| format!("no `out` output in {r}"))
         })
         .collect()
 }
@@ -268,19 +249,12 @@ fn generate(paths: usize) -> Generated {
     let mut versions: Vec<Option<String>> = Vec::new();
     let mut slots = paths - 1; // The toplevel is one path.
     while slots > 0 {
-        let Some(c) = names.next() else {
-            unreachable!("the candidate stream never ends")
-        };
+        let Some(c) = names.next() else { unreachable!("the candidate stream never ends") };
         let name = c.key();
         let mut outputs = c.outputs;
         outputs.truncate(slots);
         slots -= outputs.len();
-        old.push(Package {
-            name,
-            outputs,
-            deps: Vec::new(),
-            size: size_for(&c.pname),
-        });
+        old.push(Package { name, outputs, deps: Vec::new(), size: size_for(&c.pname) });
         versions.push(c.version);
     }
 
@@ -294,9 +268,7 @@ fn generate(paths: usize) -> Generated {
     let mut roles = vec![Role::Stable; old.len()];
     let (mut ups, mut downs, mut removed) = (0, 0, 0);
     for &i in &order {
-        let bumpable = versions[i]
-            .as_deref()
-            .is_some_and(|v| bump(v, false, 0).is_some());
+        let bumpable = versions[i].as_deref().is_some_and(|v| bump(v, false, 0).is_some());
         if bumpable && downs < down {
             roles[i] = Role::Down;
             downs += 1;
@@ -311,9 +283,7 @@ fn generate(paths: usize) -> Generated {
 
     // Only stable packages are dependencies, so that nothing but the changed
     // packages and the toplevel gets a new store path.
-    let stable: Vec<usize> = (0..old.len())
-        .filter(|&i| roles[i] == Role::Stable)
-        .collect();
+    let stable: Vec<usize> = (0..old.len()).filter(|&i| roles[i] == Role::Stable).collect();
     let keys: Vec<String> = old.iter().map(|p| p.name.clone()).collect();
     let deps_for = |i: usize, salt: u64| -> Vec<String> {
         let mut deps = vec![keys[0].clone()];
@@ -373,24 +343,11 @@ fn generate(paths: usize) -> Generated {
         });
     }
 
-    let design = PairDesign {
-        paths,
-        packages: old.len(),
-        up: ups,
-        down: downs,
-        bumped_paths,
-        added,
-        removed,
-    };
+    let design =
+        PairDesign { paths, packages: old.len(), up: ups, down: downs, bumped_paths, added, removed };
     Generated {
-        old: Spec {
-            toplevel: "nixos-system-bench-24.05.20240601.1a2b3c4".into(),
-            packages: old,
-        },
-        new: Spec {
-            toplevel: "nixos-system-bench-24.05.20240615.5d6e7f8".into(),
-            packages: new,
-        },
+        old: Spec { toplevel: "nixos-system-bench-24.05.20240601.1a2b3c4".into(), packages: old },
+        new: Spec { toplevel: "nixos-system-bench-24.05.20240615.5d6e7f8".into(), packages: new },
         design,
     }
 }
@@ -400,22 +357,11 @@ fn generate(paths: usize) -> Generated {
 /// there is no number, or going down from 0.
 fn bump(version: &str, up: bool, h: u64) -> Option<String> {
     let end = version.rfind(|c: char| c.is_ascii_digit())? + 1;
-    let start = version[..end]
-        .rfind(|c: char| !c.is_ascii_digit())
-        .map_or(0, |i| i + 1);
+    let start = version[..end].rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
     let digits = &version[start..end];
     let value: u64 = digits.parse().ok()?;
-    let value = if up {
-        value + 1 + h % 3
-    } else {
-        value.checked_sub(1)?
-    };
-    Some(format!(
-        "{}{value:0width$}{}",
-        &version[..start],
-        &version[end..],
-        width = digits.len()
-    ))
+    let value = if up { value + 1 + h % 3 } else { value.checked_sub(1)? };
+    Some(format!("{}{value:0width$}{}", &version[..start], &version[end..], width = digits.len()))
 }
 
 /// A NAR size that varies by package: mostly a few KiB, some much larger.
@@ -483,22 +429,13 @@ const fn family(
     style: Style,
     split: bool,
 ) -> Family {
-    Family {
-        prefix,
-        words,
-        suffix,
-        style,
-        split,
-    }
+    Family { prefix, words, suffix, style, split }
 }
 
 /// Endless, distinct candidates: the core system first in the mix, then every
 /// family word by word; later rounds put `-utils`, `-core`... after the word.
 fn candidates() -> impl Iterator<Item = Candidate> {
-    let words: Vec<Vec<&str>> = FAMILIES
-        .iter()
-        .map(|f| f.words.split_whitespace().collect())
-        .collect();
+    let words: Vec<Vec<&str>> = FAMILIES.iter().map(|f| f.words.split_whitespace().collect()).collect();
     (0usize..).flat_map(move |round| {
         let mut out = Vec::new();
         let longest = words.iter().map(Vec::len).max().unwrap_or(0);
@@ -537,27 +474,11 @@ fn family_member(family: &Family, word: &str, round: usize) -> Candidate {
     let version = match family.style {
         Style::Semver => Some(format!("{}.{}.{}", n(0, 8), n(8, 25), 1 + n(16, 14))),
         Style::Decimal => Some(format!("{}.{:02}", n(0, 9), 1 + n(8, 98))),
-        Style::Four => Some(format!(
-            "{}.{}.{}.{}",
-            n(0, 3),
-            n(8, 12),
-            n(16, 8),
-            1 + n(24, 5)
-        )),
-        Style::Rock => Some(format!(
-            "{}.{}.{}-{}",
-            n(0, 4),
-            n(8, 10),
-            n(16, 6),
-            1 + n(24, 3)
-        )),
-        Style::Melpa => Some(format!(
-            "2024{:02}{:02}.{}{:02}",
-            1 + n(0, 12),
-            1 + n(8, 28),
-            1 + n(16, 23),
-            n(24, 60)
-        )),
+        Style::Four => Some(format!("{}.{}.{}.{}", n(0, 3), n(8, 12), n(16, 8), 1 + n(24, 5))),
+        Style::Rock => Some(format!("{}.{}.{}-{}", n(0, 4), n(8, 10), n(16, 6), 1 + n(24, 3))),
+        Style::Melpa => {
+            Some(format!("2024{:02}{:02}.{}{:02}", 1 + n(0, 12), 1 + n(8, 28), 1 + n(16, 23), n(24, 60)))
+        }
         Style::Date => Some(format!("2024-{:02}-{:02}", 1 + n(0, 12), 2 + n(8, 27))),
         Style::None => None,
     };
@@ -571,11 +492,7 @@ fn family_member(family: &Family, word: &str, round: usize) -> Candidate {
     } else {
         vec!["out"]
     };
-    Candidate {
-        pname,
-        version,
-        outputs,
-    }
+    Candidate { pname, version, outputs }
 }
 
 /// The splitmix64 finalizer: a well-mixed 64-bit value from any input.
@@ -588,9 +505,9 @@ fn mix(mut z: u64) -> u64 {
 
 /// FNV-1a of `s`, mixed with the seed.
 fn hash(s: &str) -> u64 {
-    let fnv = s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
+    let fnv = s
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
     mix(SEED ^ fnv)
 }
 
@@ -687,8 +604,8 @@ const CORE: &[(&str, &str, &[&str])] = &[
 
 /// Words appended in later rounds, so that names stay distinct and plausible.
 const SUFFIXES: &[&str] = &[
-    "utils", "core", "tools", "common", "extras", "plugins", "bindings", "contrib", "compat",
-    "lite", "async", "cli",
+    "utils", "core", "tools", "common", "extras", "plugins", "bindings", "contrib", "compat", "lite",
+    "async", "cli",
 ];
 
 const FAMILIES: &[Family] = &[
@@ -820,20 +737,15 @@ mod tests {
     fn generates_exactly_the_designed_pair() {
         for paths in [MIN_PAIR_PATHS, 50, 2000, 5000] {
             let g = generate(paths);
-            let count = |spec: &Spec| -> usize {
-                1 + spec.packages.iter().map(|p| p.outputs.len()).sum::<usize>()
-            };
+            let count =
+                |spec: &Spec| -> usize { 1 + spec.packages.iter().map(|p| p.outputs.len()).sum::<usize>() };
             assert_eq!(count(&g.old), paths);
             assert_eq!(count(&g.new), paths);
             let d = &g.design;
-            assert!(
-                d.up >= 1 && d.down >= 1 && d.added >= 1 && d.removed >= 1,
-                "{d:?}"
-            );
+            assert!(d.up >= 1 && d.down >= 1 && d.added >= 1 && d.removed >= 1, "{d:?}");
             assert_eq!(d.added, d.removed);
-            let keys = |spec: &Spec| -> HashSet<String> {
-                spec.packages.iter().map(|p| p.name.clone()).collect()
-            };
+            let keys =
+                |spec: &Spec| -> HashSet<String> { spec.packages.iter().map(|p| p.name.clone()).collect() };
             let (old, new) = (keys(&g.old), keys(&g.new));
             assert_eq!(old.len(), g.old.packages.len(), "names are distinct");
             assert_eq!(new.len(), g.new.packages.len(), "names are distinct");
@@ -841,11 +753,7 @@ mod tests {
             // Every dependency is a package both sides share unchanged.
             for p in g.old.packages.iter().chain(&g.new.packages) {
                 for dep in &p.deps {
-                    assert!(
-                        old.contains(dep) && new.contains(dep),
-                        "{} -> {dep}",
-                        p.name
-                    );
+                    assert!(old.contains(dep) && new.contains(dep), "{} -> {dep}", p.name);
                 }
             }
         }
