@@ -1,6 +1,7 @@
 //! One run of the pipeline over a selection of nodes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fleet_diff::ClosureDiff;
@@ -171,16 +172,38 @@ impl<'a> Plan<'a> {
             })
             .collect();
         let targets = &shared;
-        // Held until the run ends: dropping a lock releases it.
-        let mut locks: Vec<DeployLock> = Vec::new();
-        for (host, target) in targets {
-            if matches!(mode, Mode::Deploy | Mode::Rollback) {
-                match self.lock(host, target, &mut states, sink) {
-                    Some(lock) => locks.push(lock),
-                    None => continue,
-                }
-            }
-            self.probe(host, target, mode, &mut states, sink);
+        // Hosts go through lock, probe and push in parallel, each with its own
+        // nodes' states; the locks are held until the run ends.
+        let mut per_host: Vec<(&String, &Target, States<'_>)> = targets
+            .iter()
+            .map(|(host, target)| {
+                let mine: Vec<&str> = states
+                    .keys()
+                    .copied()
+                    .filter(|name| self.fleet.host_of(name).is_some_and(|h| &h.name == host))
+                    .collect();
+                let mine = mine.into_iter().filter_map(|name| states.remove_entry(name)).collect();
+                (host, target, mine)
+            })
+            .collect();
+        let locks: Vec<DeployLock> = pool.install(|| {
+            per_host
+                .par_iter_mut()
+                .filter_map(|(host, target, states)| {
+                    let lock = match mode {
+                        Mode::Deploy | Mode::Rollback => Some(self.lock(host, target, states, sink)?),
+                        _ => None,
+                    };
+                    self.probe(host, target, mode, states, sink);
+                    if mode == Mode::Deploy {
+                        self.push(nix, host, target, states, sink);
+                    }
+                    lock
+                })
+                .collect()
+        });
+        for (_, _, host_states) in per_host {
+            states.extend(host_states);
         }
         if mode == Mode::Status {
             for node in self.pending(&states) {
@@ -216,24 +239,7 @@ impl<'a> Plan<'a> {
             return summary(names, states);
         }
 
-        if mode == Mode::Deploy {
-            for (host, target) in targets {
-                self.push(nix, host, target, &mut states, sink);
-            }
-        }
-        for wave in self.fleet.waves(&self.selection) {
-            let activations: Vec<_> = pool.install(|| {
-                wave.par_iter()
-                    .filter(|node| states[node.name.as_str()].outcome.is_none())
-                    .map(|node| self.activate(node, &states, targets, sink))
-                    .collect()
-            });
-            for (name, outcome, elapsed) in activations {
-                let state = states.get_mut(name).expect("every selected node has a state");
-                state.elapsed += elapsed;
-                finish(sink, name, state, outcome);
-            }
-        }
+        self.activate_all(&pool, &mut states, targets, sink);
         drop(locks);
         drop(connections);
         summary(names, states)
@@ -244,7 +250,7 @@ impl<'a> Plan<'a> {
         self.selection
             .names()
             .iter()
-            .filter(|name| states[name.as_str()].outcome.is_none())
+            .filter(|name| states.get(name.as_str()).is_some_and(|s| s.outcome.is_none()))
             .map(|name| self.fleet.node(name).expect("selected nodes exist"))
             .collect()
     }
@@ -463,34 +469,109 @@ impl<'a> Plan<'a> {
         (name, result, started.elapsed())
     }
 
-    /// Runs the activation job for `node` once every node it depends on
-    /// succeeded, and confirms it over a new connection when its kind asks.
-    fn activate<'n>(
+    /// Activates every pending node as soon as each selected node it depends on
+    /// has finished: nodes of different hosts, and independent nodes of one
+    /// host, run at once. A node whose dependency did not succeed is skipped.
+    fn activate_all(
         &self,
-        node: &'n Node,
-        states: &States<'_>,
+        pool: &rayon::ThreadPool,
+        states: &mut States<'_>,
         targets: &BTreeMap<String, Target>,
         sink: &dyn Sink,
-    ) -> (&'n str, Outcome, Duration) {
+    ) {
+        let names = self.selection.names();
+        let waits: HashMap<&str, Vec<&str>> = names
+            .iter()
+            .map(|n| (n.as_str(), self.fleet.selected_dependencies(&self.selection, n)))
+            .collect();
+        let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (node, deps) in &waits {
+            for dep in deps {
+                dependents.entry(dep).or_default().push(node);
+            }
+        }
+        let schedule = Schedule {
+            states: Mutex::new(std::mem::take(states)),
+            remaining: Mutex::new(waits.iter().map(|(n, deps)| (*n, deps.len())).collect()),
+            dependents,
+            targets,
+            sink,
+        };
+        pool.scope(|scope| {
+            for name in names.iter().filter(|n| waits[n.as_str()].is_empty()) {
+                self.schedule(scope, &schedule, name);
+            }
+        });
+        *states = schedule.states.into_inner().unwrap_or_else(|p| p.into_inner());
+    }
+
+    /// Activates `name` on a pool thread, then schedules each dependent whose
+    /// last dependency this was.
+    fn schedule<'s, 'd: 's>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        schedule: &'s Schedule<'d, '_>,
+        name: &'d str,
+    ) {
+        scope.spawn(move |scope| {
+            let started = Instant::now();
+            let outcome = self.activate(self.fleet.node(name).expect("selected nodes exist"), schedule);
+            if let Some(outcome) = outcome {
+                let mut states = schedule.states.lock().unwrap_or_else(|p| p.into_inner());
+                let state = states.get_mut(name).expect("every selected node has a state");
+                state.elapsed += started.elapsed();
+                finish(schedule.sink, name, state, outcome);
+            }
+            let ready: Vec<&str> = {
+                let mut remaining = schedule.remaining.lock().unwrap_or_else(|p| p.into_inner());
+                schedule
+                    .dependents
+                    .get(name)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .filter(|dependent| {
+                        let left = remaining.get_mut(dependent).expect("every node has a count");
+                        *left -= 1;
+                        *left == 0
+                    })
+                    .collect()
+            };
+            for dependent in ready {
+                self.schedule(scope, schedule, dependent);
+            }
+        });
+    }
+
+    /// Runs the activation job for `node`, whose dependencies have finished, and
+    /// confirms it over a new connection when its kind asks. `None` when the
+    /// node had already finished (a failed build, probe or push).
+    fn activate(&self, node: &Node, schedule: &Schedule<'_, '_>) -> Option<Outcome> {
         let name = node.name.as_str();
-        let blocker = self
-            .fleet
-            .selected_dependencies(&self.selection, name)
-            .into_iter()
-            .find(|dep| !states[dep].outcome.as_ref().is_some_and(Outcome::is_success));
-        if let Some(dep) = blocker {
-            let why = states[dep].outcome.as_ref().map_or("did not finish", Outcome::label);
-            return (name, Outcome::Skipped(format!("dependency `{dep}` {why}")), Duration::ZERO);
-        }
-        let state = &states[name];
-        if state.is_current() {
-            return (name, Outcome::Unchanged, Duration::ZERO);
-        }
-        let new = state.new.as_deref().expect("pending nodes are built");
+        let new = {
+            let states = schedule.states.lock().unwrap_or_else(|p| p.into_inner());
+            if states[name].outcome.is_some() {
+                return None;
+            }
+            let blocker = self
+                .fleet
+                .selected_dependencies(&self.selection, name)
+                .into_iter()
+                .find(|dep| !states[dep].outcome.as_ref().is_some_and(Outcome::is_success));
+            if let Some(dep) = blocker {
+                let why = states[dep].outcome.as_ref().map_or("did not finish", Outcome::label);
+                return Some(Outcome::Skipped(format!("dependency `{dep}` {why}")));
+            }
+            if states[name].is_current() {
+                return Some(Outcome::Unchanged);
+            }
+            states[name].new.clone().expect("pending nodes are built")
+        };
+        let new = new.as_str();
+        let sink = schedule.sink;
         sink.event(Event::Stage { node: name, stage: Stage::Activate });
-        let started = Instant::now();
         let host = self.fleet.host_of(name).expect("validated nodes have hosts");
-        let target = &targets[&host.name];
+        let target = &schedule.targets[&host.name];
         let kind = self.kinds.of(node);
         let confirm_seconds = match (self.confirm, target) {
             (Some(timeout), Target::Ssh(_)) if kind.needs_confirmation() => timeout.as_secs().max(1),
@@ -505,7 +586,7 @@ impl<'a> Plan<'a> {
             functions: kind.switch_functions(),
             checks: checks::check_commands(kind, node).expect("checks are validated"),
         };
-        let outcome = match target.run(&job::launch(&spec)) {
+        Some(match target.run(&job::launch(&spec)) {
             Ok(status) if status.trim() == "switched" => {
                 sink.event(Event::Stage { node: name, stage: Stage::Confirm });
                 // A new connection, not the shared one: confirming proves that
@@ -536,9 +617,18 @@ impl<'a> Plan<'a> {
                     Outcome::Failed(error)
                 }
             }
-        };
-        (name, outcome, started.elapsed())
+        })
     }
+}
+
+/// What the activation scheduler's tasks share.
+struct Schedule<'s, 'n> {
+    states: Mutex<States<'n>>,
+    /// Per node, how many of its dependencies have not finished.
+    remaining: Mutex<HashMap<&'s str, usize>>,
+    dependents: HashMap<&'s str, Vec<&'s str>>,
+    targets: &'s BTreeMap<String, Target>,
+    sink: &'s dyn Sink,
 }
 
 /// How many times a stage that lost its connection is tried.
