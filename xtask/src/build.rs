@@ -12,11 +12,12 @@ use crate::source::{SourceArgs, OPTIONS_HELP};
 const HELP: &str = "\
 Build the selected nodes' system closures in parallel with `nix build`
 
-Usage: cargo xtask build [--container NAME]... [--jobs N] [--flake REF] [--graph FILE]
+Usage: cargo xtask build [--host NAME]... [--container NAME]... [--jobs N] [--flake REF] [--graph FILE]
 
 Prints `NODE STORE-PATH` on stdout for every node built; progress goes to stderr.
 
 Options:
+  --host NAME        Build only this host and its containers (repeatable)
   --container NAME   Build only this container (repeatable; default: every node)
   --jobs N           Builds to run at once (default: 8)
 ";
@@ -26,6 +27,7 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     if crate::wants_help(&mut args, &format!("{HELP}{OPTIONS_HELP}")) {
         return Ok(());
     }
+    let hosts = args.values("--host")?;
     let containers = args.values("--container")?;
     let jobs = jobs(&mut args)?;
     let source = SourceArgs::take(&mut args)?;
@@ -34,7 +36,7 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     let nix = Nix::new();
     let fleet = source.load(&nix)?;
     let kinds = Kinds::standard();
-    let plan = Plan::new(&fleet, &kinds, &containers, &source.flake)
+    let plan = Plan::new(&fleet, &kinds, &hosts, &containers, &source.flake)
         .map_err(|e| Failure::Config(e.to_string()))?
         .with_jobs(jobs);
     let summary = plan.run(&nix, Mode::Build, &BTreeMap::new(), fleet_report::for_stderr().as_ref());

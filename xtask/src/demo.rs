@@ -111,8 +111,8 @@ fn run_pipeline(
     mode: Mode,
 ) -> Result<(), Failure> {
     let kinds = Kinds::standard();
-    let plan =
-        Plan::new(fleet, &kinds, &[], &fixture.flake_ref()).map_err(|e| Failure::Config(e.to_string()))?;
+    let plan = Plan::new(fleet, &kinds, &[], &[], &fixture.flake_ref())
+        .map_err(|e| Failure::Config(e.to_string()))?;
     let summary = crate::deploy::execute(&plan, nix, mode, Some(target), &[], false)?;
     if summary.success() {
         Ok(())

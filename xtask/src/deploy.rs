@@ -15,7 +15,7 @@ use crate::source::{SourceArgs, OPTIONS_HELP};
 const HELP: &str = "\
 Build the selected nodes, push what changed to their host and activate it in dependency order
 
-Usage: cargo xtask deploy [--container NAME]... [--dry-run [--json]] [--target TARGET]
+Usage: cargo xtask deploy [--host NAME]... [--container NAME]... [--dry-run [--json]] [--target TARGET]
                           [--ssh-option OPT]... [--jobs N] [--flake REF] [--graph FILE]
 
 A node whose new system equals the one its host runs is neither pushed nor activated.
@@ -25,6 +25,7 @@ unit; a container gets its per-container profile set and `container@NAME` reload
 (or started).
 
 Options:
+  --host NAME        Deploy only this host and its containers (repeatable; default: every host)
   --container NAME   Deploy only this container (repeatable; default: the host and every container)
   --dry-run          Build and show each node's closure diff against what the target runs; change nothing
   --json             With --dry-run: print one JSON document instead of text
@@ -58,6 +59,7 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
 
 /// The options `deploy` and `diff` share, as given.
 pub(crate) struct Request {
+    hosts: Vec<String>,
     containers: Vec<String>,
     confirm: Option<Duration>,
     target: Option<Target>,
@@ -67,8 +69,9 @@ pub(crate) struct Request {
 }
 
 impl Request {
-    /// Takes `--container`, `--target`, `--ssh-option`, `--jobs`, `--flake` and `--graph`.
+    /// Takes `--host`, `--container`, `--target`, `--ssh-option`, `--jobs`, `--flake` and `--graph`.
     pub(crate) fn take(args: &mut Args) -> Result<Request, Failure> {
+        let hosts = args.values("--host")?;
         let containers = args.values("--container")?;
         let no_confirm = args.flag("--no-confirm");
         let confirm = match args.value("--confirm-timeout")? {
@@ -92,7 +95,7 @@ impl Request {
             .collect();
         let jobs = crate::build::jobs(args)?;
         let source = SourceArgs::take(args)?;
-        Ok(Request { containers, confirm, target, ssh_options, jobs, source })
+        Ok(Request { hosts, containers, confirm, target, ssh_options, jobs, source })
     }
 
     /// Runs the pipeline in `mode` (deploy, dry run or rollback) and prints the result.
@@ -101,7 +104,7 @@ impl Request {
         let nix = Nix::new();
         let fleet = source.load(&nix)?;
         let kinds = Kinds::standard();
-        let plan = Plan::new(&fleet, &kinds, &self.containers, &source.flake)
+        let plan = Plan::new(&fleet, &kinds, &self.hosts, &self.containers, &source.flake)
             .map_err(|e| Failure::Config(e.to_string()))?
             .with_jobs(self.jobs)
             .with_confirm_timeout(self.confirm);

@@ -12,7 +12,7 @@ use crate::source::OPTIONS_HELP;
 const HELP: &str = "\
 Show closure diffs: per node against what the target runs, or between two local closures
 
-Usage: cargo xtask diff [--container NAME]... [--json] [--target TARGET] [--ssh-option OPT]...
+Usage: cargo xtask diff [--host NAME]... [--container NAME]... [--json] [--target TARGET] [--ssh-option OPT]...
                         [--jobs N] [--flake REF] [--graph FILE]
        cargo xtask diff OLD NEW [--json]
 
@@ -26,6 +26,7 @@ path counts and closure sizes, old -> new.
 
 Options:
   --json             Print one JSON document instead of text
+  --host NAME        Only this host and its containers (repeatable)
   --container NAME   Diff only this container (repeatable)
   --target TARGET    USER@HOST[:PORT], or `local` (default: the host's `target` in the graph data)
   --ssh-option OPT   Extra ssh arguments (repeatable)

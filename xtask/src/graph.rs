@@ -27,7 +27,8 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     let source = source.resolve()?;
     let fleet = source.load(&Nix::new())?;
     let kinds = Kinds::standard();
-    let plan = Plan::new(&fleet, &kinds, &[], &source.flake).map_err(|e| Failure::Config(e.to_string()))?;
+    let plan =
+        Plan::new(&fleet, &kinds, &[], &[], &source.flake).map_err(|e| Failure::Config(e.to_string()))?;
     if dot {
         print!("{}", fleet.to_dot());
         return Ok(());

@@ -10,7 +10,7 @@ use crate::source::OPTIONS_HELP;
 const HELP: &str = "\
 Activate each selected node's previous generation on its host
 
-Usage: cargo xtask rollback [--container NAME]... [--target TARGET] [--ssh-option OPT]...
+Usage: cargo xtask rollback [--host NAME]... [--container NAME]... [--target TARGET] [--ssh-option OPT]...
                             [--no-confirm] [--confirm-timeout SECS] [--flake REF] [--graph FILE]
 
 Nothing is built. For each node, the generation before the profile's current one becomes
@@ -18,6 +18,7 @@ a new generation and is activated like a deploy would (health checks, confirmati
 host, rollback if that fails too), in dependency order, under the target's deploy lock.
 
 Options:
+  --host NAME        Only this host and its containers (repeatable)
   --container NAME   Roll back only this container (repeatable; default: the host and every container)
   --target TARGET    USER@HOST[:PORT], or `local` (default: the host's `target` in the graph data)
   --ssh-option OPT   Extra ssh arguments (repeatable)

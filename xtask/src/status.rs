@@ -10,7 +10,7 @@ use crate::source::OPTIONS_HELP;
 const HELP: &str = "\
 Show what each node runs on its host and whether it matches the local build
 
-Usage: cargo xtask status [--container NAME]... [--target TARGET] [--ssh-option OPT]...
+Usage: cargo xtask status [--host NAME]... [--container NAME]... [--target TARGET] [--ssh-option OPT]...
                           [--jobs N] [--flake REF] [--graph FILE]
 
 Builds the selected nodes (a no-op when nothing changed) and reads their profiles on the
@@ -18,6 +18,7 @@ target in one SSH round trip: the running system, its generation number and date
 whether it is the system the build produced. Changes nothing on the target.
 
 Options:
+  --host NAME        Only this host and its containers (repeatable)
   --container NAME   Only this container (repeatable)
   --target TARGET    USER@HOST[:PORT], or `local` (default: the host's `target` in the graph data)
   --ssh-option OPT   Extra ssh arguments (repeatable)

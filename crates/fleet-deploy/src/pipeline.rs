@@ -54,16 +54,17 @@ type States<'n> = HashMap<&'n str, Progress>;
 pub const DEFAULT_CONFIRM: Duration = Duration::from_secs(30);
 
 impl<'a> Plan<'a> {
-    /// Checks that every node's kind is known and accepts it, and selects
-    /// `containers` (all nodes when empty).
+    /// Checks that every node's kind is known and accepts it, and selects the
+    /// nodes on `hosts` (all when empty), narrowed to the `containers` named.
     pub fn new(
         fleet: &'a Fleet,
         kinds: &'a Kinds,
+        hosts: &[String],
         containers: &[String],
         flake: &str,
     ) -> Result<Plan<'a>, ConfigError> {
         kinds.validate(fleet)?;
-        let selection = fleet.select(containers)?;
+        let selection = fleet.select_on(hosts, containers)?;
         Ok(Plan {
             fleet,
             kinds,

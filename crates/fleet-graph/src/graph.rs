@@ -126,24 +126,49 @@ impl Fleet {
     /// Selects nodes by name. No names selects the whole fleet; otherwise each
     /// name must be a non-host node (a `--container`), and only those are selected.
     pub fn select(&self, names: &[String]) -> Result<Selection, GraphError> {
-        if names.is_empty() {
-            return Ok(Selection { names: self.order(|_| true) });
+        self.select_on(&[], names)
+    }
+
+    /// Selects the nodes placed on `hosts` (each host with its containers; all
+    /// hosts when empty), narrowed to the `containers` named (when any). Every
+    /// name must exist, and a named container must be on a selected host.
+    pub fn select_on(&self, hosts: &[String], containers: &[String]) -> Result<Selection, GraphError> {
+        let host_names: Vec<String> =
+            self.nodes.iter().filter(|n| n.kind == HOST_KIND).map(|n| n.name.clone()).collect();
+        for host in hosts {
+            if !host_names.contains(host) {
+                return Err(GraphError::UnknownSelection {
+                    name: host.clone(),
+                    kind: "host".into(),
+                    known: host_names,
+                });
+            }
         }
-        for name in names {
-            if self.node(name).is_none_or(|n| n.kind == HOST_KIND) {
+        let on_hosts = |node: &Node| {
+            hosts.is_empty() || self.host_of(&node.name).is_some_and(|h| hosts.contains(&h.name))
+        };
+        for name in containers {
+            let node = self.node(name).filter(|n| n.kind != HOST_KIND && on_hosts(n));
+            if node.is_none() {
                 return Err(GraphError::UnknownSelection {
                     name: name.clone(),
-                    kind: "container".into(),
+                    kind: if hosts.is_empty() {
+                        "container".into()
+                    } else {
+                        format!("container on {}", hosts.join(", "))
+                    },
                     known: self
                         .nodes
                         .iter()
-                        .filter(|n| n.kind != HOST_KIND)
+                        .filter(|n| n.kind != HOST_KIND && on_hosts(n))
                         .map(|n| n.name.clone())
                         .collect(),
                 });
             }
         }
-        Ok(Selection { names: self.order(|n| names.contains(&n.name)) })
+        Ok(Selection {
+            names: self.order(|n| on_hosts(n) && (containers.is_empty() || containers.contains(&n.name))),
+        })
     }
 
     /// The selected nodes grouped into activation waves: every node comes in a
@@ -347,6 +372,23 @@ mod tests {
             "error: select nodes: `nope` is not a container (known: a)",
         );
         check_waves("h:host a:container:h", &["h"], "error: select nodes: `h` is not a container (known: a)");
+    }
+
+    #[test]
+    fn hosts_select_their_nodes() {
+        let spec = "h:host g:host a:container:h b:container:g c:container:g:b";
+        let select = |hosts: &[&str], containers: &[&str]| {
+            let fleet = Fleet::from_json(&fleet_json(spec)).unwrap();
+            let own = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            match fleet.select_on(&own(hosts), &own(containers)) {
+                Ok(selection) => selection.names().join(" "),
+                Err(e) => format!("error: {e}"),
+            }
+        };
+        assert_eq!(select(&["g"], &[]), "g b c");
+        assert_eq!(select(&["g", "h"], &["c"]), "c");
+        assert_eq!(select(&["x"], &[]), "error: select nodes: `x` is not a host (known: h, g)");
+        assert_eq!(select(&["h"], &["c"]), "error: select nodes: `c` is not a container on h (known: a)");
     }
 
     #[test]

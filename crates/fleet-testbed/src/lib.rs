@@ -18,6 +18,6 @@ mod testbed;
 
 pub use closure_pair::{diff_closures, nix_version, ClosurePair, PairDesign, MIN_PAIR_PATHS};
 pub use error::TestbedError;
-pub use fixture::{Fixture, FIXTURE_CONTAINERS, FIXTURE_HOST};
+pub use fixture::{Containers, Fixture, FIXTURE_CONTAINERS, FIXTURE_HOST};
 pub use prerequisites::{ensure_programs, Missing, TESTBED_PROGRAMS};
 pub use testbed::{ActivationRecord, Testbed};

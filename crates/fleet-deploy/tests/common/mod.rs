@@ -62,7 +62,7 @@ impl Bed {
         let fleet = self.fleet();
         let kinds = Kinds::standard();
         let containers: Vec<String> = containers.iter().map(|s| s.to_string()).collect();
-        let plan = Plan::new(&fleet, &kinds, &containers, &self.fixture.flake_ref())
+        let plan = Plan::new(&fleet, &kinds, &[], &containers, &self.fixture.flake_ref())
             .unwrap()
             .with_confirm_timeout(confirm);
         let targets: BTreeMap<String, Target> = plan.targets(Some(target)).unwrap().into_iter().collect();
