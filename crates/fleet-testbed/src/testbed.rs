@@ -111,7 +111,9 @@ impl Testbed {
 
     /// The `NIX_CONFIG` for the deploying side.
     pub fn local_nix_config() -> &'static str {
-        "experimental-features = nix-command flakes\nsubstituters =\n"
+        // No build users: builds run as root, as many at once as --max-jobs
+        // asks (Debian's nix-bin has only ten nixbld users).
+        "experimental-features = nix-command flakes\nsubstituters =\nbuild-users-group =\n"
     }
 
     /// The testbed's folder; `dir/nix` is the target's `/nix`.
