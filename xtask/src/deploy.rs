@@ -36,6 +36,12 @@ Options:
                      How long the host waits for this deployer to confirm its switch over a new
                      SSH connection before rolling back by itself (default: 30)
   --no-confirm       Keep the host's switch without confirmation (always so with --target local)
+  --build-on-target  Build each closure on its host, like `nixos-rebuild --build-host`: evaluate
+                     here, copy the derivations there, build there; nothing is pushed afterwards
+  --builders SPEC    Passed to nix: build on these machines (Nix's distributed builds, see
+                     `man nix.conf`, option builders), e.g. \"ssh://builder aarch64-linux\"
+  --substitute-on-destination
+                     Let the target fetch what it can from its own binary caches during the copy
 
 Safety: every activation runs as a job on the target, detached from the SSH session. A
 failed switch or health check rolls the node back to its previous system; one deploy at a
@@ -60,6 +66,9 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
 /// The options `deploy` and `diff` share, as given.
 pub(crate) struct Request {
     hosts: Vec<String>,
+    build_on_target: bool,
+    builders: Option<String>,
+    substitute_on_destination: bool,
     containers: Vec<String>,
     confirm: Option<Duration>,
     target: Option<Target>,
@@ -72,6 +81,9 @@ impl Request {
     /// Takes `--host`, `--container`, `--target`, `--ssh-option`, `--jobs`, `--flake` and `--graph`.
     pub(crate) fn take(args: &mut Args) -> Result<Request, Failure> {
         let hosts = args.values("--host")?;
+        let build_on_target = args.flag("--build-on-target");
+        let builders = args.value("--builders")?;
+        let substitute_on_destination = args.flag("--substitute-on-destination");
         let containers = args.values("--container")?;
         let no_confirm = args.flag("--no-confirm");
         let confirm = match args.value("--confirm-timeout")? {
@@ -95,19 +107,33 @@ impl Request {
             .collect();
         let jobs = crate::build::jobs(args)?;
         let source = SourceArgs::take(args)?;
-        Ok(Request { hosts, containers, confirm, target, ssh_options, jobs, source })
+        Ok(Request {
+            hosts,
+            build_on_target,
+            builders,
+            substitute_on_destination,
+            containers,
+            confirm,
+            target,
+            ssh_options,
+            jobs,
+            source,
+        })
     }
 
     /// Runs the pipeline in `mode` (deploy, dry run or rollback) and prints the result.
     pub(crate) fn run(self, mode: Mode, json: bool) -> Result<(), Failure> {
         let source = self.source.resolve()?;
-        let nix = Nix::new();
+        let nix = Nix::new()
+            .with_build_args(self.builders.iter().flat_map(|spec| ["--builders".to_string(), spec.clone()]))
+            .substituting_on_destination(self.substitute_on_destination);
         let fleet = source.load(&nix)?;
         let kinds = Kinds::standard();
         let plan = Plan::new(&fleet, &kinds, &self.hosts, &self.containers, &source.flake)
             .map_err(|e| Failure::Config(e.to_string()))?
             .with_jobs(self.jobs)
-            .with_confirm_timeout(self.confirm);
+            .with_confirm_timeout(self.confirm)
+            .with_build_on_target(self.build_on_target);
         let summary = execute(&plan, &nix, mode, self.target.as_ref(), &self.ssh_options, json)?;
         if summary.success() {
             Ok(())

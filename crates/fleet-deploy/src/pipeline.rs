@@ -26,6 +26,7 @@ pub struct Plan<'a> {
     flake: String,
     jobs: usize,
     confirm: Option<Duration>,
+    build_on_target: bool,
 }
 
 /// The per-node state while a run is under way.
@@ -72,12 +73,21 @@ impl<'a> Plan<'a> {
             flake: flake.to_string(),
             jobs: 8,
             confirm: Some(DEFAULT_CONFIRM),
+            build_on_target: false,
         })
     }
 
     /// How many builds and activations may run at once (at least one).
     pub fn with_jobs(mut self, jobs: usize) -> Plan<'a> {
         self.jobs = jobs.max(1);
+        self
+    }
+
+    /// Builds each node's closure on its host (like `nixos-rebuild
+    /// --build-host`): the derivations are evaluated here and copied there, and
+    /// nothing needs pushing afterwards.
+    pub fn with_build_on_target(mut self, on: bool) -> Plan<'a> {
+        self.build_on_target = on;
         self
     }
 
@@ -143,8 +153,20 @@ impl<'a> Plan<'a> {
             .expect("a thread pool of a few threads can be built");
         let mut states: States<'_> = names.iter().map(|n| (n.as_str(), Progress::default())).collect();
 
+        // One master connection per target for the whole run; dropped (closed)
+        // after the locks, which use them. Builds on the targets use them too.
+        let connections = if mode == Mode::Build { None } else { Connections::new().ok() };
+        let shared: BTreeMap<String, Target> = targets
+            .iter()
+            .map(|(host, target)| {
+                let target = connections.as_ref().map_or_else(|| target.clone(), |c| c.share(target));
+                (host.clone(), target)
+            })
+            .collect();
+        let targets = &shared;
         if mode != Mode::Rollback {
-            for (name, result, elapsed) in self.build_all(nix, &pool, sink) {
+            let build_on = (self.build_on_target && mode != Mode::Build).then_some(targets);
+            for (name, result, elapsed) in self.build_all(nix, &pool, build_on, sink) {
                 let state = states.get_mut(name).expect("every selected node has a state");
                 state.elapsed += elapsed;
                 match result {
@@ -162,17 +184,6 @@ impl<'a> Plan<'a> {
             }
         }
 
-        // One master connection per target for the whole run; dropped (closed)
-        // after the locks, which use them.
-        let connections = Connections::new().ok();
-        let shared: BTreeMap<String, Target> = targets
-            .iter()
-            .map(|(host, target)| {
-                let target = connections.as_ref().map_or_else(|| target.clone(), |c| c.share(target));
-                (host.clone(), target)
-            })
-            .collect();
-        let targets = &shared;
         // Hosts go through lock, probe and push in parallel, each with its own
         // nodes' states; the locks are held until the run ends.
         let mut per_host: Vec<(&String, &Target, States<'_>)> = targets
@@ -196,7 +207,8 @@ impl<'a> Plan<'a> {
                         _ => None,
                     };
                     self.probe(host, target, mode, states, sink);
-                    if mode == Mode::Deploy {
+                    // Closures built on the target are already there.
+                    if mode == Mode::Deploy && !self.build_on_target {
                         self.push(nix, host, target, states, sink);
                     }
                     lock
@@ -280,14 +292,16 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// Builds every selected node: first all in one `nix build` (one
-    /// evaluation, nix schedules the builds); if that fails, each node on its
-    /// own, in parallel, so that one failure does not stop independent nodes
-    /// and each error is its node's own.
+    /// Builds every selected node, here or (`on_targets`) each on its host:
+    /// first all at once (one evaluation, one `nix build` per store, nix
+    /// scheduling the builds); if that fails, each node on its own, in
+    /// parallel, so that one failure does not stop independent nodes and each
+    /// error is its node's own.
     fn build_all<'s>(
         &'s self,
         nix: &Nix,
         pool: &rayon::ThreadPool,
+        on_targets: Option<&BTreeMap<String, Target>>,
         sink: &dyn Sink,
     ) -> Vec<(&'s str, Result<String, NodeError>, Duration)> {
         let names = self.selection.names();
@@ -295,36 +309,64 @@ impl<'a> Plan<'a> {
             sink.event(Event::Stage { node: name, stage: Stage::Build });
         }
         let started = Instant::now();
-        let attributes: Vec<String> = names
-            .iter()
-            .map(|name| {
-                let node = self.fleet.node(name).expect("selected nodes exist");
-                self.kinds.of(node).build_attr(node)
-            })
-            .collect();
-        // One evaluation gives every node's derivation; one build realises them
-        // all, and the results map back through the derivation paths.
+        let attributes: Vec<String> = names.iter().map(|name| self.build_attr(name)).collect();
+        // One evaluation gives every node's derivation; one build per store
+        // realises them, and the results map back through the derivation paths.
         let built = nix.eval_drv_paths(&self.flake, &attributes).and_then(|drvs| {
-            let outs = nix.build_derivations(&drvs, self.jobs)?;
+            let mut outs = HashMap::new();
+            match on_targets {
+                None => outs = nix.build_derivations(&drvs, self.jobs, &Target::Local)?,
+                Some(targets) => {
+                    for (host, target) in targets {
+                        let mine: Vec<String> = names
+                            .iter()
+                            .zip(&drvs)
+                            .filter(|(name, _)| self.fleet.host_of(name).is_some_and(|h| &h.name == host))
+                            .map(|(_, drv)| drv.clone())
+                            .collect();
+                        nix.copy_derivations_to(target, &mine)?;
+                        outs.extend(nix.build_derivations(&mine, self.jobs, target)?);
+                    }
+                }
+            }
             Ok(drvs.iter().map(|drv| outs.get(drv).cloned()).collect::<Option<Vec<String>>>())
         });
         if let Ok(Some(paths)) = built {
             let elapsed = started.elapsed();
             return names.iter().zip(paths).map(|(name, path)| (name.as_str(), Ok(path), elapsed)).collect();
         }
-        pool.install(|| names.par_iter().map(|name| self.build(nix, name)).collect())
+        pool.install(|| names.par_iter().map(|name| self.build(nix, name, on_targets)).collect())
     }
 
-    fn installable(&self, name: &str) -> String {
+    fn build_attr(&self, name: &str) -> String {
         let node = self.fleet.node(name).expect("selected nodes exist");
-        format!("{}#{}", self.flake, self.kinds.of(node).build_attr(node))
+        self.kinds.of(node).build_attr(node)
     }
 
-    fn build<'n>(&self, nix: &Nix, name: &'n str) -> (&'n str, Result<String, NodeError>, Duration) {
+    /// Builds one node, here or on its host.
+    fn build<'n>(
+        &self,
+        nix: &Nix,
+        name: &'n str,
+        on_targets: Option<&BTreeMap<String, Target>>,
+    ) -> (&'n str, Result<String, NodeError>, Duration) {
         let started = Instant::now();
-        let result =
-            nix.build(&self.installable(name)).map_err(|error| NodeError::new(name, Stage::Build, error));
-        (name, result, started.elapsed())
+        let result = match on_targets {
+            None => nix.build(&format!("{}#{}", self.flake, self.build_attr(name))),
+            Some(targets) => {
+                let host = self.fleet.host_of(name).expect("validated nodes have hosts");
+                let target = &targets[&host.name];
+                nix.eval_drv_paths(&self.flake, &[self.build_attr(name)]).and_then(|drvs| {
+                    nix.copy_derivations_to(target, &drvs)?;
+                    let outs = nix.build_derivations(&drvs, 1, target)?;
+                    outs.get(&drvs[0]).cloned().ok_or_else(|| CommandError {
+                        command: format!("nix build --store {target} {}", drvs[0]),
+                        failure: Failure::Output("no `out` output in the build result".into()),
+                    })
+                })
+            }
+        };
+        (name, result.map_err(|error| NodeError::new(name, Stage::Build, error)), started.elapsed())
     }
 
     /// Takes `host`'s deploy lock, or fails its nodes with the holder's name.
@@ -457,7 +499,8 @@ impl<'a> Plan<'a> {
             nix.closure(target, path).map(|infos| infos.into_iter().map(to_diff_path).collect())
         };
         let host = self.fleet.host_of(name).expect("validated nodes have hosts");
-        let result = read(&Target::Local, new)
+        let built_on = if self.build_on_target { &targets[&host.name] } else { &Target::Local };
+        let result = read(built_on, new)
             .and_then(|new_closure: Vec<fleet_diff::PathInfo>| {
                 let old_closure = match state.old.as_deref() {
                     None => Vec::new(),

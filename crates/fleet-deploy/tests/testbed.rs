@@ -151,3 +151,26 @@ fn deploying_one_container_touches_only_that_container() {
     assert_eq!(stages(&events, Stage::Build), names(&["test-container"]));
     assert_eq!(bed.activation_order()[log_length..], ["test-container"]);
 }
+
+#[test]
+fn build_on_target_builds_with_the_targets_nix_and_pushes_nothing() {
+    use std::collections::BTreeMap;
+    let bed = Bed::new("build_on_target");
+    let fleet = bed.fleet();
+    let kinds = fleet_deploy::Kinds::standard();
+    let plan = fleet_deploy::Plan::new(&fleet, &kinds, &[], &[], &bed.fixture.flake_ref())
+        .unwrap()
+        .with_build_on_target(true);
+    let targets: BTreeMap<String, Target> = plan.targets(Some(&bed.testbed.target())).unwrap();
+    let events = Recorder::default();
+    let summary = plan.run(&fleet_testbed::Testbed::nix(), fleet_deploy::Mode::Deploy, &targets, &events);
+    assert!(summary.success(), "{:?}", outcomes(&summary));
+    let events = events.0.into_inner().unwrap();
+    assert!(stages(&events, Stage::Push).is_empty(), "nothing to push: {events:?}");
+    for report in &summary.nodes {
+        let path = report.new.clone().unwrap();
+        assert!(bed.testbed.store_paths().contains(&path), "{path} is in the target's store");
+        assert!(!std::path::Path::new(&path).exists(), "{path} was not built here");
+        assert_eq!(bed.profile_of(&report.node), report.new);
+    }
+}

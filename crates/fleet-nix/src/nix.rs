@@ -20,6 +20,11 @@ const INSTALL_NIX: &str =
 #[derive(Debug, Clone, Default)]
 pub struct Nix {
     env: Vec<(String, String)>,
+    /// Passed to every build (e.g. `--builders SPEC`).
+    build_args: Vec<String>,
+    /// Let the target fetch from its substituters what it can, instead of
+    /// receiving everything from here.
+    substitute_on_destination: bool,
 }
 
 /// One store path of a closure with its NAR size.
@@ -74,6 +79,18 @@ pub fn nix_string(text: &str) -> String {
     out
 }
 
+/// The `--store` arguments and environment that make a nix command work on
+/// `target`'s store (none for this machine's).
+fn store_args(target: &Target) -> (Vec<String>, Vec<(&'static str, String)>) {
+    match target {
+        Target::Local => (Vec::new(), Vec::new()),
+        Target::Ssh(ssh) => (
+            vec!["--store".into(), format!("ssh-ng://{}", ssh.destination())],
+            vec![("NIX_SSHOPTS", ssh.connection_args().join(" "))],
+        ),
+    }
+}
+
 /// `getFlake` needs an absolute reference: a relative folder is made absolute.
 fn absolute_flake_ref(flake: &str) -> String {
     if flake.contains(':') || flake.starts_with('/') {
@@ -103,6 +120,19 @@ impl Nix {
         self
     }
 
+    /// The same driver, passing `args` to every build (e.g. `--builders SPEC`
+    /// for Nix's distributed builds).
+    pub fn with_build_args(mut self, args: impl IntoIterator<Item = String>) -> Nix {
+        self.build_args.extend(args);
+        self
+    }
+
+    /// The same driver, copying with `--substitute-on-destination`.
+    pub fn substituting_on_destination(mut self, on: bool) -> Nix {
+        self.substitute_on_destination = on;
+        self
+    }
+
     /// Fails with an install hint unless `nix` is on PATH.
     pub fn check_installed(&self) -> Result<(), CommandError> {
         command::find_program("nix", INSTALL_NIX).map(drop)
@@ -115,7 +145,8 @@ impl Nix {
 
     /// `nix build --json --no-link INSTALLABLE`: the path of its `out` output.
     pub fn build(&self, installable: &str) -> Result<String, CommandError> {
-        let args = ["build", "--json", "--no-link", installable];
+        let mut args = vec!["build", "--json", "--no-link", installable];
+        args.extend(self.build_args.iter().map(String::as_str));
         let stdout = self.run(&args)?;
         let bad = |reason: String| CommandError {
             command: format!("nix {}", args.join(" ")),
@@ -150,17 +181,24 @@ impl Nix {
     }
 
     /// One `nix build --json --no-link --max-jobs JOBS` of already evaluated
-    /// derivations: nix schedules every build. Returns each derivation's `out`
-    /// path by derivation. Any failed build fails the whole call.
+    /// derivations, in `store` (here, or a target's store when building there,
+    /// which must hold the derivations: see [`Nix::copy_derivations_to`]): nix
+    /// schedules every build. Returns each derivation's `out` path by
+    /// derivation. Any failed build fails the whole call.
     pub fn build_derivations(
         &self,
         drvs: &[String],
         jobs: usize,
+        store: &Target,
     ) -> Result<std::collections::HashMap<String, String>, CommandError> {
         let jobs = jobs.to_string();
+        let (store_args, env) = store_args(store);
         let mut args: Vec<&str> = vec!["build", "--json", "--no-link", "--max-jobs", &jobs];
+        args.extend(store_args.iter().map(String::as_str));
+        args.extend(self.build_args.iter().map(String::as_str));
         args.extend(drvs.iter().map(String::as_str));
-        let stdout = self.run(&args)?;
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let stdout = self.run_with(&args, &env)?;
         let results: Vec<DrvBuildResult> = serde_json::from_str(&stdout).map_err(|e| CommandError {
             command: format!("nix build --json --no-link ... ({} derivations)", drvs.len()),
             failure: Failure::Output(e.to_string()),
@@ -168,12 +206,21 @@ impl Nix {
         Ok(results.into_iter().filter_map(|r| Some((r.drv_path, r.outputs.get("out")?.clone()))).collect())
     }
 
+    /// `nix copy --derivation` of `drvs` to the target, so that it can build them.
+    pub fn copy_derivations_to(&self, target: &Target, drvs: &[String]) -> Result<(), CommandError> {
+        self.copy(target, drvs, &["--derivation"])
+    }
+
     /// `nix copy --to ssh-ng://...` of `paths` and their closures. Nothing to
     /// do for a local target, whose store already holds them.
     pub fn copy_to(&self, target: &Target, paths: &[String]) -> Result<(), CommandError> {
-        let Target::Ssh(ssh) = target else {
-            return Ok(());
-        };
+        let substitute: &[&str] =
+            if self.substitute_on_destination { &["--substitute-on-destination"] } else { &[] };
+        self.copy(target, paths, substitute)
+    }
+
+    fn copy(&self, target: &Target, paths: &[String], extra: &[&str]) -> Result<(), CommandError> {
+        let Target::Ssh(ssh) = target else { return Ok(()) };
         if paths.is_empty() {
             return Ok(());
         }
@@ -181,6 +228,7 @@ impl Nix {
         // The target's daemon runs as root over SSH, so it trusts what the
         // deployer built; like nix-copy-closure, don't demand signatures.
         let mut args: Vec<&str> = vec!["copy", "--quiet", "--no-check-sigs", "--to", &store];
+        args.extend(extra);
         args.extend(paths.iter().map(String::as_str));
         let ssh_opts = ssh.connection_args().join(" ");
         self.run_with(&args, &[("NIX_SSHOPTS", &ssh_opts)]).map(drop)
@@ -189,14 +237,10 @@ impl Nix {
     /// The closure of `path`, with NAR sizes: in the local store, or read from
     /// the target's store over SSH (nothing is copied either way).
     pub fn closure(&self, target: &Target, path: &str) -> Result<Vec<PathInfo>, CommandError> {
-        let mut args: Vec<String> = vec!["path-info".into(), "--json".into(), "--recursive".into()];
-        let mut env: Vec<(&str, String)> = Vec::new();
-        if let Target::Ssh(ssh) = target {
-            args.extend(["--store".into(), format!("ssh-ng://{}", ssh.destination())]);
-            env.push(("NIX_SSHOPTS", ssh.connection_args().join(" ")));
-        }
-        args.push(path.to_string());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (store_args, env) = store_args(target);
+        let mut args: Vec<&str> = vec!["path-info", "--json", "--recursive"];
+        args.extend(store_args.iter().map(String::as_str));
+        args.push(path);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let stdout = self.run_with(&args, &env)?;
         parse_path_infos(&stdout).map_err(|reason| CommandError {
