@@ -2,7 +2,7 @@
 
 use fleet_deploy::Mode;
 use fleet_diff::ClosureDiff;
-use fleet_nix::{Nix, Target};
+use fleet_nix::Nix;
 
 use crate::args::Args;
 use crate::deploy::Request;
@@ -55,24 +55,16 @@ fn local(old: &str, new: &str, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The diff of two local closures. The two `nix path-info` calls are
-/// independent and take most of the time, so they run at once.
+/// The diff of two local closures, read by [`Nix::local_closures`] (the Nix
+/// database when it can answer, else two `nix path-info` calls at once).
 pub(crate) fn local_diff(nix: &Nix, old: &str, new: &str) -> Result<ClosureDiff, Failure> {
-    let closure = |path: &str| {
-        nix.closure(&Target::Local, path)
-            .map(|infos| {
-                infos.into_iter().map(|i| fleet_diff::PathInfo::new(i.path, i.nar_size)).collect::<Vec<_>>()
-            })
-            .map_err(|e| Failure::Config(format!("read the closure of {path}: {e}")))
-    };
-    let (old_closure, new_closure) = std::thread::scope(|s| {
-        let reading_old = s.spawn(|| closure(old));
-        let new_closure = closure(new);
-        // A panic in the reader is a bug; pass it on as it is.
-        let old_closure = reading_old.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (old_closure, new_closure)
+    let closures = nix
+        .local_closures(&[old.to_string(), new.to_string()])
+        .map_err(|e| Failure::Config(format!("read the closures of {old} and {new}: {e}")))?;
+    let [old_closure, new_closure] = [&closures[0], &closures[1]].map(|infos| {
+        infos.iter().map(|i| fleet_diff::PathInfo::new(&i.path, i.nar_size)).collect::<Vec<_>>()
     });
-    Ok(fleet_diff::diff(&old_closure?, &new_closure?))
+    Ok(fleet_diff::diff(&old_closure, &new_closure))
 }
 
 /// What `diff OLD NEW` prints for `diff`: the JSON document or the text.

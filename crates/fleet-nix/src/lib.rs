@@ -9,6 +9,7 @@
 mod command;
 mod nix;
 mod quote;
+mod store_db;
 mod target;
 
 pub use command::{CommandError, Failure};

@@ -234,6 +234,27 @@ impl Nix {
         self.run_with(&args, &[("NIX_SSHOPTS", &ssh_opts)]).map(drop)
     }
 
+    /// The closures of local store paths or links to them (profiles), with NAR
+    /// sizes, in order: from the Nix database in one query when it can answer,
+    /// else with `nix path-info`, the paths in parallel.
+    pub fn local_closures(&self, paths: &[String]) -> Result<Vec<Vec<PathInfo>>, CommandError> {
+        let resolved: Vec<String> = paths
+            .iter()
+            .map(|p| std::fs::canonicalize(p).map_or_else(|_| p.clone(), |r| r.display().to_string()))
+            .collect();
+        if let Some(closures) = crate::store_db::closures(&resolved) {
+            return Ok(closures);
+        }
+        std::thread::scope(|scope| {
+            let readers: Vec<_> =
+                resolved.iter().map(|path| scope.spawn(move || self.closure(&Target::Local, path))).collect();
+            readers
+                .into_iter()
+                .map(|reader| reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        })
+    }
+
     /// The closure of `path`, with NAR sizes: in the local store, or read from
     /// the target's store over SSH (nothing is copied either way).
     pub fn closure(&self, target: &Target, path: &str) -> Result<Vec<PathInfo>, CommandError> {
@@ -278,6 +299,29 @@ mod tests {
             let out = nix.run(&["eval", "--json", "--expr", &nix_string(text)]).unwrap();
             assert_eq!(serde_json::from_str::<String>(&out).unwrap(), text);
         }
+    }
+
+    #[test]
+    fn the_database_and_path_info_read_the_same_closure() {
+        let nix = Nix::new().with_env("NIX_CONFIG", "experimental-features = nix-command\nsubstituters =\n");
+        let out = nix
+            .run(&[
+                "build",
+                "--json",
+                "--no-link",
+                "--impure",
+                "--expr",
+                "let dep = derivation { name = \"dep-1.0\"; system = builtins.currentSystem; builder = \"/bin/sh\"; args = [ \"-c\" \"echo dep > $out\" ]; }; \
+                 in derivation { name = \"top-2.0\"; system = builtins.currentSystem; builder = \"/bin/sh\"; args = [ \"-c\" \"echo ${dep} > $out\" ]; }",
+            ])
+            .unwrap();
+        let top = out.split("\"out\":\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let mut from_db = crate::store_db::closures(&[top.clone()]).expect("the database answers").remove(0);
+        let mut from_nix = nix.closure(&Target::Local, &top).unwrap();
+        from_db.sort_by(|a, b| a.path.cmp(&b.path));
+        from_nix.sort_by(|a, b| a.path.cmp(&b.path));
+        assert_eq!(from_db.len(), 2);
+        assert_eq!(from_db, from_nix);
     }
 
     #[test]
