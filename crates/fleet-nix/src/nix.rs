@@ -316,7 +316,8 @@ mod tests {
             ])
             .unwrap();
         let top = out.split("\"out\":\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-        let mut from_db = crate::store_db::closures(&[top.clone()]).expect("the database answers").remove(0);
+        let mut from_db =
+            crate::store_db::closures(std::slice::from_ref(&top)).expect("the database answers").remove(0);
         let mut from_nix = nix.closure(&Target::Local, &top).unwrap();
         from_db.sort_by(|a, b| a.path.cmp(&b.path));
         from_nix.sort_by(|a, b| a.path.cmp(&b.path));
