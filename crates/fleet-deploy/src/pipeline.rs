@@ -496,7 +496,13 @@ impl<'a> Plan<'a> {
         let state = &states[name];
         let new = state.new.as_deref().expect("pending nodes are built");
         let read = |target: &Target, path: &str| {
-            nix.closure(target, path).map(|infos| infos.into_iter().map(to_diff_path).collect())
+            let infos = match target {
+                Target::Local => {
+                    nix.local_closures(&[path.to_string()]).map(|mut closures| closures.remove(0))
+                }
+                Target::Ssh(_) => nix.closure(target, path),
+            };
+            infos.map(|infos| infos.into_iter().map(to_diff_path).collect())
         };
         let host = self.fleet.host_of(name).expect("validated nodes have hosts");
         let built_on = if self.build_on_target { &targets[&host.name] } else { &Target::Local };
