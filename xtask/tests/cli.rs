@@ -41,7 +41,7 @@ fn check_config_error(out: &Output, expect: &str) {
 
 #[test]
 fn every_command_has_help() {
-    for command in ["graph", "build", "deploy", "demo", "bench"] {
+    for command in ["graph", "build", "deploy", "diff", "status", "rollback", "demo", "bench"] {
         let out = fleet(&[command, "--help"]);
         assert!(out.status.success(), "{command} --help");
         assert!(stdout(&out).contains(&format!("cargo xtask {command}")), "{command}: {}", stdout(&out));
