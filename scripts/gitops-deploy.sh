@@ -96,8 +96,11 @@ fi
 # Exactly this commit, from the mirror just verified, with Nix's own git
 # fetcher (so the flake sees the same tree and its rev).
 flake="git+file://$mirror?ref=refs/heads/$branch&rev=$commit"
+# The mirror is bare, so the graph data comes out of that same commit.
+graph=$state/fleet.nix
+git show "$commit:nix/fleet.nix" >"$graph" || refuse "no nix/fleet.nix in $commit"
 log "deploying $commit (previous: ${last:-none})"
-if "$fleet" deploy --flake "$flake" --target local --no-confirm; then
+if "$fleet" deploy --flake "$flake" --graph "$graph" --target local --no-confirm; then
   printf '%s\n' "$commit" >"$record.tmp"
   mv "$record.tmp" "$record"
   note "deployed"

@@ -17,7 +17,12 @@ work=$tmp/work
 git init --quiet --bare "$forge"
 git init --quiet "$work"
 g() { git -C "$work" -c user.name=t -c user.email=t@example.org "$@"; }
-commit() { echo "$1" >"$work/file" && g add file && g commit --quiet -m "$1" && g rev-parse HEAD; }
+commit() {
+  mkdir -p "$work/nix"
+  echo "$1" >"$work/file"
+  echo "{ nodes = { }; } # $1" >"$work/nix/fleet.nix"
+  g add file nix/fleet.nix && g commit --quiet -m "$1" && g rev-parse HEAD
+}
 g checkout --quiet -b main
 A=$(commit a)
 B=$(commit b)
@@ -62,7 +67,8 @@ check "nothing deployed for malformed ids" test "$(calls)" -eq 0
 
 expect_exit 0 "first deploy of a commit on main" "$A"
 check "orchestrator got exactly that commit" \
-  grep -qxF "deploy --flake git+file://$state/repo.git?ref=refs/heads/main&rev=$A --target local --no-confirm" "$tmp/calls"
+  grep -qxF "deploy --flake git+file://$state/repo.git?ref=refs/heads/main&rev=$A --graph $state/fleet.nix --target local --no-confirm" "$tmp/calls"
+check "the graph data comes from that commit" grep -qxF "{ nodes = { }; } # a" "$state/fleet.nix"
 check "first deploy recorded" test "$(recorded)" = "$A"
 
 expect_exit 0 "a descendant deploys" "$C"
