@@ -252,7 +252,7 @@ impl<'a> Plan<'a> {
             return summary(names, states);
         }
 
-        self.activate_all(&pool, &mut states, targets, sink);
+        self.activate_all(&mut states, targets, sink);
         drop(locks);
         drop(connections);
         summary(names, states)
@@ -522,13 +522,7 @@ impl<'a> Plan<'a> {
     /// Activates every pending node as soon as each selected node it depends on
     /// has finished: nodes of different hosts, and independent nodes of one
     /// host, run at once. A node whose dependency did not succeed is skipped.
-    fn activate_all(
-        &self,
-        pool: &rayon::ThreadPool,
-        states: &mut States<'_>,
-        targets: &BTreeMap<String, Target>,
-        sink: &dyn Sink,
-    ) {
+    fn activate_all(&self, states: &mut States<'_>, targets: &BTreeMap<String, Target>, sink: &dyn Sink) {
         let names = self.selection.names();
         let waits: HashMap<&str, Vec<&str>> = names
             .iter()
@@ -547,6 +541,13 @@ impl<'a> Plan<'a> {
             targets,
             sink,
         };
+        // Each host's activations share one SSH connection, and sshd serves at
+        // most ten sessions per connection (MaxSessions): the lock holds one.
+        let threads = self.jobs.min(ACTIVATIONS_PER_HOST) * targets.len().max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a thread pool of a few threads can be built");
         pool.scope(|scope| {
             for name in names.iter().filter(|n| waits[n.as_str()].is_empty()) {
                 self.schedule(scope, &schedule, name);
@@ -680,6 +681,9 @@ struct Schedule<'s, 'n> {
     targets: &'s BTreeMap<String, Target>,
     sink: &'s dyn Sink,
 }
+
+/// How many activations run at once on one host (see `activate_all`).
+const ACTIVATIONS_PER_HOST: usize = 8;
 
 /// How many times a stage that lost its connection is tried.
 const TRIES: u32 = 4;
