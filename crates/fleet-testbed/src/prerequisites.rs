@@ -4,7 +4,7 @@ use std::fmt;
 use std::process::Command;
 use std::sync::Mutex;
 
-/// Programs the testbed runs, with the Debian package that provides each.
+/// Programs the testbed, the demo and the tests run, with the Debian package of each.
 pub const TESTBED_PROGRAMS: &[(&str, &str)] = &[
     ("nix", "nix-bin"),
     ("nix-daemon", "nix-bin"),
@@ -13,6 +13,9 @@ pub const TESTBED_PROGRAMS: &[(&str, &str)] = &[
     ("ssh-keygen", "openssh-client"),
     ("unshare", "util-linux"),
     ("mount", "mount"),
+    // Not for the testbed itself: local closure diffs read the Nix database
+    // with it, and the tests check that they do.
+    ("sqlite3", "sqlite3"),
 ];
 
 /// Programs that are missing, with the packages to install.
