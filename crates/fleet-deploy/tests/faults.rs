@@ -150,6 +150,12 @@ struct SshdOutage<'a> {
     retries: std::sync::Mutex<Vec<(Stage, u32)>>,
 }
 
+impl SshdOutage<'_> {
+    fn new(testbed: &Testbed, restart: bool) -> SshdOutage<'_> {
+        SshdOutage { testbed, restart, stopped: AtomicBool::new(false), retries: Default::default() }
+    }
+}
+
 impl Sink for SshdOutage<'_> {
     fn event(&self, event: Event<'_>) {
         match event {
@@ -170,12 +176,7 @@ impl Sink for SshdOutage<'_> {
 #[test]
 fn sshd_going_down_during_the_copy_is_retried() {
     let bed = Bed::new("copy_retried");
-    let outage = SshdOutage {
-        testbed: &bed.testbed,
-        restart: true,
-        stopped: AtomicBool::new(false),
-        retries: Default::default(),
-    };
+    let outage = SshdOutage::new(&bed.testbed, true);
     let summary = bed.run(Mode::Deploy, &[], &bed.testbed.target(), None, &outage);
     assert!(summary.success(), "{:?}", outcomes(&summary));
     assert_eq!(*outage.retries.lock().unwrap(), [(Stage::Push, 1)]);
@@ -187,12 +188,7 @@ fn sshd_going_down_during_the_copy_is_retried() {
 #[test]
 fn sshd_staying_down_during_the_copy_fails_cleanly_and_changes_nothing() {
     let bed = Bed::new("copy_gave_up");
-    let outage = SshdOutage {
-        testbed: &bed.testbed,
-        restart: false,
-        stopped: AtomicBool::new(false),
-        retries: Default::default(),
-    };
+    let outage = SshdOutage::new(&bed.testbed, false);
     let summary = bed.run(Mode::Deploy, &[], &bed.testbed.target(), None, &outage);
     for report in &summary.nodes {
         let Outcome::Failed(error) = &report.outcome else { panic!("{:?}", outcomes(&summary)) };
