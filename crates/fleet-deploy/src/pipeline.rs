@@ -1,7 +1,6 @@
 //! One run of the pipeline over a selection of nodes.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fleet_diff::ClosureDiff;
@@ -9,9 +8,10 @@ use fleet_graph::{Fleet, Node, Selection};
 use fleet_nix::{CommandError, Connections, Failure, Nix, PathInfo, Target};
 use rayon::prelude::*;
 
-use crate::checks;
-use crate::job::{self, JobSpec};
 use crate::lock::DeployLock;
+
+mod activate;
+mod build;
 use crate::probe::{parse_probe, probe_script};
 use crate::{
     ConfigError, Event, Generation, Kinds, Mode, NodeError, NodeReport, Outcome, Sink, Stage, Summary,
@@ -292,83 +292,6 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// Builds every selected node, here or (`on_targets`) each on its host:
-    /// first all at once (one evaluation, one `nix build` per store, nix
-    /// scheduling the builds); if that fails, each node on its own, in
-    /// parallel, so that one failure does not stop independent nodes and each
-    /// error is its node's own.
-    fn build_all<'s>(
-        &'s self,
-        nix: &Nix,
-        pool: &rayon::ThreadPool,
-        on_targets: Option<&BTreeMap<String, Target>>,
-        sink: &dyn Sink,
-    ) -> Vec<(&'s str, Result<String, NodeError>, Duration)> {
-        let names = self.selection.names();
-        for name in names {
-            sink.event(Event::Stage { node: name, stage: Stage::Build });
-        }
-        let started = Instant::now();
-        let attributes: Vec<String> = names.iter().map(|name| self.build_attr(name)).collect();
-        // One evaluation gives every node's derivation; one build per store
-        // realises them, and the results map back through the derivation paths.
-        let built = nix.eval_drv_paths(&self.flake, &attributes).and_then(|drvs| {
-            let mut outs = HashMap::new();
-            match on_targets {
-                None => outs = nix.build_derivations(&drvs, self.jobs, &Target::Local)?,
-                Some(targets) => {
-                    for (host, target) in targets {
-                        let mine: Vec<String> = names
-                            .iter()
-                            .zip(&drvs)
-                            .filter(|(name, _)| self.fleet.host_of(name).is_some_and(|h| &h.name == host))
-                            .map(|(_, drv)| drv.clone())
-                            .collect();
-                        nix.copy_derivations_to(target, &mine)?;
-                        outs.extend(nix.build_derivations(&mine, self.jobs, target)?);
-                    }
-                }
-            }
-            Ok(drvs.iter().map(|drv| outs.get(drv).cloned()).collect::<Option<Vec<String>>>())
-        });
-        if let Ok(Some(paths)) = built {
-            let elapsed = started.elapsed();
-            return names.iter().zip(paths).map(|(name, path)| (name.as_str(), Ok(path), elapsed)).collect();
-        }
-        pool.install(|| names.par_iter().map(|name| self.build(nix, name, on_targets)).collect())
-    }
-
-    fn build_attr(&self, name: &str) -> String {
-        let node = self.fleet.node(name).expect("selected nodes exist");
-        self.kinds.of(node).build_attr(node)
-    }
-
-    /// Builds one node, here or on its host.
-    fn build<'n>(
-        &self,
-        nix: &Nix,
-        name: &'n str,
-        on_targets: Option<&BTreeMap<String, Target>>,
-    ) -> (&'n str, Result<String, NodeError>, Duration) {
-        let started = Instant::now();
-        let result = match on_targets {
-            None => nix.build(&format!("{}#{}", self.flake, self.build_attr(name))),
-            Some(targets) => {
-                let host = self.fleet.host_of(name).expect("validated nodes have hosts");
-                let target = &targets[&host.name];
-                nix.eval_drv_paths(&self.flake, &[self.build_attr(name)]).and_then(|drvs| {
-                    nix.copy_derivations_to(target, &drvs)?;
-                    let outs = nix.build_derivations(&drvs, 1, target)?;
-                    outs.get(&drvs[0]).cloned().ok_or_else(|| CommandError {
-                        command: format!("nix build --store {target} {}", drvs[0]),
-                        failure: Failure::Output("no `out` output in the build result".into()),
-                    })
-                })
-            }
-        };
-        (name, result.map_err(|error| NodeError::new(name, Stage::Build, error)), started.elapsed())
-    }
-
     /// Takes `host`'s deploy lock, or fails its nodes with the holder's name.
     fn lock(
         &self,
@@ -518,172 +441,7 @@ impl<'a> Plan<'a> {
             .map_err(|error| NodeError::new(name, Stage::Diff, error));
         (name, result, started.elapsed())
     }
-
-    /// Activates every pending node as soon as each selected node it depends on
-    /// has finished: nodes of different hosts, and independent nodes of one
-    /// host, run at once. A node whose dependency did not succeed is skipped.
-    fn activate_all(&self, states: &mut States<'_>, targets: &BTreeMap<String, Target>, sink: &dyn Sink) {
-        let names = self.selection.names();
-        let waits: HashMap<&str, Vec<&str>> = names
-            .iter()
-            .map(|n| (n.as_str(), self.fleet.selected_dependencies(&self.selection, n)))
-            .collect();
-        let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (node, deps) in &waits {
-            for dep in deps {
-                dependents.entry(dep).or_default().push(node);
-            }
-        }
-        let schedule = Schedule {
-            states: Mutex::new(std::mem::take(states)),
-            remaining: Mutex::new(waits.iter().map(|(n, deps)| (*n, deps.len())).collect()),
-            dependents,
-            targets,
-            sink,
-        };
-        // Each host's activations share one SSH connection, and sshd serves at
-        // most ten sessions per connection (MaxSessions): the lock holds one.
-        let threads = self.jobs.min(ACTIVATIONS_PER_HOST) * targets.len().max(1);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("a thread pool of a few threads can be built");
-        pool.scope(|scope| {
-            for name in names.iter().filter(|n| waits[n.as_str()].is_empty()) {
-                self.schedule(scope, &schedule, name);
-            }
-        });
-        *states = schedule.states.into_inner().unwrap_or_else(|p| p.into_inner());
-    }
-
-    /// Activates `name` on a pool thread, then schedules each dependent whose
-    /// last dependency this was.
-    fn schedule<'s, 'd: 's>(
-        &'s self,
-        scope: &rayon::Scope<'s>,
-        schedule: &'s Schedule<'d, '_>,
-        name: &'d str,
-    ) {
-        scope.spawn(move |scope| {
-            let started = Instant::now();
-            let outcome = self.activate(self.fleet.node(name).expect("selected nodes exist"), schedule);
-            if let Some(outcome) = outcome {
-                let mut states = schedule.states.lock().unwrap_or_else(|p| p.into_inner());
-                let state = states.get_mut(name).expect("every selected node has a state");
-                state.elapsed += started.elapsed();
-                finish(schedule.sink, name, state, outcome);
-            }
-            let ready: Vec<&str> = {
-                let mut remaining = schedule.remaining.lock().unwrap_or_else(|p| p.into_inner());
-                schedule
-                    .dependents
-                    .get(name)
-                    .into_iter()
-                    .flatten()
-                    .copied()
-                    .filter(|dependent| {
-                        let left = remaining.get_mut(dependent).expect("every node has a count");
-                        *left -= 1;
-                        *left == 0
-                    })
-                    .collect()
-            };
-            for dependent in ready {
-                self.schedule(scope, schedule, dependent);
-            }
-        });
-    }
-
-    /// Runs the activation job for `node`, whose dependencies have finished, and
-    /// confirms it over a new connection when its kind asks. `None` when the
-    /// node had already finished (a failed build, probe or push).
-    fn activate(&self, node: &Node, schedule: &Schedule<'_, '_>) -> Option<Outcome> {
-        let name = node.name.as_str();
-        let new = {
-            let states = schedule.states.lock().unwrap_or_else(|p| p.into_inner());
-            if states[name].outcome.is_some() {
-                return None;
-            }
-            let blocker = self
-                .fleet
-                .selected_dependencies(&self.selection, name)
-                .into_iter()
-                .find(|dep| !states[dep].outcome.as_ref().is_some_and(Outcome::is_success));
-            if let Some(dep) = blocker {
-                let why = states[dep].outcome.as_ref().map_or("did not finish", Outcome::label);
-                return Some(Outcome::Skipped(format!("dependency `{dep}` {why}")));
-            }
-            if states[name].is_current() {
-                return Some(Outcome::Unchanged);
-            }
-            states[name].new.clone().expect("pending nodes are built")
-        };
-        let new = new.as_str();
-        let sink = schedule.sink;
-        sink.event(Event::Stage { node: name, stage: Stage::Activate });
-        let host = self.fleet.host_of(name).expect("validated nodes have hosts");
-        let target = &schedule.targets[&host.name];
-        let kind = self.kinds.of(node);
-        let confirm_seconds = match (self.confirm, target) {
-            (Some(timeout), Target::Ssh(_)) if kind.needs_confirmation() => timeout.as_secs().max(1),
-            _ => 0,
-        };
-        let spec = JobSpec {
-            node: name,
-            profile: kind.profile(node),
-            new,
-            confirm_seconds,
-            check_seconds: checks::check_seconds(node).expect("checks are validated"),
-            functions: kind.switch_functions(),
-            checks: checks::check_commands(kind, node).expect("checks are validated"),
-        };
-        Some(match target.run(&job::launch(&spec)) {
-            Ok(status) if status.trim() == "switched" => {
-                sink.event(Event::Stage { node: name, stage: Stage::Confirm });
-                // A new connection, not the shared one: confirming proves that
-                // the switched host still accepts connections.
-                let fresh = target.fresh();
-                match retrying(&host.name, Stage::Confirm, sink, || fresh.run(&job::confirm(name))) {
-                    Ok(_) => Outcome::Activated,
-                    Err((error, tries)) => Outcome::Failed(NodeError {
-                        node: name.to_string(),
-                        stage: Stage::Confirm,
-                        error: CommandError {
-                            failure: Failure::Output(format!(
-                                "{error}\nthe target keeps {new} only if confirmed; it rolls back by itself within {confirm_seconds}s"
-                            )),
-                            ..error
-                        },
-                        tries,
-                    }),
-                }
-            }
-            Ok(_) => Outcome::Activated,
-            Err(error) => {
-                let rolled_back = error.stderr_tail().starts_with("rolled back");
-                let error = NodeError::new(name, Stage::Activate, error);
-                if rolled_back {
-                    Outcome::RolledBack(error)
-                } else {
-                    Outcome::Failed(error)
-                }
-            }
-        })
-    }
 }
-
-/// What the activation scheduler's tasks share.
-struct Schedule<'s, 'n> {
-    states: Mutex<States<'n>>,
-    /// Per node, how many of its dependencies have not finished.
-    remaining: Mutex<HashMap<&'s str, usize>>,
-    dependents: HashMap<&'s str, Vec<&'s str>>,
-    targets: &'s BTreeMap<String, Target>,
-    sink: &'s dyn Sink,
-}
-
-/// How many activations run at once on one host (see `activate_all`).
-const ACTIVATIONS_PER_HOST: usize = 8;
 
 /// How many times a stage that lost its connection is tried.
 const TRIES: u32 = 4;

@@ -1,0 +1,90 @@
+//! Building the selected nodes: all at once when possible, each on its own
+//! when not.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use fleet_nix::{CommandError, Failure, Nix, Target};
+use rayon::prelude::*;
+
+use super::Plan;
+use crate::{Event, NodeError, Sink, Stage};
+
+impl<'a> Plan<'a> {
+    /// Builds every selected node, here or (`on_targets`) each on its host:
+    /// first all at once (one evaluation, one `nix build` per store, nix
+    /// scheduling the builds); if that fails, each node on its own, in
+    /// parallel, so that one failure does not stop independent nodes and each
+    /// error is its node's own.
+    pub(super) fn build_all<'s>(
+        &'s self,
+        nix: &Nix,
+        pool: &rayon::ThreadPool,
+        on_targets: Option<&BTreeMap<String, Target>>,
+        sink: &dyn Sink,
+    ) -> Vec<(&'s str, Result<String, NodeError>, Duration)> {
+        let names = self.selection.names();
+        for name in names {
+            sink.event(Event::Stage { node: name, stage: Stage::Build });
+        }
+        let started = Instant::now();
+        let attributes: Vec<String> = names.iter().map(|name| self.build_attr(name)).collect();
+        // One evaluation gives every node's derivation; one build per store
+        // realises them, and the results map back through the derivation paths.
+        let built = nix.eval_drv_paths(&self.flake, &attributes).and_then(|drvs| {
+            let mut outs = HashMap::new();
+            match on_targets {
+                None => outs = nix.build_derivations(&drvs, self.jobs, &Target::Local)?,
+                Some(targets) => {
+                    for (host, target) in targets {
+                        let mine: Vec<String> = names
+                            .iter()
+                            .zip(&drvs)
+                            .filter(|(name, _)| self.fleet.host_of(name).is_some_and(|h| &h.name == host))
+                            .map(|(_, drv)| drv.clone())
+                            .collect();
+                        nix.copy_derivations_to(target, &mine)?;
+                        outs.extend(nix.build_derivations(&mine, self.jobs, target)?);
+                    }
+                }
+            }
+            Ok(drvs.iter().map(|drv| outs.get(drv).cloned()).collect::<Option<Vec<String>>>())
+        });
+        if let Ok(Some(paths)) = built {
+            let elapsed = started.elapsed();
+            return names.iter().zip(paths).map(|(name, path)| (name.as_str(), Ok(path), elapsed)).collect();
+        }
+        pool.install(|| names.par_iter().map(|name| self.build(nix, name, on_targets)).collect())
+    }
+
+    fn build_attr(&self, name: &str) -> String {
+        let node = self.fleet.node(name).expect("selected nodes exist");
+        self.kinds.of(node).build_attr(node)
+    }
+
+    /// Builds one node, here or on its host.
+    fn build<'n>(
+        &self,
+        nix: &Nix,
+        name: &'n str,
+        on_targets: Option<&BTreeMap<String, Target>>,
+    ) -> (&'n str, Result<String, NodeError>, Duration) {
+        let started = Instant::now();
+        let result = match on_targets {
+            None => nix.build(&format!("{}#{}", self.flake, self.build_attr(name))),
+            Some(targets) => {
+                let host = self.fleet.host_of(name).expect("validated nodes have hosts");
+                let target = &targets[&host.name];
+                nix.eval_drv_paths(&self.flake, &[self.build_attr(name)]).and_then(|drvs| {
+                    nix.copy_derivations_to(target, &drvs)?;
+                    let outs = nix.build_derivations(&drvs, 1, target)?;
+                    outs.get(&drvs[0]).cloned().ok_or_else(|| CommandError {
+                        command: format!("nix build --store {target} {}", drvs[0]),
+                        failure: Failure::Output("no `out` output in the build result".into()),
+                    })
+                })
+            }
+        };
+        (name, result.map_err(|error| NodeError::new(name, Stage::Build, error)), started.elapsed())
+    }
+}
