@@ -209,3 +209,62 @@ fn sshd_staying_down_during_the_copy_fails_cleanly_and_changes_nothing() {
     }
     assert!(bed.activation_order().is_empty());
 }
+
+#[test]
+fn a_tcp_health_check_gates_the_activation() {
+    let mut bed = Bed::new("tcp_check");
+    // A port on loopback that the test opens and closes; the check probes it
+    // from the target (the testbed shares this machine's network).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    bed.fixture
+        .set_node_attrs(
+            "test-container",
+            &format!(r#"checks = [ {{ tcp = {port}; address = "127.0.0.1"; }} ]; checkTimeout = 2;"#),
+        )
+        .unwrap();
+    let (first, _) = bed.deploy(&["test-container"]);
+    assert_eq!(outcomes(&first), ["test-container=activated"], "the port is open");
+    let v1 = bed.profile_of("test-container");
+
+    drop(listener);
+    bed.fixture.set_version("test-container", "2-tcp_check").unwrap();
+    let (second, _) = bed.deploy(&["test-container"]);
+    assert_eq!(outcomes(&second), ["test-container=rolled back"], "the port is closed");
+    let Outcome::RolledBack(error) = &second.nodes[0].outcome else { unreachable!() };
+    assert!(error.to_string().contains(&format!("/dev/tcp/127.0.0.1/{port}")), "{error}");
+    assert_eq!(bed.profile_of("test-container"), v1);
+}
+
+#[test]
+fn an_http_health_check_must_answer_2xx() {
+    use std::io::{Read, Write};
+    let mut bed = Bed::new("http_check");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Answers /health with 200 and anything else with 503, until the test ends.
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 1024];
+            let n = stream.read(&mut request).unwrap_or(0);
+            let healthy = String::from_utf8_lossy(&request[..n]).starts_with("GET /health ");
+            let status = if healthy { "200 OK" } else { "503 Service Unavailable" };
+            let _ = stream.write_all(format!("HTTP/1.0 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+        }
+    });
+    let check = |path: &str| {
+        format!(
+            r#"checks = [ {{ http = "{path}"; port = {port}; address = "127.0.0.1"; }} ]; checkTimeout = 2;"#
+        )
+    };
+    bed.fixture.set_node_attrs("test-container", &check("/health")).unwrap();
+    let (first, _) = bed.deploy(&["test-container"]);
+    assert_eq!(outcomes(&first), ["test-container=activated"]);
+
+    bed.fixture.set_node_attrs("test-container", &check("/broken")).unwrap();
+    bed.fixture.set_version("test-container", "2-http_check").unwrap();
+    let (second, _) = bed.deploy(&["test-container"]);
+    assert_eq!(outcomes(&second), ["test-container=rolled back"]);
+    let Outcome::RolledBack(error) = &second.nodes[0].outcome else { unreachable!() };
+    assert!(error.to_string().contains("/broken") && error.to_string().contains("503"), "{error}");
+}
