@@ -32,6 +32,10 @@ pub fn dry_run_text(summary: &Summary, color: bool) -> String {
             out.push('\n');
         }
     }
+    // Diffs are separated by a blank line; the counts bring their own.
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
     out.push_str(&problems(summary));
     out.push_str(&counts(summary));
     out
