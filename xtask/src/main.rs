@@ -58,6 +58,8 @@ fn main() -> ExitCode {
         }
         other => Err(Failure::Usage(format!("unknown command `{other}`; run `cargo xtask help`"))),
     };
+    // For `bench deploy` (FLEET_SELF_USAGE); a failure shows as a missing file there.
+    let _ = fleet_testbed::record_self_usage();
     exit::report(result)
 }
 

@@ -10,12 +10,16 @@
 //! depend on it.
 #![deny(missing_docs)]
 
+mod bench_deploy;
 mod closure_pair;
 mod error;
 mod fixture;
 mod prerequisites;
 mod testbed;
 
+pub use bench_deploy::{
+    record_self_usage, self_usage, DeployBench, DeployTool, Measured, SelfUsage, SELF_USAGE_ENV,
+};
 pub use closure_pair::{diff_closures, nix_version, ClosurePair, PairDesign, MIN_PAIR_PATHS};
 pub use error::TestbedError;
 pub use fixture::{Containers, Fixture, FIXTURE_CONTAINERS, FIXTURE_HOST};
