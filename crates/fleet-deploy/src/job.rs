@@ -110,18 +110,21 @@ macro_rules! wait_for_status {
         r#"
 jobs=$2/jobs
 waited=0
+# `read` is a builtin: the loop starts no process but `sleep`.
+status() { s=; [ -e "$jobs/$1.status" ] && read -r s <"$jobs/$1.status"; }
 while :; do
-  s=$(cat "$jobs/$1.status" 2>/dev/null || true)
+  status "$1"
   case $s in ok|switched|rolled*|failed*|refused*) break ;; esac
-  pid=$(cat "$jobs/$1.pid" 2>/dev/null || true)
+  pid=
+  [ -e "$jobs/$1.pid" ] && read -r pid <"$jobs/$1.pid"
   if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-    s=$(cat "$jobs/$1.status" 2>/dev/null || true)
+    status "$1"
     case $s in ok|switched|rolled*|failed*|refused*) ;; *) s="failed: the activation job ended without finishing, see $jobs/$1.log" ;; esac
     break
   fi
   waited=$((waited + 1))
-  if [ -z "$pid" ] && [ "$waited" -gt 300 ]; then s="failed: the activation job did not start, see $jobs/$1.log"; break; fi
-  sleep 0.1
+  if [ -z "$pid" ] && [ "$waited" -gt 600 ]; then s="failed: the activation job did not start, see $jobs/$1.log"; break; fi
+  sleep 0.05
 done
 case $s in
   ok|switched) echo "$s" ;;

@@ -164,60 +164,45 @@ impl<'a> Plan<'a> {
             })
             .collect();
         let targets = &shared;
-        if mode != Mode::Rollback {
-            let build_on = (self.build_on_target && mode != Mode::Build).then_some(targets);
-            for (name, result, elapsed) in self.build_all(nix, &pool, build_on, sink) {
-                let state = states.get_mut(name).expect("every selected node has a state");
-                state.elapsed += elapsed;
-                match result {
-                    Ok(path) => {
-                        state.new = Some(path);
-                        if mode == Mode::Build {
-                            finish(sink, name, state, Outcome::Built);
-                        }
-                    }
-                    Err(error) => finish(sink, name, state, Outcome::Failed(error)),
-                }
+        if mode == Mode::Build {
+            let builds = self.build_all(nix, &pool, None, sink);
+            self.apply_builds(builds, &mut states, sink);
+            for node in self.pending(&states) {
+                let state = states.get_mut(node.name.as_str()).expect("every selected node has a state");
+                finish(sink, &node.name, state, Outcome::Built);
             }
-            if mode == Mode::Build {
-                return summary(names, states);
-            }
+            return summary(names, states);
         }
 
-        // Hosts go through lock, probe and push in parallel, each with its own
-        // nodes' states; the locks are held until the run ends.
-        let mut per_host: Vec<(&String, &Target, States<'_>)> = targets
-            .iter()
-            .map(|(host, target)| {
-                let mine: Vec<&str> = states
-                    .keys()
-                    .copied()
-                    .filter(|name| self.fleet.host_of(name).is_some_and(|h| &h.name == host))
-                    .collect();
-                let mine = mine.into_iter().filter_map(|name| states.remove_entry(name)).collect();
-                (host, target, mine)
-            })
-            .collect();
-        let locks: Vec<DeployLock> = pool.install(|| {
-            per_host
-                .par_iter_mut()
-                .filter_map(|(host, target, states)| {
-                    let lock = match mode {
-                        Mode::Deploy | Mode::Rollback => Some(self.lock(host, target, states, sink)?),
-                        _ => None,
-                    };
-                    self.probe(host, target, mode, states, sink);
-                    // Closures built on the target are already there.
-                    if mode == Mode::Deploy && !self.build_on_target {
-                        self.push(nix, host, target, states, sink);
-                    }
-                    lock
-                })
-                .collect()
+        // The build and, for every host at once, its lock and probe run side by
+        // side: neither needs the other's result. The locks are held until the
+        // run ends.
+        let mut per_host = self.split_by_host(&mut states, targets);
+        let (builds, locks): (Vec<_>, Vec<DeployLock>) = pool.install(|| {
+            rayon::join(
+                || match mode {
+                    Mode::Rollback => Vec::new(),
+                    _ => self.build_all(nix, &pool, self.build_on_target.then_some(targets), sink),
+                },
+                || {
+                    per_host
+                        .par_iter_mut()
+                        .filter_map(|(host, target, states)| {
+                            let lock = match mode {
+                                Mode::Deploy | Mode::Rollback => Some(self.lock(host, target, states, sink)?),
+                                _ => None,
+                            };
+                            self.probe(host, target, mode, states, sink);
+                            lock
+                        })
+                        .collect()
+                },
+            )
         });
         for (_, _, host_states) in per_host {
             states.extend(host_states);
         }
+        self.apply_builds(builds, &mut states, sink);
         if mode == Mode::Status {
             for node in self.pending(&states) {
                 let state = states.get_mut(node.name.as_str()).expect("every selected node has a state");
@@ -252,10 +237,62 @@ impl<'a> Plan<'a> {
             return summary(names, states);
         }
 
+        // Closures built on the target are already there.
+        if mode == Mode::Deploy && !self.build_on_target {
+            let mut per_host = self.split_by_host(&mut states, targets);
+            pool.install(|| {
+                per_host
+                    .par_iter_mut()
+                    .for_each(|(host, target, states)| self.push(nix, host, target, states, sink))
+            });
+            for (_, _, host_states) in per_host {
+                states.extend(host_states);
+            }
+        }
         self.activate_all(&mut states, targets, sink);
         drop(locks);
         drop(connections);
         summary(names, states)
+    }
+
+    /// Moves each host's nodes' states out of `states`, to work on hosts in
+    /// parallel; put them back with `extend`.
+    fn split_by_host<'t, 'n>(
+        &self,
+        states: &mut States<'n>,
+        targets: &'t BTreeMap<String, Target>,
+    ) -> Vec<(&'t String, &'t Target, States<'n>)> {
+        targets
+            .iter()
+            .map(|(host, target)| {
+                let mine: Vec<&str> = states
+                    .keys()
+                    .copied()
+                    .filter(|name| self.fleet.host_of(name).is_some_and(|h| &h.name == host))
+                    .collect();
+                let mine = mine.into_iter().filter_map(|name| states.remove_entry(name)).collect();
+                (host, target, mine)
+            })
+            .collect()
+    }
+
+    /// Records build results; a failed build fails its node unless an earlier
+    /// stage (lock, probe) already did.
+    fn apply_builds(
+        &self,
+        builds: Vec<(&str, Result<String, NodeError>, Duration)>,
+        states: &mut States<'_>,
+        sink: &dyn Sink,
+    ) {
+        for (name, result, elapsed) in builds {
+            let state = states.get_mut(name).expect("every selected node has a state");
+            state.elapsed += elapsed;
+            match result {
+                Ok(path) => state.new = Some(path),
+                Err(error) if state.outcome.is_none() => finish(sink, name, state, Outcome::Failed(error)),
+                Err(_) => {}
+            }
+        }
     }
 
     /// Selected nodes that have not finished yet, in activation order.
@@ -337,9 +374,10 @@ impl<'a> Plan<'a> {
         let nodes: Vec<(String, String)> =
             on_host.iter().map(|node| (node.name.clone(), self.kinds.of(node).profile(node))).collect();
         let names: Vec<String> = nodes.iter().map(|(name, _)| name.clone()).collect();
+        let full = matches!(mode, Mode::Status | Mode::Rollback);
         let started = Instant::now();
         let probed = retrying(host, Stage::Probe, sink, || {
-            target.run(&probe_script(&nodes)).and_then(|out| parse_probe(&out, &names))
+            target.run(&probe_script(&nodes, full)).and_then(|out| parse_probe(&out, &names))
         });
         let elapsed = started.elapsed();
         let probed = match probed {

@@ -6,12 +6,13 @@ use fleet_nix::{CommandError, Failure, RemoteScript};
 
 use crate::job::STATE_DIR;
 
-/// `$1` state dir, then `NAME PROFILE` pairs. Prints per node: name, current
-/// system, `pending` if an activation of it did not finish, the current
-/// generation number, the system of the generation before it, and when the
-/// current generation was made.
-const PROBE: &str = r#"state=$1
-shift
+/// `$1` state dir, `$2` `full` or `brief`, then `NAME PROFILE` pairs. Prints
+/// per node: name, current system, `pending` if an activation of it did not
+/// finish and, when full, the current generation number, the system of the
+/// generation before it, and when the current generation was made. A deploy
+/// needs only the brief form, which starts one program per node.
+const PROBE: &str = r#"state=$1 detail=$2
+shift 2
 command -v nix-env >/dev/null 2>&1 || { echo "nix is not installed on the target (no nix-env on PATH); install Nix there first" >&2; exit 3; }
 while [ $# -ge 2 ]; do
   name=$1 profile=$2
@@ -19,8 +20,9 @@ while [ $# -ge 2 ]; do
   current=$(readlink -e -- "$profile" || true)
   pending=
   [ -e "$state/pending/$name" ] && pending=pending
-  generation= previous=
-  link=$(readlink -- "$profile" || true)
+  generation= previous= since=
+  link=
+  [ "$detail" = full ] && link=$(readlink -- "$profile" || true)
   case $link in
     *-link)
       generation=${link%-link}
@@ -32,7 +34,6 @@ while [ $# -ge 2 ]; do
       done
       ;;
   esac
-  since=
   [ -n "$generation" ] && since=$(date -u -d "@$(stat -c %Y -- "$profile-$generation-link")" '+%Y-%m-%d %H:%M:%SZ' 2>/dev/null || true)
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$current" "$pending" "$generation" "$previous" "$since"
 done
@@ -54,8 +55,10 @@ pub(crate) struct Probed {
 }
 
 /// The script that probes `nodes` (name, profile).
-pub(crate) fn probe_script(nodes: &[(String, String)]) -> RemoteScript {
-    let args = std::iter::once(STATE_DIR.to_string())
+pub(crate) fn probe_script(nodes: &[(String, String)], full: bool) -> RemoteScript {
+    let detail = if full { "full" } else { "brief" };
+    let args = [STATE_DIR.to_string(), detail.to_string()]
+        .into_iter()
         .chain(nodes.iter().flat_map(|(name, profile)| [name.clone(), profile.clone()]));
     RemoteScript::new(PROBE, args)
 }
@@ -136,7 +139,7 @@ mod tests {
             ("web".to_string(), dir.join("system").display().to_string()),
             ("new".to_string(), dir.join("absent").display().to_string()),
         ];
-        let out = Target::Local.run(&probe_script(&nodes)).unwrap();
+        let out = Target::Local.run(&probe_script(&nodes, true)).unwrap();
         let got = parse_probe(&out, &["web".to_string(), "new".to_string()]).unwrap();
         let path = |p: &str| Some(dir.join(p).display().to_string());
         assert_eq!(
