@@ -22,8 +22,9 @@ Benchmarks:
   diff     Build two closures of N store paths each (realistic names and versions,
            builtins derivations, no nixpkgs; the new one bumps about 10% of the
            packages, adds 2% and removes 2%), then time on that pair
-           `fleet diff OLD NEW` (both `nix path-info --json --recursive` calls, the
-           diff and its text, as `cargo xtask diff OLD NEW` runs them) against
+           `fleet diff OLD NEW` (reading both closures, from the Nix database or with
+           `nix path-info`, the diff and its text, as `cargo xtask diff OLD NEW`
+           runs them) against
            `nix store diff-closures OLD NEW`: one warm-up run each, then N timed
            runs each, alternating. Prints a Markdown table: median, min and max per
            tool, the ratio of the medians, the path counts and the machine.
