@@ -174,14 +174,7 @@ fn diff(runs: usize, paths: usize) -> Result<(), Failure> {
         d.added,
         d.removed
     );
-    println!(
-        "Machine: {} cores ({}), {}, {}; xtask built with the {} profile.",
-        machine.cores,
-        machine.cpu,
-        std::env::consts::ARCH,
-        machine.nix,
-        if cfg!(debug_assertions) { "dev" } else { "release" },
-    );
+    println!("{}", machine.line());
     println!("Runs: {runs} timed per tool after one warm-up each, alternating.\n");
     println!("| tool | median | min | max | packages reported |");
     println!("|---|---:|---:|---:|---:|");
@@ -395,14 +388,7 @@ fn print_deploy(results: &[SizeResults], runs: usize, skip_bashrc: bool, total: 
          root's ~/.bashrc.",
         if skip_bashrc { "skip" } else { "run" }
     );
-    println!(
-        "Machine: {} cores ({}), {}, {}; xtask built with the {} profile.",
-        machine.cores,
-        machine.cpu,
-        std::env::consts::ARCH,
-        machine.nix,
-        if cfg!(debug_assertions) { "dev" } else { "release" },
-    );
+    println!("{}", machine.line());
     let once: Vec<String> =
         results.iter().filter(|r| r.baseline_runs < runs).map(|r| r.containers.to_string()).collect();
     println!(
@@ -572,6 +558,18 @@ struct Machine {
 }
 
 impl Machine {
+    /// `Machine: N cores (CPU), ARCH, nix VERSION; xtask built with the P profile.`
+    fn line(&self) -> String {
+        format!(
+            "Machine: {} cores ({}), {}, {}; xtask built with the {} profile.",
+            self.cores,
+            self.cpu,
+            std::env::consts::ARCH,
+            self.nix,
+            if cfg!(debug_assertions) { "dev" } else { "release" },
+        )
+    }
+
     fn read() -> Machine {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
