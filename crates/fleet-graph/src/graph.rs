@@ -123,12 +123,6 @@ impl Fleet {
         }
     }
 
-    /// Selects nodes by name. No names selects the whole fleet; otherwise each
-    /// name must be a non-host node (a `--container`), and only those are selected.
-    pub fn select(&self, names: &[String]) -> Result<Selection, GraphError> {
-        self.select_on(&[], names)
-    }
-
     /// Selects the nodes placed on `hosts` (each host with its containers; all
     /// hosts when empty), narrowed to the `containers` named (when any). Every
     /// name must exist, and a named container must be on a selected host.
@@ -339,7 +333,7 @@ mod tests {
     fn check_waves(spec: &str, select: &[&str], expect: &str) {
         let got = match Fleet::from_json(&fleet_json(spec)).and_then(|fleet| {
             let names: Vec<String> = select.iter().map(|s| s.to_string()).collect();
-            let selection = fleet.select(&names)?;
+            let selection = fleet.select_on(&[], &names)?;
             Ok(fleet
                 .waves(&selection)
                 .iter()
