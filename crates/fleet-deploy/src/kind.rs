@@ -91,3 +91,61 @@ impl Kinds {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kind the pipeline has never heard of: a home-manager profile on a host.
+    struct HomeKind;
+
+    impl NodeKind for HomeKind {
+        fn name(&self) -> &'static str {
+            "home"
+        }
+        fn validate(&self, node: &Node) -> Result<(), String> {
+            node.attr_str("user").map(drop).ok_or_else(|| "a home needs `user`".to_string())
+        }
+        fn profile(&self, node: &Node) -> String {
+            format!("/nix/var/nix/profiles/per-user/{}/home-manager", node.attr_str("user").unwrap_or(""))
+        }
+        fn switch_functions(&self) -> &'static str {
+            "switch_to() { \"$1/activate\"; }\nretire() { :; }\n"
+        }
+        fn default_checks(&self, _node: &Node) -> Vec<String> {
+            Vec::new()
+        }
+        fn check_command(&self, _node: &Node, argv: &[String]) -> String {
+            argv.join(" ")
+        }
+    }
+
+    fn fleet(home: &str) -> Fleet {
+        Fleet::from_json(&format!(
+            r#"{{"nodes":{{"h":{{"kind":"host"}},"me":{{"kind":"home","host":"h",{home}}}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_new_kind_is_one_registration() {
+        let with_user = fleet(r#""user":"ada""#);
+        let err = Kinds::standard().validate(&with_user).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "validate graph: node `me` has kind \"home\", which is not a known kind (known: host, container)"
+        );
+
+        let kinds = Kinds::standard().with(Box::new(HomeKind));
+        assert_eq!(kinds.validate(&with_user), Ok(()));
+        let node = with_user.node("me").unwrap();
+        assert_eq!(kinds.of(node).profile(node), "/nix/var/nix/profiles/per-user/ada/home-manager");
+        assert_eq!(
+            kinds.of(node).build_attr(node),
+            "nixosConfigurations.me.config.system.build.toplevel",
+            "the default build attribute applies unless the kind says otherwise"
+        );
+        let err = kinds.validate(&fleet(r#""shell":"zsh""#)).unwrap_err().to_string();
+        assert_eq!(err, "validate graph: node `me`: a home needs `user`");
+    }
+}
