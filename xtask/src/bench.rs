@@ -9,14 +9,13 @@ use fleet_testbed::{
     TESTBED_PROGRAMS,
 };
 
-use crate::args::Args;
-use crate::exit::Failure;
+use fleet_cli::{Args, Failure};
 
 const HELP: &str = "\
 Time this project against the tools it stands in for
 
-Usage: cargo xtask bench diff [--runs N] [--paths N]
-       cargo xtask bench deploy [--runs N] [--sizes N,N,...] [--keep-bashrc]
+Usage: {prog} bench diff [--runs N] [--paths N]
+       {prog} bench deploy [--runs N] [--sizes N,N,...] [--keep-bashrc]
 
 Benchmarks:
   diff     Build two closures of N store paths each (realistic names and versions,
@@ -64,7 +63,7 @@ Debian as root.
 
 /// Runs `bench`.
 pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
-    if crate::wants_help(&mut args, HELP) {
+    if fleet_cli::wants_help(&mut args, HELP) {
         return Ok(());
     }
     let runs = count(&mut args, "--runs", 1)?;
@@ -134,9 +133,9 @@ fn diff(runs: usize, paths: usize) -> Result<(), Failure> {
 
     let nix = Testbed::nix();
     let ours = || -> Result<usize, Failure> {
-        let diff = crate::diff::local_diff(&nix, &pair.old, &pair.new)?;
+        let diff = fleet_cli::local_diff(&nix, &pair.old, &pair.new)?;
         // Everything `diff OLD NEW` does but writing to stdout.
-        let text = crate::diff::local_text(&pair.old, &pair.new, &diff, false, false);
+        let text = fleet_cli::local_text(&pair.old, &pair.new, &diff, false, false);
         std::hint::black_box(text);
         Ok(diff.packages.len())
     };
@@ -291,7 +290,7 @@ fn ratio(a: Duration, b: Duration) -> f64 {
 fn deploy(runs: usize, sizes: &[usize], skip_bashrc: bool) -> Result<(), Failure> {
     ensure_programs(TESTBED_PROGRAMS, true, &mut |line| eprintln!("bench: {line}"))
         .map_err(|e| Failure::Config(e.to_string()))?;
-    // The orchestrator is this very binary (`cargo xtask` runs `fleet`).
+    // This binary hands `deploy` to the same code as the `fleet` binary.
     let fleet = std::env::current_exe()
         .map_err(|e| Failure::Config(format!("find the fleet binary (this program): {e}")))?;
     let root = Utf8PathBuf::from_path_buf(

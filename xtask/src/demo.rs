@@ -8,13 +8,12 @@ use fleet_graph::Fleet;
 use fleet_nix::Target;
 use fleet_testbed::{ensure_programs, Fixture, Testbed, TESTBED_PROGRAMS};
 
-use crate::args::Args;
-use crate::exit::Failure;
+use fleet_cli::{Args, Failure};
 
 const HELP: &str = "\
 Deploy an example fleet (a host and three containers) to a simulated VPS on this machine
 
-Usage: cargo xtask demo [--keep]
+Usage: {prog} demo [--keep]
 
 Starts a testbed (its own /nix in a private mount namespace, a real sshd on a loopback
 port), deploys the fleet, then changes one container, shows what a deploy would
@@ -31,7 +30,7 @@ const CHANGED: &str = "nannuo-bot";
 
 /// Runs `demo`.
 pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
-    if crate::wants_help(&mut args, HELP) {
+    if fleet_cli::wants_help(&mut args, HELP) {
         return Ok(());
     }
     let keep = args.flag("--keep");
@@ -113,7 +112,7 @@ fn run_pipeline(
     let kinds = Kinds::standard();
     let plan = Plan::new(fleet, &kinds, &[], &[], &fixture.flake_ref())
         .map_err(|e| Failure::Config(e.to_string()))?;
-    let summary = crate::deploy::execute(&plan, nix, mode, Some(target), &[], false)?;
+    let summary = fleet_cli::execute(&plan, nix, mode, Some(target), &[], false)?;
     if summary.success() {
         Ok(())
     } else {

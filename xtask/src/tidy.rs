@@ -76,3 +76,65 @@ fn clippy_is_clean() {
         .expect("cargo clippy runs");
     assert!(out.status.success(), "cargo clippy:\n{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The workspace crates a manifest section names (`fleet-*` and `xtask`), sorted.
+fn workspace_deps(manifest: &str, section: &str) -> Vec<String> {
+    let header = format!("[{section}]");
+    let mut deps: Vec<String> = manifest
+        .lines()
+        .skip_while(|l| l.trim() != header)
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .filter_map(|l| l.split(['=', '.']).next().map(str::trim))
+        .filter(|name| name.starts_with("fleet-") || *name == "xtask")
+        .map(String::from)
+        .collect();
+    deps.sort();
+    deps
+}
+
+/// ARCHITECTURE.md's dependency table: crate -> (depends on, dev-depends on).
+fn architecture_dependency_table(
+    text: &str,
+) -> std::collections::BTreeMap<String, (Vec<String>, Vec<String>)> {
+    let list = |cell: &str| -> Vec<String> {
+        let mut names: Vec<String> =
+            cell.split(',').map(str::trim).filter(|n| !n.is_empty() && *n != "-").map(String::from).collect();
+        names.sort();
+        names
+    };
+    text.lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.trim().strip_prefix('|')?.strip_suffix('|')?.split('|').collect();
+            let [name, deps, dev] = cells.as_slice() else { return None };
+            let name = name.trim().strip_prefix('`')?.strip_suffix('`')?;
+            Some((name.to_string(), (list(deps), list(dev))))
+        })
+        .collect()
+}
+
+#[test]
+fn architecture_md_dependency_table_matches_every_manifest() {
+    let root = repo_root();
+    let table = architecture_dependency_table(&fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap());
+    let mut manifests = vec![("xtask".to_string(), root.join("xtask/Cargo.toml"))];
+    for krate in fs::read_dir(root.join("crates")).unwrap().flatten() {
+        manifests.push((krate.file_name().to_string_lossy().into_owned(), krate.path().join("Cargo.toml")));
+    }
+    let mut wrong = Vec::new();
+    for (name, path) in &manifests {
+        let manifest = fs::read_to_string(path).unwrap();
+        let actual =
+            (workspace_deps(&manifest, "dependencies"), workspace_deps(&manifest, "dev-dependencies"));
+        match table.get(name) {
+            Some(row) if *row == actual => {}
+            row => wrong.push(format!("{name}: Cargo.toml has {actual:?}, ARCHITECTURE.md has {row:?}")),
+        }
+    }
+    for name in table.keys() {
+        if !manifests.iter().any(|(n, _)| n == name) {
+            wrong.push(format!("{name}: in ARCHITECTURE.md's table but not a workspace crate"));
+        }
+    }
+    assert!(wrong.is_empty(), "update ARCHITECTURE.md's dependency table:\n{}", wrong.join("\n"));
+}

@@ -21,11 +21,11 @@ fn nix_installed() {
 
 fn fleet(args: &[&str]) -> Output {
     nix_installed();
-    Command::new(env!("CARGO_BIN_EXE_fleet"))
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
-        .env("NIX_CONFIG", Testbed::local_nix_config())
+        .envs(fleet_testbed::nix_env())
         .output()
-        .expect("the fleet binary runs")
+        .expect("cargo xtask runs")
 }
 
 #[test]

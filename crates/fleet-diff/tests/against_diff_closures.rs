@@ -79,7 +79,7 @@ fn test_dir(name: &str) -> PathBuf {
 fn nix(args: &[&str]) -> String {
     let output = Command::new("nix")
         .args(args)
-        .env("NIX_CONFIG", "experimental-features = nix-command flakes\nsubstituters =\n")
+        .envs(fleet_testbed::nix_env())
         .output()
         .expect("failed to run nix (is it on PATH?)");
     assert!(output.status.success(), "nix {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));

@@ -67,7 +67,7 @@ fn ask_nix(dir: &Path, names: &[String], pairs: &[(String, String)]) -> Value {
     );
     let output = Command::new("nix")
         .args(["eval", "--json", "--impure", "--expr", &expr])
-        .env("NIX_CONFIG", "experimental-features = nix-command flakes\nsubstituters =\n")
+        .envs(fleet_testbed::nix_env())
         .output()
         .expect("failed to run nix (is it on PATH?)");
     assert!(output.status.success(), "nix eval failed: {}", String::from_utf8_lossy(&output.stderr));

@@ -63,6 +63,12 @@ impl CommandError {
         !tail.contains("Permission denied") && CONNECTION_FAILURES.iter().any(|sign| tail.contains(sign))
     }
 
+    /// Whether an evaluation stopped because this `nix` is older than the
+    /// flake's nixpkgs requires: no node of that flake can build here.
+    pub fn is_nix_too_old(&self) -> bool {
+        self.stderr_tail().contains(crate::nix::NIX_TOO_OLD)
+    }
+
     /// The exit code, when the program ran and failed with one.
     pub fn exit_code(&self) -> Option<i32> {
         match self.failure {

@@ -12,6 +12,21 @@ use crate::target::Target;
 /// user's nix.conf enables.
 const FEATURES: &[&str] = &["--extra-experimental-features", "nix-command flakes"];
 
+/// Nix source that stops the evaluation of `flake` with a clear message when
+/// this `nix` is older than its nixpkgs input asks (`lib/minver.nix`, 2.18.0
+/// for nixpkgs 26.05), instead of failing deep inside nixpkgs. Followed by the
+/// expression to evaluate when the version suffices.
+const NIX_VERSION_CHECK: &str = "\
+    minver = (flake.inputs.nixpkgs.outPath or \"/nonexistent\") + \"/lib/minver.nix\"; \
+    required = if builtins.pathExists minver then import minver else \"0\"; \
+    in if builtins.compareVersions builtins.nixVersion required < 0 \
+    then throw \"this machine's nix ${builtins.nixVersion} is older than ${required}, \
+    which the flake's nixpkgs requires (its lib/minver.nix): upgrade Nix on the deploying machine\" \
+    else";
+
+/// What the message of [`NIX_VERSION_CHECK`] says, whatever the versions.
+pub(crate) const NIX_TOO_OLD: &str = "which the flake's nixpkgs requires (its lib/minver.nix)";
+
 /// The hint printed when `nix` is missing.
 const INSTALL_NIX: &str =
     "install Nix (on Debian: `apt-get install nix-bin`; elsewhere see https://nixos.org/download)";
@@ -114,7 +129,7 @@ impl Nix {
     }
 
     /// The same driver with one more environment variable for every command
-    /// (e.g. `NIX_CONFIG` for a test store without substituters).
+    /// (e.g. `NIX_CONF_DIR` for a test's own Nix configuration).
     pub fn with_env(mut self, key: &str, value: &str) -> Nix {
         self.env.push((key.to_string(), value.to_string()));
         self
@@ -171,7 +186,11 @@ impl Nix {
                 format!("flake.{}.drvPath", selector.join("."))
             })
             .collect();
-        let expr = format!("let flake = builtins.getFlake {}; in [ {} ]", nix_string(&flake), drvs.join(" "));
+        let expr = format!(
+            "let flake = builtins.getFlake {}; {NIX_VERSION_CHECK} [ {} ]",
+            nix_string(&flake),
+            drvs.join(" ")
+        );
         let stdout = self.run(&["eval", "--json", "--impure", "--expr", &expr])?;
         let paths: Vec<String> = serde_json::from_str(&stdout).map_err(|e| CommandError {
             command: "nix eval --json --impure --expr 'builtins.getFlake ...'".into(),
@@ -292,9 +311,20 @@ impl Nix {
 mod tests {
     use super::*;
 
+    /// A driver on the testbed's Nix configuration (fleet-testbed's
+    /// `nix-conf`; this crate cannot depend on the testbed, which depends on it),
+    /// so that no test reads the machine's.
+    fn test_nix() -> Nix {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fleet-testbed/nix-conf");
+        Nix::new()
+            .with_env("NIX_CONF_DIR", dir)
+            .with_env("NIX_USER_CONF_FILES", &format!("{dir}/nix.conf"))
+            .with_env("NIX_CONFIG", "")
+    }
+
     #[test]
     fn nix_strings_read_back_unchanged() {
-        let nix = Nix::new().with_env("NIX_CONFIG", "experimental-features = nix-command\nsubstituters =\n");
+        let nix = test_nix();
         for text in ["plain", "a \"quoted\" ${not} $x \\ back", "line\nbreak", "$${x}"] {
             let out = nix.run(&["eval", "--json", "--expr", &nix_string(text)]).unwrap();
             assert_eq!(serde_json::from_str::<String>(&out).unwrap(), text);
@@ -303,7 +333,7 @@ mod tests {
 
     #[test]
     fn the_database_and_path_info_read_the_same_closure() {
-        let nix = Nix::new().with_env("NIX_CONFIG", "experimental-features = nix-command\nsubstituters =\n");
+        let nix = test_nix();
         let out = nix
             .run(&[
                 "build",

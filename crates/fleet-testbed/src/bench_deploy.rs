@@ -18,13 +18,12 @@ const SEQUENTIAL_SCRIPT: &str = include_str!("../../../scripts/bench/sequential-
 /// The lower bound: one build, one copy, one SSH session for every activation.
 const LOWER_BOUND_SCRIPT: &str = include_str!("../../../scripts/bench/lower-bound-deploy.sh");
 
-/// The environment variable that asks the `fleet` binary to write its own
-/// CPU time and peak memory to the file it names, just before it exits.
-pub const SELF_USAGE_ENV: &str = "FLEET_SELF_USAGE";
-
 /// Clock ticks per second of `/proc/PID/stat` times (`USER_HZ`): 100 on every
 /// Linux architecture this runs on.
 const CLOCK_TICKS: u64 = 100;
+
+/// How often a measured child's `/proc` entries are read while it runs.
+const SAMPLE_EVERY: Duration = Duration::from_millis(2);
 
 /// What a process spent itself, not counting the programs it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,50 +34,50 @@ pub struct SelfUsage {
     pub peak_rss: u64,
 }
 
-/// This process's own CPU time and peak memory so far.
-pub fn self_usage() -> Result<SelfUsage, TestbedError> {
-    let read =
-        |path: &str| fs::read_to_string(path).map_err(|e| TestbedError::new(format!("read {path}"), e));
-    let stat = read("/proc/self/stat")?;
+/// Runs `command` to its end and measures, from outside, the CPU time and peak
+/// memory of that process alone (not of the programs it starts).
+///
+/// `wait4`'s resource usage would add every descendant the child reaped (each
+/// `nix` it ran), so the child's own `/proc/PID/stat` times are read once it
+/// is a zombie, before it is reaped; its peak memory (`VmHWM`, which only
+/// grows) is read while it runs, since a zombie has none.
+pub fn run_measured(command: &mut Command) -> Result<(std::process::ExitStatus, SelfUsage), TestbedError> {
+    let mut child = command.spawn().map_err(|e| TestbedError::new(format!("start {command:?}"), e))?;
+    let proc_dir = format!("/proc/{}", child.id());
+    let mut peak_kib = 0;
+    let cpu = loop {
+        let stat = fs::read_to_string(format!("{proc_dir}/stat"))
+            .map_err(|e| TestbedError::new(format!("read {proc_dir}/stat"), e))?;
+        let (state, cpu) = parse_stat(&stat).ok_or_else(|| {
+            TestbedError::new(format!("read {proc_dir}/stat"), format!("unexpected `{stat}`"))
+        })?;
+        if state == 'Z' {
+            break cpu;
+        }
+        if let Some(kib) =
+            fs::read_to_string(format!("{proc_dir}/status")).ok().as_deref().and_then(parse_vm_hwm)
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        std::thread::sleep(SAMPLE_EVERY);
+    };
+    let status = child.wait().map_err(|e| TestbedError::new(format!("wait for {command:?}"), e))?;
+    Ok((status, SelfUsage { cpu, peak_rss: peak_kib * 1024 }))
+}
+
+/// The state letter and the user plus system CPU time of a `/proc/PID/stat` line.
+fn parse_stat(stat: &str) -> Option<(char, Duration)> {
     // Fields after the parenthesised name, from the state (field 3): utime is
     // field 14 and stime field 15, both in clock ticks, summed over threads.
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-    let (Some(utime), Some(stime)) = (ticks(11), ticks(12)) else {
-        return Err(TestbedError::new("read /proc/self/stat", format!("no utime and stime in `{stat}`")));
-    };
-    let status = read("/proc/self/status")?;
-    let peak_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .ok_or_else(|| TestbedError::new("read /proc/self/status", "no VmHWM line"))?;
-    Ok(SelfUsage {
-        cpu: Duration::from_millis((utime + stime) * 1000 / CLOCK_TICKS),
-        peak_rss: peak_kib * 1024,
-    })
+    Some((state, Duration::from_millis((ticks(11)? + ticks(12)?) * 1000 / CLOCK_TICKS)))
 }
 
-/// When [`SELF_USAGE_ENV`] names a file, writes this process's [`self_usage`]
-/// to it (see [`SelfUsage::parse`]); does nothing otherwise.
-pub fn record_self_usage() -> Result<(), TestbedError> {
-    let Some(path) = std::env::var_os(SELF_USAGE_ENV).filter(|p| !p.is_empty()) else {
-        return Ok(());
-    };
-    let usage = self_usage()?;
-    let text = format!("cpu_ms {}\npeak_rss_bytes {}\n", usage.cpu.as_millis(), usage.peak_rss);
-    fs::write(&path, text).map_err(|e| TestbedError::new(format!("write {}", Path::new(&path).display()), e))
-}
-
-impl SelfUsage {
-    /// Reads what [`record_self_usage`] wrote.
-    pub fn parse(text: &str) -> Option<SelfUsage> {
-        let value = |key: &str| {
-            text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse::<u64>().ok())
-        };
-        Some(SelfUsage { cpu: Duration::from_millis(value("cpu_ms")?), peak_rss: value("peak_rss_bytes")? })
-    }
+/// The `VmHWM` of a `/proc/PID/status` text, in KiB.
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()
 }
 
 /// A way to deploy the benchmark's fleet.
@@ -197,16 +196,13 @@ impl DeployBench {
     pub fn deploy(&mut self, tool: DeployTool, fleet: &Path) -> Result<Measured, TestbedError> {
         self.runs += 1;
         let log = self.dir.join(format!("logs/{:04}-{}.log", self.runs, tool.slug()));
-        let usage_file = self.dir.join("fleet-usage");
-        let _ = fs::remove_file(&usage_file);
         let ssh_options = self.testbed.ssh_options().join(" ");
         let flake = self.fixture.flake_ref();
         let mut command = match tool {
             DeployTool::Fleet => {
                 let mut c = Command::new(fleet);
                 c.args(["deploy", "--flake", &flake, "--ssh-option", &ssh_options, "--jobs"])
-                    .arg(self.nodes.len().to_string())
-                    .env(SELF_USAGE_ENV, &usage_file);
+                    .arg(self.nodes.len().to_string());
                 c
             }
             DeployTool::Sequential | DeployTool::LowerBound => {
@@ -222,11 +218,11 @@ impl DeployBench {
             .map_err(|e| TestbedError::new("create the log folder", e))?;
         let out = fs::File::create(&log).map_err(|e| TestbedError::new(format!("create {log}"), e))?;
         let err = out.try_clone().map_err(|e| TestbedError::new(format!("open {log}"), e))?;
-        command.env("NIX_CONFIG", Testbed::local_nix_config()).stdin(Stdio::null()).stdout(out).stderr(err);
+        command.envs(crate::nix_env()).stdin(Stdio::null()).stdout(out).stderr(err);
 
         let activations_before = self.testbed.activations()?.len();
         let started = Instant::now();
-        let status = command.status().map_err(|e| TestbedError::new(format!("start {tool:?}"), e))?;
+        let (status, usage) = run_measured(&mut command)?;
         let wall = started.elapsed();
         if !status.success() {
             let text = fs::read_to_string(&log).unwrap_or_default();
@@ -237,18 +233,7 @@ impl DeployBench {
                 format!("exited with {status}; the end of {log}:\n{}", tail.join("\n")),
             ));
         }
-        let usage = match tool {
-            DeployTool::Fleet => {
-                let text = fs::read_to_string(&usage_file).unwrap_or_default();
-                Some(SelfUsage::parse(&text).ok_or_else(|| {
-                    TestbedError::new(
-                        "read the orchestrator's usage",
-                        format!("{usage_file} is missing or malformed"),
-                    )
-                })?)
-            }
-            _ => None,
-        };
+        let usage = (tool == DeployTool::Fleet).then_some(usage);
         let activations = self.testbed.activations()?.len() - activations_before;
         self.check_deployed(tool)?;
         Ok(Measured { wall, usage, activations })
@@ -303,13 +288,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn self_usage_reads_back() {
-        let usage = self_usage().unwrap();
-        // A running test process has touched some memory.
-        assert!(usage.peak_rss > 1024 * 1024, "{usage:?}");
-        let text = format!("cpu_ms {}\npeak_rss_bytes {}\n", usage.cpu.as_millis(), usage.peak_rss);
-        // CPU time is whole milliseconds already (ticks of 10 ms).
-        assert_eq!(SelfUsage::parse(&text), Some(usage));
-        assert_eq!(SelfUsage::parse("cpu_ms x\n"), None);
+    fn a_child_is_measured_alone_from_outside() {
+        // The shell spends little itself; the awk it starts spins for a while.
+        let (status, usage) = run_measured(
+            Command::new("sh").args(["-c", "awk 'BEGIN { for (i = 0; i < 3000000; i++) s += i }'; exit 3"]),
+        )
+        .unwrap();
+        assert_eq!(status.code(), Some(3));
+        assert!(usage.peak_rss > 0, "{usage:?}");
+        assert!(usage.cpu < Duration::from_millis(100), "the shell's own time, not awk's: {usage:?}");
+    }
+
+    #[test]
+    fn stat_and_status_lines_parse() {
+        let stat = "42 (a (b) c) Z 1 42 42 0 -1 4194560 100 0 0 0 250 30 7 9 20 0 1 0 5 0 0";
+        assert_eq!(parse_stat(stat), Some(('Z', Duration::from_millis(2800))));
+        assert_eq!(parse_vm_hwm("Name:\tx\nVmHWM:\t   1234 kB\n"), Some(1234));
+        assert_eq!(parse_stat("garbage"), None);
     }
 }

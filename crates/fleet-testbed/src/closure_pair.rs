@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use camino::Utf8Path;
 use serde::Serialize;
 
-use crate::{Testbed, TestbedError};
+use crate::TestbedError;
 
 /// The smallest pair [`ClosurePair::build`] makes: enough for at least one
 /// package of each kind of change.
@@ -185,7 +185,7 @@ fn nix(args: &[&str]) -> Result<String, TestbedError> {
     let step = || format!("run nix {}", args.join(" "));
     let output = Command::new("nix")
         .args(args)
-        .env("NIX_CONFIG", Testbed::local_nix_config())
+        .envs(crate::nix_env())
         .stdin(Stdio::null())
         .output()
         .map_err(|e| TestbedError::new(step(), e))?;

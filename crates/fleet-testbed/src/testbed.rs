@@ -58,11 +58,7 @@ impl Testbed {
         keygen(&dir.join("ssh/host_key"))?;
         keygen(&dir.join("ssh/id_ed25519"))?;
         copy(&dir.join("ssh/id_ed25519.pub"), &dir.join("ssh/authorized_keys"))?;
-        write(
-            &dir.join("etc/nix/nix.conf"),
-            "experimental-features = nix-command flakes\nsubstituters =\nbuild-users-group =\nsandbox = false\n",
-            false,
-        )?;
+        write(&dir.join("etc/nix/nix.conf"), crate::NIX_CONF, false)?;
         write(&dir.join("bin/systemctl"), SYSTEMCTL, true)?;
         write(&dir.join("bin/systemd-run"), SYSTEMD_RUN, true)?;
         write(&dir.join("bin/nixos-container"), NIXOS_CONTAINER, true)?;
@@ -104,16 +100,9 @@ impl Testbed {
         }
     }
 
-    /// A local `nix` that never asks a binary cache (none is reachable here).
+    /// A local `nix` with the project's configuration (see [`crate::nix_env`]).
     pub fn nix() -> Nix {
-        Nix::new().with_env("NIX_CONFIG", Testbed::local_nix_config())
-    }
-
-    /// The `NIX_CONFIG` for the deploying side.
-    pub fn local_nix_config() -> &'static str {
-        // No build users: builds run as root, as many at once as --max-jobs
-        // asks (Debian's nix-bin has only ten nixbld users).
-        "experimental-features = nix-command flakes\nsubstituters =\nbuild-users-group =\n"
+        crate::nix_env().into_iter().fold(Nix::new(), |nix, (key, value)| nix.with_env(key, value))
     }
 
     /// The testbed's folder; `dir/nix` is the target's `/nix`.
@@ -329,7 +318,7 @@ fn sshd_config(dir: &Utf8Path, port: u16) -> String {
         "ListenAddress 127.0.0.1\nPort {port}\nHostKey {dir}/ssh/host_key\nAuthorizedKeysFile {dir}/ssh/authorized_keys\n\
          PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
          StrictModes no\nPidFile {dir}/sshd.pid\nLogLevel ERROR\nMaxStartups 100\n\
-         SetEnv PATH={dir}/bin:{dir}/usr-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin NIX_CONF_DIR={dir}/etc/nix TESTBED_DIR={dir}\n"
+         SetEnv PATH={dir}/bin:{dir}/usr-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin NIX_CONF_DIR={dir}/etc/nix NIX_USER_CONF_FILES={dir}/etc/nix/nix.conf TESTBED_DIR={dir}\n"
     )
 }
 

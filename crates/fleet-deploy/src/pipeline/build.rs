@@ -50,9 +50,25 @@ impl<'a> Plan<'a> {
             }
             Ok(drvs.iter().map(|drv| outs.get(drv).cloned()).collect::<Option<Vec<String>>>())
         });
-        if let Ok(Some(paths)) = built {
-            let elapsed = started.elapsed();
-            return names.iter().zip(paths).map(|(name, path)| (name.as_str(), Ok(path), elapsed)).collect();
+        let elapsed = started.elapsed();
+        match built {
+            Ok(Some(paths)) => {
+                return names
+                    .iter()
+                    .zip(paths)
+                    .map(|(name, path)| (name.as_str(), Ok(path), elapsed))
+                    .collect()
+            }
+            // Node by node, each would fail the same way, deep inside nixpkgs.
+            Err(error) if error.is_nix_too_old() => {
+                return names
+                    .iter()
+                    .map(|name| {
+                        (name.as_str(), Err(NodeError::new(name, Stage::Build, error.clone())), elapsed)
+                    })
+                    .collect()
+            }
+            _ => {}
         }
         pool.install(|| names.par_iter().map(|name| self.build(nix, name, on_targets)).collect())
     }

@@ -12,7 +12,7 @@ use crate::source::{SourceArgs, OPTIONS_HELP};
 const HELP: &str = "\
 Build the selected nodes' system closures in parallel with `nix build`
 
-Usage: cargo xtask build [--host NAME]... [--container NAME]... [--jobs N] [--flake REF] [--graph FILE]
+Usage: {prog} build [--host NAME]... [--container NAME]... [--jobs N] [--flake REF] [--graph FILE]
 
 Prints `NODE STORE-PATH` on stdout for every node built; progress goes to stderr.
 

@@ -38,7 +38,7 @@ impl Bed {
                 "--ssh-option",
                 &self.testbed.ssh_options().join(" "),
             ])
-            .env("NIX_CONFIG", Testbed::local_nix_config());
+            .envs(fleet_testbed::nix_env());
         cmd
     }
 
@@ -232,7 +232,7 @@ fn wrong_ssh_credentials_fail_without_retrying() {
         format!("-i {key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null");
     let out = Command::new(env!("CARGO_BIN_EXE_fleet"))
         .args(["deploy", "--flake", &bed.fixture.flake_ref(), "--ssh-option", &options])
-        .env("NIX_CONFIG", Testbed::local_nix_config())
+        .envs(fleet_testbed::nix_env())
         .output()
         .unwrap();
     let shown = text(&out.stdout);

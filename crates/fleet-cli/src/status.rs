@@ -10,7 +10,7 @@ use crate::source::OPTIONS_HELP;
 const HELP: &str = "\
 Show what each node runs on its host and whether it matches the local build
 
-Usage: cargo xtask status [--host NAME]... [--container NAME]... [--target TARGET] [--ssh-option OPT]...
+Usage: {prog} status [--host NAME]... [--container NAME]... [--target TARGET] [--ssh-option OPT]...
                           [--jobs N] [--flake REF] [--graph FILE]
 
 Builds the selected nodes (a no-op when nothing changed) and reads their profiles on the

@@ -10,7 +10,7 @@ use crate::source::{SourceArgs, OPTIONS_HELP};
 const HELP: &str = "\
 Print the fleet's nodes in activation order, with their dependencies
 
-Usage: cargo xtask graph [--dot] [--flake REF] [--graph FILE]
+Usage: {prog} graph [--dot] [--flake REF] [--graph FILE]
 
 Options:
   --dot          Print Graphviz dot instead (edges point from a dependency to its dependent)

@@ -10,7 +10,7 @@ use crate::source::OPTIONS_HELP;
 const HELP: &str = "\
 Activate each selected node's previous generation on its host
 
-Usage: cargo xtask rollback [--host NAME]... [--container NAME]... [--target TARGET] [--ssh-option OPT]...
+Usage: {prog} rollback [--host NAME]... [--container NAME]... [--target TARGET] [--ssh-option OPT]...
                             [--no-confirm] [--confirm-timeout SECS] [--flake REF] [--graph FILE]
 
 Nothing is built. For each node, the generation before the profile's current one becomes

@@ -5,15 +5,15 @@ use std::process::ExitCode;
 use crate::args::UsageError;
 
 /// Everything went as asked.
-pub(crate) const SUCCESS: u8 = 0;
+pub const SUCCESS: u8 = 0;
 /// The run went through, but at least one node failed or was skipped.
-pub(crate) const NODE_FAILED: u8 = 1;
+pub const NODE_FAILED: u8 = 1;
 /// The command line or the configuration is wrong; nothing was changed.
-pub(crate) const USAGE: u8 = 2;
+pub const USAGE: u8 = 2;
 
 /// Why a command did not succeed.
 #[derive(Debug)]
-pub(crate) enum Failure {
+pub enum Failure {
     /// Bad command line.
     Usage(String),
     /// Bad configuration, graph data or environment, found before any change.
@@ -29,11 +29,11 @@ impl From<UsageError> for Failure {
 }
 
 /// Prints the error, if any, and returns the exit code.
-pub(crate) fn report(result: Result<(), Failure>) -> ExitCode {
+pub fn report(program: &str, result: Result<(), Failure>) -> ExitCode {
     ExitCode::from(match result {
         Ok(()) => SUCCESS,
         Err(Failure::Usage(message)) => {
-            eprintln!("error: {message}\n(see `cargo xtask help`, or `--help` after a command)");
+            eprintln!("error: {message}\n(see `{program} help`, or `--help` after a command)");
             USAGE
         }
         Err(Failure::Config(message)) => {

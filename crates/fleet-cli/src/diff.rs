@@ -12,9 +12,9 @@ use crate::source::OPTIONS_HELP;
 const HELP: &str = "\
 Show closure diffs: per node against what the target runs, or between two local closures
 
-Usage: cargo xtask diff [--host NAME]... [--container NAME]... [--json] [--target TARGET] [--ssh-option OPT]...
+Usage: {prog} diff [--host NAME]... [--container NAME]... [--json] [--target TARGET] [--ssh-option OPT]...
                         [--jobs N] [--flake REF] [--graph FILE]
-       cargo xtask diff OLD NEW [--json]
+       {prog} diff OLD NEW [--json]
 
 The first form builds the selected nodes and reads each one's current closure on the
 target over SSH, copying nothing and changing nothing (the same as `deploy --dry-run`).
@@ -57,7 +57,7 @@ fn local(old: &str, new: &str, json: bool) -> Result<(), Failure> {
 
 /// The diff of two local closures, read by [`Nix::local_closures`] (the Nix
 /// database when it can answer, else two `nix path-info` calls at once).
-pub(crate) fn local_diff(nix: &Nix, old: &str, new: &str) -> Result<ClosureDiff, Failure> {
+pub fn local_diff(nix: &Nix, old: &str, new: &str) -> Result<ClosureDiff, Failure> {
     let closures = nix
         .local_closures(&[old.to_string(), new.to_string()])
         .map_err(|e| Failure::Config(format!("read the closures of {old} and {new}: {e}")))?;
@@ -68,7 +68,7 @@ pub(crate) fn local_diff(nix: &Nix, old: &str, new: &str) -> Result<ClosureDiff,
 }
 
 /// What `diff OLD NEW` prints for `diff`: the JSON document or the text.
-pub(crate) fn local_text(old: &str, new: &str, diff: &ClosureDiff, json: bool, color: bool) -> String {
+pub fn local_text(old: &str, new: &str, diff: &ClosureDiff, json: bool, color: bool) -> String {
     if json {
         format!("{}\n", fleet_report::diff_json(old, new, diff))
     } else {

@@ -15,7 +15,7 @@ fn fleet(args: &[&str]) -> Output {
         .expect("nix and ssh are installed");
     Command::new(env!("CARGO_BIN_EXE_fleet"))
         .args(args)
-        .env("NIX_CONFIG", Testbed::local_nix_config())
+        .envs(fleet_testbed::nix_env())
         .output()
         .expect("the fleet binary runs")
 }
@@ -41,13 +41,22 @@ fn check_config_error(out: &Output, expect: &str) {
 
 #[test]
 fn every_command_has_help() {
-    for command in ["graph", "build", "deploy", "diff", "status", "rollback", "demo", "bench"] {
+    for command in ["graph", "build", "deploy", "diff", "status", "rollback"] {
         let out = fleet(&[command, "--help"]);
         assert!(out.status.success(), "{command} --help");
-        assert!(stdout(&out).contains(&format!("cargo xtask {command}")), "{command}: {}", stdout(&out));
+        assert!(stdout(&out).contains(&format!("Usage: fleet {command}")), "{command}: {}", stdout(&out));
+        assert!(!stdout(&out).contains("xtask"), "{command}: {}", stdout(&out));
     }
     let out = fleet(&["--help"]);
-    assert!(out.status.success() && stdout(&out).contains("Commands:"));
+    assert!(out.status.success() && stdout(&out).contains("Usage: fleet <COMMAND>"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("xtask") && !stdout(&out).contains("demo"), "{}", stdout(&out));
+    // The developer tasks are not in the shipped binary.
+    for command in ["demo", "bench"] {
+        let out = fleet(&[command]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert!(stderr(&out).contains(&format!("unknown command `{command}`")), "{}", stderr(&out));
+        assert!(stderr(&out).contains("see `fleet help`"), "{}", stderr(&out));
+    }
     let out = fleet(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("unknown command `frobnicate`"));
@@ -122,7 +131,7 @@ fn out_path(flake: &str, node: &str) -> String {
     let out = Command::new("nix")
         .args(["--extra-experimental-features", "nix-command flakes", "eval", "--raw"])
         .arg(format!("{flake}#nixosConfigurations.{node}.config.system.build.toplevel.outPath"))
-        .env("NIX_CONFIG", Testbed::local_nix_config())
+        .envs(fleet_testbed::nix_env())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -172,4 +181,38 @@ fn bad_target_is_a_usage_error() {
     let fixture = Fixture::create(&scratch("bad_target").join("flake"), "root@127.0.0.1:9").unwrap();
     let out = fleet(&["deploy", "--flake", &fixture.flake_ref(), "--target", "root@host:notaport"]);
     check_config_error(&out, "target `root@host:notaport` has an invalid port `notaport`");
+}
+
+/// Pins that a deploying nix older than the flake's nixpkgs asks for is named
+/// as such before nixpkgs is evaluated (nixpkgs 26.05 asks for 2.18.0).
+#[test]
+fn a_nix_older_than_the_flakes_nixpkgs_requires_is_named() {
+    // A lock file an earlier run left would pin an older input.
+    let _ = std::fs::remove_dir_all(scratch("old_nix"));
+    let fixture = fixture_with("old_nix", &[("test-container", &[])]);
+    let flake_nix = fixture.dir().join("flake.nix");
+    let text = std::fs::read_to_string(&flake_nix).unwrap();
+    let with_input = text.replacen(
+        "  outputs =\n    { self }:",
+        &format!(
+            "  inputs.nixpkgs = {{ url = \"path:{}/nixpkgs\"; flake = false; }};\n\n  outputs =\n    {{ self, ... }}:",
+            fixture.dir()
+        ),
+        1,
+    );
+    assert_ne!(text, with_input, "the fixture's outputs line moved");
+    std::fs::write(&flake_nix, with_input).unwrap();
+    std::fs::create_dir_all(fixture.dir().join("nixpkgs/lib")).unwrap();
+    std::fs::write(fixture.dir().join("nixpkgs/lib/minver.nix"), "\"99.0\"\n").unwrap();
+    // As a real flake is (flake.lock is committed): evaluation never writes one.
+    let lock = Command::new("nix")
+        .args(["--extra-experimental-features", "nix-command flakes", "flake", "lock", &fixture.flake_ref()])
+        .envs(fleet_testbed::nix_env())
+        .output()
+        .unwrap();
+    assert!(lock.status.success(), "{}", stderr(&lock));
+    let out = fleet(&["build", "--flake", &fixture.flake_ref()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let expect = "is older than 99.0, which the flake's nixpkgs requires (its lib/minver.nix): upgrade Nix";
+    assert!(stderr(&out).contains(expect), "expected `{expect}` in: {}", stderr(&out));
 }

@@ -15,7 +15,7 @@ use crate::source::{SourceArgs, OPTIONS_HELP};
 const HELP: &str = "\
 Build the selected nodes, push what changed to their host and activate it in dependency order
 
-Usage: cargo xtask deploy [--host NAME]... [--container NAME]... [--dry-run [--json]] [--target TARGET]
+Usage: {prog} deploy [--host NAME]... [--container NAME]... [--dry-run [--json]] [--target TARGET]
                           [--ssh-option OPT]... [--jobs N] [--flake REF] [--graph FILE]
 
 A node whose new system equals the one its host runs is neither pushed nor activated.
@@ -145,7 +145,7 @@ impl Request {
 
 /// Runs `plan` with progress on stderr and the result on stdout: the summary
 /// table, or for a dry run the diffs (text, or JSON with `json`).
-pub(crate) fn execute(
+pub fn execute(
     plan: &Plan<'_>,
     nix: &Nix,
     mode: Mode,

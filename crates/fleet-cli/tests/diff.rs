@@ -17,7 +17,7 @@ fn fleet(args: &[&str]) -> Output {
         .expect("nix and ssh are installed");
     Command::new(env!("CARGO_BIN_EXE_fleet"))
         .args(args)
-        .env("NIX_CONFIG", Testbed::local_nix_config())
+        .envs(fleet_testbed::nix_env())
         .env("NO_COLOR", "1")
         .output()
         .expect("the fleet binary runs")
@@ -128,7 +128,7 @@ fn dry_run_names_exactly_the_changes_and_changes_nothing() {
 fn nix_diff_closures(old: &str, new: &str) -> BTreeSet<(String, String, String)> {
     let out = Command::new("nix")
         .args(["--extra-experimental-features", "nix-command flakes", "store", "diff-closures", old, new])
-        .env("NIX_CONFIG", Testbed::local_nix_config())
+        .envs(fleet_testbed::nix_env())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -4,13 +4,14 @@
 use std::fmt;
 
 /// A command's arguments, consumed as the command asks for them.
-pub(crate) struct Args {
+pub struct Args {
+    program: String,
     items: Vec<String>,
 }
 
 /// A usage error: what was wrong, for a message ending in "see --help".
 #[derive(Debug)]
-pub(crate) struct UsageError(pub(crate) String);
+pub struct UsageError(pub String);
 
 impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -19,19 +20,26 @@ impl fmt::Display for UsageError {
 }
 
 impl Args {
-    pub(crate) fn new(items: Vec<String>) -> Args {
-        Args { items }
+    /// The arguments after the command's name, for the program named `program`
+    /// (`fleet`, `cargo xtask`) as help and errors call it.
+    pub fn new(program: &str, items: Vec<String>) -> Args {
+        Args { program: program.to_string(), items }
+    }
+
+    /// The program's name, as help and errors call it.
+    pub fn program(&self) -> &str {
+        &self.program
     }
 
     /// Removes `--name` if present.
-    pub(crate) fn flag(&mut self, name: &str) -> bool {
+    pub fn flag(&mut self, name: &str) -> bool {
         let before = self.items.len();
         self.items.retain(|item| item != name);
         before != self.items.len()
     }
 
     /// Removes every `--name VALUE` and `--name=VALUE`, returning the values.
-    pub(crate) fn values(&mut self, name: &str) -> Result<Vec<String>, UsageError> {
+    pub fn values(&mut self, name: &str) -> Result<Vec<String>, UsageError> {
         let mut values = Vec::new();
         let mut i = 0;
         while i < self.items.len() {
@@ -52,7 +60,7 @@ impl Args {
     }
 
     /// Removes `--name VALUE`, which may be given once.
-    pub(crate) fn value(&mut self, name: &str) -> Result<Option<String>, UsageError> {
+    pub fn value(&mut self, name: &str) -> Result<Option<String>, UsageError> {
         let mut values = self.values(name)?;
         match values.len() {
             0 | 1 => Ok(values.pop()),
@@ -61,14 +69,14 @@ impl Args {
     }
 
     /// Removes and returns the positional arguments (those not starting with `-`).
-    pub(crate) fn positional(&mut self) -> Vec<String> {
+    pub fn positional(&mut self) -> Vec<String> {
         let (positional, rest) = self.items.drain(..).partition(|item| !item.starts_with('-'));
         self.items = rest;
         positional
     }
 
     /// Fails on anything not consumed.
-    pub(crate) fn finish(self) -> Result<(), UsageError> {
+    pub fn finish(self) -> Result<(), UsageError> {
         match self.items.first() {
             None => Ok(()),
             Some(item) => Err(UsageError(format!("unexpected argument `{item}`"))),
@@ -81,7 +89,7 @@ mod tests {
     use super::*;
 
     fn args(items: &[&str]) -> Args {
-        Args::new(items.iter().map(|s| s.to_string()).collect())
+        Args::new("fleet", items.iter().map(|s| s.to_string()).collect())
     }
 
     #[test]
