@@ -6,26 +6,12 @@ use std::process::{Command, Output};
 use camino::Utf8PathBuf;
 use fleet_testbed::{Fixture, Testbed};
 
+mod common;
+
+use common::{fleet, stderr, stdout};
+
 fn scratch(test: &str) -> Utf8PathBuf {
-    Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli").join(test)
-}
-
-fn fleet(args: &[&str]) -> Output {
-    fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |line| eprintln!("{line}"))
-        .expect("nix and ssh are installed");
-    Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .args(args)
-        .envs(fleet_testbed::nix_env())
-        .output()
-        .expect("the fleet binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::scratch("cli", test)
 }
 
 /// A fixture flake whose target is a port nothing listens on: enough for

@@ -2,29 +2,18 @@
 //! `diff OLD NEW` against `nix store diff-closures`.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use camino::Utf8PathBuf;
 use fleet_testbed::{Fixture, Testbed};
 use serde_json::Value;
 
+mod common;
+
+use common::{fleet, text};
+
 fn scratch(test: &str) -> Utf8PathBuf {
-    Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("diff").join(test)
-}
-
-fn fleet(args: &[&str]) -> Output {
-    fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |l| eprintln!("{l}"))
-        .expect("nix and ssh are installed");
-    Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .args(args)
-        .envs(fleet_testbed::nix_env())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the fleet binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    common::scratch("diff", test)
 }
 
 /// Every file under the target's /nix/var/nix/profiles, with link targets.
