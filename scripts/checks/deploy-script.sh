@@ -8,8 +8,6 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 deploy=$repo_root/scripts/gitops-deploy.sh
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 # The forge: main is A <- B <- C; "other" branches off A with X.
 forge=$tmp/forge.git

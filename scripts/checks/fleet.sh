@@ -6,11 +6,11 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
 
-if out=$(nix eval --json --file nix/fleet.nix 2>&1) \
+if out=$(nix eval --json --file nix/fleet.nix 2>"$tmp/stderr") \
   && printf '%s' "$out" | python3 -c 'import json,sys; assert json.load(sys.stdin)["nodes"]'; then
   pass "nix eval --json --file nix/fleet.nix"
 else
-  fail "nix eval --json --file nix/fleet.nix" "$out"
+  fail "nix eval --json --file nix/fleet.nix" "$out $(cat "$tmp/stderr")"
 fi
 
 report_nix_cases scripts/checks/fleet-test.nix

@@ -11,13 +11,10 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-tmp=$(mktemp -d)
 daemon=
-cleanup() {
+before_exit() {
   if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; fi
-  rm -rf "$tmp"
 }
-trap cleanup EXIT
 
 repo=acme/fleet
 secret=$(openssl rand -hex 32)
@@ -74,10 +71,10 @@ sign() { echo "sha256=$(openssl dgst -sha256 -hmac "$secret" -r <"$1" | cut -d' 
 
 # post BODYFILE SIGNATURE [EVENT] [METHOD]: prints "HTTPCODE SECONDS", body to $tmp/resp.
 post() {
-  local sig=() event=${3:-workflow_run}
-  [ -n "$2" ] && sig=(-H "X-Hub-Signature-256: $2")
+  local sig_header=() event=${3:-workflow_run}
+  [ -n "$2" ] && sig_header=(-H "X-Hub-Signature-256: $2")
   curl -s --max-time 10 -o "$tmp/resp" -w '%{http_code} %{time_total}' -X "${4:-POST}" \
-    -H "Content-Type: application/json" -H "X-GitHub-Event: $event" "${sig[@]}" \
+    -H "Content-Type: application/json" -H "X-GitHub-Event: $event" "${sig_header[@]}" \
     --data-binary "@$1" "$url"
 }
 calls() { if [ -e "$tmp/calls" ]; then cat "$tmp/calls"; fi; }
