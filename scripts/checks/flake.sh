@@ -16,8 +16,10 @@ import re, sys
 text = open(sys.argv[1]).read()
 for block, single in re.findall(r"run: [|>]-?\n((?: {10}.*\n)+)|run: (.*)", text):
     cmd = " ".join((block or single).split())
-    if re.search(r"\bnix (build|flake|eval|develop|run)\b", cmd) and "--file" not in cmd \
-            and "--no-update-lock-file" not in cmd:
+    # Quoted text (messages, Nix expressions) runs nothing.
+    bare = re.sub(r"\"[^\"]*\"|'[^']*'", "", cmd)
+    if re.search(r"\bnix (build|flake|eval|develop|run)\b", bare) and "--file" not in bare \
+            and "--no-update-lock-file" not in bare:
         print(cmd)
 PY
 )
