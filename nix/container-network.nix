@@ -1,6 +1,6 @@
 # A container's own network, from its node and its host's bridge in
 # nix/fleet.nix. Plain data in, plain data out (no nixpkgs, no lib), so
-# scripts/checks/container-test.nix can evaluate it offline. The result is a
+# scripts/checks/from-graph-test.nix can evaluate it offline. The result is a
 # module: nix/container-base.nix imports it.
 #
 # nspawn's container init renames the veth to eth0 and gives it

@@ -2,7 +2,7 @@
 # `dependsOn` that has `http = { port; ... }`, the URL it answers on over the
 # bridge. A container finds its backends here instead of naming them, so the
 # edge is written once, in nix/fleet.nix. Plain data in, plain data out (no
-# nixpkgs), so scripts/checks/container-test.nix evaluates it offline.
+# nixpkgs), so scripts/checks/from-graph-test.nix evaluates it offline.
 { fleet, nodeName }:
 let
   dependencies = fleet.nodes.${nodeName}.dependsOn;
