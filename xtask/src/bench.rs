@@ -4,10 +4,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use camino::Utf8PathBuf;
-use fleet_testbed::{
-    diff_closures, ensure_programs, ClosurePair, DeployBench, DeployTool, Measured, Testbed, MIN_PAIR_PATHS,
-    TESTBED_PROGRAMS,
-};
+use fleet_testbed::{ensure_programs, DeployBench, DeployTool, Measured, Testbed, TESTBED_PROGRAMS};
+
+use crate::closure_pair::{diff_closures, nix_version, ClosurePair, MIN_PAIR_PATHS};
 
 use fleet_cli::{Args, Failure};
 
@@ -129,7 +128,7 @@ fn diff(runs: usize, paths: usize) -> Result<(), Failure> {
     let pair = ClosurePair::build(&dir, paths);
     // The folder holds only the Nix expression; the closures stay in the store.
     let _ = std::fs::remove_dir_all(&dir);
-    let pair = pair.map_err(|e| Failure::Config(format!("build the closure pair: {e}")))?;
+    let pair = pair?;
 
     let nix = Testbed::nix();
     let ours = || -> Result<usize, Failure> {
@@ -140,8 +139,7 @@ fn diff(runs: usize, paths: usize) -> Result<(), Failure> {
         Ok(diff.packages.len())
     };
     let theirs = || -> Result<usize, Failure> {
-        let text = diff_closures(&pair.old, &pair.new)
-            .map_err(|e| Failure::Config(format!("time nix store diff-closures: {e}")))?;
+        let text = diff_closures(&pair.old, &pair.new)?;
         Ok(text.lines().filter(|l| !l.trim().is_empty()).count())
     };
 
@@ -580,7 +578,7 @@ impl Machine {
                     .map(|m| m.trim().to_string())
             })
             .unwrap_or_else(|| "unknown CPU".into());
-        let nix = fleet_testbed::nix_version().unwrap_or_else(|e| format!("nix (unknown: {e})"));
+        let nix = nix_version().unwrap_or_else(|_| "nix (version unknown)".into());
         Machine { cores, cpu, nix }
     }
 }

@@ -3,6 +3,7 @@
 //! code in fleet-cli so that `cargo xtask deploy` is `fleet deploy`.
 
 mod bench;
+mod closure_pair;
 mod demo;
 
 use std::process::ExitCode;
