@@ -113,17 +113,6 @@ fn graph_prints_activation_order_and_dot() {
 }
 
 /// The store path `nix eval` says a node would build to, without building it.
-fn out_path(flake: &str, node: &str) -> String {
-    let out = Command::new("nix")
-        .args(["--extra-experimental-features", "nix-command flakes", "eval", "--raw"])
-        .arg(format!("{flake}#nixosConfigurations.{node}.config.system.build.toplevel.outPath"))
-        .envs(fleet_testbed::nix_env())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out)
-}
-
 #[test]
 fn build_with_container_builds_only_that_node() {
     let mut fixture = Fixture::create(&scratch("build_one").join("flake"), "root@127.0.0.1:9").unwrap();
@@ -135,11 +124,11 @@ fn build_with_container_builds_only_that_node() {
     let flake = fixture.flake_ref();
     let out = fleet(&["build", "--flake", &flake, "--container", "nannuo-bot"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let wanted = out_path(&flake, "nannuo-bot");
+    let wanted = fixture.system_path("nannuo-bot").unwrap();
     assert_eq!(stdout(&out), format!("nannuo-bot {wanted}\n"));
     assert!(std::path::Path::new(&wanted).exists());
     for other in ["vps-arm", "bgs-backend", "test-container"] {
-        let path = out_path(&flake, other);
+        let path = fixture.system_path(other).unwrap();
         assert!(!std::path::Path::new(&path).exists(), "{other} was built too: {path}");
     }
 }

@@ -27,6 +27,7 @@ pub struct Plan<'a> {
     jobs: usize,
     confirm: Option<Duration>,
     build_on_target: bool,
+    build_logs: bool,
 }
 
 /// The per-node state while a run is under way.
@@ -74,6 +75,7 @@ impl<'a> Plan<'a> {
             jobs: 8,
             confirm: Some(DEFAULT_CONFIRM),
             build_on_target: false,
+            build_logs: false,
         })
     }
 
@@ -88,6 +90,13 @@ impl<'a> Plan<'a> {
     /// nothing needs pushing afterwards.
     pub fn with_build_on_target(mut self, on: bool) -> Plan<'a> {
         self.build_on_target = on;
+        self
+    }
+
+    /// Passes every line the builders print on as [`Event::BuildLog`], as
+    /// `nix build -L` shows them.
+    pub fn with_build_logs(mut self, on: bool) -> Plan<'a> {
+        self.build_logs = on;
         self
     }
 

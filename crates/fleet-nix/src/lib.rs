@@ -6,12 +6,14 @@
 //! [`shell_quote`].
 #![deny(missing_docs)]
 
+mod build_log;
 mod command;
 mod nix;
 mod quote;
 mod store_db;
 mod target;
 
+pub use build_log::{derivation_name, BuildLog, BuildLogEvent};
 pub use command::{CommandError, Failure};
 pub use nix::{nix_string, Nix, PathInfo};
 pub use quote::shell_quote;

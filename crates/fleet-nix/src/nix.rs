@@ -5,6 +5,7 @@ use std::process::Command;
 use camino::Utf8Path;
 use serde::Deserialize;
 
+use crate::build_log::{derivation_name, BuildLog, BuildLogEvent};
 use crate::command::{self, CommandError, Failure};
 use crate::target::Target;
 
@@ -202,27 +203,70 @@ impl Nix {
     /// One `nix build --json --no-link --max-jobs JOBS` of already evaluated
     /// derivations, in `store` (here, or a target's store when building there,
     /// which must hold the derivations: see [`Nix::copy_derivations_to`]): nix
-    /// schedules every build. Returns each derivation's `out` path by
-    /// derivation. Any failed build fails the whole call.
+    /// schedules every build. `on_log` gets nix's progress as it comes (see
+    /// [`BuildLogEvent`]). Returns each derivation's `out` path by derivation.
+    /// Any failed build fails the whole call.
     pub fn build_derivations(
         &self,
         drvs: &[String],
         jobs: usize,
         store: &Target,
+        on_log: &mut dyn FnMut(BuildLogEvent),
     ) -> Result<std::collections::HashMap<String, String>, CommandError> {
         let jobs = jobs.to_string();
         let (store_args, env) = store_args(store);
-        let mut args: Vec<&str> = vec!["build", "--json", "--no-link", "--max-jobs", &jobs];
+        let mut args: Vec<&str> =
+            vec!["build", "--json", "--no-link", "--log-format", "internal-json", "--max-jobs", &jobs];
         args.extend(store_args.iter().map(String::as_str));
         args.extend(self.build_args.iter().map(String::as_str));
         args.extend(drvs.iter().map(String::as_str));
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let stdout = self.run_with(&args, &env)?;
+        let mut log = BuildLog::new();
+        let stdout = self.run_streaming(&args, &env, &mut |line| {
+            let event = log.read(line)?;
+            let text = match &event {
+                BuildLogEvent::Message { level, text } if *level <= 1 => Some(text.clone()),
+                BuildLogEvent::LogLine { drv, line } => Some(format!("{}> {line}", derivation_name(drv))),
+                _ => None,
+            };
+            on_log(event);
+            text
+        })?;
         let results: Vec<DrvBuildResult> = serde_json::from_str(&stdout).map_err(|e| CommandError {
             command: format!("nix build --json --no-link ... ({} derivations)", drvs.len()),
             failure: Failure::Output(e.to_string()),
         })?;
         Ok(results.into_iter().filter_map(|r| Some((r.drv_path, r.outputs.get("out")?.clone()))).collect())
+    }
+
+    /// The derivations among the closures of `drvs` that `store` lacks the
+    /// outputs of, so that a build of `drvs` would build them (`nix build
+    /// --dry-run`); substitutable ones are not counted.
+    pub fn derivations_to_build(&self, drvs: &[String], store: &Target) -> Result<Vec<String>, CommandError> {
+        let (store_args, env) = store_args(store);
+        let mut args: Vec<&str> =
+            vec!["build", "--dry-run", "--json", "--no-link", "--log-format", "internal-json"];
+        args.extend(store_args.iter().map(String::as_str));
+        args.extend(self.build_args.iter().map(String::as_str));
+        args.extend(drvs.iter().map(String::as_str));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut log = BuildLog::new();
+        let mut listing = false;
+        let mut found = Vec::new();
+        self.run_streaming(&args, &env, &mut |line| {
+            let BuildLogEvent::Message { text, .. } = log.read(line)? else { return None };
+            // "these 2 derivations will be built:" (or "this derivation will
+            // be built:"), then one indented store path a message.
+            if let Some(path) = text.strip_prefix("  ").filter(|p| p.starts_with('/')) {
+                if listing && path.ends_with(".drv") {
+                    found.push(path.to_string());
+                }
+                return None;
+            }
+            listing = text.contains("will be built");
+            Some(text)
+        })?;
+        Ok(found)
     }
 
     /// `nix copy --derivation` of `drvs` to the target, so that it can build them.
@@ -294,6 +338,19 @@ impl Nix {
     }
 
     fn run_with(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Result<String, CommandError> {
+        command::run(&mut self.command(args, extra_env)?)
+    }
+
+    fn run_streaming(
+        &self,
+        args: &[&str],
+        extra_env: &[(&str, &str)],
+        on_line: &mut dyn FnMut(&str) -> Option<String>,
+    ) -> Result<String, CommandError> {
+        command::run_streaming(&mut self.command(args, extra_env)?, on_line)
+    }
+
+    fn command(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Result<Command, CommandError> {
         let program = command::find_program("nix", INSTALL_NIX)?;
         let mut cmd = Command::new(program);
         cmd.args(FEATURES).args(args);
@@ -303,7 +360,7 @@ impl Nix {
         for (key, value) in extra_env {
             cmd.env(key, value);
         }
-        command::run(&mut cmd)
+        Ok(cmd)
     }
 }
 

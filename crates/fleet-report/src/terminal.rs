@@ -54,6 +54,18 @@ impl Sink for TerminalReporter {
                     bar.set_message(format!("{stage}..."));
                 }
             }
+            Event::Building { node, done, expected, derivation } => {
+                if let Some(bar) = bars.get(node) {
+                    bar.set_message(match derivation {
+                        Some(derivation) => format!("building {done}/{expected} {derivation}"),
+                        None => format!("building {done}/{expected}"),
+                    });
+                }
+            }
+            Event::Built { .. } => {}
+            Event::BuildLog { derivation, line } => {
+                let _ = self.multi.println(format!("{derivation}> {line}"));
+            }
             Event::Retry { host, stage, attempt, .. } => {
                 let line = format!("{host}: {stage} lost its connection (try {attempt}), trying again");
                 let _ = self.multi.println(line);

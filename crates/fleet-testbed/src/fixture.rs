@@ -147,6 +147,24 @@ impl Fixture {
         self.write_fleet()
     }
 
+    /// The store path a node's system builds to, as the flake evaluates it now
+    /// (nothing is built).
+    pub fn system_path(&self, node: &str) -> Result<String, TestbedError> {
+        let attribute =
+            format!("{}#nixosConfigurations.{node}.config.system.build.toplevel.outPath", self.flake_ref());
+        let step = || format!("evaluate {attribute}");
+        let out = std::process::Command::new("nix")
+            .args(["--extra-experimental-features", "nix-command flakes", "eval", "--raw", &attribute])
+            .envs(crate::nix_env())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| TestbedError::new(step(), e))?;
+        if !out.status.success() {
+            return Err(TestbedError::new(step(), String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        }
+        String::from_utf8(out.stdout).map_err(|_| TestbedError::new(step(), "not UTF-8"))
+    }
+
     /// Makes a node's build take `seconds` (a sleeping builder).
     pub fn set_build_seconds(&mut self, node: &str, seconds: u32) -> Result<(), TestbedError> {
         self.set(node, "buildSeconds", json!(seconds))

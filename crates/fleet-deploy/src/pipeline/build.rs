@@ -8,6 +8,7 @@ use fleet_nix::{CommandError, Failure, Nix, Target};
 use rayon::prelude::*;
 
 use super::Plan;
+use crate::build_progress::BuildProgress;
 use crate::{Event, NodeError, Sink, Stage};
 
 impl<'a> Plan<'a> {
@@ -34,17 +35,20 @@ impl<'a> Plan<'a> {
         let built = nix.eval_drv_paths(&self.flake, &attributes).and_then(|drvs| {
             let mut outs = HashMap::new();
             match on_targets {
-                None => outs = nix.build_derivations(&drvs, self.jobs, &Target::Local)?,
+                None => {
+                    let nodes: Vec<&str> = names.iter().map(String::as_str).collect();
+                    outs = self.build_reporting(nix, &nodes, &drvs, self.jobs, &Target::Local, sink)?;
+                }
                 Some(targets) => {
                     for (host, target) in targets {
-                        let mine: Vec<String> = names
+                        let (nodes, mine): (Vec<&str>, Vec<String>) = names
                             .iter()
                             .zip(&drvs)
                             .filter(|(name, _)| self.fleet.host_of(name).is_some_and(|h| &h.name == host))
-                            .map(|(_, drv)| drv.clone())
-                            .collect();
+                            .map(|(name, drv)| (name.as_str(), drv.clone()))
+                            .unzip();
                         nix.copy_derivations_to(target, &mine)?;
-                        outs.extend(nix.build_derivations(&mine, self.jobs, target)?);
+                        outs.extend(self.build_reporting(nix, &nodes, &mine, self.jobs, target, sink)?);
                     }
                 }
             }
@@ -70,7 +74,38 @@ impl<'a> Plan<'a> {
             }
             _ => {}
         }
-        pool.install(|| names.par_iter().map(|name| self.build(nix, name, on_targets)).collect())
+        pool.install(|| names.par_iter().map(|name| self.build(nix, name, on_targets, sink)).collect())
+    }
+
+    /// Builds `drvs`, the derivations of `nodes` (in that order), in `store`,
+    /// telling `sink` how far each node's build is. What must be built is
+    /// asked first (a dry run) and mapped to the nodes through their
+    /// derivation closures; when either cannot be read, the build runs all the
+    /// same, without per-node progress.
+    fn build_reporting(
+        &self,
+        nix: &Nix,
+        nodes: &[&str],
+        drvs: &[String],
+        jobs: usize,
+        store: &Target,
+        sink: &dyn Sink,
+    ) -> Result<HashMap<String, String>, CommandError> {
+        let mut progress =
+            nix.derivations_to_build(drvs, store).ok().filter(|to_build| !to_build.is_empty()).and_then(
+                |to_build| {
+                    let closures = nix.local_closures(drvs).ok()?;
+                    Some(BuildProgress::new(nodes, &closures, &to_build, self.build_logs))
+                },
+            );
+        if let Some(progress) = &progress {
+            progress.start(sink);
+        }
+        nix.build_derivations(drvs, jobs, store, &mut |event| {
+            if let Some(progress) = progress.as_mut() {
+                progress.on_log(event, sink);
+            }
+        })
     }
 
     fn build_attr(&self, name: &str) -> String {
@@ -84,6 +119,7 @@ impl<'a> Plan<'a> {
         nix: &Nix,
         name: &'n str,
         on_targets: Option<&BTreeMap<String, Target>>,
+        sink: &dyn Sink,
     ) -> (&'n str, Result<String, NodeError>, Duration) {
         let started = Instant::now();
         let result = match on_targets {
@@ -93,7 +129,7 @@ impl<'a> Plan<'a> {
                 let target = &targets[&host.name];
                 nix.eval_drv_paths(&self.flake, &[self.build_attr(name)]).and_then(|drvs| {
                     nix.copy_derivations_to(target, &drvs)?;
-                    let outs = nix.build_derivations(&drvs, 1, target)?;
+                    let outs = self.build_reporting(nix, &[name], &drvs, 1, target, sink)?;
                     outs.get(&drvs[0]).cloned().ok_or_else(|| CommandError {
                         command: format!("nix build --store {target} {}", drvs[0]),
                         failure: Failure::Output("no `out` output in the build result".into()),
