@@ -167,18 +167,27 @@ fn a_nix_older_than_the_flakes_nixpkgs_requires_is_named() {
     let fixture = fixture_with("old_nix", &[("test-container", &[])]);
     let flake_nix = fixture.dir().join("flake.nix");
     let text = std::fs::read_to_string(&flake_nix).unwrap();
-    let with_input = text.replacen(
-        "  outputs =\n    { self }:",
-        &format!(
-            "  inputs.nixpkgs = {{ url = \"path:{}/nixpkgs\"; flake = false; }};\n\n  outputs =\n    {{ self, ... }}:",
-            fixture.dir()
-        ),
-        1,
+    // The systems go through the nixpkgs input, which fails to evaluate, as
+    // nixpkgs 26.05 does deep inside on a nix older than 2.18.
+    let with_input = text
+        .replacen(
+            "  outputs =\n    { self }:",
+            &format!(
+                "  inputs.nixpkgs = {{ url = \"path:{}/nixpkgs\"; flake = false; }};\n\n  outputs =\n    {{ self, nixpkgs }}:",
+                fixture.dir()
+            ),
+            1,
+        )
+        .replacen("fleet = import ./nix/fleet.nix;", "fleet = import \"${nixpkgs}/deep.nix\" ./nix/fleet.nix;", 1);
+    assert!(
+        with_input.contains("{ self, nixpkgs }:") && with_input.contains("deep.nix"),
+        "the fixture's flake.nix changed shape:\n{with_input}"
     );
-    assert_ne!(text, with_input, "the fixture's outputs line moved");
     std::fs::write(&flake_nix, with_input).unwrap();
     std::fs::create_dir_all(fixture.dir().join("nixpkgs/lib")).unwrap();
     std::fs::write(fixture.dir().join("nixpkgs/lib/minver.nix"), "\"99.0\"\n").unwrap();
+    std::fs::write(fixture.dir().join("nixpkgs/deep.nix"), "_: throw \"an error deep inside nixpkgs\"\n")
+        .unwrap();
     // As a real flake is (flake.lock is committed): evaluation never writes one.
     let lock = Command::new("nix")
         .args(["--extra-experimental-features", "nix-command flakes", "flake", "lock", &fixture.flake_ref()])
@@ -190,4 +199,5 @@ fn a_nix_older_than_the_flakes_nixpkgs_requires_is_named() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let expect = "is older than 99.0, which the flake's nixpkgs requires (its lib/minver.nix): upgrade Nix";
     assert!(stderr(&out).contains(expect), "expected `{expect}` in: {}", stderr(&out));
+    assert!(!stderr(&out).contains("deep inside"), "{}", stderr(&out));
 }

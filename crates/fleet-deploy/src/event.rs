@@ -52,6 +52,13 @@ pub enum Event<'a> {
         /// The stage it entered.
         stage: Stage,
     },
+    /// A node's derivation is known.
+    Evaluated {
+        /// The node.
+        node: &'a str,
+        /// It came from an earlier evaluation of the same flake content.
+        reused: bool,
+    },
     /// How far the build of a node's closure is: derivations of its closure
     /// that this build finished, of those it must build, and the one it
     /// started last.

@@ -8,6 +8,7 @@
 
 mod build_log;
 mod command;
+mod eval;
 mod nix;
 mod quote;
 mod store_db;
@@ -15,6 +16,7 @@ mod target;
 
 pub use build_log::{derivation_name, BuildLog, BuildLogEvent};
 pub use command::{CommandError, Failure};
+pub use eval::{default_cache_dir, EvalSettings, EvalStats, Evaluated};
 pub use nix::{nix_string, Nix, PathInfo};
 pub use quote::shell_quote;
 pub use target::{Connections, Held, RemoteScript, Sharing, SshTarget, Target};

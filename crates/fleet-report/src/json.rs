@@ -26,7 +26,7 @@ pub fn summary_json(command: &str, summary: &Summary) -> String {
 }
 
 /// One node's report: `{"node", "outcome", "old", "new", "generation",
-/// "pending", "elapsed_seconds", "error"}`. `outcome` is `built`,
+/// "pending", "elapsed_seconds", "reused_evaluation", "error"}`. `outcome` is `built`,
 /// `activated`, `would activate`, `unchanged`, `rolled back`, `failed` or
 /// `skipped`; `old` and `new` are store paths or null; `generation` is
 /// `{"number", "since"}` or null; `error` is `{"stage", "message"}` for a
@@ -47,13 +47,15 @@ pub fn node_json(report: &NodeReport) -> Value {
         "generation": report.generation.as_ref().map(|g| json!({ "number": g.number, "since": g.since })),
         "pending": report.pending,
         "elapsed_seconds": report.elapsed.as_secs_f64(),
+        "reused_evaluation": report.reused_evaluation,
         "error": error,
     })
 }
 
 /// Writes every event as one JSON object on its own line, as it happens:
 /// `{"version": 1, "elapsed_seconds": S, "event": KIND, ...}`. The kinds and
-/// their fields: `planned` (`nodes`), `stage` (`node`, `stage`), `building`
+/// their fields: `planned` (`nodes`), `stage` (`node`, `stage`), `evaluated`
+/// (`node`, `reused`), `building`
 /// (`node`, `done`, `expected`, `derivation`), `built` (`derivation`,
 /// `nodes`), `build-log` (`derivation`, `line`), `retry` (`host`, `stage`,
 /// `attempt`, `reason`), `notice` (`host`, `message`), `finished` (a node as
@@ -80,6 +82,7 @@ fn event_json(event: Event<'_>) -> (&'static str, Value) {
     match event {
         Event::Planned { nodes } => ("planned", json!({ "nodes": nodes })),
         Event::Stage { node, stage } => ("stage", json!({ "node": node, "stage": stage.to_string() })),
+        Event::Evaluated { node, reused } => ("evaluated", json!({ "node": node, "reused": reused })),
         Event::Building { node, done, expected, derivation } => (
             "building",
             json!({ "node": node, "done": done, "expected": expected, "derivation": derivation }),
@@ -149,6 +152,7 @@ mod tests {
             generation: None,
             pending: false,
             elapsed: Duration::from_millis(250),
+            reused_evaluation: false,
         };
         reporter.event(Event::Stage { node: "web", stage: Stage::Build });
         reporter.event(Event::Building { node: "web", done: 1, expected: 3, derivation: Some("glibc-2.39") });

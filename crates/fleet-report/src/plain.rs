@@ -33,6 +33,10 @@ impl Sink for PlainReporter {
             Event::Stage { node, stage } => format!("{node}: {stage}"),
             // One line per finished derivation says as much, without a line
             // per node and derivation.
+            Event::Evaluated { node, reused: true } => {
+                format!("{node}: evaluation reused (the flake's content is unchanged)")
+            }
+            Event::Evaluated { node, reused: false } => format!("{node}: evaluated"),
             Event::Building { .. } => return,
             Event::Built { derivation, nodes } => format!("built {derivation} (for {})", nodes.join(", ")),
             Event::BuildLog { derivation, line } => format!("{derivation}> {line}"),

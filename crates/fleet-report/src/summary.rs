@@ -22,6 +22,7 @@ pub fn summary_table(summary: &Summary) -> String {
     let mut out = crate::table::render(&rows, &[false, false, false, true]);
     out.push_str(&problems(summary));
     out.push_str(&counts(summary));
+    out.push_str(&evaluations(summary));
     out
 }
 
@@ -60,6 +61,23 @@ pub(crate) fn counts(summary: &Summary) -> String {
         })
         .collect();
     format!("\n{} nodes: {}\n", summary.nodes.len(), parts.join(", "))
+}
+
+/// Which nodes were evaluated and which reused an earlier evaluation of the
+/// same flake content; nothing when none was reused.
+pub(crate) fn evaluations(summary: &Summary) -> String {
+    let (reused, evaluated): (Vec<&NodeReport>, Vec<&NodeReport>) =
+        summary.nodes.iter().filter(|r| r.new.is_some()).partition(|r| r.reused_evaluation);
+    if reused.is_empty() {
+        return String::new();
+    }
+    let names =
+        |reports: &[&NodeReport]| reports.iter().map(|r| r.node.as_str()).collect::<Vec<_>>().join(", ");
+    let mut out = format!("evaluation reused (flake content unchanged): {}\n", names(&reused));
+    if !evaluated.is_empty() {
+        out.push_str(&format!("evaluated: {}\n", names(&evaluated)));
+    }
+    out
 }
 
 fn row(report: &NodeReport) -> Vec<String> {
@@ -104,6 +122,7 @@ mod tests {
             generation: None,
             pending: false,
             elapsed: Duration::ZERO,
+            reused_evaluation: false,
         }
     }
 
@@ -145,6 +164,7 @@ mod tests {
                     generation: None,
                     pending: false,
                     elapsed: Duration::from_millis(1500),
+                    reused_evaluation: false,
                 },
                 NodeReport {
                     node: "c".into(),
@@ -155,6 +175,7 @@ mod tests {
                     generation: None,
                     pending: false,
                     elapsed: Duration::ZERO,
+                    reused_evaluation: false,
                 },
                 NodeReport {
                     node: "d".into(),
@@ -165,6 +186,7 @@ mod tests {
                     generation: None,
                     pending: false,
                     elapsed: Duration::ZERO,
+                    reused_evaluation: false,
                 },
             ],
         };

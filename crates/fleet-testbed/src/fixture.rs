@@ -12,6 +12,10 @@ use crate::TestbedError;
 /// The fixture's host node, named like the real one.
 pub const FIXTURE_HOST: &str = "vps-arm";
 
+/// An evaluation cost ([`Fixture::set_eval_cost`]) of about 1 s and 300 MB
+/// per node, as a NixOS system costs to evaluate.
+pub const EVAL_COST_ONE_SECOND: u64 = 1_500_000;
+
 /// The fixture's containers with their dependencies, named like the real ones.
 pub const FIXTURE_CONTAINERS: &[(&str, &[&str])] =
     &[("bgs-backend", &[]), ("nannuo-bot", &["bgs-backend"]), ("test-container", &[])];
@@ -96,6 +100,34 @@ impl Fixture {
         format!("path:{}", self.dir)
     }
 
+    /// Commits the fixture as it is now to a git repository in its folder (made
+    /// on first use) and returns the flake reference of that clean tree,
+    /// `git+file://DIR`.
+    pub fn commit(&self) -> Result<String, TestbedError> {
+        let git = |args: &[&str]| -> Result<(), TestbedError> {
+            let step = || format!("run git {} in {}", args.join(" "), self.dir);
+            let out = std::process::Command::new("git")
+                .args(["-c", "user.name=fleet testbed", "-c", "user.email=testbed@fleet.invalid"])
+                .args(args)
+                .current_dir(&self.dir)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| TestbedError::new(step(), e))?;
+            match out.status.success() {
+                true => Ok(()),
+                false => {
+                    Err(TestbedError::new(step(), String::from_utf8_lossy(&out.stderr).trim().to_string()))
+                }
+            }
+        };
+        if !self.dir.join(".git").exists() {
+            git(&["init", "--quiet"])?;
+        }
+        git(&["add", "--all"])?;
+        git(&["commit", "--quiet", "--allow-empty", "--message", "fixture"])?;
+        Ok(format!("git+file://{}", self.dir))
+    }
+
     /// The fixture's folder.
     pub fn dir(&self) -> &Utf8Path {
         &self.dir
@@ -163,6 +195,13 @@ impl Fixture {
             return Err(TestbedError::new(step(), String::from_utf8_lossy(&out.stderr).trim().to_string()));
         }
         String::from_utf8(out.stdout).map_err(|_| TestbedError::new(step(), "not UTF-8"))
+    }
+
+    /// Makes evaluating a node's system cost what a NixOS system's does:
+    /// building and forcing a list of `elements` strings
+    /// ([`EVAL_COST_ONE_SECOND`] is about 1 s and 300 MB).
+    pub fn set_eval_cost(&mut self, node: &str, elements: u64) -> Result<(), TestbedError> {
+        self.set(node, "evalCost", json!(elements))
     }
 
     /// Makes a node's build take `seconds` (a sleeping builder).
