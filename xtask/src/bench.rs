@@ -9,14 +9,15 @@ use fleet_testbed::{
     TESTBED_PROGRAMS,
 };
 
-use fleet_cli::{Args, Failure};
+use fleet_cli::{Args, CommandSpec, Complete, Failure, OptSpec};
 
-const HELP: &str = "\
-Time this project against the tools it stands in for
-
-Usage: {prog} bench diff [--runs N] [--paths N]
-       {prog} bench deploy [--runs N] [--sizes N,N,...] [--keep-bashrc]
-
+/// `bench`'s entry in the command table.
+pub(crate) const SPEC: CommandSpec = CommandSpec {
+    name: "bench",
+    summary: "Benchmarks: `bench diff` times the closure diff, `bench deploy` the deploy",
+    operands: "BENCHMARK",
+    forms: &["diff [--runs N] [--paths N]", "deploy [--runs N] [--sizes N,N,...] [--keep-bashrc]"],
+    about: "\
 Benchmarks:
   diff     Build two closures of N store paths each (realistic names and versions,
            builtins derivations, no nixpkgs; the new one bumps about 10% of the
@@ -46,26 +47,52 @@ Benchmarks:
            lower bound, activations, and the orchestrator's own CPU time (total and
            per node) and peak memory; then the acceptance targets of issue 6.
 
-Options:
-  --runs N        Timed runs per tool (diff default: 5; deploy default: 3; the deploy
-                  baseline runs once at sizes above 20, since one run takes minutes)
-  --paths N       diff: store paths per closure (default: 2000, at least 20)
-  --sizes N,...   deploy: container counts (default: 4,20,100; each at least 1)
-  --keep-bashrc   deploy: let the target's SSH sessions run root's ~/.bashrc, as bash
-                  does for commands started by sshd. By default the testbed's sessions
-                  skip it (SHLVL=1): a development machine's ~/.bashrc (pyenv, say) can
-                  cost more per session than the deploy's own work, which is not what a
-                  VPS's root shell costs.
+Installs nix-bin (and for deploy openssh-server) with apt-get when missing and this is \
+Debian as root.",
+    options: &[&RUNS, &PATHS, &SIZES, &KEEP_BASHRC],
+    nix_args: false,
+    examples: &[
+        ("bench diff --runs 3", "the closure diff, three timed runs"),
+        ("bench deploy --sizes 4", "one size"),
+    ],
+    complete: Complete::Words(&["diff", "deploy"]),
+};
 
-Installs nix-bin (and for deploy openssh-server) with apt-get when missing and this is
-Debian as root.
-";
+const RUNS: OptSpec = OptSpec {
+    long: "--runs",
+    value: Some("N"),
+    repeatable: false,
+    help: "Timed runs per tool (diff default: 5; deploy default: 3; the deploy baseline runs once at \
+           sizes above 20, since one run takes minutes)",
+    complete: Complete::Nothing,
+};
+const PATHS: OptSpec = OptSpec {
+    long: "--paths",
+    value: Some("N"),
+    repeatable: false,
+    help: "diff: store paths per closure (default: 2000, at least 20)",
+    complete: Complete::Nothing,
+};
+const SIZES: OptSpec = OptSpec {
+    long: "--sizes",
+    value: Some("N,..."),
+    repeatable: false,
+    help: "deploy: container counts (default: 4,20,100; each at least 1)",
+    complete: Complete::Nothing,
+};
+const KEEP_BASHRC: OptSpec = OptSpec {
+    long: "--keep-bashrc",
+    value: None,
+    repeatable: false,
+    help: "deploy: let the target's SSH sessions run root's ~/.bashrc, as bash does for commands \
+           started by sshd. By default the testbed's sessions skip it (SHLVL=1): a development \
+           machine's ~/.bashrc (pyenv, say) can cost more per session than the deploy's own work, \
+           which is not what a VPS's root shell costs.",
+    complete: Complete::Nothing,
+};
 
 /// Runs `bench`.
 pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
-    if fleet_cli::wants_help(&mut args, HELP) {
-        return Ok(());
-    }
     let runs = count(&mut args, "--runs", 1)?;
     let paths = count(&mut args, "--paths", MIN_PAIR_PATHS)?;
     let sizes = args.value("--sizes")?;

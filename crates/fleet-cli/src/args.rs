@@ -1,12 +1,20 @@
-//! Hand-written argument parsing: options are taken out by name, and whatever
-//! is left over is an error that names it.
+//! Hand-written argument parsing: the arguments are checked against the
+//! command's entry in the table (an unknown option is an error with the
+//! closest known one), then options are taken out by name, and whatever is
+//! left over is an error that names it.
 
 use std::fmt;
+
+use crate::spec::{did_you_mean, CommandSpec};
 
 /// A command's arguments, consumed as the command asks for them.
 pub struct Args {
     program: String,
     items: Vec<String>,
+    /// What came after `--`, for nix; `None` when there was no `--`.
+    nix_args: Option<Vec<String>>,
+    /// The command's table entry, when the arguments were checked against it.
+    spec: Option<&'static CommandSpec>,
 }
 
 /// A usage error: what was wrong, for a message ending in "see --help".
@@ -22,8 +30,83 @@ impl fmt::Display for UsageError {
 impl Args {
     /// The arguments after the command's name, for the program named `program`
     /// (`fleet`, `cargo xtask`) as help and errors call it.
+    /// Nothing is checked: see [`Args::parse`].
     pub fn new(program: &str, items: Vec<String>) -> Args {
-        Args { program: program.to_string(), items }
+        Args { program: program.to_string(), items, nix_args: None, spec: None }
+    }
+
+    /// The arguments after the name of the command `spec`, checked against it:
+    /// every option must be one it lists (a flag takes no `=VALUE`), operands
+    /// only where it takes them, `--` only where it passes arguments on to
+    /// nix. An error names the closest option when there is one.
+    pub fn parse(program: &str, spec: &'static CommandSpec, items: Vec<String>) -> Result<Args, UsageError> {
+        let mut items = items;
+        let nix_args = items.iter().position(|item| item == "--").map(|at| {
+            let rest = items.split_off(at);
+            rest[1..].to_vec()
+        });
+        if nix_args.is_some() && !spec.nix_args {
+            return Err(UsageError(format!(
+                "`{}` passes no arguments to nix; `--` is not an option of it",
+                spec.name
+            )));
+        }
+        let mut expect_value = false;
+        for item in &items {
+            if std::mem::take(&mut expect_value) {
+                continue;
+            }
+            if item == "--help" || item == "-h" {
+                continue;
+            }
+            if !item.starts_with('-') || item == "-" {
+                if spec.takes_operands() {
+                    continue;
+                }
+                return Err(UsageError(format!(
+                    "unexpected argument `{item}`: `{}` takes no operands",
+                    spec.name
+                )));
+            }
+            let (name, inline) = match item.split_once('=') {
+                Some((name, _)) => (name, true),
+                None => (item.as_str(), false),
+            };
+            match spec.option(name) {
+                Some(option) if option.value.is_none() && inline => {
+                    return Err(UsageError(format!("{name} takes no value")));
+                }
+                Some(option) => expect_value = option.value.is_some() && !inline,
+                None => {
+                    let names = spec.options.iter().map(|o| o.long).chain(["--help"]);
+                    let elsewhere: Vec<&str> = crate::table::COMMANDS
+                        .iter()
+                        .filter(|c| c.option(name).is_some())
+                        .map(|c| c.name)
+                        .collect();
+                    let hint = match elsewhere.as_slice() {
+                        [] => did_you_mean(name, names),
+                        others => format!(
+                            "; `{}` does not take it ({} does)",
+                            spec.name,
+                            others.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                        ),
+                    };
+                    return Err(UsageError(format!("unexpected argument `{item}`{hint}")));
+                }
+            }
+        }
+        Ok(Args { program: program.to_string(), items, nix_args, spec: Some(spec) })
+    }
+
+    /// The command's table entry, when the arguments were checked against one.
+    pub fn spec(&self) -> Option<&'static CommandSpec> {
+        self.spec
+    }
+
+    /// Takes what came after `--`, to pass on to nix (empty without `--`).
+    pub fn nix_args(&mut self) -> Vec<String> {
+        self.nix_args.take().unwrap_or_default()
     }
 
     /// The program's name, as help and errors call it.
@@ -77,9 +160,10 @@ impl Args {
 
     /// Fails on anything not consumed.
     pub fn finish(self) -> Result<(), UsageError> {
-        match self.items.first() {
-            None => Ok(()),
-            Some(item) => Err(UsageError(format!("unexpected argument `{item}`"))),
+        match (self.items.first(), self.nix_args) {
+            (None, None) => Ok(()),
+            (Some(item), _) => Err(UsageError(format!("unexpected argument `{item}`"))),
+            (None, Some(_)) => Err(UsageError("this command passes no arguments to nix".into())),
         }
     }
 }

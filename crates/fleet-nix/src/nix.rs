@@ -37,6 +37,8 @@ pub struct Nix {
     env: Vec<(String, String)>,
     /// Passed to every build (e.g. `--builders SPEC`).
     build_args: Vec<String>,
+    /// Passed to the evaluation of the flake's derivations.
+    eval_args: Vec<String>,
     /// Let the target fetch from its substituters what it can, instead of
     /// receiving everything from here.
     substitute_on_destination: bool,
@@ -142,6 +144,13 @@ impl Nix {
         self
     }
 
+    /// The same driver, passing `args` to the evaluation of the flake's
+    /// derivations (e.g. `--show-trace`).
+    pub fn with_eval_args(mut self, args: impl IntoIterator<Item = String>) -> Nix {
+        self.eval_args.extend(args);
+        self
+    }
+
     /// The same driver, copying with `--substitute-on-destination`.
     pub fn substituting_on_destination(mut self, on: bool) -> Nix {
         self.substitute_on_destination = on;
@@ -175,6 +184,13 @@ impl Nix {
             .ok_or_else(|| bad("no `out` output in the build result".into()))
     }
 
+    /// Makes `link` a garbage-collector root of the local store path `path`
+    /// (`nix build --out-link LINK PATH`), so that `nix-collect-garbage` keeps
+    /// it for as long as the link exists.
+    pub fn add_root(&self, link: &Utf8Path, path: &str) -> Result<(), CommandError> {
+        self.run(&["build", "--out-link", link.as_str(), path]).map(drop)
+    }
+
     /// The derivation of each `flake#attribute` path, from one evaluation of the
     /// flake (`builtins.getFlake`, hence `--impure` for unlocked references).
     pub fn eval_drv_paths(&self, flake: &str, attributes: &[String]) -> Result<Vec<String>, CommandError> {
@@ -191,7 +207,9 @@ impl Nix {
             nix_string(&flake),
             drvs.join(" ")
         );
-        let stdout = self.run(&["eval", "--json", "--impure", "--expr", &expr])?;
+        let mut args = vec!["eval", "--json", "--impure", "--expr", &expr];
+        args.extend(self.eval_args.iter().map(String::as_str));
+        let stdout = self.run(&args)?;
         let paths: Vec<String> = serde_json::from_str(&stdout).map_err(|e| CommandError {
             command: "nix eval --json --impure --expr 'builtins.getFlake ...'".into(),
             failure: Failure::Output(e.to_string()),
