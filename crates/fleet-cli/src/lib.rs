@@ -66,6 +66,10 @@ pub fn start(program: &str, tasks: &'static [CommandSpec], argv: Vec<String>) ->
         "help" => {
             return match argv.as_slice() {
                 [] => print_help(help::top_help(program, COMMANDS, tasks)),
+                [flag] if flag == "--help" || flag == "-h" => match find("help") {
+                    Some(spec) => print_help(help::command_help(program, spec)),
+                    None => print_help(help::top_help(program, COMMANDS, tasks)),
+                },
                 [name] => match find(name) {
                     Some(spec) => print_help(help::command_help(program, spec)),
                     None => Start::Done(None, Err(unknown(name))),
