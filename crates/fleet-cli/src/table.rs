@@ -124,7 +124,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         forms: &[],
         about: "Builds with `nix build` and prints `NODE STORE-PATH` on stdout for every node built; \
                 progress goes to stderr.",
-        options: &[&HOST, &CONTAINER, &JOBS, &OUT_LINK, &FLAKE, &GRAPH],
+        options: &[&HOST, &CONTAINER, &JOBS, &OUT_LINK, &KEEP_RESULT, &FLAKE, &GRAPH],
         nix_args: true,
         examples: &[
             ("build --container nannuo-bot", "build one container"),
