@@ -8,54 +8,7 @@ use fleet_graph::Fleet;
 use fleet_nix::Target;
 use fleet_testbed::{ensure_programs, Fixture, Testbed, TESTBED_PROGRAMS};
 
-use fleet_cli::{Args, CommandSpec, Complete, Failure, OptSpec};
-
-/// `demo`'s entry in the command table.
-pub(crate) const SPEC: CommandSpec = CommandSpec {
-    name: "demo",
-    summary: "Deploy an example fleet to a simulated VPS on this machine, twice",
-    operands: "",
-    forms: &[],
-    about: "Starts a testbed (its own /nix in a private mount namespace, a real sshd on a loopback \
-            port), deploys the fleet, then changes one container, shows what a deploy would change \
-            (a dry run with closure diffs), and deploys again: only that container is pushed and \
-            activated. Installs nix-bin and openssh-server with apt-get when they are missing and \
-            this is Debian as root; otherwise says what to install.\n\n\
-            With --keep the simulated VPS goes on running after the demo, and the demo prints the \
-            --flake, --target and --ssh-option to try status, diff, deploy and rollback against it; \
-            `demo --stop` stops it and removes its folder.",
-    options: &[&KEEP, &STOP, &DIR],
-    nix_args: false,
-    examples: &[
-        ("demo --keep", "the demo, leaving its simulated VPS running"),
-        ("demo --stop", "stop the VPS that `demo --keep` left running"),
-    ],
-    complete: Complete::Nothing,
-};
-
-const KEEP: OptSpec = OptSpec {
-    long: "--keep",
-    value: None,
-    repeatable: false,
-    help: "Leave the simulated VPS running, with its folder (the target's /nix, logs, keys), and \
-           print how to use it",
-    complete: Complete::Nothing,
-};
-const STOP: OptSpec = OptSpec {
-    long: "--stop",
-    value: None,
-    repeatable: false,
-    help: "Stop the simulated VPS that `demo --keep` left running and remove its folder",
-    complete: Complete::Nothing,
-};
-const DIR: OptSpec = OptSpec {
-    long: "--dir",
-    value: Some("DIR"),
-    repeatable: false,
-    help: "The demo's folder (default: fleet-demo in the temporary folder with --keep and --stop, \
-           else a new one that is removed afterwards)",
-    complete: Complete::Dir,
-};
+use fleet_cli::{Args, Failure};
 
 /// The container the demo changes between its two deploys.
 const CHANGED: &str = "nannuo-bot";

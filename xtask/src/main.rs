@@ -5,19 +5,18 @@
 mod bench;
 mod demo;
 mod man;
+mod tasks;
 
 use std::process::ExitCode;
 
-use fleet_cli::{CommandSpec, Start};
+use fleet_cli::Start;
 
 /// The program's name in help and errors.
 const PROGRAM: &str = "cargo xtask";
 
-/// The developer tasks, listed after the user commands in the help.
-static TASKS: &[CommandSpec] = &[demo::SPEC, bench::SPEC, man::SPEC];
-
 fn main() -> ExitCode {
-    let (command, result) = match fleet_cli::start(PROGRAM, TASKS, std::env::args().skip(1).collect()) {
+    let (command, result) = match fleet_cli::start(PROGRAM, tasks::TASKS, std::env::args().skip(1).collect())
+    {
         Start::Done(command, result) => (command, result),
         Start::Run(spec, args) => (
             Some(spec.name),

@@ -3,24 +3,10 @@
 
 use std::path::PathBuf;
 
-use fleet_cli::{Args, CommandSpec, Complete, Failure};
+use fleet_cli::{Args, Failure};
 
 /// Where the manual page lives, relative to the repository's root.
 pub(crate) const MAN_PAGE: &str = "crates/fleet-cli/fleet.1";
-
-/// `man`'s entry in the command table.
-pub(crate) const SPEC: CommandSpec = CommandSpec {
-    name: "man",
-    summary: "Write the manual page fleet(1) to crates/fleet-cli/fleet.1, from the command table",
-    operands: "",
-    forms: &[],
-    about: "Run it after changing a command or an option; a tidy test fails while the file is stale. \
-            Read it with `man crates/fleet-cli/fleet.1`.",
-    options: &[],
-    nix_args: false,
-    examples: &[("man", "write crates/fleet-cli/fleet.1")],
-    complete: Complete::Nothing,
-};
 
 /// The repository's root, where xtask was built from.
 pub(crate) fn repo_root() -> PathBuf {

@@ -14,6 +14,7 @@ mod bench_deploy;
 mod closure_pair;
 mod error;
 mod fixture;
+mod kept;
 mod nix_config;
 mod prerequisites;
 mod testbed;
