@@ -214,6 +214,9 @@ fn bash_completes_commands_options_and_values_from_the_table() {
     let out = fleet(&["completions", "bash"]);
     assert!(out.status.success(), "{}", stderr(&out));
     std::fs::write(&script, &out.stdout).unwrap();
+    fleet_testbed::ensure_programs(&[("shellcheck", "shellcheck")], true, &mut |l| eprintln!("{l}")).unwrap();
+    let lint = Command::new("shellcheck").args(["-s", "bash", script.as_str()]).output().unwrap();
+    assert!(lint.status.success(), "shellcheck: {}", String::from_utf8_lossy(&lint.stdout));
     assert_eq!(bash_complete(&script, &["fleet", "dep"]), ["deploy"]);
     assert_eq!(bash_complete(&script, &["fleet", "--v"]), ["--version"]);
     assert_eq!(bash_complete(&script, &["fleet", "deploy", "--dry"]), ["--dry-run"]);
