@@ -13,8 +13,6 @@ pub struct Args {
     items: Vec<String>,
     /// What came after `--`, for nix; `None` when there was no `--`.
     nix_args: Option<Vec<String>>,
-    /// The command's table entry, when the arguments were checked against it.
-    spec: Option<&'static CommandSpec>,
 }
 
 /// A usage error: what was wrong, for a message ending in "see --help".
@@ -32,7 +30,7 @@ impl Args {
     /// (`fleet`, `cargo xtask`) as help and errors call it.
     /// Nothing is checked: see [`Args::parse`].
     pub fn new(program: &str, items: Vec<String>) -> Args {
-        Args { program: program.to_string(), items, nix_args: None, spec: None }
+        Args { program: program.to_string(), items, nix_args: None }
     }
 
     /// The arguments after the name of the command `spec`, checked against it:
@@ -77,31 +75,10 @@ impl Args {
                     return Err(UsageError(format!("{name} takes no value")));
                 }
                 Some(option) => expect_value = option.value.is_some() && !inline,
-                None => {
-                    let names = spec.options.iter().map(|o| o.long).chain(["--help"]);
-                    let elsewhere: Vec<&str> = crate::table::COMMANDS
-                        .iter()
-                        .filter(|c| c.option(name).is_some())
-                        .map(|c| c.name)
-                        .collect();
-                    let hint = match elsewhere.as_slice() {
-                        [] => did_you_mean(name, names),
-                        others => format!(
-                            "; `{}` does not take it ({} does)",
-                            spec.name,
-                            others.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
-                        ),
-                    };
-                    return Err(UsageError(format!("unexpected argument `{item}`{hint}")));
-                }
+                None => return Err(unknown_option(spec, item, name)),
             }
         }
-        Ok(Args { program: program.to_string(), items, nix_args, spec: Some(spec) })
-    }
-
-    /// The command's table entry, when the arguments were checked against one.
-    pub fn spec(&self) -> Option<&'static CommandSpec> {
-        self.spec
+        Ok(Args { program: program.to_string(), items, nix_args })
     }
 
     /// Takes what came after `--`, to pass on to nix (empty without `--`).
@@ -168,6 +145,22 @@ impl Args {
     }
 }
 
+/// The error for `item`, an option `spec` does not list: with the commands
+/// that take it, if any do, else with the closest option of this one.
+fn unknown_option(spec: &CommandSpec, item: &str, name: &str) -> UsageError {
+    let elsewhere: Vec<String> = crate::table::COMMANDS
+        .iter()
+        .filter(|c| c.option(name).is_some())
+        .map(|c| format!("`{}`", c.name))
+        .collect();
+    let hint = if elsewhere.is_empty() {
+        did_you_mean(name, spec.options.iter().map(|o| o.long).chain(["--help"]))
+    } else {
+        format!("; `{}` does not take it ({} does)", spec.name, elsewhere.join(", "))
+    };
+    UsageError(format!("unexpected argument `{item}`{hint}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +175,33 @@ mod tests {
         assert_eq!(a.values("--container").unwrap(), ["a", "b"]);
         assert!(a.flag("--dry-run"));
         assert!(a.finish().is_ok());
+    }
+
+    fn parse(command: &str, items: &[&str]) -> Result<Args, String> {
+        let spec = crate::table::COMMANDS.iter().find(|c| c.name == command).unwrap();
+        Args::parse("fleet", spec, items.iter().map(|s| s.to_string()).collect()).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn parse_checks_against_the_table_and_splits_off_nix_arguments() {
+        let mut a =
+            parse("deploy", &["--ssh-option", "-i key", "--dry-run", "--", "--dry-run", "x"]).unwrap();
+        assert!(a.flag("--dry-run"));
+        assert_eq!(a.values("--ssh-option").unwrap(), ["-i key"]);
+        assert_eq!(a.nix_args(), ["--dry-run", "x"]);
+        assert!(a.finish().is_ok());
+        assert_eq!(
+            parse("deploy", &["stray"]).err().unwrap(),
+            "unexpected argument `stray`: `deploy` takes no operands"
+        );
+        assert_eq!(
+            parse("deploy", &["--jsno"]).err().unwrap(),
+            "unexpected argument `--jsno`; did you mean `--json`?"
+        );
+        assert_eq!(parse("graph", &["--dot=1"]).err().unwrap(), "--dot takes no value");
+        assert!(parse("diff", &["/nix/store/a", "/nix/store/b", "--json"]).is_ok());
+        // A value is never mistaken for an option or an operand.
+        assert!(parse("deploy", &["--target", "root@h", "--flake=.", "--graph", "g.nix"]).is_ok());
     }
 
     #[test]
