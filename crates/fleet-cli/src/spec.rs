@@ -53,6 +53,10 @@ pub enum Complete {
     Words(&'static [&'static str]),
     /// The names of the commands.
     Commands,
+    /// The nodes of this kind (`host`, or `container` for every other kind)
+    /// and their tags as `@TAG`, read with `graph --names` from the flake
+    /// typed so far.
+    Nodes(&'static str),
 }
 
 impl CommandSpec {

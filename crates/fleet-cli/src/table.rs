@@ -14,19 +14,25 @@ const fn many(long: &'static str, value: &'static str, help: &'static str) -> Op
 }
 
 /// `--host`: hosts by name, `@tag` or glob.
-pub(crate) static HOST: OptSpec = many(
-    "--host",
-    "NAME",
-    "Only this host and its containers: a name, `@TAG` or a glob such as 'vps-*' \
-     (repeatable; default: every host)",
-);
+pub(crate) static HOST: OptSpec = OptSpec {
+    complete: Complete::Nodes("host"),
+    ..many(
+        "--host",
+        "NAME",
+        "Only this host and its containers: a name, `@TAG` or a glob such as 'vps-*' \
+         (repeatable; default: every host)",
+    )
+};
 /// `--container`: containers by name, `@tag` or glob.
-pub(crate) static CONTAINER: OptSpec = many(
-    "--container",
-    "NAME",
-    "Only this container: a name, `@TAG` or a glob such as 'bgs-*' \
-     (repeatable; default: the host and every container)",
-);
+pub(crate) static CONTAINER: OptSpec = OptSpec {
+    complete: Complete::Nodes("container"),
+    ..many(
+        "--container",
+        "NAME",
+        "Only this container: a name, `@TAG` or a glob such as 'bgs-*' \
+         (repeatable; default: the host and every container)",
+    )
+};
 static JOBS: OptSpec = opt("--jobs", Some("N"), "Builds and activations to run at once (default: 8)");
 static TARGET: OptSpec = opt(
     "--target",
@@ -100,6 +106,12 @@ static KEEP_RESULT: OptSpec = opt(
 );
 static DOT: OptSpec =
     opt("--dot", None, "Print Graphviz dot instead (edges point from a dependency to its dependent)");
+static NAMES: OptSpec = opt(
+    "--names",
+    None,
+    "Print one line per node, `NAME KIND TAG...`, in the order the graph data declares them \
+     (for scripts; shell completion reads it)",
+);
 
 /// Every `fleet` command, in the order help lists them.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -109,7 +121,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         operands: "",
         forms: &[],
         about: "",
-        options: &[&DOT, &FLAKE, &GRAPH],
+        options: &[&DOT, &NAMES, &FLAKE, &GRAPH],
         nix_args: false,
         examples: &[
             ("graph", "the activation order"),

@@ -201,7 +201,11 @@ fn bash_complete(script: &Utf8PathBuf, words: &[&str]) -> Vec<String> {
         words.join(" "),
         words.len() - 1
     );
-    let out = Command::new("bash").args(["--norc", "-c", &program]).output().unwrap();
+    let out = Command::new("bash")
+        .args(["--norc", "-c", &program])
+        .envs(fleet_testbed::nix_env())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(String::from).collect()
 }
@@ -231,6 +235,24 @@ fn bash_completes_commands_options_and_values_from_the_table() {
     );
     assert_eq!(bash_complete(&script, &["fleet", "deploy", "--host", "--"]), Vec::<String>::new());
     assert_eq!(bash_complete(&script, &["fleet", "deploy", "--", "--dr"]), Vec::<String>::new());
+    // Node names and tags come from the flake typed so far, through `graph --names`.
+    let mut fixture = Fixture::create(&dir.join("flake"), "root@127.0.0.1:9").unwrap();
+    fixture.set_tags("vps-arm", &["prod"]).unwrap();
+    fixture.set_tags("nannuo-bot", &["web", "chat"]).unwrap();
+    let flake = fixture.flake_ref();
+    let fleet_bin = env!("CARGO_BIN_EXE_fleet");
+    assert_eq!(
+        bash_complete(&script, &[fleet_bin, "deploy", "--flake", &flake, "--container", ""]),
+        ["@chat", "@web", "bgs-backend", "nannuo-bot", "test-container"]
+    );
+    assert_eq!(
+        bash_complete(&script, &[fleet_bin, "status", "--flake", &flake, "--host", ""]),
+        ["@prod", "vps-arm"]
+    );
+    assert_eq!(
+        bash_complete(&script, &[fleet_bin, "build", "--flake", &flake, "--container", "n"]),
+        ["nannuo-bot"]
+    );
     let every: Vec<String> = bash_complete(&script, &["fleet", "status", "--"]);
     let expect: Vec<&str> = COMMANDS
         .iter()
@@ -263,9 +285,16 @@ fn zsh_and_fish_load_their_scripts() {
     assert!(zsh.status.success(), "zsh -n: {}", String::from_utf8_lossy(&zsh.stderr));
     assert!(std::fs::read_to_string(dir.join("fleet.zsh")).unwrap().starts_with("#compdef fleet\n"));
     // fish completes for real: `complete -C` asks it what it would offer.
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_fleet")).parent().unwrap().display().to_string();
+    let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
     let fish = |line: &str| {
         let program = format!("source {}; complete -C '{line}'", dir.join("fleet.fish"));
-        let out = Command::new("fish").args(["--no-config", "-c", &program]).output().unwrap();
+        let out = Command::new("fish")
+            .args(["--no-config", "-c", &program])
+            .env("PATH", &path)
+            .envs(fleet_testbed::nix_env())
+            .output()
+            .unwrap();
         assert!(out.status.success(), "fish: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -279,4 +308,9 @@ fn zsh_and_fish_load_their_scripts() {
         fish("fleet deploy --dry")
     );
     assert_eq!(fish("fleet completions "), ["bash", "fish", "zsh"]);
+    let mut fixture = Fixture::create(&dir.join("flake"), "root@127.0.0.1:9").unwrap();
+    fixture.set_tags("nannuo-bot", &["web"]).unwrap();
+    let mut nodes = fish(&format!("fleet deploy --flake {} --container ", fixture.flake_ref()));
+    nodes.sort();
+    assert_eq!(nodes, ["@web", "bgs-backend", "nannuo-bot", "test-container"]);
 }

@@ -27,6 +27,11 @@ fn tags_and_globs_select_hosts_and_containers() {
     fixture.set_tags("bgs-backend", &["web"]).unwrap();
     fixture.set_tags("nannuo-bot", &["web", "chat"]).unwrap();
     let flake = fixture.flake_ref();
+    let names = fleet(&["graph", "--names", "--flake", &flake]);
+    assert_eq!(
+        stdout(&names),
+        "bgs-backend container web\nnannuo-bot container web chat\ntest-container container\nvps-arm host prod\n"
+    );
     let build = |selection: &[&str]| {
         let mut args = vec!["build", "--flake", &flake];
         args.extend(selection);
