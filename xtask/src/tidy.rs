@@ -1,5 +1,5 @@
 //! Repository-wide checks that run as tests: file headers, formatting, and an
-//! ARCHITECTURE.md section for every crate.
+//! ARCHITECTURE.md section for every crate, and generated files that are current.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -137,4 +137,15 @@ fn architecture_md_dependency_table_matches_every_manifest() {
         }
     }
     assert!(wrong.is_empty(), "update ARCHITECTURE.md's dependency table:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_manual_page_is_current() {
+    let path = repo_root().join(crate::man::MAN_PAGE);
+    let on_disk = fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == fleet_cli::man_page(),
+        "{} is not what the command table makes; run `cargo xtask man`",
+        path.display()
+    );
 }

@@ -174,6 +174,13 @@ impl Nix {
         self.run(&["eval", "--json", "--file", file.as_str()])
     }
 
+    /// Makes `link` a garbage-collector root of the local store path `path`
+    /// (`nix build --out-link LINK PATH`), so that `nix-collect-garbage` keeps
+    /// it for as long as the link exists.
+    pub fn add_root(&self, link: &Utf8Path, path: &str) -> Result<(), CommandError> {
+        self.run(&["build", "--out-link", link.as_str(), path]).map(drop)
+    }
+
     /// Fails with a clear message when this `nix` is older than `flake`'s
     /// nixpkgs input requires (see [`CommandError::is_nix_too_old`]); asked
     /// when an evaluation failed, to say why if this is the reason.
@@ -232,6 +239,7 @@ impl Nix {
             vec!["build", "--dry-run", "--json", "--no-link", "--log-format", "internal-json"];
         args.extend(store_args.iter().map(String::as_str));
         args.extend(self.build_args.iter().map(String::as_str));
+        args.extend(self.eval_args.iter().map(String::as_str));
         args.extend(drvs.iter().map(String::as_str));
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut log = BuildLog::new();

@@ -13,6 +13,7 @@
 mod bench_deploy;
 mod error;
 mod fixture;
+mod kept;
 mod nix_config;
 mod prerequisites;
 mod testbed;
