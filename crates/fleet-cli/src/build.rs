@@ -6,6 +6,7 @@ use fleet_deploy::{Kinds, Mode, Plan};
 
 use crate::args::Args;
 use crate::exit::Failure;
+use crate::format::{take_evaluation, Format};
 use crate::gc_roots::RootsArgs;
 use crate::source::SourceArgs;
 
@@ -16,6 +17,9 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     let jobs = jobs(&mut args)?;
     let source = SourceArgs::take(&mut args)?;
     let roots = RootsArgs::take(&mut args)?;
+    let format = Format::take(&mut args)?;
+    let build_logs = args.flag("--print-build-logs");
+    let evaluation = take_evaluation(&mut args)?;
     let nix_args = args.nix_args();
     args.finish()?;
     let source = source.resolve()?;
@@ -25,21 +29,28 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     let kinds = Kinds::standard();
     let plan = Plan::new(&fleet, &kinds, &hosts, &containers, &source.flake)
         .map_err(crate::deploy::plan_failure)?
-        .with_jobs(jobs);
-    let summary = plan.run(&nix, Mode::Build, &BTreeMap::new(), fleet_report::for_stderr().as_ref());
+        .with_jobs(jobs)
+        .with_build_logs(build_logs)
+        .with_evaluation(evaluation);
+    let reporter = format.reporter();
+    let summary = plan.run(&nix, Mode::Build, &BTreeMap::new(), reporter.sink());
     if let Some(dir) = roots {
         crate::gc_roots::keep(&nix, &dir, &summary)?;
     }
-    let paths: String = summary
-        .nodes
-        .iter()
-        .filter_map(|report| Some(format!("{} {}\n", report.node, report.new.as_ref()?)))
-        .collect();
-    let printed = crate::output::print(&paths);
+    let paths = || -> String {
+        summary
+            .nodes
+            .iter()
+            .filter_map(|report| Some(format!("{} {}\n", report.node, report.new.as_ref()?)))
+            .collect()
+    };
+    let printed = crate::output::print(&reporter.finish("build", &summary, paths));
     if summary.success() {
         printed
     } else {
-        eprint!("\n{}", fleet_report::summary_table(&summary));
+        if format == Format::Text {
+            eprint!("\n{}", fleet_report::summary_table(&summary));
+        }
         Err(Failure::NodesFailed)
     }
 }

@@ -7,23 +7,20 @@ use std::time::Duration;
 
 use fleet_deploy::{ConfigError, Kinds, Mode, Plan, Summary, DEFAULT_CONFIRM};
 use fleet_graph::GraphError;
-use fleet_nix::{Nix, Target};
+use fleet_nix::{EvalSettings, Nix, Target};
 
 use crate::args::Args;
 use crate::exit::Failure;
+use crate::format::{take_evaluation, Format};
 use crate::gc_roots::RootsArgs;
 use crate::source::SourceArgs;
 
 /// Runs `deploy`.
 pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     let dry_run = args.flag("--dry-run");
-    let json = args.flag("--json");
-    if json && !dry_run {
-        return Err(Failure::Usage("--json goes with --dry-run".into()));
-    }
     let request = Request::take(&mut args)?;
     args.finish()?;
-    request.run(if dry_run { Mode::DryRun } else { Mode::Deploy }, json)
+    request.run(if dry_run { Mode::DryRun } else { Mode::Deploy })
 }
 
 /// The options `deploy` and `diff` share, as given.
@@ -41,6 +38,9 @@ pub(crate) struct Request {
     /// What came after `--`, for nix.
     nix_args: Vec<String>,
     roots: RootsArgs,
+    format: Format,
+    build_logs: bool,
+    evaluation: EvalSettings,
 }
 
 impl Request {
@@ -76,6 +76,9 @@ impl Request {
         let jobs = crate::build::jobs(args)?;
         let source = SourceArgs::take(args)?;
         let roots = RootsArgs::take(args)?;
+        let format = Format::take(args)?;
+        let build_logs = args.flag("--print-build-logs");
+        let evaluation = take_evaluation(args)?;
         let nix_args = args.nix_args();
         Ok(Request {
             hosts,
@@ -90,11 +93,20 @@ impl Request {
             source,
             nix_args,
             roots,
+            format,
+            build_logs,
+            evaluation,
         })
     }
 
-    /// Runs the pipeline in `mode` (deploy, dry run or rollback) and prints the result.
-    pub(crate) fn run(self, mode: Mode, json: bool) -> Result<(), Failure> {
+    /// Whether `--json` was given.
+    pub(crate) fn wants_json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// Runs the pipeline in `mode` (deploy, dry run, status or rollback) and
+    /// prints the result.
+    pub(crate) fn run(self, mode: Mode) -> Result<(), Failure> {
         let source = self.source.resolve()?;
         let roots = self.roots.dir(&source)?;
         let builders = self.builders.iter().flat_map(|spec| ["--builders".to_string(), spec.clone()]);
@@ -107,9 +119,11 @@ impl Request {
             .map_err(plan_failure)?
             .with_jobs(self.jobs)
             .with_confirm_timeout(self.confirm)
-            .with_build_on_target(self.build_on_target);
+            .with_build_on_target(self.build_on_target)
+            .with_build_logs(self.build_logs)
+            .with_evaluation(self.evaluation);
         let (summary, printed) =
-            run_and_print(&plan, &nix, mode, self.target.as_ref(), &self.ssh_options, json)?;
+            run_and_print(&plan, &nix, mode, self.target.as_ref(), &self.ssh_options, self.format)?;
         if let Some(dir) = roots {
             crate::gc_roots::keep(&nix, &dir, &summary)?;
         }
@@ -140,7 +154,7 @@ pub(crate) fn plan_failure(error: ConfigError) -> Failure {
 }
 
 /// Runs `plan` with progress on stderr and the result on stdout: the summary
-/// table, or for a dry run the diffs (text, or JSON with `json`).
+/// table, or for a dry run the diffs (text, or JSON documents with `json`).
 pub fn execute(
     plan: &Plan<'_>,
     nix: &Nix,
@@ -149,7 +163,8 @@ pub fn execute(
     ssh_options: &[String],
     json: bool,
 ) -> Result<Summary, Failure> {
-    let (summary, printed) = run_and_print(plan, nix, mode, target, ssh_options, json)?;
+    let format = if json { Format::Json } else { Format::Text };
+    let (summary, printed) = run_and_print(plan, nix, mode, target, ssh_options, format)?;
     printed.map(|()| summary)
 }
 
@@ -161,7 +176,7 @@ fn run_and_print(
     mode: Mode,
     target: Option<&Target>,
     ssh_options: &[String],
-    json: bool,
+    format: Format,
 ) -> Result<(Summary, Result<(), Failure>), Failure> {
     let targets = plan
         .targets(target)
@@ -169,12 +184,23 @@ fn run_and_print(
         .into_iter()
         .map(|(host, target)| (host, target.with_ssh_options(ssh_options.iter().cloned())))
         .collect();
-    let summary = plan.run(nix, mode, &targets, fleet_report::for_stderr().as_ref());
-    let text = match (mode, json) {
-        (Mode::Status, _) => format!("\n{}", fleet_report::status_table(&summary)),
-        (Mode::DryRun, true) => format!("{}\n", fleet_report::dry_run_json(&summary)),
-        (Mode::DryRun, false) => format!("\n{}", fleet_report::dry_run_text(&summary, use_color())),
-        _ => format!("\n{}", fleet_report::summary_table(&summary)),
+    let reporter = format.reporter();
+    let summary = plan.run(nix, mode, &targets, reporter.sink());
+    let command = match mode {
+        Mode::Build => "build",
+        Mode::DryRun => "dry-run",
+        Mode::Deploy => "deploy",
+        Mode::Rollback => "rollback",
+        Mode::Status => "status",
+    };
+    let text = match (mode, format) {
+        (Mode::DryRun, Format::Json) => format!("{}\n", fleet_report::dry_run_json(&summary)),
+        (Mode::DryRun, _) => reporter
+            .finish(command, &summary, || format!("\n{}", fleet_report::dry_run_text(&summary, use_color()))),
+        (Mode::Status, _) => {
+            reporter.finish(command, &summary, || format!("\n{}", fleet_report::status_table(&summary)))
+        }
+        _ => reporter.finish(command, &summary, || format!("\n{}", fleet_report::summary_table(&summary))),
     };
     let printed = crate::output::print(&text);
     Ok((summary, printed))

@@ -10,13 +10,12 @@ use crate::exit::Failure;
 
 /// Runs `diff`.
 pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
-    let json = args.flag("--json");
     let request = Request::take(&mut args)?;
     let paths = args.positional();
     args.finish()?;
     match paths.as_slice() {
-        [] => request.run(Mode::DryRun, json),
-        [old, new] => local(old, new, json),
+        [] => request.run(Mode::DryRun),
+        [old, new] => local(old, new, request.wants_json()),
         _ => Err(Failure::Usage("diff takes two store paths (OLD NEW) or none".into())),
     }
 }

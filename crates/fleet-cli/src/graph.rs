@@ -11,8 +11,9 @@ use crate::source::SourceArgs;
 pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     let dot = args.flag("--dot");
     let names = args.flag("--names");
-    if dot && names {
-        return Err(Failure::Usage("--dot and --names exclude each other".into()));
+    let json = args.flag("--json");
+    if [dot, names, json].iter().filter(|on| **on).count() > 1 {
+        return Err(Failure::Usage("--dot, --names and --json exclude each other".into()));
     }
     let source = SourceArgs::take(&mut args)?;
     args.finish()?;
@@ -31,6 +32,9 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
             .collect();
         return crate::output::print(&lines);
     }
+    if json {
+        return crate::output::print(&format!("{}\n", graph_json(&fleet, plan.selection())));
+    }
     let width = fleet.nodes().iter().map(|n| n.name.len()).max().unwrap_or(4).max(4);
     let mut text = format!("{:<4}  {:<width$}  {:<9}  DEPENDS ON\n", "WAVE", "NODE", "KIND");
     for (wave, nodes) in fleet.waves(plan.selection()).iter().enumerate() {
@@ -41,4 +45,29 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
         }
     }
     crate::output::print(&text)
+}
+
+/// The graph as one JSON document: `{"version": 1, "nodes": [{"name",
+/// "kind", "host", "depends_on", "tags", "wave"}]}`, in activation order;
+/// `host` is null for a host, `wave` is the node's activation wave.
+fn graph_json(fleet: &fleet_graph::Fleet, selection: &fleet_graph::Selection) -> String {
+    let nodes: Vec<serde_json::Value> = fleet
+        .waves(selection)
+        .iter()
+        .enumerate()
+        .flat_map(|(wave, nodes)| {
+            nodes.iter().map(move |node| {
+                serde_json::json!({
+                    "name": node.name,
+                    "kind": node.kind,
+                    "host": fleet.host_of(&node.name).filter(|host| host.name != node.name).map(|host| &host.name),
+                    "depends_on": fleet.dependencies(&node.name),
+                    "tags": node.tags(),
+                    "wave": wave,
+                })
+            })
+        })
+        .collect();
+    let document = serde_json::json!({ "version": fleet_report::JSON_VERSION, "nodes": nodes });
+    serde_json::to_string_pretty(&document).expect("JSON values serialise")
 }

@@ -16,6 +16,7 @@ mod completions;
 mod deploy;
 mod diff;
 mod exit;
+mod format;
 mod gc_roots;
 mod graph;
 mod help;

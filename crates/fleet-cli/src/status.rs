@@ -10,5 +10,5 @@ use crate::exit::Failure;
 pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     let request = Request::take(&mut args)?;
     args.finish()?;
-    request.run(Mode::Status, false)
+    request.run(Mode::Status)
 }

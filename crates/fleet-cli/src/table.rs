@@ -64,7 +64,33 @@ static DRY_RUN: OptSpec = opt(
     None,
     "Build and show each node's closure diff against what the target runs; change nothing",
 );
-static JSON: OptSpec = opt("--json", None, "Print one JSON document instead of text");
+static JSON: OptSpec = opt(
+    "--json",
+    None,
+    "Print one JSON document instead of text (its schema: README, \"Machine-readable output\")",
+);
+static JSON_EVENTS: OptSpec = opt(
+    "--json-events",
+    None,
+    "Print every event as a JSON line as it happens, then the result as a last line, for CI \
+     (README, \"Machine-readable output\")",
+);
+static PRINT_BUILD_LOGS: OptSpec = opt(
+    "--print-build-logs",
+    None,
+    "Show the builders' output, each line after its derivation's name (like `nix build -L`)",
+);
+static EVAL_WORKERS: OptSpec = opt(
+    "--eval-workers",
+    Some("N"),
+    "Nodes to evaluate at once, each in its own nix process (default: the number of cores)",
+);
+static EVAL_MEMORY: OptSpec = opt(
+    "--eval-memory",
+    Some("SIZE"),
+    "Memory all evaluating nix processes may hold together, e.g. 4G or 1500M; a worker past its \
+     share is replaced before the next node (default: no limit)",
+);
 static CONFIRM_TIMEOUT: OptSpec = opt(
     "--confirm-timeout",
     Some("SECS"),
@@ -121,7 +147,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         operands: "",
         forms: &[],
         about: "",
-        options: &[&DOT, &NAMES, &FLAKE, &GRAPH],
+        options: &[&DOT, &NAMES, &JSON, &FLAKE, &GRAPH],
         nix_args: false,
         examples: &[
             ("graph", "the activation order"),
@@ -136,7 +162,20 @@ pub static COMMANDS: &[CommandSpec] = &[
         forms: &[],
         about: "Builds with `nix build` and prints `NODE STORE-PATH` on stdout for every node built; \
                 progress goes to stderr.",
-        options: &[&HOST, &CONTAINER, &JOBS, &OUT_LINK, &KEEP_RESULT, &FLAKE, &GRAPH],
+        options: &[
+            &HOST,
+            &CONTAINER,
+            &JOBS,
+            &JSON,
+            &JSON_EVENTS,
+            &PRINT_BUILD_LOGS,
+            &EVAL_WORKERS,
+            &EVAL_MEMORY,
+            &OUT_LINK,
+            &KEEP_RESULT,
+            &FLAKE,
+            &GRAPH,
+        ],
         nix_args: true,
         examples: &[
             ("build --container nannuo-bot", "build one container"),
@@ -166,6 +205,8 @@ pub static COMMANDS: &[CommandSpec] = &[
             &CONTAINER,
             &DRY_RUN,
             &JSON,
+            &JSON_EVENTS,
+            &PRINT_BUILD_LOGS,
             &TARGET,
             &SSH_OPTION,
             &JOBS,
@@ -174,6 +215,8 @@ pub static COMMANDS: &[CommandSpec] = &[
             &BUILD_ON_TARGET,
             &BUILDERS,
             &SUBSTITUTE,
+            &EVAL_WORKERS,
+            &EVAL_MEMORY,
             &OUT_LINK,
             &KEEP_RESULT,
             &FLAKE,
@@ -200,7 +243,18 @@ pub static COMMANDS: &[CommandSpec] = &[
                 `nix store diff-closures`.\n\n\
                 Per package: version changes (up, down, changed), added, removed, size deltas; then \
                 path counts and closure sizes, old -> new.",
-        options: &[&JSON, &HOST, &CONTAINER, &TARGET, &SSH_OPTION, &JOBS, &FLAKE, &GRAPH],
+        options: &[
+            &JSON,
+            &HOST,
+            &CONTAINER,
+            &TARGET,
+            &SSH_OPTION,
+            &JOBS,
+            &EVAL_WORKERS,
+            &EVAL_MEMORY,
+            &FLAKE,
+            &GRAPH,
+        ],
         nix_args: true,
         examples: &[
             ("diff --container 'bgs-*'", "what a deploy would change in the bgs containers"),
@@ -220,7 +274,18 @@ pub static COMMANDS: &[CommandSpec] = &[
                 becomes a new generation and is activated like a deploy would (health checks, \
                 confirmation for the host, rollback if that fails too), in dependency order, under the \
                 target's deploy lock.",
-        options: &[&HOST, &CONTAINER, &TARGET, &SSH_OPTION, &NO_CONFIRM, &CONFIRM_TIMEOUT, &FLAKE, &GRAPH],
+        options: &[
+            &HOST,
+            &CONTAINER,
+            &TARGET,
+            &SSH_OPTION,
+            &NO_CONFIRM,
+            &CONFIRM_TIMEOUT,
+            &JSON,
+            &JSON_EVENTS,
+            &FLAKE,
+            &GRAPH,
+        ],
         nix_args: false,
         examples: &[("rollback --container nannuo-bot", "one container back to its previous generation")],
         complete: Complete::Nothing,
@@ -233,7 +298,19 @@ pub static COMMANDS: &[CommandSpec] = &[
         about: "Builds the selected nodes (a no-op when nothing changed) and reads their profiles on \
                 the target in one SSH round trip: the running system, its generation number and date, \
                 and whether it is the system the build produced. Changes nothing on the target.",
-        options: &[&HOST, &CONTAINER, &TARGET, &SSH_OPTION, &JOBS, &FLAKE, &GRAPH],
+        options: &[
+            &HOST,
+            &CONTAINER,
+            &TARGET,
+            &SSH_OPTION,
+            &JOBS,
+            &JSON,
+            &JSON_EVENTS,
+            &EVAL_WORKERS,
+            &EVAL_MEMORY,
+            &FLAKE,
+            &GRAPH,
+        ],
         nix_args: true,
         examples: &[
             ("status", "every node"),

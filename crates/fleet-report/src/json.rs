@@ -77,6 +77,24 @@ impl JsonEventsReporter {
     }
 }
 
+impl JsonEventsReporter {
+    /// The result of `command` as the last line of the stream:
+    /// [`summary_json`]'s document on one line, with `"event": "summary"` and
+    /// `elapsed_seconds` like every event.
+    pub fn summary_line(&self, command: &str, summary: &Summary) -> String {
+        let nodes: Vec<Value> = summary.nodes.iter().map(node_json).collect();
+        json!({
+            "version": JSON_VERSION,
+            "elapsed_seconds": self.started.elapsed().as_secs_f64(),
+            "event": "summary",
+            "command": command,
+            "success": summary.success(),
+            "nodes": nodes,
+        })
+        .to_string()
+    }
+}
+
 /// An event's kind and fields.
 fn event_json(event: Event<'_>) -> (&'static str, Value) {
     match event {
