@@ -32,9 +32,19 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
                 deploy(runs.unwrap_or(3), &sizes, !keep_bashrc)
             }
         },
-        [] => Err(Failure::Usage("bench needs a benchmark; the benchmarks are: diff, deploy".into())),
+        [name] if name == "eval" => match (paths, keep_bashrc, runs) {
+            (Some(_), _, _) => Err(only("--paths", "diff")),
+            (_, true, _) => Err(only("--keep-bashrc", "deploy")),
+            (_, _, Some(_)) => {
+                Err(Failure::Usage("`bench eval` runs each measurement once; it takes no --runs".into()))
+            }
+            (None, false, None) => {
+                crate::bench_eval::run(&parse_sizes(sizes.as_deref().unwrap_or("20,100"))?)
+            }
+        },
+        [] => Err(Failure::Usage("bench needs a benchmark; the benchmarks are: diff, deploy, eval".into())),
         [name] => {
-            Err(Failure::Usage(format!("unknown benchmark `{name}`; the benchmarks are: diff, deploy")))
+            Err(Failure::Usage(format!("unknown benchmark `{name}`; the benchmarks are: diff, deploy, eval")))
         }
         _ => Err(Failure::Usage("bench runs one benchmark at a time".into())),
     }
@@ -492,6 +502,11 @@ impl Stats {
         let median = (sorted[(n - 1) / 2] + sorted[n / 2]) / 2;
         Stats { median, min: sorted[0], max: sorted[sorted.len() - 1] }
     }
+}
+
+/// The line that says what the numbers were measured on.
+pub(crate) fn machine_line() -> String {
+    Machine::read().line()
 }
 
 /// What the numbers were measured on.

@@ -59,7 +59,11 @@ pub(crate) const BENCH: CommandSpec = CommandSpec {
     name: "bench",
     summary: "Benchmarks: `bench diff` times the closure diff, `bench deploy` the deploy",
     operands: "BENCHMARK",
-    forms: &["diff [--runs N] [--paths N]", "deploy [--runs N] [--sizes N,N,...] [--keep-bashrc]"],
+    forms: &[
+        "diff [--runs N] [--paths N]",
+        "deploy [--runs N] [--sizes N,N,...] [--keep-bashrc]",
+        "eval [--sizes N,N,...]",
+    ],
     about: "\
 Benchmarks:
   diff     Build two closures of N store paths each (realistic names and versions,
@@ -89,9 +93,18 @@ Benchmarks:
            median, min and max wall time, speed-up over the baseline, ratio to the
            lower bound, activations, and the orchestrator's own CPU time (total and
            per node) and peak memory; then the acceptance targets of issue 6.
+  eval     For each size (default: 20,100), a testbed and a fixture of a host and N
+           containers whose every node costs about 1 s and 400 MB to evaluate, then:
+           one `nix eval` of every node (the orchestrator's evaluation before its pool;
+           not run where it would not fit in memory), `build` with the pool at one
+           worker and at the default workers with a memory budget (512 MiB each),
+           and a no-op deploy of the unchanged content against the no-op deploy of a
+           fixture that costs nothing to evaluate. Prints wall times, when the last
+           node was evaluated, the peak memory of the nix eval processes together
+           (read from /proc every 10 ms), and the targets of issue 15.
 
-Installs nix-bin (and for deploy openssh-server) with apt-get when missing and this is \
-Debian as root.",
+Installs nix-bin (and for deploy and eval openssh-server) with apt-get when missing and \
+this is Debian as root.",
     options: &[&RUNS, &PATHS, &SIZES, &KEEP_BASHRC],
     nix_args: false,
     examples: &[

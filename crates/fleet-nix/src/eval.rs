@@ -3,11 +3,13 @@
 //! and, for a flake whose content is pinned by a hash, the derivations of an
 //! earlier evaluation of the very same content reused instead.
 //!
-//! A worker evaluates one node and exits, so a worker that grew past the
-//! budget is replaced before the next node, as nix-eval-jobs does with
-//! `--max-memory-size`. The budget is for all workers together: a new one
-//! starts only when what the running ones hold now, plus the largest peak a
-//! worker has reached in this run, fits. One worker always runs.
+//! A worker evaluates one node and exits, so a worker that grew past its
+//! share of the budget (budget / workers) is replaced before the next node, as
+//! nix-eval-jobs does with `--max-memory-size`. The budget is for all workers
+//! together: a new one starts only when what the running ones hold, plus what
+//! one is expected to take (its share, until one has finished; then the
+//! largest peak seen), fits; and when together they hold more, the newest
+//! stops and its node waits for room. One worker always runs.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -67,6 +69,9 @@ pub struct EvalStats {
     /// Workers that held more than their share of the budget (budget /
     /// workers) when they ended; the next node got a fresh one.
     pub over_budget: usize,
+    /// Workers stopped because all together held more than the budget; their
+    /// nodes were evaluated again when there was room.
+    pub requeued: usize,
 }
 
 #[derive(Deserialize)]
@@ -129,16 +134,31 @@ impl Nix {
         let mut running: Vec<Worker> = Vec::new();
         let mut largest_peak = 0u64;
         while !queue.is_empty() || !running.is_empty() {
-            let mut holding: u64 = running.iter().map(|w| resident(w.child.id()).unwrap_or(0)).sum();
+            for worker in &mut running {
+                worker.peak = worker.peak.max(resident(worker.child.id()).unwrap_or(0));
+            }
+            let mut holding: u64 = running.iter().map(|w| w.peak).sum();
             stats.peak_total_rss = stats.peak_total_rss.max(holding);
-            // Until a worker has finished, how much one takes is unknown.
-            let fits = |holding: u64| match settings.memory_budget {
-                Some(budget) => largest_peak > 0 && holding + largest_peak <= budget,
-                None => true,
-            };
+            if let Some(budget) = settings.memory_budget {
+                // Past the budget: the newest worker gives way and its node
+                // waits for room; what it held says how big one is.
+                if holding > budget && running.len() > 1 {
+                    let mut newest = running.pop().expect("more than one runs");
+                    largest_peak = largest_peak.max(newest.peak);
+                    holding -= newest.peak;
+                    let _ = newest.child.kill();
+                    let _ = newest.child.wait();
+                    queue.push(newest.index);
+                    stats.requeued += 1;
+                }
+            }
+            // Before any worker has finished, one is taken to need its share.
+            let estimate = if largest_peak > 0 { largest_peak } else { share.unwrap_or(0) };
+            let fits =
+                |holding: u64| settings.memory_budget.is_none_or(|budget| holding + estimate <= budget);
             while running.len() < workers && (running.is_empty() || fits(holding)) {
                 let Some(index) = queue.pop() else { break };
-                match self.spawn_eval(flake, &attributes[index]) {
+                match self.spawn_eval(flake, &attributes[index], workers > 1) {
                     Ok(child) => running.push(Worker { index, child, peak: 0 }),
                     Err(error) => {
                         let result = Err(error);
@@ -146,17 +166,15 @@ impl Nix {
                         results[index] = Some(result);
                     }
                 }
-                holding += largest_peak;
+                holding += estimate;
             }
             stats.most_at_once = stats.most_at_once.max(running.len());
             let mut i = 0;
             while i < running.len() {
-                let worker = &mut running[i];
-                worker.peak = worker.peak.max(resident(worker.child.id()).unwrap_or(0));
-                match worker.child.try_wait() {
+                match running[i].child.try_wait() {
                     Ok(None) => i += 1,
                     _ => {
-                        let worker = running.swap_remove(i);
+                        let worker = running.remove(i);
                         largest_peak = largest_peak.max(worker.peak);
                         if share.is_some_and(|share| worker.peak > share) {
                             stats.over_budget += 1;
@@ -183,11 +201,17 @@ impl Nix {
         (results, stats)
     }
 
-    /// `nix eval --raw FLAKE#ATTRIBUTE.drvPath`, started.
-    fn spawn_eval(&self, flake: &str, attribute: &str) -> Result<Child, CommandError> {
+    /// `nix eval --raw FLAKE#ATTRIBUTE.drvPath`, started. Beside other
+    /// workers (`among_others`), its garbage collector marks on one thread:
+    /// the workers already use every core, and parallel marking in each of
+    /// them only makes them wait for each other.
+    fn spawn_eval(&self, flake: &str, attribute: &str, among_others: bool) -> Result<Child, CommandError> {
         let installable = installable(flake, attribute);
         let mut cmd: Command = self.command(&["eval", "--raw", &installable], &[])?;
         cmd.args(self.eval_args());
+        if among_others {
+            cmd.env("GC_MARKERS", "1");
+        }
         let shown = command::display(&cmd);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())

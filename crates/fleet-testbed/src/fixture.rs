@@ -12,9 +12,9 @@ use crate::TestbedError;
 /// The fixture's host node, named like the real one.
 pub const FIXTURE_HOST: &str = "vps-arm";
 
-/// An evaluation cost ([`Fixture::set_eval_cost`]) of about 1 s and 300 MB
+/// An evaluation cost ([`Fixture::set_eval_cost`]) of about 1 s and 400 MB
 /// per node, as a NixOS system costs to evaluate.
-pub const EVAL_COST_ONE_SECOND: u64 = 1_500_000;
+pub const EVAL_COST_ONE_SECOND: u64 = 1_000_000;
 
 /// The fixture's containers with their dependencies, named like the real ones.
 pub const FIXTURE_CONTAINERS: &[(&str, &[&str])] =
@@ -202,7 +202,7 @@ impl Fixture {
 
     /// Makes evaluating a node's system cost what a NixOS system's does:
     /// building and forcing a list of `elements` strings
-    /// ([`EVAL_COST_ONE_SECOND`] is about 1 s and 300 MB).
+    /// ([`EVAL_COST_ONE_SECOND`] is about 1 s and 400 MB).
     pub fn set_eval_cost(&mut self, node: &str, elements: u64) -> Result<(), TestbedError> {
         self.set(node, "evalCost", json!(elements))
     }
