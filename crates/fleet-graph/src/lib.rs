@@ -10,6 +10,7 @@
 mod data;
 mod error;
 mod graph;
+mod validate;
 
 pub use data::{Node, NodeName};
 pub use error::GraphError;

@@ -15,4 +15,4 @@ mod target;
 pub use command::{CommandError, Failure};
 pub use nix::{nix_string, Nix, PathInfo};
 pub use quote::shell_quote;
-pub use target::{Connections, Held, RemoteScript, Sharing, SshTarget, Target};
+pub use target::{Connections, Held, RemoteScript, Sharing, SshTarget, Stream, Target};
