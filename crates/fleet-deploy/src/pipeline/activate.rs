@@ -171,7 +171,10 @@ impl Plan<'_> {
                 match (confirmed, lock.wait(name, false, bound)) {
                     (Ok(_), Ok(JobStatus::Done { status, log })) => job_outcome(name, lock, status, log),
                     (Err((error, tries)), Ok(JobStatus::Done { status, .. })) if status.starts_with("rolled back") => {
-                        let why = format!("{error}\nthe target was not confirmed, and it rolled back by itself: {status}");
+                        let why = format!(
+                            "{}\nthe target was not confirmed, and it rolled back by itself: {status}",
+                            error.stderr_tail()
+                        );
                         Outcome::RolledBack(NodeError {
                             node: name.to_string(),
                             stage: Stage::Confirm,
