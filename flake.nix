@@ -27,7 +27,6 @@
       # The one source of truth for the topology; every system below is
       # generated from it.
       fleet = import ./nix/fleet.nix;
-      nodesOfKind = kind: lib.filterAttrs (_: node: node.kind == kind) fleet.nodes;
 
       systems = [
         "aarch64-linux"
@@ -45,27 +44,35 @@
           modules = [ { nixpkgs.hostPlatform = system; } ] ++ modules;
         };
 
-      hostSystem =
-        name: node:
-        mkSystem name node.system [
-          { networking.hostName = name; }
-          ./nix/host.nix
-          ./nix/hosts/${name}.nix
-        ];
+      # A host, or a container as a standalone system, so the orchestrator
+      # can build and activate each container on its own (per-container
+      # profile), without a host switch.
+      nodeSystem =
+        extraModules: name: node:
+        if node.kind == "host" then
+          mkSystem name node.system (
+            [
+              { networking.hostName = name; }
+              ./nix/host.nix
+              ./nix/hosts/${name}.nix
+            ]
+            ++ extraModules
+          )
+        else
+          mkSystem name fleet.nodes.${node.host}.system (
+            [
+              ./nix/container-base.nix
+              ./containers/${name}
+            ]
+            ++ extraModules
+          );
 
-      # Standalone, so the orchestrator can build and activate each container
-      # on its own (per-container profile), without a host switch.
-      containerSystem =
-        name: node:
-        mkSystem name fleet.nodes.${node.host}.system [
-          ./nix/container-base.nix
-          ./containers/${name}
-        ];
+      # What CI builds from a fresh clone: every node with placeholder
+      # secrets and keys (nix/check-variant.nix), never deployed.
+      checkSystems = lib.mapAttrs (nodeSystem [ ./nix/check-variant.nix ]) fleet.nodes;
     in
     {
-      nixosConfigurations =
-        lib.mapAttrs hostSystem (nodesOfKind "host")
-        // lib.mapAttrs containerSystem (nodesOfKind "container");
+      nixosConfigurations = lib.mapAttrs (nodeSystem [ ]) fleet.nodes;
 
       packages = forAllSystems (pkgs: {
         fleet = pkgs.callPackage ./nix/package.nix { };
@@ -101,13 +108,16 @@
 
       formatter = forAllSystems (pkgs: pkgs.nixfmt-tree);
 
+      # The offline checks, and on each node's platform its check variant's
+      # toplevel. The real nodes are not here: they need the real secrets,
+      # which a fresh clone does not have.
       checks = forAllSystems (
         pkgs:
         let
           system = pkgs.stdenv.hostPlatform.system;
           toplevels = lib.mapAttrs' (
             name: cfg: lib.nameValuePair "toplevel-${name}" cfg.config.system.build.toplevel
-          ) (lib.filterAttrs (_: cfg: cfg.pkgs.stdenv.hostPlatform.system == system) self.nixosConfigurations);
+          ) (lib.filterAttrs (_: cfg: cfg.pkgs.stdenv.hostPlatform.system == system) checkSystems);
         in
         import ./nix/checks.nix { inherit pkgs lib; } // toplevels
       );

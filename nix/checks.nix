@@ -52,6 +52,8 @@ in
 {
   fleet = evalCases "fleet" ../scripts/checks/fleet-test.nix;
   mk-container = evalCases "mk-container" ../scripts/checks/mk-container-test.nix;
+  from-graph = evalCases "from-graph" ../scripts/checks/from-graph-test.nix;
+  flake = evalCases "flake" ../scripts/checks/flake-test.nix;
   webhook = shellCheck "webhook" {
     WEBHOOK_HOOKS_FILE = pkgs.writeText "hooks.json" (
       import ../scripts/checks/webhook-hooks.nix { executeCommand = "@EXECUTE_COMMAND@"; }

@@ -15,21 +15,18 @@ let
   hostNode = fleet.nodes.${node.host};
 in
 {
-  imports = [ inputs.sops-nix.nixosModules.sops ];
+  imports = [
+    inputs.sops-nix.nixosModules.sops
+    (import ./container-network.nix { inherit node hostNode; })
+  ];
 
   # The host declares containers by `path`, not `config`, so the containers
   # module does not inject these; the system is built on its own.
   boot.isContainer = true;
   boot.isNspawnContainer = true;
   networking.hostName = nodeName;
-  networking.useDHCP = false;
+  networking.useDHCP = lib.mkDefault false;
 
-  # The container's address comes from the host (localAddress); with a bridge
-  # there is no default route unless the container sets one.
-  networking.defaultGateway = {
-    address = hostNode.bridge.address;
-    interface = "eth0";
-  };
   # The host's resolv.conf points at its loopback stub resolver, which a
   # container cannot reach; resolve through public servers instead.
   networking.useHostResolvConf = false;

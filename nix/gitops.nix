@@ -35,7 +35,11 @@ in
     workflowPath = lib.mkOption {
       type = lib.types.str;
       default = ".github/workflows/ci.yml";
-      description = "The CI workflow whose success triggers a deploy.";
+      description = ''
+        The CI workflow whose success triggers a deploy, as a path in the
+        repository. A delivery may name it bare, with `@BRANCH`, or with
+        `OWNER/REPO/` in front; each of these matches (nix/webhook-hook.nix).
+      '';
     };
     allowedSigners = lib.mkOption {
       type = lib.types.nullOr lib.types.path;

@@ -26,12 +26,21 @@ in
     # A string, not a Nix path: it is resolved inside the container, where
     # nspawn binds the host's /nix/var/nix/profiles/per-container/NAME onto
     # /nix/var/nix/profiles. The orchestrator sets that profile, so a host
-    # switch neither rebuilds nor restarts containers.
+    # switch never rebuilds a container.
     path = "/nix/var/nix/profiles/system";
+
+    # The unit embeds the store paths of systemd-nspawn, iproute2 and nix,
+    # and restarts on its .conf: left at true, any nixpkgs bump would make a
+    # host switch restart every container at once, out of graph order and
+    # unchecked. The orchestrator restarts, after the host's switch, each
+    # container whose unit or .conf changed, in graph order, with its checks.
+    # The module copies this into the unit; set on the unit itself it would
+    # conflict with that definition.
+    restartIfChanged = false;
 
     # Shared identity: sops-nix in the container converts this SSH key to an
     # age key. Read-only; root in the container can still read it (see
-    # docs/README-system.md, "Secrets and identity").
+    # README.md, "Secrets and identity").
     bindMounts.${paths.containerKey} = {
       hostPath = paths.hostKey;
       isReadOnly = true;

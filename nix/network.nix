@@ -11,8 +11,9 @@ let
   bridge = fleet.nodes.${nodeName}.bridge;
 in
 {
-  networking.useNetworkd = true;
-  networking.useDHCP = false;
+  # Defaults, as srvos sets them: a provider profile may bring its own.
+  networking.useNetworkd = lib.mkDefault true;
+  networking.useDHCP = lib.mkDefault false;
   # Resolves for the host from the DHCP-provided servers. Containers do not
   # use it (it listens on loopback only); see nix/container-base.nix.
   services.resolved.enable = true;

@@ -30,6 +30,24 @@ let
       inherit parameter value;
     };
   };
+  matches = parameter: regex: {
+    match = {
+      type = "regex";
+      inherit parameter regex;
+    };
+  };
+
+  # Go's regexp syntax (RE2) treats these as operators.
+  metacharacters = [ "\\" "." "+" "*" "?" "(" ")" "[" "]" "{" "}" "|" "^" "$" ];
+  literal = builtins.replaceStrings metacharacters (map (c: "\\" + c) metacharacters);
+
+  # GitHub documents workflow_run.path only as "the full path of the
+  # workflow", with the example "octocat/octo-repo/.github/workflows/ci.yml@main";
+  # deliveries also carry the bare ".github/workflows/ci.yml". Both are
+  # accepted, with the repository prefix and the ref only as pinned here.
+  workflowPathRegex =
+    "^(${literal repository}/)?${literal workflowPath}"
+    + "(@(refs/heads/)?${literal branch})?$";
 
   # Replaced below by a template action: the secret must not reach the
   # world-readable store, so webhook reads it from its environment when it
@@ -62,15 +80,9 @@ let
       (is (payload "workflow_run.head_repository.full_name") repository)
       (is (payload "workflow_run.event") "push")
       (is (payload "workflow_run.head_branch") branch)
-      (is (payload "workflow_run.path") workflowPath)
+      (matches (payload "workflow_run.path") workflowPathRegex)
       (is (payload "workflow_run.conclusion") "success")
-      {
-        match = {
-          type = "regex";
-          regex = "^[0-9a-f]{40}$";
-          parameter = payload "workflow_run.head_sha";
-        };
-      }
+      (matches (payload "workflow_run.head_sha") "^[0-9a-f]{40}$")
     ];
   };
 in

@@ -20,8 +20,8 @@
 #
 # Exit codes: 0 deployed, or already deployed (replay); 1 the deploy failed;
 # 2 usage or configuration error (malformed commit id); 3 refused (commit not
-# on the branch, not a descendant of the last deployed one, bad signature);
-# 4 busy (another deploy holds the lock).
+# on the branch, not a descendant of the last deployed one, bad signature, no
+# flake.lock); 4 busy (another deploy holds the lock).
 set -euo pipefail
 
 readonly EXIT_FAILED=1 EXIT_USAGE=2 EXIT_REFUSED=3 EXIT_BUSY=4
@@ -92,6 +92,11 @@ if [ -n "${GITOPS_ALLOWED_SIGNERS-}" ]; then
   git -c gpg.ssh.allowedSignersFile="$GITOPS_ALLOWED_SIGNERS" verify-commit "$commit" \
     || refuse "no good signature by an allowed signer"
 fi
+
+# CI built this commit with its flake.lock; without one, nix here would
+# resolve every input afresh and build what CI never built.
+git cat-file -e "$commit:flake.lock" 2>/dev/null \
+  || refuse "no flake.lock in $commit (run: nix flake lock && git add flake.lock)"
 
 # Exactly this commit, from the mirror just verified, with Nix's own git
 # fetcher (so the flake sees the same tree and its rev).

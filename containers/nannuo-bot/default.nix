@@ -1,16 +1,18 @@
 # nannuo-bot: a Discord bot. Its code lives outside this repository: set
 # `fleet.nannuo-bot.package` (e.g. from a flake input) to a package whose main
 # program is the bot. It gets the token as a systemd credential and the search
-# backend's URL, both from here; it starts after bgs-backend (nix/fleet.nix).
+# backend's URL, both from here. The backend is whichever node with `http` its
+# `dependsOn` in nix/fleet.nix names, so the edge is written only there.
 {
   config,
   lib,
   fleet,
+  nodeName,
   ...
 }:
 let
   cfg = config.fleet.nannuo-bot;
-  backend = fleet.nodes.bgs-backend;
+  backends = import ../../nix/dependency-urls.nix { inherit fleet nodeName; };
 in
 {
   options.fleet.nannuo-bot.package = lib.mkOption {
@@ -29,6 +31,12 @@ in
       warnings = lib.optional (cfg.package == null) ''
         fleet.nannuo-bot.package is not set: the nannuo-bot container runs without the bot.
       '';
+      assertions = [
+        {
+          assertion = builtins.length (lib.attrNames backends) == 1;
+          message = "${nodeName}: dependsOn (nix/fleet.nix) must name exactly one node with `http`, its search backend; found [ ${toString (lib.attrNames backends)} ].";
+        }
+      ];
     }
     (lib.mkIf (cfg.package != null) {
       sops.secrets.discord-token.restartUnits = [ "nannuo-bot.service" ];
@@ -38,7 +46,7 @@ in
         wantedBy = [ "multi-user.target" ];
         wants = [ "network-online.target" ];
         after = [ "network-online.target" ];
-        environment.BGS_BACKEND_URL = "http://${backend.address}:${toString backend.http.port}";
+        environment.BGS_BACKEND_URL = lib.head (lib.attrValues backends);
         serviceConfig = {
           ExecStart = lib.getExe cfg.package;
           LoadCredential = "discord-token:${config.sops.secrets.discord-token.path}";

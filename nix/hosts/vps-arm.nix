@@ -15,9 +15,12 @@
     domain = "deploy.example.org";
   };
 
-  # aarch64 VPS firmware is UEFI.
+  # aarch64 VPS firmware is UEFI. bootctl then writes NVRAM boot entries
+  # from nixos-anywhere's kexec environment, which some providers refuse or
+  # drop; without it systemd-boot is still found at the firmware's fallback
+  # path (EFI/BOOT/BOOTAA64.EFI), which bootctl always installs.
   boot.loader.systemd-boot.enable = true;
-  boot.loader.efi.canTouchEfiVariables = true;
+  boot.loader.efi.canTouchEfiVariables = false;
 
   system.stateVersion = "26.05";
 }

@@ -5,7 +5,7 @@
 set -euo pipefail
 dir=$(cd "$(dirname "$0")" && pwd)
 
-checks=(parse fleet mk-container webhook deploy-script secrets)
+checks=(parse fleet mk-container from-graph flake webhook deploy-script secrets)
 passed=0
 failed=0
 for name in "${checks[@]}"; do

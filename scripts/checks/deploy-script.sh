@@ -2,14 +2,13 @@
 # scripts/gitops-deploy.sh against a local git repository acting as the forge,
 # with the orchestrator replaced by a stub (FLEET_BIN) that records its
 # arguments: it deploys exactly the commit it was given, refuses malformed
-# ids, commits off the branch and non-descendants, refuses a second run while
-# one holds the lock, and a replay of the deployed commit changes nothing.
+# ids, commits off the branch, non-descendants and commits without flake.lock,
+# refuses a second run while one holds the lock, and a replay of the deployed
+# commit changes nothing.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 deploy=$repo_root/scripts/gitops-deploy.sh
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 # The forge: main is A <- B <- C; "other" branches off A with X.
 forge=$tmp/forge.git
@@ -17,10 +16,18 @@ work=$tmp/work
 git init --quiet --bare "$forge"
 git init --quiet "$work"
 g() { git -C "$work" -c user.name=t -c user.email=t@example.org "$@"; }
+# commit MSG [unlocked]: a commit with flake.lock, or, given "unlocked", one
+# that removes it.
 commit() {
   mkdir -p "$work/nix"
   echo "$1" >"$work/file"
   echo "{ nodes = { }; } # $1" >"$work/nix/fleet.nix"
+  if [ "${2-}" = unlocked ]; then
+    g rm --quiet --cached --ignore-unmatch flake.lock && rm -f "$work/flake.lock"
+  else
+    echo '{ "nodes": { "root": { } }, "root": "root", "version": 7 }' >"$work/flake.lock"
+    g add flake.lock
+  fi
   g add file nix/fleet.nix && g commit --quiet -m "$1" && g rev-parse HEAD
 }
 g checkout --quiet -b main
@@ -114,5 +121,16 @@ status=0
 wait "$first" || status=$?
 check "the first run completes" test "$status" -eq 0
 check "and records its commit" test "$(recorded)" = "$F"
+
+# Inputs must be pinned: a commit that has no flake.lock is refused.
+n=$(calls)
+G=$(commit g unlocked)
+g push --quiet "$forge" main
+expect_exit 3 "a commit without flake.lock is refused" "$G"
+check "the refusal names flake.lock and how to create it" grep -qF "nix flake lock && git add flake.lock" "$tmp/out"
+check "nothing ran and the record stays" sh -c "test $(calls) -eq $n && test $(recorded) = $F"
+H=$(commit h)
+g push --quiet "$forge" main
+expect_exit 0 "the next commit with flake.lock deploys" "$H"
 
 summary deploy-script

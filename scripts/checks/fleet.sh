@@ -6,11 +6,11 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
 
-if out=$(nix eval --json --file nix/fleet.nix 2>&1) \
+if out=$(nix eval --json --file nix/fleet.nix 2>"$tmp/stderr") \
   && printf '%s' "$out" | python3 -c 'import json,sys; assert json.load(sys.stdin)["nodes"]'; then
   pass "nix eval --json --file nix/fleet.nix"
 else
-  fail "nix eval --json --file nix/fleet.nix" "$out"
+  fail "nix eval --json --file nix/fleet.nix" "$out $(cat "$tmp/stderr")"
 fi
 
 report_nix_cases scripts/checks/fleet-test.nix
@@ -38,5 +38,50 @@ for expected in \
     fail "a broken fleet fails: $expected" "not reported"
   fi
 done
+
+# The topology is written once: no Nix file but nix/fleet.nix names a node,
+# except a node's own files (containers/NAME/, nix/hosts/NAME.nix), which
+# may name their own node (its options, units and secrets file).
+# hardcoded_names ROOT NAME...: prints "FILE: NAME" for each offence.
+hardcoded_names() {
+  local root=$1 file own name
+  shift
+  while IFS= read -r -d '' file; do
+    case $file in
+      nix/fleet.nix) continue ;;
+      containers/*/*) own=${file#containers/} own=${own%%/*} ;;
+      nix/hosts/*.nix) own=${file#nix/hosts/} own=${own%.nix} ;;
+      *) own= ;;
+    esac
+    for name in "$@"; do
+      if [ "$name" != "$own" ] && grep -qwF -- "$name" "$root/$file"; then
+        echo "$file: $name"
+      fi
+    done
+  done < <(git -C "$root" ls-files -z --cached --others --exclude-standard -- flake.nix 'nix/*.nix' 'containers/*')
+}
+
+# The scanner on a tree that does repeat the topology, so a blind one fails.
+planted=$tmp/planted
+git init --quiet "$planted"
+mkdir -p "$planted/nix/hosts" "$planted/containers/bot" "$planted/containers/search"
+echo '{ nodes = { edge = { }; search = { }; bot = { }; }; }' >"$planted/nix/fleet.nix"
+echo '{ fleet, ... }: { url = fleet.nodes.search.address; }' >"$planted/containers/bot/default.nix"
+echo '{ options.fleet.search.port = 1; } # search' >"$planted/containers/search/default.nix"
+echo '# edge: this machine' >"$planted/nix/hosts/edge.nix"
+echo '{ after = [ "container@bot.service" ]; }' >"$planted/nix/caddy.nix"
+found=$(hardcoded_names "$planted" edge search bot)
+check "scanner finds a container naming another node" grep -qxF "containers/bot/default.nix: search" <<<"$found"
+check "scanner finds a host module naming a node" grep -qxF "nix/caddy.nix: bot" <<<"$found"
+check "scanner lets a node's own files name it" test "$(wc -l <<<"$found")" -eq 2
+
+mapfile -t names < <(nix eval --json --file nix/fleet.nix --apply 'f: builtins.attrNames f.nodes' 2>"$tmp/stderr" \
+  | python3 -c 'import json, sys; print("\n".join(json.load(sys.stdin)))')
+found=$(hardcoded_names "$repo_root" "${names[@]}")
+if [ "${#names[@]}" -gt 0 ] && [ -z "$found" ]; then
+  pass "no Nix file outside nix/fleet.nix names another node (${#names[@]} nodes)"
+else
+  while IFS= read -r line; do fail "node named outside nix/fleet.nix: $line"; done <<<"${found:-no node names read: $(cat "$tmp/stderr")}"
+fi
 
 summary fleet

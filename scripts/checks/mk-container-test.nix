@@ -48,6 +48,12 @@ let
         builtins.isString c.path && c.path == "/nix/var/nix/profiles/system"
       ) (builtins.typeOf c.path))
       (case "${name}: autoStart" (c.autoStart == true) (show c.autoStart))
+      (case "${name}: a host switch does not restart it (restartIfChanged = false)" (
+        (c.restartIfChanged or true) == false
+      ) "the orchestrator restarts changed containers in graph order")
+      (case "${name}: restartIfChanged is set through containers.${name}, not on the unit" (
+        !(unit ? restartIfChanged)
+      ) "nixos-containers defines the unit's restartIfChanged from the container's; a second definition conflicts")
       (case "${name}: starts after and requires what it depends on" (
         unit.after == depUnits && unit.requires == depUnits
       ) (show unit))

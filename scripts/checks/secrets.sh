@@ -27,8 +27,6 @@ scan() {
   done < <(git -C "$repo" ls-files -z --cached --others --exclude-standard)
 }
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 git init --quiet "$tmp/bad"
 mkdir -p "$tmp/bad/secrets" "$tmp/bad/keys"
 printf -- '-----BEGIN OPENSSH %s KEY-----\nb3BlbnNzaA==\n' PRIVATE >"$tmp/bad/keys/host"

@@ -3,7 +3,8 @@
 # daemon on loopback, started as services.webhook starts it (-template, the
 # secret in its environment). The hook command is a stub recording its
 # arguments. Only a correctly signed, successful workflow_run of the pinned
-# workflow for a push to main of the pinned repository runs it.
+# workflow (its path in each form GitHub gives) for a push to main of the
+# pinned repository runs it.
 #
 # WEBHOOK_HOOKS_FILE may name a pre-rendered hooks file (with the command
 # "@EXECUTE_COMMAND@"), for running where nix cannot evaluate (the flake's
@@ -11,13 +12,10 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-tmp=$(mktemp -d)
 daemon=
-cleanup() {
+before_exit() {
   if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; fi
-  rm -rf "$tmp"
 }
-trap cleanup EXIT
 
 repo=acme/fleet
 secret=$(openssl rand -hex 32)
@@ -74,10 +72,10 @@ sign() { echo "sha256=$(openssl dgst -sha256 -hmac "$secret" -r <"$1" | cut -d' 
 
 # post BODYFILE SIGNATURE [EVENT] [METHOD]: prints "HTTPCODE SECONDS", body to $tmp/resp.
 post() {
-  local sig=() event=${3:-workflow_run}
-  [ -n "$2" ] && sig=(-H "X-Hub-Signature-256: $2")
+  local sig_header=() event=${3:-workflow_run}
+  [ -n "$2" ] && sig_header=(-H "X-Hub-Signature-256: $2")
   curl -s --max-time 10 -o "$tmp/resp" -w '%{http_code} %{time_total}' -X "${4:-POST}" \
-    -H "Content-Type: application/json" -H "X-GitHub-Event: $event" "${sig[@]}" \
+    -H "Content-Type: application/json" -H "X-GitHub-Event: $event" "${sig_header[@]}" \
     --data-binary "@$1" "$url"
 }
 calls() { if [ -e "$tmp/calls" ]; then cat "$tmp/calls"; fi; }
@@ -105,6 +103,23 @@ deadline=$((SECONDS + 10))
 until grep -qxF "$good" "$tmp/calls" 2>/dev/null || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
 check "the hook ran with exactly the commit id as its argument" test "$(calls)" = "$good"
 
+# GitHub's workflow_run.path comes bare, with the ref, or (its schema's
+# example) with the repository and the ref: every form of the pinned workflow
+# on the pinned branch deploys.
+accepted=$good
+n=0
+for path in ".github/workflows/ci.yml@main" ".github/workflows/ci.yml@refs/heads/main" \
+  "$repo/.github/workflows/ci.yml@main" "$repo/.github/workflows/ci.yml"; do
+  n=$((n + 1))
+  sha=$(printf '%040d' "$n")
+  body "$tmp/form.json" sha="$sha" path="$path"
+  res=$(post "$tmp/form.json" "$(sign "$tmp/form.json")")
+  deadline=$((SECONDS + 10))
+  until grep -qxF "$sha" "$tmp/calls" 2>/dev/null || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+  check "accepts workflow path $path" sh -c "test '${res%% *}' = 200 && grep -qxF '$sha' '$tmp/calls'"
+  accepted=$accepted$'\n'$sha
+done
+
 bad=fedcba9876543210fedcba9876543210fedcba98
 body "$tmp/b.json" sha=$bad
 rejects "wrong signature" "$tmp/b.json" "sha256=$(openssl rand -hex 32)"
@@ -116,14 +131,18 @@ printf '{"action": "completed", "workflow_run": {' >"$tmp/malformed.json"
 rejects "malformed body" "$tmp/malformed.json" "$(sign "$tmp/malformed.json")"
 for case in "branch=feature" "repo=mallory/fleet" "head_repo=mallory/fleet" \
   "conclusion=failure" "conclusion=cancelled" "event=pull_request" "action=requested" \
-  "path=.github/workflows/other.yml" "sha=${bad^^}" "sha=${bad:0:12}" "sha=$bad;reboot"; do
+  "path=.github/workflows/other.yml" "path=.github/workflows/other.yml@main" \
+  "path=.github/workflows/ci.yml@feature" "path=.github/workflows/ci.yml@refs/heads/feature" \
+  "path=mallory/fleet/.github/workflows/ci.yml@main" "path=.github/workflows/ciXyml" \
+  "path=x.github/workflows/ci.yml" "path=.github/workflows/ci.yml.bak" \
+  "sha=${bad^^}" "sha=${bad:0:12}" "sha=$bad;reboot"; do
   body "$tmp/case.json" sha=$bad "$case"
   rejects "$case" "$tmp/case.json" "$(sign "$tmp/case.json")"
 done
 rejects "another event (check_run)" "$tmp/b.json" "$(sign "$tmp/b.json")" check_run
 rejects "GET instead of POST" "$tmp/b.json" "$(sign "$tmp/b.json")" workflow_run GET
 
-check "only the accepted delivery ever ran the hook" test "$(calls)" = "$good"
+check "only the accepted deliveries ever ran the hook" test "$(calls)" = "$accepted"
 check "the secret is not in the daemon's log" sh -c "! grep -qF '$secret' '$tmp/daemon.log'"
 
 summary webhook

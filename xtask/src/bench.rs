@@ -4,68 +4,14 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use camino::Utf8PathBuf;
-use fleet_testbed::{
-    diff_closures, ensure_programs, ClosurePair, DeployBench, DeployTool, Measured, Testbed, MIN_PAIR_PATHS,
-    TESTBED_PROGRAMS,
-};
+use fleet_testbed::{ensure_programs, DeployBench, DeployTool, Measured, Testbed, TESTBED_PROGRAMS};
+
+use crate::closure_pair::{diff_closures, nix_version, ClosurePair, MIN_PAIR_PATHS};
 
 use fleet_cli::{Args, Failure};
 
-const HELP: &str = "\
-Time this project against the tools it stands in for
-
-Usage: {prog} bench diff [--runs N] [--paths N]
-       {prog} bench deploy [--runs N] [--sizes N,N,...] [--keep-bashrc]
-
-Benchmarks:
-  diff     Build two closures of N store paths each (realistic names and versions,
-           builtins derivations, no nixpkgs; the new one bumps about 10% of the
-           packages, adds 2% and removes 2%), then time on that pair
-           `fleet diff OLD NEW` (reading both closures, from the Nix database or with
-           `nix path-info`, the diff and its text, as `cargo xtask diff OLD NEW`
-           runs them) against
-           `nix store diff-closures OLD NEW`: one warm-up run each, then N timed
-           runs each, alternating. Prints a Markdown table: median, min and max per
-           tool, the ratio of the medians, the path counts and the machine.
-  deploy   For each size, start a testbed (a simulated VPS: its own /nix, a real
-           sshd on a loopback port) and a fixture fleet of a host and N containers
-           (every fifth depends on the one before; all share base packages; each
-           container's build sleeps 1 s), then deploy it with three tools:
-             fleet deploy   this orchestrator (this binary), --jobs = node count,
-                            with its default host confirmation;
-             baseline       scripts/bench/sequential-deploy.sh: per node in
-                            dependency order nix build, nix copy, activation over
-                            ssh, one node after the other, a connection per step;
-             lower bound    scripts/bench/lower-bound-deploy.sh: one nix build of
-                            every node (--max-jobs = node count), one nix copy, every
-                            activation over one ssh connection.
-           Scenarios, per tool and run: cold (every node at a new version, so every
-           node builds and is pushed), no-op (again, nothing changed), one changed
-           (one container at a new version). Prints per size a Markdown table:
-           median, min and max wall time, speed-up over the baseline, ratio to the
-           lower bound, activations, and the orchestrator's own CPU time (total and
-           per node) and peak memory; then the acceptance targets of issue 6.
-
-Options:
-  --runs N        Timed runs per tool (diff default: 5; deploy default: 3; the deploy
-                  baseline runs once at sizes above 20, since one run takes minutes)
-  --paths N       diff: store paths per closure (default: 2000, at least 20)
-  --sizes N,...   deploy: container counts (default: 4,20,100; each at least 1)
-  --keep-bashrc   deploy: let the target's SSH sessions run root's ~/.bashrc, as bash
-                  does for commands started by sshd. By default the testbed's sessions
-                  skip it (SHLVL=1): a development machine's ~/.bashrc (pyenv, say) can
-                  cost more per session than the deploy's own work, which is not what a
-                  VPS's root shell costs.
-
-Installs nix-bin (and for deploy openssh-server) with apt-get when missing and this is
-Debian as root.
-";
-
 /// Runs `bench`.
 pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
-    if fleet_cli::wants_help(&mut args, HELP) {
-        return Ok(());
-    }
     let runs = count(&mut args, "--runs", 1)?;
     let paths = count(&mut args, "--paths", MIN_PAIR_PATHS)?;
     let sizes = args.value("--sizes")?;
@@ -129,7 +75,7 @@ fn diff(runs: usize, paths: usize) -> Result<(), Failure> {
     let pair = ClosurePair::build(&dir, paths);
     // The folder holds only the Nix expression; the closures stay in the store.
     let _ = std::fs::remove_dir_all(&dir);
-    let pair = pair.map_err(|e| Failure::Config(format!("build the closure pair: {e}")))?;
+    let pair = pair?;
 
     let nix = Testbed::nix();
     let ours = || -> Result<usize, Failure> {
@@ -140,8 +86,7 @@ fn diff(runs: usize, paths: usize) -> Result<(), Failure> {
         Ok(diff.packages.len())
     };
     let theirs = || -> Result<usize, Failure> {
-        let text = diff_closures(&pair.old, &pair.new)
-            .map_err(|e| Failure::Config(format!("time nix store diff-closures: {e}")))?;
+        let text = diff_closures(&pair.old, &pair.new)?;
         Ok(text.lines().filter(|l| !l.trim().is_empty()).count())
     };
 
@@ -580,7 +525,7 @@ impl Machine {
                     .map(|m| m.trim().to_string())
             })
             .unwrap_or_else(|| "unknown CPU".into());
-        let nix = fleet_testbed::nix_version().unwrap_or_else(|e| format!("nix (unknown: {e})"));
+        let nix = nix_version().unwrap_or_else(|_| "nix (version unknown)".into());
         Machine { cores, cpu, nix }
     }
 }

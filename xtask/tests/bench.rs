@@ -1,18 +1,8 @@
-//! The benchmarks' fixtures and commands, at a small size: the closure pair has
-//! the requested size and differs as designed, `bench diff` runs to its table,
+//! The benchmarks' commands, at a small size: `bench diff` runs to its table,
 //! and `bench deploy` deploys with all three tools to its table. Nothing here
 //! looks at a timing.
 
 use std::process::{Command, Output};
-
-use camino::Utf8PathBuf;
-use fleet_diff::Change;
-use fleet_nix::Target;
-use fleet_testbed::{diff_closures, ClosurePair, Testbed};
-
-fn scratch(test: &str) -> Utf8PathBuf {
-    Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench").join(test)
-}
 
 fn nix_installed() {
     fleet_testbed::ensure_programs(&[("nix", "nix-bin")], true, &mut |line| eprintln!("{line}"))
@@ -26,46 +16,6 @@ fn fleet(args: &[&str]) -> Output {
         .envs(fleet_testbed::nix_env())
         .output()
         .expect("cargo xtask runs")
-}
-
-#[test]
-fn closure_pair_has_the_requested_size_and_designed_changes() {
-    nix_installed();
-    let paths = 60;
-    let pair = ClosurePair::build(&scratch("pair"), paths).unwrap();
-    let d = &pair.design;
-    assert_eq!(d.paths, paths);
-    let nix = Testbed::nix();
-    let closure = |path: &str| -> Vec<fleet_diff::PathInfo> {
-        nix.closure(&Target::Local, path)
-            .unwrap()
-            .into_iter()
-            .map(|i| fleet_diff::PathInfo::new(i.path, i.nar_size))
-            .collect()
-    };
-    let (old, new) = (closure(&pair.old), closure(&pair.new));
-    assert_eq!((old.len(), new.len()), (paths, paths));
-
-    let diff = fleet_diff::diff(&old, &new);
-    let count = |change| diff.with_change(change).count();
-    // The toplevel's version changes too (20240601 -> 20240615).
-    assert_eq!(count(Change::Up), d.up + 1, "{diff:#?}");
-    assert_eq!(count(Change::Down), d.down);
-    assert_eq!(count(Change::Added), d.added);
-    assert_eq!(count(Change::Removed), d.removed);
-    assert_eq!(count(Change::Changed) + count(Change::Rebuilt), 0);
-    assert_eq!(diff.packages.len(), d.changed_packages());
-    // Everything else is the very same store path.
-    assert_eq!(diff.totals.removed_paths, d.changed_paths());
-    assert_eq!(diff.totals.added_paths, d.bumped_paths + d.added + 1);
-
-    // The tool we time against sees the same packages change.
-    let theirs = diff_closures(&pair.old, &pair.new).unwrap();
-    let lines = theirs.lines().filter(|l| !l.trim().is_empty()).count();
-    assert_eq!(lines, d.changed_packages(), "{theirs}");
-
-    // Building again is a no-op that yields the same pair.
-    assert_eq!(ClosurePair::build(&scratch("pair"), paths).unwrap(), pair);
 }
 
 #[test]

@@ -1,12 +1,18 @@
-//! Hand-written argument parsing: options are taken out by name, and whatever
-//! is left over is an error that names it.
+//! Hand-written argument parsing: the arguments are checked against the
+//! command's entry in the table (an unknown option is an error with the
+//! closest known one), then options are taken out by name, and whatever is
+//! left over is an error that names it.
 
 use std::fmt;
+
+use crate::spec::{did_you_mean, CommandSpec};
 
 /// A command's arguments, consumed as the command asks for them.
 pub struct Args {
     program: String,
     items: Vec<String>,
+    /// What came after `--`, for nix; `None` when there was no `--`.
+    nix_args: Option<Vec<String>>,
 }
 
 /// A usage error: what was wrong, for a message ending in "see --help".
@@ -22,8 +28,62 @@ impl fmt::Display for UsageError {
 impl Args {
     /// The arguments after the command's name, for the program named `program`
     /// (`fleet`, `cargo xtask`) as help and errors call it.
+    /// Nothing is checked: see [`Args::parse`].
     pub fn new(program: &str, items: Vec<String>) -> Args {
-        Args { program: program.to_string(), items }
+        Args { program: program.to_string(), items, nix_args: None }
+    }
+
+    /// The arguments after the name of the command `spec`, checked against it:
+    /// every option must be one it lists (a flag takes no `=VALUE`), operands
+    /// only where it takes them, `--` only where it passes arguments on to
+    /// nix. An error names the closest option when there is one.
+    pub fn parse(program: &str, spec: &'static CommandSpec, items: Vec<String>) -> Result<Args, UsageError> {
+        let mut items = items;
+        let nix_args = items.iter().position(|item| item == "--").map(|at| {
+            let rest = items.split_off(at);
+            rest[1..].to_vec()
+        });
+        if nix_args.is_some() && !spec.nix_args {
+            return Err(UsageError(format!(
+                "`{}` passes no arguments to nix; `--` is not an option of it",
+                spec.name
+            )));
+        }
+        let mut expect_value = false;
+        for item in &items {
+            if std::mem::take(&mut expect_value) {
+                continue;
+            }
+            if item == "--help" || item == "-h" {
+                continue;
+            }
+            if !item.starts_with('-') || item == "-" {
+                if spec.takes_operands() {
+                    continue;
+                }
+                return Err(UsageError(format!(
+                    "unexpected argument `{item}`: `{}` takes no operands",
+                    spec.name
+                )));
+            }
+            let (name, inline) = match item.split_once('=') {
+                Some((name, _)) => (name, true),
+                None => (item.as_str(), false),
+            };
+            match spec.option(name) {
+                Some(option) if option.value.is_none() && inline => {
+                    return Err(UsageError(format!("{name} takes no value")));
+                }
+                Some(option) => expect_value = option.value.is_some() && !inline,
+                None => return Err(unknown_option(spec, item, name)),
+            }
+        }
+        Ok(Args { program: program.to_string(), items, nix_args })
+    }
+
+    /// Takes what came after `--`, to pass on to nix (empty without `--`).
+    pub fn nix_args(&mut self) -> Vec<String> {
+        self.nix_args.take().unwrap_or_default()
     }
 
     /// The program's name, as help and errors call it.
@@ -77,11 +137,28 @@ impl Args {
 
     /// Fails on anything not consumed.
     pub fn finish(self) -> Result<(), UsageError> {
-        match self.items.first() {
-            None => Ok(()),
-            Some(item) => Err(UsageError(format!("unexpected argument `{item}`"))),
+        match (self.items.first(), self.nix_args) {
+            (None, None) => Ok(()),
+            (Some(item), _) => Err(UsageError(format!("unexpected argument `{item}`"))),
+            (None, Some(_)) => Err(UsageError("this command passes no arguments to nix".into())),
         }
     }
+}
+
+/// The error for `item`, an option `spec` does not list: with the commands
+/// that take it, if any do, else with the closest option of this one.
+fn unknown_option(spec: &CommandSpec, item: &str, name: &str) -> UsageError {
+    let elsewhere: Vec<String> = crate::table::COMMANDS
+        .iter()
+        .filter(|c| c.option(name).is_some())
+        .map(|c| format!("`{}`", c.name))
+        .collect();
+    let hint = if elsewhere.is_empty() {
+        did_you_mean(name, spec.options.iter().map(|o| o.long).chain(["--help"]))
+    } else {
+        format!("; `{}` does not take it ({} does)", spec.name, elsewhere.join(", "))
+    };
+    UsageError(format!("unexpected argument `{item}`{hint}"))
 }
 
 #[cfg(test)]
@@ -98,6 +175,33 @@ mod tests {
         assert_eq!(a.values("--container").unwrap(), ["a", "b"]);
         assert!(a.flag("--dry-run"));
         assert!(a.finish().is_ok());
+    }
+
+    fn parse(command: &str, items: &[&str]) -> Result<Args, String> {
+        let spec = crate::table::COMMANDS.iter().find(|c| c.name == command).unwrap();
+        Args::parse("fleet", spec, items.iter().map(|s| s.to_string()).collect()).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn parse_checks_against_the_table_and_splits_off_nix_arguments() {
+        let mut a =
+            parse("deploy", &["--ssh-option", "-i key", "--dry-run", "--", "--dry-run", "x"]).unwrap();
+        assert!(a.flag("--dry-run"));
+        assert_eq!(a.values("--ssh-option").unwrap(), ["-i key"]);
+        assert_eq!(a.nix_args(), ["--dry-run", "x"]);
+        assert!(a.finish().is_ok());
+        assert_eq!(
+            parse("deploy", &["stray"]).err().unwrap(),
+            "unexpected argument `stray`: `deploy` takes no operands"
+        );
+        assert_eq!(
+            parse("deploy", &["--jsno"]).err().unwrap(),
+            "unexpected argument `--jsno`; did you mean `--json`?"
+        );
+        assert_eq!(parse("graph", &["--dot=1"]).err().unwrap(), "--dot takes no value");
+        assert!(parse("diff", &["/nix/store/a", "/nix/store/b", "--json"]).is_ok());
+        // A value is never mistaken for an option or an operand.
+        assert!(parse("deploy", &["--target", "root@h", "--flake=.", "--graph", "g.nix"]).is_ok());
     }
 
     #[test]

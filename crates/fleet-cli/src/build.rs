@@ -3,52 +3,54 @@
 use std::collections::BTreeMap;
 
 use fleet_deploy::{Kinds, Mode, Plan};
-use fleet_nix::Nix;
 
 use crate::args::Args;
 use crate::exit::Failure;
-use crate::source::{SourceArgs, OPTIONS_HELP};
-
-const HELP: &str = "\
-Build the selected nodes' system closures in parallel with `nix build`
-
-Usage: {prog} build [--host NAME]... [--container NAME]... [--jobs N] [--flake REF] [--graph FILE]
-
-Prints `NODE STORE-PATH` on stdout for every node built; progress goes to stderr.
-
-Options:
-  --host NAME        Build only this host and its containers (repeatable)
-  --container NAME   Build only this container (repeatable; default: every node)
-  --jobs N           Builds to run at once (default: 8)
-";
+use crate::format::{take_evaluation, Format};
+use crate::gc_roots::RootsArgs;
+use crate::source::SourceArgs;
 
 /// Runs `build`.
 pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
-    if crate::wants_help(&mut args, &format!("{HELP}{OPTIONS_HELP}")) {
-        return Ok(());
-    }
     let hosts = args.values("--host")?;
     let containers = args.values("--container")?;
     let jobs = jobs(&mut args)?;
     let source = SourceArgs::take(&mut args)?;
+    let roots = RootsArgs::take(&mut args)?;
+    let format = Format::take(&mut args)?;
+    let build_logs = args.flag("--print-build-logs");
+    let evaluation = take_evaluation(&mut args)?;
+    let nix_args = args.nix_args();
     args.finish()?;
     let source = source.resolve()?;
-    let nix = Nix::new();
+    let roots = roots.dir(&source)?;
+    let nix = crate::deploy::nix_with_args(&nix_args);
     let fleet = source.load(&nix)?;
     let kinds = Kinds::standard();
     let plan = Plan::new(&fleet, &kinds, &hosts, &containers, &source.flake)
-        .map_err(|e| Failure::Config(e.to_string()))?
-        .with_jobs(jobs);
-    let summary = plan.run(&nix, Mode::Build, &BTreeMap::new(), fleet_report::for_stderr().as_ref());
-    for report in &summary.nodes {
-        if let Some(path) = &report.new {
-            println!("{} {path}", report.node);
-        }
+        .map_err(crate::deploy::plan_failure)?
+        .with_jobs(jobs)
+        .with_build_logs(build_logs)
+        .with_evaluation(evaluation);
+    let reporter = format.reporter();
+    let summary = plan.run(&nix, Mode::Build, &BTreeMap::new(), reporter.sink());
+    if let Some(dir) = roots {
+        crate::gc_roots::keep(&nix, &dir, &summary)?;
     }
+    let paths = || -> String {
+        summary
+            .nodes
+            .iter()
+            .filter_map(|report| Some(format!("{} {}\n", report.node, report.new.as_ref()?)))
+            .collect()
+    };
+    let printed = crate::output::print(&reporter.finish("build", &summary, paths));
     if summary.success() {
-        Ok(())
+        printed
     } else {
-        eprint!("\n{}", fleet_report::summary_table(&summary));
+        if format == Format::Text {
+            eprint!("\n{}", fleet_report::summary_table(&summary));
+        }
         Err(Failure::NodesFailed)
     }
 }

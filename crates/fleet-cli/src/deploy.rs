@@ -5,62 +5,22 @@ use std::io::IsTerminal;
 
 use std::time::Duration;
 
-use fleet_deploy::{Kinds, Mode, Plan, Summary, DEFAULT_CONFIRM};
-use fleet_nix::{Nix, Target};
+use fleet_deploy::{ConfigError, Kinds, Mode, Plan, Summary, DEFAULT_CONFIRM};
+use fleet_graph::GraphError;
+use fleet_nix::{EvalSettings, Nix, Target};
 
 use crate::args::Args;
 use crate::exit::Failure;
-use crate::source::{SourceArgs, OPTIONS_HELP};
-
-const HELP: &str = "\
-Build the selected nodes, push what changed to their host and activate it in dependency order
-
-Usage: {prog} deploy [--host NAME]... [--container NAME]... [--dry-run [--json]] [--target TARGET]
-                          [--ssh-option OPT]... [--jobs N] [--flake REF] [--graph FILE]
-
-A node whose new system equals the one its host runs is neither pushed nor activated.
-A node is activated only after every node it depends on succeeded; the dependents of a
-failed node are skipped. The host runs `switch-to-configuration switch` in a transient
-unit; a container gets its per-container profile set and `container@NAME` reloaded
-(or started).
-
-Options:
-  --host NAME        Deploy only this host and its containers (repeatable; default: every host)
-  --container NAME   Deploy only this container (repeatable; default: the host and every container)
-  --dry-run          Build and show each node's closure diff against what the target runs; change nothing
-  --json             With --dry-run: print one JSON document instead of text
-  --target TARGET    USER@HOST[:PORT], or `local` for this machine (default: the host's `target` in the graph data)
-  --ssh-option OPT   Extra ssh arguments, e.g. \"-i ~/.ssh/deploy\" (repeatable; also used by nix)
-  --jobs N           Builds and activations to run at once (default: 8)
-  --confirm-timeout SECS
-                     How long the host waits for this deployer to confirm its switch over a new
-                     SSH connection before rolling back by itself (default: 30)
-  --no-confirm       Keep the host's switch without confirmation (always so with --target local)
-  --build-on-target  Build each closure on its host, like `nixos-rebuild --build-host`: evaluate
-                     here, copy the derivations there, build there; nothing is pushed afterwards
-  --builders SPEC    Passed to nix: build on these machines (Nix's distributed builds, see
-                     `man nix.conf`, option builders), e.g. \"ssh://builder aarch64-linux\"
-  --substitute-on-destination
-                     Let the target fetch what it can from its own binary caches during the copy
-
-Safety: every activation runs as a job on the target, detached from the SSH session. A
-failed switch or health check rolls the node back to its previous system; one deploy at a
-time holds the target's lock; lost connections during lock, probe and copy are retried.
-";
+use crate::format::{take_evaluation, Format};
+use crate::gc_roots::RootsArgs;
+use crate::source::SourceArgs;
 
 /// Runs `deploy`.
 pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
-    if crate::wants_help(&mut args, &format!("{HELP}{OPTIONS_HELP}")) {
-        return Ok(());
-    }
     let dry_run = args.flag("--dry-run");
-    let json = args.flag("--json");
-    if json && !dry_run {
-        return Err(Failure::Usage("--json goes with --dry-run".into()));
-    }
     let request = Request::take(&mut args)?;
     args.finish()?;
-    request.run(if dry_run { Mode::DryRun } else { Mode::Deploy }, json)
+    request.run(if dry_run { Mode::DryRun } else { Mode::Deploy })
 }
 
 /// The options `deploy` and `diff` share, as given.
@@ -75,10 +35,18 @@ pub(crate) struct Request {
     ssh_options: Vec<String>,
     jobs: usize,
     source: SourceArgs,
+    /// What came after `--`, for nix.
+    nix_args: Vec<String>,
+    roots: RootsArgs,
+    format: Format,
+    build_logs: bool,
+    evaluation: EvalSettings,
 }
 
 impl Request {
-    /// Takes `--host`, `--container`, `--target`, `--ssh-option`, `--jobs`, `--flake` and `--graph`.
+    /// Takes the options of `deploy` that `diff`, `status` and `rollback`
+    /// share (those their table entries do not list are absent there), and
+    /// the arguments for nix after `--`.
     pub(crate) fn take(args: &mut Args) -> Result<Request, Failure> {
         let hosts = args.values("--host")?;
         let build_on_target = args.flag("--build-on-target");
@@ -107,6 +75,11 @@ impl Request {
             .collect();
         let jobs = crate::build::jobs(args)?;
         let source = SourceArgs::take(args)?;
+        let roots = RootsArgs::take(args)?;
+        let format = Format::take(args)?;
+        let build_logs = args.flag("--print-build-logs");
+        let evaluation = take_evaluation(args)?;
+        let nix_args = args.nix_args();
         Ok(Request {
             hosts,
             build_on_target,
@@ -118,33 +91,70 @@ impl Request {
             ssh_options,
             jobs,
             source,
+            nix_args,
+            roots,
+            format,
+            build_logs,
+            evaluation,
         })
     }
 
-    /// Runs the pipeline in `mode` (deploy, dry run or rollback) and prints the result.
-    pub(crate) fn run(self, mode: Mode, json: bool) -> Result<(), Failure> {
+    /// Whether `--json` was given.
+    pub(crate) fn wants_json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// Runs the pipeline in `mode` (deploy, dry run, status or rollback) and
+    /// prints the result.
+    pub(crate) fn run(self, mode: Mode) -> Result<(), Failure> {
         let source = self.source.resolve()?;
-        let nix = Nix::new()
-            .with_build_args(self.builders.iter().flat_map(|spec| ["--builders".to_string(), spec.clone()]))
+        let roots = self.roots.dir(&source)?;
+        let builders = self.builders.iter().flat_map(|spec| ["--builders".to_string(), spec.clone()]);
+        let nix = nix_with_args(&self.nix_args)
+            .with_build_args(builders)
             .substituting_on_destination(self.substitute_on_destination);
         let fleet = source.load(&nix)?;
         let kinds = Kinds::standard();
         let plan = Plan::new(&fleet, &kinds, &self.hosts, &self.containers, &source.flake)
-            .map_err(|e| Failure::Config(e.to_string()))?
+            .map_err(plan_failure)?
             .with_jobs(self.jobs)
             .with_confirm_timeout(self.confirm)
-            .with_build_on_target(self.build_on_target);
-        let summary = execute(&plan, &nix, mode, self.target.as_ref(), &self.ssh_options, json)?;
+            .with_build_on_target(self.build_on_target)
+            .with_build_logs(self.build_logs)
+            .with_evaluation(self.evaluation);
+        let (summary, printed) =
+            run_and_print(&plan, &nix, mode, self.target.as_ref(), &self.ssh_options, self.format)?;
+        if let Some(dir) = roots {
+            crate::gc_roots::keep(&nix, &dir, &summary)?;
+        }
         if summary.success() {
-            Ok(())
+            printed
         } else {
             Err(Failure::NodesFailed)
         }
     }
 }
 
+/// The nix driver for a run, with the arguments given after `--` passed to
+/// the flake's evaluation and to every build.
+pub(crate) fn nix_with_args(nix_args: &[String]) -> Nix {
+    Nix::new().with_eval_args(nix_args.iter().cloned())
+}
+
+/// A failed selection (a name, tag or pattern that matches nothing) is a
+/// usage error, with its hint; anything else wrong with the graph data is a
+/// configuration error.
+pub(crate) fn plan_failure(error: ConfigError) -> Failure {
+    match error {
+        ConfigError::Graph(selection @ GraphError::UnknownSelection { .. }) => {
+            Failure::Usage(selection.to_string())
+        }
+        other => Failure::Config(other.to_string()),
+    }
+}
+
 /// Runs `plan` with progress on stderr and the result on stdout: the summary
-/// table, or for a dry run the diffs (text, or JSON with `json`).
+/// table, or for a dry run the diffs (text, or JSON documents with `json`).
 pub fn execute(
     plan: &Plan<'_>,
     nix: &Nix,
@@ -153,20 +163,47 @@ pub fn execute(
     ssh_options: &[String],
     json: bool,
 ) -> Result<Summary, Failure> {
+    let format = if json { Format::Json } else { Format::Text };
+    let (summary, printed) = run_and_print(plan, nix, mode, target, ssh_options, format)?;
+    printed.map(|()| summary)
+}
+
+/// [`execute`], returning the summary even when stdout was closed (and how
+/// printing went), so that a failed node is not hidden by a closed pipe.
+fn run_and_print(
+    plan: &Plan<'_>,
+    nix: &Nix,
+    mode: Mode,
+    target: Option<&Target>,
+    ssh_options: &[String],
+    format: Format,
+) -> Result<(Summary, Result<(), Failure>), Failure> {
     let targets = plan
         .targets(target)
-        .map_err(|e| Failure::Config(e.to_string()))?
+        .map_err(plan_failure)?
         .into_iter()
         .map(|(host, target)| (host, target.with_ssh_options(ssh_options.iter().cloned())))
         .collect();
-    let summary = plan.run(nix, mode, &targets, fleet_report::for_stderr().as_ref());
-    match (mode, json) {
-        (Mode::Status, _) => print!("\n{}", fleet_report::status_table(&summary)),
-        (Mode::DryRun, true) => println!("{}", fleet_report::dry_run_json(&summary)),
-        (Mode::DryRun, false) => print!("\n{}", fleet_report::dry_run_text(&summary, use_color())),
-        _ => print!("\n{}", fleet_report::summary_table(&summary)),
-    }
-    Ok(summary)
+    let reporter = format.reporter();
+    let summary = plan.run(nix, mode, &targets, reporter.sink());
+    let command = match mode {
+        Mode::Build => "build",
+        Mode::DryRun => "dry-run",
+        Mode::Deploy => "deploy",
+        Mode::Rollback => "rollback",
+        Mode::Status => "status",
+    };
+    let text = match (mode, format) {
+        (Mode::DryRun, Format::Json) => format!("{}\n", fleet_report::dry_run_json(&summary)),
+        (Mode::DryRun, _) => reporter
+            .finish(command, &summary, || format!("\n{}", fleet_report::dry_run_text(&summary, use_color()))),
+        (Mode::Status, _) => {
+            reporter.finish(command, &summary, || format!("\n{}", fleet_report::status_table(&summary)))
+        }
+        _ => reporter.finish(command, &summary, || format!("\n{}", fleet_report::summary_table(&summary))),
+    };
+    let printed = crate::output::print(&text);
+    Ok((summary, printed))
 }
 
 /// Colour only on a terminal, and never with `NO_COLOR` set (no-color.org).

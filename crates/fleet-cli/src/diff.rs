@@ -7,52 +7,22 @@ use fleet_nix::Nix;
 use crate::args::Args;
 use crate::deploy::Request;
 use crate::exit::Failure;
-use crate::source::OPTIONS_HELP;
-
-const HELP: &str = "\
-Show closure diffs: per node against what the target runs, or between two local closures
-
-Usage: {prog} diff [--host NAME]... [--container NAME]... [--json] [--target TARGET] [--ssh-option OPT]...
-                        [--jobs N] [--flake REF] [--graph FILE]
-       {prog} diff OLD NEW [--json]
-
-The first form builds the selected nodes and reads each one's current closure on the
-target over SSH, copying nothing and changing nothing (the same as `deploy --dry-run`).
-The second diffs two local store paths or profile links, like nvd or
-`nix store diff-closures`.
-
-Per package: version changes (up, down, changed), added, removed, size deltas; then
-path counts and closure sizes, old -> new.
-
-Options:
-  --json             Print one JSON document instead of text
-  --host NAME        Only this host and its containers (repeatable)
-  --container NAME   Diff only this container (repeatable)
-  --target TARGET    USER@HOST[:PORT], or `local` (default: the host's `target` in the graph data)
-  --ssh-option OPT   Extra ssh arguments (repeatable)
-  --jobs N           Builds to run at once (default: 8)
-";
 
 /// Runs `diff`.
 pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
-    if crate::wants_help(&mut args, &format!("{HELP}{OPTIONS_HELP}")) {
-        return Ok(());
-    }
-    let json = args.flag("--json");
     let request = Request::take(&mut args)?;
     let paths = args.positional();
     args.finish()?;
     match paths.as_slice() {
-        [] => request.run(Mode::DryRun, json),
-        [old, new] => local(old, new, json),
+        [] => request.run(Mode::DryRun),
+        [old, new] => local(old, new, request.wants_json()),
         _ => Err(Failure::Usage("diff takes two store paths (OLD NEW) or none".into())),
     }
 }
 
 fn local(old: &str, new: &str, json: bool) -> Result<(), Failure> {
     let diff = local_diff(&Nix::new(), old, new)?;
-    print!("{}", local_text(old, new, &diff, json, crate::deploy::use_color()));
-    Ok(())
+    crate::output::print(&local_text(old, new, &diff, json, crate::deploy::use_color()))
 }
 
 /// The diff of two local closures, read by [`Nix::local_closures`] (the Nix

@@ -1,5 +1,6 @@
 //! Exit codes and the mapping from a command's result to them.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use crate::args::UsageError;
@@ -20,6 +21,9 @@ pub enum Failure {
     Config(String),
     /// Some node failed; the summary has already said which.
     NodesFailed,
+    /// Whoever read the output stopped reading (`fleet graph | head -1`): the
+    /// program ends quietly, as if the reader had read everything.
+    ClosedPipe,
 }
 
 impl From<UsageError> for Failure {
@@ -28,16 +32,23 @@ impl From<UsageError> for Failure {
     }
 }
 
-/// Prints the error, if any, and returns the exit code.
-pub fn report(program: &str, result: Result<(), Failure>) -> ExitCode {
+/// Prints the error, if any, and returns the exit code. A usage error ends
+/// with where to read more: `PROGRAM help COMMAND` when the command is known.
+pub fn report(program: &str, command: Option<&str>, result: Result<(), Failure>) -> ExitCode {
+    // Nothing is left to tell if stderr is closed too.
+    let mut stderr = std::io::stderr().lock();
     ExitCode::from(match result {
-        Ok(()) => SUCCESS,
+        Ok(()) | Err(Failure::ClosedPipe) => SUCCESS,
         Err(Failure::Usage(message)) => {
-            eprintln!("error: {message}\n(see `{program} help`, or `--help` after a command)");
+            let help = match command {
+                Some(command) => format!("{program} help {command}"),
+                None => format!("{program} help"),
+            };
+            let _ = writeln!(stderr, "error: {message}\n(see `{help}`)");
             USAGE
         }
         Err(Failure::Config(message)) => {
-            eprintln!("error: failed to {message}");
+            let _ = writeln!(stderr, "error: failed to {message}");
             USAGE
         }
         Err(Failure::NodesFailed) => NODE_FAILED,

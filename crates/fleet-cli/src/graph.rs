@@ -5,42 +5,69 @@ use fleet_nix::Nix;
 
 use crate::args::Args;
 use crate::exit::Failure;
-use crate::source::{SourceArgs, OPTIONS_HELP};
-
-const HELP: &str = "\
-Print the fleet's nodes in activation order, with their dependencies
-
-Usage: {prog} graph [--dot] [--flake REF] [--graph FILE]
-
-Options:
-  --dot          Print Graphviz dot instead (edges point from a dependency to its dependent)
-";
+use crate::source::SourceArgs;
 
 /// Runs `graph`.
 pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
-    if crate::wants_help(&mut args, &format!("{HELP}{OPTIONS_HELP}")) {
-        return Ok(());
-    }
     let dot = args.flag("--dot");
+    let names = args.flag("--names");
+    let json = args.flag("--json");
+    if [dot, names, json].iter().filter(|on| **on).count() > 1 {
+        return Err(Failure::Usage("--dot, --names and --json exclude each other".into()));
+    }
     let source = SourceArgs::take(&mut args)?;
     args.finish()?;
     let source = source.resolve()?;
     let fleet = source.load(&Nix::new())?;
     let kinds = Kinds::standard();
-    let plan =
-        Plan::new(&fleet, &kinds, &[], &[], &source.flake).map_err(|e| Failure::Config(e.to_string()))?;
+    let plan = Plan::new(&fleet, &kinds, &[], &[], &source.flake).map_err(crate::deploy::plan_failure)?;
     if dot {
-        print!("{}", fleet.to_dot());
-        return Ok(());
+        return crate::output::print(&fleet.to_dot());
+    }
+    if names {
+        let lines: String = fleet
+            .nodes()
+            .iter()
+            .map(|n| format!("{}\n", [vec![n.name.as_str(), n.kind.as_str()], n.tags()].concat().join(" ")))
+            .collect();
+        return crate::output::print(&lines);
+    }
+    if json {
+        return crate::output::print(&format!("{}\n", graph_json(&fleet, plan.selection())));
     }
     let width = fleet.nodes().iter().map(|n| n.name.len()).max().unwrap_or(4).max(4);
-    println!("{:<4}  {:<width$}  {:<9}  DEPENDS ON", "WAVE", "NODE", "KIND");
+    let mut text = format!("{:<4}  {:<width$}  {:<9}  DEPENDS ON\n", "WAVE", "NODE", "KIND");
     for (wave, nodes) in fleet.waves(plan.selection()).iter().enumerate() {
         for node in nodes {
             let deps = fleet.dependencies(&node.name);
             let deps = if deps.is_empty() { "-".to_string() } else { deps.join(", ") };
-            println!("{wave:<4}  {:<width$}  {:<9}  {deps}", node.name, node.kind);
+            text.push_str(&format!("{wave:<4}  {:<width$}  {:<9}  {deps}\n", node.name, node.kind));
         }
     }
-    Ok(())
+    crate::output::print(&text)
+}
+
+/// The graph as one JSON document: `{"version": 1, "nodes": [{"name",
+/// "kind", "host", "depends_on", "tags", "wave"}]}`, in activation order;
+/// `host` is null for a host, `wave` is the node's activation wave.
+fn graph_json(fleet: &fleet_graph::Fleet, selection: &fleet_graph::Selection) -> String {
+    let nodes: Vec<serde_json::Value> = fleet
+        .waves(selection)
+        .iter()
+        .enumerate()
+        .flat_map(|(wave, nodes)| {
+            nodes.iter().map(move |node| {
+                serde_json::json!({
+                    "name": node.name,
+                    "kind": node.kind,
+                    "host": fleet.host_of(&node.name).filter(|host| host.name != node.name).map(|host| &host.name),
+                    "depends_on": fleet.dependencies(&node.name),
+                    "tags": node.tags(),
+                    "wave": wave,
+                })
+            })
+        })
+        .collect();
+    let document = serde_json::json!({ "version": fleet_report::JSON_VERSION, "nodes": nodes });
+    serde_json::to_string_pretty(&document).expect("JSON values serialise")
 }

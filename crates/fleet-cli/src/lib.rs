@@ -1,21 +1,32 @@
 //! The `fleet` command line: parses the user commands (`graph`, `build`,
-//! `deploy`, `diff`, `rollback`, `status`), dispatches each to its module's
-//! `run`, and maps the result to an exit code.
+//! `deploy`, `diff`, `rollback`, `status`, `completions`), dispatches each to
+//! its module's `run`, and maps the result to an exit code.
 //!
-//! The shipped `fleet` binary is this crate alone; `cargo xtask` hands the same
+//! One table (`table.rs`) says which commands and options exist; help, usage
+//! lines, shell completions and the manual page are written from it. The
+//! shipped `fleet` binary is this crate alone; `cargo xtask` hands the same
 //! commands to [`run`] and adds the developer tasks (demo, benchmarks) that
-//! must never ship. Nothing here depends on the testbed.
+//! must never ship, described with the same [`CommandSpec`]. Nothing here
+//! depends on the testbed.
 #![deny(missing_docs)]
 
 mod args;
 mod build;
+mod completions;
 mod deploy;
 mod diff;
 mod exit;
+mod format;
+mod gc_roots;
 mod graph;
+mod help;
+mod man;
+mod output;
 mod rollback;
 mod source;
+mod spec;
 mod status;
+mod table;
 
 use std::process::ExitCode;
 
@@ -23,45 +34,72 @@ pub use args::{Args, UsageError};
 pub use deploy::execute;
 pub use diff::{local_diff, local_text};
 pub use exit::{report, Failure, NODE_FAILED, SUCCESS, USAGE};
+pub use help::version_line;
+pub use man::man_page;
+pub use output::print;
+pub use spec::{CommandSpec, Complete, OptSpec};
+pub use table::COMMANDS;
 
-/// One line per user command, for the top-level help of `fleet` and of `cargo xtask`.
-pub const COMMANDS_HELP: &str = "\
-  graph    Print the nodes in activation order with their dependencies (--dot for Graphviz)
-  build    Build the selected nodes' system closures in parallel
-  deploy   Build, push and activate the selected nodes on their host (--dry-run: show what would change)
-  diff     Closure diffs per node against the target, or of two local closures
-  rollback Activate the selected nodes' previous generations
-  status   What each node runs on its host, and whether it matches the local build
-";
+/// What the command line asks for, once the command is known.
+pub enum Start {
+    /// Answered already (help, version, or a usage error), with this result;
+    /// with the command's name when the error is in its arguments.
+    Done(Option<&'static str>, Result<(), Failure>),
+    /// Run this command with these arguments, checked against its table entry.
+    Run(&'static CommandSpec, Args),
+}
 
-/// The top-level help; `{prog}` stands for the program's name and `{commands}`
-/// for the list of commands.
-pub const HELP_TEMPLATE: &str = "\
-fleet: build and deploy a NixOS host and its native containers, in dependency order
-
-Usage: {prog} <COMMAND> [OPTIONS]
-
-Commands:
-{commands}  help     Print this help
-
-Run `{prog} <COMMAND> --help` for a command's options.
-
-Exit status: 0 success, 1 some node failed, 2 usage or configuration error.
-";
+/// Reads the command line `argv` (without the program's name) of `program`,
+/// whose commands are [`COMMANDS`] and then `tasks`: answers help (`help`,
+/// `help CMD`, `CMD --help`) and `--version` itself, refuses an unknown
+/// command with the closest known one, and checks the command's arguments.
+pub fn start(program: &str, tasks: &'static [CommandSpec], argv: Vec<String>) -> Start {
+    let mut argv = argv;
+    let first = if argv.is_empty() { "help".to_string() } else { argv.remove(0) };
+    let find = |name: &str| COMMANDS.iter().chain(tasks).find(|c| c.name == name);
+    let names = || COMMANDS.iter().chain(tasks).map(|c| c.name);
+    let unknown =
+        |name: &str| Failure::Usage(format!("unknown command `{name}`{}", spec::did_you_mean(name, names())));
+    let print_help = |text: String| Start::Done(None, output::print(&text));
+    match first.as_str() {
+        "--version" | "-V" | "version" => return Start::Done(None, output::print(&version_line(program))),
+        "--help" | "-h" => return print_help(help::top_help(program, COMMANDS, tasks)),
+        "help" => {
+            return match argv.as_slice() {
+                [] => print_help(help::top_help(program, COMMANDS, tasks)),
+                [flag] if flag == "--help" || flag == "-h" => match find("help") {
+                    Some(spec) => print_help(help::command_help(program, spec)),
+                    None => print_help(help::top_help(program, COMMANDS, tasks)),
+                },
+                [name] => match find(name) {
+                    Some(spec) => print_help(help::command_help(program, spec)),
+                    None => Start::Done(None, Err(unknown(name))),
+                },
+                _ => Start::Done(None, Err(Failure::Usage("help takes one command name".into()))),
+            }
+        }
+        _ => {}
+    }
+    let Some(spec) = find(&first) else {
+        return Start::Done(None, Err(unknown(&first)));
+    };
+    let before_nix_args = argv.iter().take_while(|a| *a != "--");
+    if before_nix_args.into_iter().any(|a| a == "--help" || a == "-h") {
+        return print_help(help::command_help(program, spec));
+    }
+    match Args::parse(program, spec, argv) {
+        Ok(args) => Start::Run(spec, args),
+        Err(e) => Start::Done(Some(spec.name), Err(e.into())),
+    }
+}
 
 /// Runs the `fleet` binary, named `program` in help and error messages.
 pub fn main(program: &str) -> ExitCode {
-    let mut argv: Vec<String> = std::env::args().skip(1).collect();
-    let command = if argv.is_empty() { "help".to_string() } else { argv.remove(0) };
-    let args = Args::new(program, argv);
-    let result = match command.as_str() {
-        "help" | "--help" | "-h" => {
-            print!("{}", top_help(program, COMMANDS_HELP));
-            Ok(())
-        }
-        _ => run(&command, args),
+    let (command, result) = match start(program, &[], std::env::args().skip(1).collect()) {
+        Start::Done(command, result) => (command, result),
+        Start::Run(spec, args) => (Some(spec.name), run(spec.name, args)),
     };
-    report(program, result)
+    report(program, command, result)
 }
 
 /// Runs one user command, or fails with a usage error for an unknown one.
@@ -73,21 +111,7 @@ pub fn run(command: &str, args: Args) -> Result<(), Failure> {
         "diff" => diff::run(args),
         "rollback" => rollback::run(args),
         "status" => status::run(args),
+        "completions" => completions::run(args),
         other => Err(Failure::Usage(format!("unknown command `{other}`"))),
     }
-}
-
-/// The top-level help for `program` with `commands` listed.
-pub fn top_help(program: &str, commands: &str) -> String {
-    HELP_TEMPLATE.replace("{commands}", commands).replace("{prog}", program)
-}
-
-/// Prints `help` (with `{prog}` replaced by the program's name) and returns
-/// true when `--help` or `-h` was given.
-pub fn wants_help(args: &mut Args, help: &str) -> bool {
-    let asked = args.flag("--help") | args.flag("-h");
-    if asked {
-        print!("{}", help.replace("{prog}", args.program()));
-    }
-    asked
 }

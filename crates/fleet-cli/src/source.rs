@@ -7,12 +7,6 @@ use fleet_nix::Nix;
 use crate::args::Args;
 use crate::exit::Failure;
 
-/// Help text for the options this module reads.
-pub(crate) const OPTIONS_HELP: &str = "\
-  --flake REF    Flake to build from (default: the nearest folder upwards with flake.nix and nix/fleet.nix)
-  --graph FILE   Graph data file (default: nix/fleet.nix inside a local --flake)
-";
-
 /// The `--flake` and `--graph` options as given.
 pub(crate) struct SourceArgs {
     flake: Option<String>,
@@ -51,6 +45,11 @@ impl SourceArgs {
 }
 
 impl Source {
+    /// The flake's folder, when it is a local flake.
+    pub(crate) fn local_dir(&self) -> Option<Utf8PathBuf> {
+        local_dir(&self.flake)
+    }
+
     /// Evaluates and validates the graph data.
     pub(crate) fn load(&self, nix: &Nix) -> Result<Fleet, Failure> {
         nix.check_installed().map_err(|e| Failure::Config(e.to_string()))?;

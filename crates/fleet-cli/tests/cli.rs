@@ -6,26 +6,12 @@ use std::process::{Command, Output};
 use camino::Utf8PathBuf;
 use fleet_testbed::{Fixture, Testbed};
 
+mod common;
+
+use common::{fleet, stderr, stdout};
+
 fn scratch(test: &str) -> Utf8PathBuf {
-    Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli").join(test)
-}
-
-fn fleet(args: &[&str]) -> Output {
-    fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |line| eprintln!("{line}"))
-        .expect("nix and ssh are installed");
-    Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .args(args)
-        .envs(fleet_testbed::nix_env())
-        .output()
-        .expect("the fleet binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::scratch("cli", test)
 }
 
 /// A fixture flake whose target is a port nothing listens on: enough for
@@ -130,17 +116,6 @@ fn graph_prints_activation_order_and_dot() {
 }
 
 /// The store path `nix eval` says a node would build to, without building it.
-fn out_path(flake: &str, node: &str) -> String {
-    let out = Command::new("nix")
-        .args(["--extra-experimental-features", "nix-command flakes", "eval", "--raw"])
-        .arg(format!("{flake}#nixosConfigurations.{node}.config.system.build.toplevel.outPath"))
-        .envs(fleet_testbed::nix_env())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out)
-}
-
 #[test]
 fn build_with_container_builds_only_that_node() {
     let mut fixture = Fixture::create(&scratch("build_one").join("flake"), "root@127.0.0.1:9").unwrap();
@@ -152,11 +127,11 @@ fn build_with_container_builds_only_that_node() {
     let flake = fixture.flake_ref();
     let out = fleet(&["build", "--flake", &flake, "--container", "nannuo-bot"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let wanted = out_path(&flake, "nannuo-bot");
+    let wanted = fixture.system_path("nannuo-bot").unwrap();
     assert_eq!(stdout(&out), format!("nannuo-bot {wanted}\n"));
     assert!(std::path::Path::new(&wanted).exists());
     for other in ["vps-arm", "bgs-backend", "test-container"] {
-        let path = out_path(&flake, other);
+        let path = fixture.system_path(other).unwrap();
         assert!(!std::path::Path::new(&path).exists(), "{other} was built too: {path}");
     }
 }
@@ -195,18 +170,27 @@ fn a_nix_older_than_the_flakes_nixpkgs_requires_is_named() {
     let fixture = fixture_with("old_nix", &[("test-container", &[])]);
     let flake_nix = fixture.dir().join("flake.nix");
     let text = std::fs::read_to_string(&flake_nix).unwrap();
-    let with_input = text.replacen(
-        "  outputs =\n    { self }:",
-        &format!(
-            "  inputs.nixpkgs = {{ url = \"path:{}/nixpkgs\"; flake = false; }};\n\n  outputs =\n    {{ self, ... }}:",
-            fixture.dir()
-        ),
-        1,
+    // The systems go through the nixpkgs input, which fails to evaluate, as
+    // nixpkgs 26.05 does deep inside on a nix older than 2.18.
+    let with_input = text
+        .replacen(
+            "  outputs =\n    { self }:",
+            &format!(
+                "  inputs.nixpkgs = {{ url = \"path:{}/nixpkgs\"; flake = false; }};\n\n  outputs =\n    {{ self, nixpkgs }}:",
+                fixture.dir()
+            ),
+            1,
+        )
+        .replacen("fleet = import ./nix/fleet.nix;", "fleet = import \"${nixpkgs}/deep.nix\" ./nix/fleet.nix;", 1);
+    assert!(
+        with_input.contains("{ self, nixpkgs }:") && with_input.contains("deep.nix"),
+        "the fixture's flake.nix changed shape:\n{with_input}"
     );
-    assert_ne!(text, with_input, "the fixture's outputs line moved");
     std::fs::write(&flake_nix, with_input).unwrap();
     std::fs::create_dir_all(fixture.dir().join("nixpkgs/lib")).unwrap();
     std::fs::write(fixture.dir().join("nixpkgs/lib/minver.nix"), "\"99.0\"\n").unwrap();
+    std::fs::write(fixture.dir().join("nixpkgs/deep.nix"), "_: throw \"an error deep inside nixpkgs\"\n")
+        .unwrap();
     // As a real flake is (flake.lock is committed): evaluation never writes one.
     let lock = Command::new("nix")
         .args(["--extra-experimental-features", "nix-command flakes", "flake", "lock", &fixture.flake_ref()])
@@ -218,4 +202,5 @@ fn a_nix_older_than_the_flakes_nixpkgs_requires_is_named() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let expect = "is older than 99.0, which the flake's nixpkgs requires (its lib/minver.nix): upgrade Nix";
     assert!(stderr(&out).contains(expect), "expected `{expect}` in: {}", stderr(&out));
+    assert!(!stderr(&out).contains("deep inside"), "{}", stderr(&out));
 }

@@ -2,29 +2,18 @@
 //! `diff OLD NEW` against `nix store diff-closures`.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use camino::Utf8PathBuf;
 use fleet_testbed::{Fixture, Testbed};
 use serde_json::Value;
 
+mod common;
+
+use common::{fleet, text};
+
 fn scratch(test: &str) -> Utf8PathBuf {
-    Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("diff").join(test)
-}
-
-fn fleet(args: &[&str]) -> Output {
-    fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |l| eprintln!("{l}"))
-        .expect("nix and ssh are installed");
-    Command::new(env!("CARGO_BIN_EXE_fleet"))
-        .args(args)
-        .envs(fleet_testbed::nix_env())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the fleet binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    common::scratch("diff", test)
 }
 
 /// Every file under the target's /nix/var/nix/profiles, with link targets.
@@ -205,4 +194,28 @@ fn diff_of_two_local_closures_agrees_with_nix_store_diff_closures() {
     let out = fleet(&["diff", &old, &new]);
     let shown = text(&out.stdout);
     assert!(shown.contains("ripgrep") && shown.contains("14.0.3 -> 14.1.0"), "{shown}");
+}
+
+/// Pins issue 13's finding: a build failure in a dry run was reported as a
+/// probe failure with `"new": null`.
+#[test]
+fn a_failed_build_in_a_dry_run_is_named_in_the_json_document() {
+    let dir = scratch("dry_run_build_failure");
+    let testbed = Testbed::start(&dir.join("target")).unwrap();
+    let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
+    fixture.set_version("test-container", "dry-fail").unwrap();
+    fixture.fail_build("test-container", true).unwrap();
+    let ssh = testbed.ssh_options().join(" ");
+    let out =
+        fleet(&["deploy", "--dry-run", "--json", "--flake", &fixture.flake_ref(), "--ssh-option", &ssh]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let document: Value = serde_json::from_str(&text(&out.stdout)).expect("one JSON document");
+    let nodes = document["nodes"].as_array().unwrap();
+    let failed = nodes.iter().find(|n| n["node"] == "test-container").unwrap();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.starts_with("build test-container: "), "{error}");
+    assert!(error.contains("simulated build failure of test-container"), "{error}");
+    let others: Vec<&Value> = nodes.iter().filter(|n| n["node"] != "test-container").collect();
+    assert!(others.iter().all(|n| n["status"] == "new" && n["new"].is_string()), "{others:?}");
 }

@@ -52,6 +52,40 @@ pub enum Event<'a> {
         /// The stage it entered.
         stage: Stage,
     },
+    /// A node's derivation is known.
+    Evaluated {
+        /// The node.
+        node: &'a str,
+        /// It came from an earlier evaluation of the same flake content.
+        reused: bool,
+    },
+    /// How far the build of a node's closure is: derivations of its closure
+    /// that this build finished, of those it must build, and the one it
+    /// started last.
+    Building {
+        /// The node.
+        node: &'a str,
+        /// Derivations of its closure finished so far.
+        done: usize,
+        /// Derivations of its closure this build must build.
+        expected: usize,
+        /// The name (`glibc-2.39-52`) of the derivation building most recently.
+        derivation: Option<&'a str>,
+    },
+    /// A derivation finished building.
+    Built {
+        /// Its name (`glibc-2.39-52`).
+        derivation: &'a str,
+        /// The selected nodes whose closures needed it.
+        nodes: &'a [&'a str],
+    },
+    /// A line a derivation's builder printed (only when build logs are asked for).
+    BuildLog {
+        /// Its name.
+        derivation: &'a str,
+        /// The line.
+        line: &'a str,
+    },
     /// A stage shared by a host's nodes lost its connection and is tried again.
     Retry {
         /// The host whose connection failed.

@@ -7,6 +7,7 @@
 //! decided by its [`NodeKind`] plugin, so a new kind needs no pipeline change.
 #![deny(missing_docs)]
 
+mod build_progress;
 mod checks;
 mod error;
 mod event;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use fleet_diff::ClosureDiff;
 use fleet_graph::{Fleet, Node, Selection};
-use fleet_nix::{CommandError, Connections, Failure, Nix, PathInfo, Target};
+use fleet_nix::{CommandError, Connections, EvalSettings, Failure, Nix, PathInfo, Target};
 use rayon::prelude::*;
 
 use crate::lock::DeployLock;
@@ -28,6 +28,8 @@ pub struct Plan<'a> {
     confirm: Option<Duration>,
     switch_seconds: u64,
     build_on_target: bool,
+    build_logs: bool,
+    evaluation: EvalSettings,
 }
 
 /// The per-node state while a run is under way.
@@ -41,6 +43,7 @@ struct Progress {
     diff: Option<ClosureDiff>,
     generation: Option<Generation>,
     elapsed: Duration,
+    reused_evaluation: bool,
 }
 
 impl Progress {
@@ -76,6 +79,8 @@ impl<'a> Plan<'a> {
             confirm: Some(DEFAULT_CONFIRM),
             switch_seconds: crate::DEFAULT_SWITCH_SECONDS,
             build_on_target: false,
+            build_logs: false,
+            evaluation: EvalSettings::default(),
         })
     }
 
@@ -90,6 +95,19 @@ impl<'a> Plan<'a> {
     /// nothing needs pushing afterwards.
     pub fn with_build_on_target(mut self, on: bool) -> Plan<'a> {
         self.build_on_target = on;
+        self
+    }
+
+    /// How the nodes are evaluated: workers, memory budget, reuse.
+    pub fn with_evaluation(mut self, settings: EvalSettings) -> Plan<'a> {
+        self.evaluation = settings;
+        self
+    }
+
+    /// Passes every line the builders print on as [`Event::BuildLog`], as
+    /// `nix build -L` shows them.
+    pub fn with_build_logs(mut self, on: bool) -> Plan<'a> {
+        self.build_logs = on;
         self
     }
 
@@ -298,15 +316,11 @@ impl<'a> Plan<'a> {
 
     /// Records build results; a failed build fails its node unless an earlier
     /// stage (lock, probe) already did.
-    fn apply_builds(
-        &self,
-        builds: Vec<(&str, Result<String, NodeError>, Duration)>,
-        states: &mut States<'_>,
-        sink: &dyn Sink,
-    ) {
-        for (name, result, elapsed) in builds {
+    fn apply_builds(&self, builds: Vec<build::Built<'_>>, states: &mut States<'_>, sink: &dyn Sink) {
+        for build::Built { node: name, result, elapsed, reused_evaluation } in builds {
             let state = states.get_mut(name).expect("every selected node has a state");
             state.elapsed += elapsed;
+            state.reused_evaluation = reused_evaluation;
             match result {
                 Ok(path) => state.new = Some(path),
                 Err(error) if state.outcome.is_none() => finish(sink, name, state, Outcome::Failed(error)),
@@ -543,6 +557,7 @@ fn finish(sink: &dyn Sink, name: &str, state: &mut Progress, outcome: Outcome) {
         generation: state.generation.clone(),
         pending: state.pending,
         elapsed: state.elapsed,
+        reused_evaluation: state.reused_evaluation,
     }));
 }
 
@@ -561,6 +576,7 @@ fn summary(names: &[String], mut states: States<'_>) -> Summary {
                     generation: state.generation,
                     pending: state.pending,
                     elapsed: state.elapsed,
+                    reused_evaluation: state.reused_evaluation,
                 }
             })
             .collect(),

@@ -91,6 +91,9 @@ pub struct NodeReport {
     pub pending: bool,
     /// Time spent on this node's own stages.
     pub elapsed: Duration,
+    /// Its derivation came from an earlier evaluation of the same flake
+    /// content; it was not evaluated again.
+    pub reused_evaluation: bool,
 }
 
 /// The result of a run: one report per selected node, in activation order.

@@ -182,12 +182,8 @@ fn rollback_returns_to_the_system_that_was_running() {
     // Out of band: build b1, copy it, set the profile and switch, as nh would.
     bed.fixture.set_version("test-container", "b1-out_of_band").unwrap();
     let nix = Testbed::nix();
-    let b1 = nix
-        .build(&format!(
-            "{}#nixosConfigurations.test-container.config.system.build.toplevel",
-            bed.fixture.flake_ref()
-        ))
-        .unwrap();
+    let built = bed.run(Mode::Build, &["test-container"], &bed.testbed.target(), None, &Recorder::default());
+    let b1 = built.nodes[0].new.clone().expect("b1 is built");
     nix.copy_to(&bed.testbed.target(), std::slice::from_ref(&b1)).unwrap();
     let profile = container_profile("test-container");
     let switch = RemoteScript::new(

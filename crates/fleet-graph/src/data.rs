@@ -23,7 +23,8 @@ pub struct Node {
     pub host: Option<NodeName>,
     /// Nodes that must be activated successfully before this one.
     pub depends_on: Vec<NodeName>,
-    /// Every other field, for the kind to interpret (addresses, targets, ...).
+    /// Every other field, for the kind to interpret (addresses, targets, ...),
+    /// and `tags` (see [`Node::tags`]).
     pub attrs: Map<String, Value>,
 }
 
@@ -109,6 +110,7 @@ fn node(name: String, value: Value) -> Result<Node, GraphError> {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(malformed(&name, ".dependsOn", "expected a list of node names")),
     };
+    crate::pattern::check_tags(&name, attrs.get("tags"))?;
     Ok(Node { name, kind, host, depends_on, attrs })
 }
 
@@ -161,6 +163,16 @@ mod tests {
         check(
             r#"{"nodes":{"h":{}}}"#,
             "error: read graph data: at `nodes.h.kind`: missing; say what the node is, e.g. \"container\"",
+        );
+    }
+
+    #[test]
+    fn reads_tags_and_rejects_malformed_ones() {
+        let nodes = parse(r#"{"nodes":{"h":{"kind":"host","tags":["prod","eu-1"]}}}"#).unwrap();
+        assert_eq!(nodes[0].tags(), ["prod", "eu-1"]);
+        check(
+            r#"{"nodes":{"h":{"kind":"host","tags":"prod"}}}"#,
+            "error: read graph data: at `nodes.h.tags`: expected a list of tags made of letters, digits, `-`, `_` and `.`, e.g. [ \"web\" ]",
         );
     }
 

@@ -101,7 +101,8 @@ impl fmt::Display for GraphError {
             GraphError::Invalid { node, reason } => write!(f, "validate graph: node `{node}`: {reason}"),
             GraphError::UnknownSelection { name, kind, known } => write!(
                 f,
-                "select nodes: `{name}` is not a {kind} (known: {})",
+                "select nodes: `{name}` {} {kind} (known: {})",
+                if crate::pattern::is_pattern(name) { "matches no" } else { "is not a" },
                 if known.is_empty() { "none".to_string() } else { known.join(", ") }
             ),
         }

@@ -6,6 +6,7 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::data::{self, Node};
+use crate::pattern;
 use crate::{GraphError, HOST_KIND};
 
 /// A validated fleet: unique names, known dependencies, hosts that exist, no cycles.
@@ -127,9 +128,12 @@ impl Fleet {
     /// Selects the nodes placed on `hosts` (each host with its containers; all
     /// hosts when empty), narrowed to the `containers` named (when any). Every
     /// name must exist, and a named container must be on a selected host.
+    /// Either list may hold `@TAG` and globs (`bgs-*`), each of which must
+    /// match at least one host, or container on a selected host.
     pub fn select_on(&self, hosts: &[String], containers: &[String]) -> Result<Selection, GraphError> {
-        let host_names: Vec<String> =
-            self.nodes.iter().filter(|n| n.kind == HOST_KIND).map(|n| n.name.clone()).collect();
+        let host_nodes: Vec<&Node> = self.nodes.iter().filter(|n| n.kind == HOST_KIND).collect();
+        let hosts = &pattern::expand(hosts, &host_nodes, "host")?;
+        let host_names: Vec<String> = host_nodes.iter().map(|n| n.name.clone()).collect();
         for host in hosts {
             if !host_names.contains(host) {
                 return Err(GraphError::UnknownSelection {
@@ -142,22 +146,20 @@ impl Fleet {
         let on_hosts = |node: &Node| {
             hosts.is_empty() || self.host_of(&node.name).is_some_and(|h| hosts.contains(&h.name))
         };
+        let candidates: Vec<&Node> =
+            self.nodes.iter().filter(|n| n.kind != HOST_KIND && on_hosts(n)).collect();
+        let kind = if hosts.is_empty() {
+            "container".to_string()
+        } else {
+            format!("container on {}", hosts.join(", "))
+        };
+        let containers = &pattern::expand(containers, &candidates, &kind)?;
         for name in containers {
-            let node = self.node(name).filter(|n| n.kind != HOST_KIND && on_hosts(n));
-            if node.is_none() {
+            if !candidates.iter().any(|n| n.name == *name) {
                 return Err(GraphError::UnknownSelection {
                     name: name.clone(),
-                    kind: if hosts.is_empty() {
-                        "container".into()
-                    } else {
-                        format!("container on {}", hosts.join(", "))
-                    },
-                    known: self
-                        .nodes
-                        .iter()
-                        .filter(|n| n.kind != HOST_KIND && on_hosts(n))
-                        .map(|n| n.name.clone())
-                        .collect(),
+                    kind,
+                    known: candidates.iter().map(|n| n.name.clone()).collect(),
                 });
             }
         }
@@ -384,6 +386,38 @@ mod tests {
         assert_eq!(select(&["g", "h"], &["c"]), "c");
         assert_eq!(select(&["x"], &[]), "error: select nodes: `x` is not a host (known: h, g)");
         assert_eq!(select(&["h"], &["c"]), "error: select nodes: `c` is not a container on h (known: a)");
+    }
+
+    #[test]
+    fn tags_and_globs_select_hosts_and_containers() {
+        let json = r#"{"nodes":{
+            "h":{"kind":"host","tags":["prod"]}, "g":{"kind":"host"},
+            "bgs-a":{"kind":"container","host":"h","tags":["web"]},
+            "bgs-b":{"kind":"container","host":"h"},
+            "bot":{"kind":"container","host":"h","dependsOn":["bgs-a"],"tags":["web","chat"]},
+            "x":{"kind":"container","host":"g","tags":["web"]}}}"#;
+        let fleet = Fleet::from_json(json).unwrap();
+        let select = |hosts: &[&str], containers: &[&str]| {
+            let own = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            match fleet.select_on(&own(hosts), &own(containers)) {
+                Ok(selection) => selection.names().join(" "),
+                Err(e) => format!("error: {e}"),
+            }
+        };
+        assert_eq!(select(&["@prod"], &[]), "h bgs-a bgs-b bot");
+        assert_eq!(select(&[], &["bgs-*"]), "bgs-a bgs-b");
+        assert_eq!(select(&[], &["@web"]), "bgs-a x bot");
+        assert_eq!(select(&["h"], &["@web", "bgs-?"]), "bgs-a bgs-b bot");
+        assert_eq!(select(&["?"], &["@chat"]), "bot");
+        assert_eq!(select(&["@nope"], &[]), "error: select nodes: `@nope` matches no host (known: h, g)");
+        assert_eq!(
+            select(&["g"], &["bgs-*"]),
+            "error: select nodes: `bgs-*` matches no container on g (known: x)"
+        );
+        assert_eq!(
+            select(&[], &["@prod"]),
+            "error: select nodes: `@prod` matches no container (known: bgs-a, bgs-b, bot, x)"
+        );
     }
 
     #[test]

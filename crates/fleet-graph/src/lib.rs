@@ -10,6 +10,7 @@
 mod data;
 mod error;
 mod graph;
+mod pattern;
 mod validate;
 
 pub use data::{Node, NodeName};

@@ -141,6 +141,54 @@ pub(crate) fn run_shown(cmd: &mut Command, shown: String) -> Result<String, Comm
     })
 }
 
+/// Runs `cmd` to completion with stdin closed, handing each line of its
+/// stderr to `on_line` as it comes; returns its stdout. `on_line` returns the
+/// human text of a line, if any: a failure's stderr tail is made of those.
+pub(crate) fn run_streaming(
+    cmd: &mut Command,
+    on_line: &mut dyn FnMut(&str) -> Option<String>,
+) -> Result<String, CommandError> {
+    use std::io::{BufRead, Read};
+    let shown = display(cmd);
+    let spawn_error =
+        |e: std::io::Error| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) };
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_error)?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (stdout, text, status) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut bytes = Vec::new();
+            stdout.read_to_end(&mut bytes).map(|_| bytes)
+        });
+        let mut text = Vec::new();
+        for line in std::io::BufReader::new(stderr).split(b'\n').map_while(Result::ok) {
+            if let Some(human) = on_line(&String::from_utf8_lossy(&line)) {
+                text.push(human);
+                if text.len() > 4 * STDERR_TAIL_LINES {
+                    text.drain(..text.len() - STDERR_TAIL_LINES);
+                }
+            }
+        }
+        let stdout = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (stdout, text, child.wait())
+    });
+    let status = status.map_err(spawn_error)?;
+    let stdout = stdout.map_err(spawn_error)?;
+    if status.success() {
+        return String::from_utf8(stdout)
+            .map_err(|_| CommandError { command: shown, failure: Failure::Output("not UTF-8".into()) });
+    }
+    Err(CommandError {
+        command: shown,
+        failure: Failure::Exit { code: status.code(), stderr_tail: tail(&text.join("\n")) },
+    })
+}
+
 /// Resolves `program` on PATH, or says what to install.
 pub(crate) fn find_program(program: &str, hint: &str) -> Result<std::path::PathBuf, CommandError> {
     which::which(program).map_err(|_| CommandError {
@@ -176,6 +224,23 @@ mod tests {
         let tail = err.stderr_tail();
         assert!(tail.starts_with("line26\n") && tail.ends_with("line40"), "{tail}");
         assert!(err.to_string().contains("exit status 7\n    | line26"), "{err}");
+    }
+
+    #[test]
+    fn streaming_hands_over_each_line_and_keeps_the_human_tail() {
+        let script =
+            "echo out; for i in $(seq 1 30); do echo \"@json $i\" >&2; echo text$i >&2; done; exit 4";
+        let mut seen = 0;
+        let err = run_streaming(Command::new("sh").arg("-c").arg(script), &mut |line| {
+            seen += 1;
+            (!line.starts_with("@json")).then(|| line.to_string())
+        })
+        .unwrap_err();
+        assert_eq!(seen, 60);
+        assert_eq!(err.exit_code(), Some(4));
+        assert!(err.stderr_tail().starts_with("text16\n") && err.stderr_tail().ends_with("text30"), "{err}");
+        let out = run_streaming(Command::new("sh").arg("-c").arg("echo hello; echo x >&2"), &mut |_| None);
+        assert_eq!(out.unwrap(), "hello\n");
     }
 
     #[test]

@@ -6,13 +6,17 @@
 //! [`shell_quote`].
 #![deny(missing_docs)]
 
+mod build_log;
 mod command;
+mod eval;
 mod nix;
 mod quote;
 mod store_db;
 mod target;
 
+pub use build_log::{derivation_name, BuildLog, BuildLogEvent};
 pub use command::{CommandError, Failure};
+pub use eval::{default_cache_dir, EvalSettings, EvalStats, Evaluated};
 pub use nix::{nix_string, Nix, PathInfo};
 pub use quote::shell_quote;
 pub use target::{Connections, Held, RemoteScript, Sharing, SshTarget, Stream, Target};

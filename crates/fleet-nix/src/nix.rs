@@ -5,6 +5,7 @@ use std::process::Command;
 use camino::Utf8Path;
 use serde::Deserialize;
 
+use crate::build_log::{derivation_name, BuildLog, BuildLogEvent};
 use crate::command::{self, CommandError, Failure};
 use crate::target::Target;
 
@@ -14,8 +15,8 @@ const FEATURES: &[&str] = &["--extra-experimental-features", "nix-command flakes
 
 /// Nix source that stops the evaluation of `flake` with a clear message when
 /// this `nix` is older than its nixpkgs input asks (`lib/minver.nix`, 2.18.0
-/// for nixpkgs 26.05), instead of failing deep inside nixpkgs. Followed by the
-/// expression to evaluate when the version suffices.
+/// for nixpkgs 26.05). Followed by the expression to evaluate when the
+/// version suffices.
 const NIX_VERSION_CHECK: &str = "\
     minver = (flake.inputs.nixpkgs.outPath or \"/nonexistent\") + \"/lib/minver.nix\"; \
     required = if builtins.pathExists minver then import minver else \"0\"; \
@@ -37,6 +38,9 @@ pub struct Nix {
     env: Vec<(String, String)>,
     /// Passed to every build (e.g. `--builders SPEC`).
     build_args: Vec<String>,
+    /// Passed to every evaluation and build: they may change what evaluates
+    /// (e.g. `--impure`, `--override-input`), so no evaluation is reused.
+    eval_args: Vec<String>,
     /// Let the target fetch from its substituters what it can, instead of
     /// receiving everything from here.
     substitute_on_destination: bool,
@@ -117,11 +121,6 @@ fn absolute_flake_ref(flake: &str) -> String {
     }
 }
 
-#[derive(Deserialize)]
-struct BuildResult {
-    outputs: std::collections::BTreeMap<String, String>,
-}
-
 impl Nix {
     /// A driver that runs `nix` from PATH with the current environment.
     pub fn new() -> Nix {
@@ -140,6 +139,23 @@ impl Nix {
     pub fn with_build_args(mut self, args: impl IntoIterator<Item = String>) -> Nix {
         self.build_args.extend(args);
         self
+    }
+
+    /// The same driver, passing `args` to every evaluation and build (the
+    /// arguments after `--` on the command line).
+    pub fn with_eval_args(mut self, args: impl IntoIterator<Item = String>) -> Nix {
+        self.eval_args.extend(args);
+        self
+    }
+
+    /// Arguments for every evaluation.
+    pub(crate) fn eval_args(&self) -> &[String] {
+        &self.eval_args
+    }
+
+    /// Whether evaluations see nothing but the flake: no extra arguments.
+    pub(crate) fn eval_args_are_plain(&self) -> bool {
+        self.eval_args.is_empty()
     }
 
     /// The same driver, copying with `--substitute-on-destination`.
@@ -168,71 +184,91 @@ impl Nix {
         ])
     }
 
-    /// `nix build --json --no-link INSTALLABLE`: the path of its `out` output.
-    pub fn build(&self, installable: &str) -> Result<String, CommandError> {
-        let mut args = vec!["build", "--json", "--no-link", installable];
-        args.extend(self.build_args.iter().map(String::as_str));
-        let stdout = self.run(&args)?;
-        let bad = |reason: String| CommandError {
-            command: format!("nix {}", args.join(" ")),
-            failure: Failure::Output(reason),
-        };
-        let results: Vec<BuildResult> = serde_json::from_str(&stdout).map_err(|e| bad(e.to_string()))?;
-        results
-            .into_iter()
-            .next()
-            .and_then(|r| r.outputs.get("out").cloned())
-            .ok_or_else(|| bad("no `out` output in the build result".into()))
+    /// Makes `link` a garbage-collector root of the local store path `path`
+    /// (`nix build --out-link LINK PATH`), so that `nix-collect-garbage` keeps
+    /// it for as long as the link exists.
+    pub fn add_root(&self, link: &Utf8Path, path: &str) -> Result<(), CommandError> {
+        self.run(&["build", "--out-link", link.as_str(), path]).map(drop)
     }
 
-    /// The derivation of each `flake#attribute` path, from one evaluation of the
-    /// flake (`builtins.getFlake`, hence `--impure` for unlocked references).
-    pub fn eval_drv_paths(&self, flake: &str, attributes: &[String]) -> Result<Vec<String>, CommandError> {
+    /// Fails with a clear message when this `nix` is older than `flake`'s
+    /// nixpkgs input requires (see [`CommandError::is_nix_too_old`]); asked
+    /// when an evaluation failed, to say why if this is the reason.
+    pub fn check_version(&self, flake: &str) -> Result<(), CommandError> {
         let flake = absolute_flake_ref(flake);
-        let drvs: Vec<String> = attributes
-            .iter()
-            .map(|path| {
-                let selector: Vec<String> = path.split('.').map(nix_string).collect();
-                format!("flake.{}.drvPath", selector.join("."))
-            })
-            .collect();
-        let expr = format!(
-            "let flake = builtins.getFlake {}; {NIX_VERSION_CHECK} [ {} ]",
-            nix_string(&flake),
-            drvs.join(" ")
-        );
-        let stdout = self.run(&["eval", "--json", "--impure", "--expr", &expr])?;
-        let paths: Vec<String> = serde_json::from_str(&stdout).map_err(|e| CommandError {
-            command: "nix eval --json --impure --expr 'builtins.getFlake ...'".into(),
-            failure: Failure::Output(e.to_string()),
-        })?;
-        Ok(paths)
+        let expr = format!("let flake = builtins.getFlake {}; {NIX_VERSION_CHECK} null", nix_string(&flake));
+        self.run(&["eval", "--json", "--impure", "--expr", &expr]).map(drop)
     }
 
     /// One `nix build --json --no-link --max-jobs JOBS` of already evaluated
     /// derivations, in `store` (here, or a target's store when building there,
     /// which must hold the derivations: see [`Nix::copy_derivations_to`]): nix
-    /// schedules every build. Returns each derivation's `out` path by
-    /// derivation. Any failed build fails the whole call.
+    /// schedules every build. `on_log` gets nix's progress as it comes (see
+    /// [`BuildLogEvent`]). Returns each derivation's `out` path by derivation.
+    /// Any failed build fails the whole call.
     pub fn build_derivations(
         &self,
         drvs: &[String],
         jobs: usize,
         store: &Target,
+        on_log: &mut dyn FnMut(BuildLogEvent),
     ) -> Result<std::collections::HashMap<String, String>, CommandError> {
         let jobs = jobs.to_string();
         let (store_args, env) = store_args(store);
-        let mut args: Vec<&str> = vec!["build", "--json", "--no-link", "--max-jobs", &jobs];
+        let mut args: Vec<&str> =
+            vec!["build", "--json", "--no-link", "--log-format", "internal-json", "--max-jobs", &jobs];
         args.extend(store_args.iter().map(String::as_str));
         args.extend(self.build_args.iter().map(String::as_str));
+        args.extend(self.eval_args.iter().map(String::as_str));
         args.extend(drvs.iter().map(String::as_str));
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let stdout = self.run_with(&args, &env)?;
+        let mut log = BuildLog::new();
+        let stdout = self.run_streaming(&args, &env, &mut |line| {
+            let event = log.read(line)?;
+            let text = match &event {
+                BuildLogEvent::Message { level, text } if *level <= 1 => Some(text.clone()),
+                BuildLogEvent::LogLine { drv, line } => Some(format!("{}> {line}", derivation_name(drv))),
+                _ => None,
+            };
+            on_log(event);
+            text
+        })?;
         let results: Vec<DrvBuildResult> = serde_json::from_str(&stdout).map_err(|e| CommandError {
             command: format!("nix build --json --no-link ... ({} derivations)", drvs.len()),
             failure: Failure::Output(e.to_string()),
         })?;
         Ok(results.into_iter().filter_map(|r| Some((r.drv_path, r.outputs.get("out")?.clone()))).collect())
+    }
+
+    /// The derivations among the closures of `drvs` that `store` lacks the
+    /// outputs of, so that a build of `drvs` would build them (`nix build
+    /// --dry-run`); substitutable ones are not counted.
+    pub fn derivations_to_build(&self, drvs: &[String], store: &Target) -> Result<Vec<String>, CommandError> {
+        let (store_args, env) = store_args(store);
+        let mut args: Vec<&str> =
+            vec!["build", "--dry-run", "--json", "--no-link", "--log-format", "internal-json"];
+        args.extend(store_args.iter().map(String::as_str));
+        args.extend(self.build_args.iter().map(String::as_str));
+        args.extend(self.eval_args.iter().map(String::as_str));
+        args.extend(drvs.iter().map(String::as_str));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut log = BuildLog::new();
+        let mut listing = false;
+        let mut found = Vec::new();
+        self.run_streaming(&args, &env, &mut |line| {
+            let BuildLogEvent::Message { text, .. } = log.read(line)? else { return None };
+            // "these 2 derivations will be built:" (or "this derivation will
+            // be built:"), then one indented store path a message.
+            if let Some(path) = text.strip_prefix("  ").filter(|p| p.starts_with('/')) {
+                if listing && path.ends_with(".drv") {
+                    found.push(path.to_string());
+                }
+                return None;
+            }
+            listing = text.contains("will be built");
+            Some(text)
+        })?;
+        Ok(found)
     }
 
     /// `nix copy --derivation` of `drvs` to the target, so that it can build them.
@@ -303,7 +339,26 @@ impl Nix {
         self.run_with(args, &[])
     }
 
+    /// `nix ARGS`, its stdout.
+    pub(crate) fn run_quiet(&self, args: &[&str]) -> Result<String, CommandError> {
+        self.run_with(args, &[])
+    }
+
     fn run_with(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Result<String, CommandError> {
+        command::run(&mut self.command(args, extra_env)?)
+    }
+
+    fn run_streaming(
+        &self,
+        args: &[&str],
+        extra_env: &[(&str, &str)],
+        on_line: &mut dyn FnMut(&str) -> Option<String>,
+    ) -> Result<String, CommandError> {
+        command::run_streaming(&mut self.command(args, extra_env)?, on_line)
+    }
+
+    /// `nix ARGS` with this driver's environment, not started.
+    pub(crate) fn command(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Result<Command, CommandError> {
         let program = command::find_program("nix", INSTALL_NIX)?;
         let mut cmd = Command::new(program);
         cmd.args(FEATURES).args(args);
@@ -313,7 +368,7 @@ impl Nix {
         for (key, value) in extra_env {
             cmd.env(key, value);
         }
-        command::run(&mut cmd)
+        Ok(cmd)
     }
 }
 

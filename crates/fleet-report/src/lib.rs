@@ -2,17 +2,22 @@
 //!
 //! [`TerminalReporter`] draws one live line per node on a terminal;
 //! [`PlainReporter`] writes one line per event, for CI logs and pipes;
-//! [`summary_table`] renders the end-of-run table, [`dry_run_text`] and
-//! [`dry_run_json`] what a dry run would change. None of them runs anything.
+//! [`JsonEventsReporter`] writes each event as a JSON line; [`summary_table`]
+//! renders the end-of-run table and [`summary_json`] the same as one JSON
+//! document, [`dry_run_text`] and [`dry_run_json`] what a dry run would
+//! change. None of them runs anything.
 #![deny(missing_docs)]
 
 mod dry_run;
+mod json;
 mod plain;
 mod status;
 mod summary;
+mod table;
 mod terminal;
 
 pub use dry_run::{diff_json, dry_run_json, dry_run_text, JSON_VERSION};
+pub use json::{node_json, summary_json, JsonEventsReporter};
 pub use plain::PlainReporter;
 pub use status::status_table;
 pub use summary::{short_path, summary_table};

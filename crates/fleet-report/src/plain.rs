@@ -31,6 +31,15 @@ impl Sink for PlainReporter {
         let line = match event {
             Event::Planned { nodes } => format!("plan: {}", nodes.join(", ")),
             Event::Stage { node, stage } => format!("{node}: {stage}"),
+            // One line per finished derivation says as much, without a line
+            // per node and derivation.
+            Event::Evaluated { node, reused: true } => {
+                format!("{node}: evaluation reused (the flake's content is unchanged)")
+            }
+            Event::Evaluated { node, reused: false } => format!("{node}: evaluated"),
+            Event::Building { .. } => return,
+            Event::Built { derivation, nodes } => format!("built {derivation} (for {})", nodes.join(", ")),
+            Event::BuildLog { derivation, line } => format!("{derivation}> {line}"),
             Event::Retry { host, stage, attempt, reason } => {
                 format!("{host}: {stage} lost its connection (try {attempt}), trying again: {reason}")
             }

@@ -9,48 +9,29 @@ use crate::summary::{counts, problems, short_path};
 /// date), whether it matches the local build, and a note for an unfinished
 /// activation; then failures.
 pub fn status_table(summary: &Summary) -> String {
-    let header = ["NODE", "RUNNING", "GENERATION", "LOCAL BUILD"].map(String::from);
-    let rows: Vec<[String; 4]> = summary
-        .nodes
-        .iter()
-        .map(|report| {
-            let running = report.old.as_deref().map_or("-".to_string(), short_path);
-            let generation = match &report.generation {
-                Some(g) => match &g.since {
-                    Some(since) => format!("{} ({since})", g.number),
-                    None => g.number.to_string(),
-                },
-                None => "-".into(),
-            };
-            let matches = match (&report.outcome, &report.old, &report.new) {
-                (Outcome::Unchanged, _, _) => "matches".to_string(),
-                (Outcome::WouldActivate, None, _) => "not deployed yet".to_string(),
-                (Outcome::WouldActivate, _, _) if report.pending => {
-                    "activation unfinished: deploy again".to_string()
-                }
-                (Outcome::WouldActivate, _, Some(new)) => format!("differs: {}", short_path(new)),
-                (outcome, _, _) => outcome.label().to_string(),
-            };
-            [report.node.clone(), running, generation, matches]
-        })
-        .collect();
-    let mut widths = [0; 4];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let line = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect::<Vec<_>>()
-            .join("  ");
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let header = ["NODE", "RUNNING", "GENERATION", "LOCAL BUILD"].map(String::from).to_vec();
+    let rows = summary.nodes.iter().map(|report| {
+        let running = report.old.as_deref().map_or("-".to_string(), short_path);
+        let generation = match &report.generation {
+            Some(g) => match &g.since {
+                Some(since) => format!("{} ({since})", g.number),
+                None => g.number.to_string(),
+            },
+            None => "-".into(),
+        };
+        let matches = match (&report.outcome, &report.old, &report.new) {
+            (Outcome::Unchanged, _, _) => "matches".to_string(),
+            (Outcome::WouldActivate, None, _) => "not deployed yet".to_string(),
+            (Outcome::WouldActivate, _, _) if report.pending => {
+                "activation unfinished: deploy again".to_string()
+            }
+            (Outcome::WouldActivate, _, Some(new)) => format!("differs: {}", short_path(new)),
+            (outcome, _, _) => outcome.label().to_string(),
+        };
+        vec![report.node.clone(), running, generation, matches]
+    });
+    let rows: Vec<Vec<String>> = std::iter::once(header).chain(rows).collect();
+    let mut out = crate::table::render(&rows, &[]);
     out.push_str(&problems(summary));
     if summary.nodes.iter().any(|n| !n.outcome.is_success()) {
         out.push_str(&counts(summary));

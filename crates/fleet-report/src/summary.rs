@@ -17,32 +17,12 @@ pub fn short_path(path: &str) -> String {
 /// Renders the summary: one row per node (node, action, old -> new, time),
 /// then the details of every failure and skip.
 pub fn summary_table(summary: &Summary) -> String {
-    let rows: Vec<[String; 4]> = summary.nodes.iter().map(row).collect();
-    let header = ["NODE", "ACTION", "OLD -> NEW", "TIME"].map(String::from);
-    let mut widths = [0; 4];
-    for r in std::iter::once(&header).chain(&rows) {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in std::iter::once(&header).chain(&rows) {
-        let line = format!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3]
-        );
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let header = ["NODE", "ACTION", "OLD -> NEW", "TIME"].map(String::from).to_vec();
+    let rows: Vec<Vec<String>> = std::iter::once(header).chain(summary.nodes.iter().map(row)).collect();
+    let mut out = crate::table::render(&rows, &[false, false, false, true]);
     out.push_str(&problems(summary));
     out.push_str(&counts(summary));
+    out.push_str(&evaluations(summary));
     out
 }
 
@@ -72,7 +52,7 @@ pub(crate) fn problems(summary: &Summary) -> String {
 
 /// `N nodes: 3 activated, 1 failed`: the outcomes that occurred, in a fixed order.
 pub(crate) fn counts(summary: &Summary) -> String {
-    let labels = ["activated", "would activate", "unchanged", "built", "failed", "skipped"];
+    let labels = ["activated", "would activate", "unchanged", "built", "rolled back", "failed", "skipped"];
     let parts: Vec<String> = labels
         .iter()
         .filter_map(|label| {
@@ -83,14 +63,35 @@ pub(crate) fn counts(summary: &Summary) -> String {
     format!("\n{} nodes: {}\n", summary.nodes.len(), parts.join(", "))
 }
 
-fn row(report: &NodeReport) -> [String; 4] {
+/// Which nodes were evaluated and which reused an earlier evaluation of the
+/// same flake content; nothing when none was reused.
+pub(crate) fn evaluations(summary: &Summary) -> String {
+    let (reused, evaluated): (Vec<&NodeReport>, Vec<&NodeReport>) =
+        summary.nodes.iter().filter(|r| r.new.is_some()).partition(|r| r.reused_evaluation);
+    if reused.is_empty() {
+        return String::new();
+    }
+    let names =
+        |reports: &[&NodeReport]| reports.iter().map(|r| r.node.as_str()).collect::<Vec<_>>().join(", ");
+    let mut out = format!("evaluation reused (flake content unchanged): {}\n", names(&reused));
+    if !evaluated.is_empty() {
+        out.push_str(&format!("evaluated: {}\n", names(&evaluated)));
+    }
+    out
+}
+
+fn row(report: &NodeReport) -> Vec<String> {
     let show = |p: &Option<String>| p.as_deref().map_or("-".to_string(), short_path);
     let change = match (&report.outcome, &report.old) {
         (Outcome::Built, _) | (Outcome::Unchanged, _) => show(&report.new),
+        // It runs what it ran before; the new system is what failed.
+        (Outcome::RolledBack(_), Some(_)) => {
+            format!("back to {} (not {})", show(&report.old), show(&report.new))
+        }
         (_, _) if report.new.is_none() => show(&report.old),
         _ => format!("{} -> {}", show(&report.old), show(&report.new)),
     };
-    [report.node.clone(), report.outcome.label().to_string(), change, seconds(report.elapsed)]
+    vec![report.node.clone(), report.outcome.label().to_string(), change, seconds(report.elapsed)]
 }
 
 /// `1.23s`.
@@ -111,6 +112,44 @@ mod tests {
         assert_eq!(short_path("weird"), "weird");
     }
 
+    fn report(node: &str, old: Option<String>, new: Option<String>, outcome: Outcome) -> NodeReport {
+        NodeReport {
+            node: node.into(),
+            old,
+            new,
+            outcome,
+            diff: None,
+            generation: None,
+            pending: false,
+            elapsed: Duration::ZERO,
+            reused_evaluation: false,
+        }
+    }
+
+    /// Pins issue 13's finding: a rolled-back node was left out of the counts
+    /// and its row showed the system it failed to activate as if it ran.
+    #[test]
+    fn a_rolled_back_node_is_counted_and_says_what_it_went_back_to() {
+        let p = |h: &str| Some(format!("/nix/store/{h:a<32}-sys"));
+        let error = NodeError::new(
+            "c",
+            fleet_deploy::Stage::Activate,
+            fleet_nix::CommandError {
+                command: "switch".into(),
+                failure: fleet_nix::Failure::Output("check failed".into()),
+            },
+        );
+        let summary = Summary {
+            nodes: vec![
+                report("host", p("a"), p("a"), Outcome::Unchanged),
+                report("c", p("b"), p("c"), Outcome::RolledBack(error)),
+            ],
+        };
+        let table = summary_table(&summary);
+        assert!(table.contains("c     rolled back  back to baaaaaa-sys (not caaaaaa-sys)"), "{table}");
+        assert!(table.ends_with("\n2 nodes: 1 unchanged, 1 rolled back\n"), "{table}");
+    }
+
     #[test]
     fn table_aligns_and_lists_problems() {
         let p = |h: &str| Some(format!("/nix/store/{h:a<32}-sys"));
@@ -125,6 +164,7 @@ mod tests {
                     generation: None,
                     pending: false,
                     elapsed: Duration::from_millis(1500),
+                    reused_evaluation: false,
                 },
                 NodeReport {
                     node: "c".into(),
@@ -135,6 +175,7 @@ mod tests {
                     generation: None,
                     pending: false,
                     elapsed: Duration::ZERO,
+                    reused_evaluation: false,
                 },
                 NodeReport {
                     node: "d".into(),
@@ -145,6 +186,7 @@ mod tests {
                     generation: None,
                     pending: false,
                     elapsed: Duration::ZERO,
+                    reused_evaluation: false,
                 },
             ],
         };

@@ -7,7 +7,7 @@ use std::time::Duration;
 use fleet_deploy::{Event, Outcome, Sink};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::summary::short_path;
+use crate::summary::{seconds, short_path};
 
 /// Draws a spinner line per node on stderr.
 pub struct TerminalReporter {
@@ -22,6 +22,14 @@ impl TerminalReporter {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: Mutex::new(HashMap::new()),
         }
+    }
+}
+
+/// The live lines go when the run is over: the summary table that follows
+/// says it all again.
+impl Drop for TerminalReporter {
+    fn drop(&mut self) {
+        let _ = self.multi.clear();
     }
 }
 
@@ -54,6 +62,18 @@ impl Sink for TerminalReporter {
                     bar.set_message(format!("{stage}..."));
                 }
             }
+            Event::Building { node, done, expected, derivation } => {
+                if let Some(bar) = bars.get(node) {
+                    bar.set_message(match derivation {
+                        Some(derivation) => format!("building {done}/{expected} {derivation}"),
+                        None => format!("building {done}/{expected}"),
+                    });
+                }
+            }
+            Event::Built { .. } | Event::Evaluated { .. } => {}
+            Event::BuildLog { derivation, line } => {
+                let _ = self.multi.println(format!("{derivation}> {line}"));
+            }
             Event::Retry { host, stage, attempt, .. } => {
                 let line = format!("{host}: {stage} lost its connection (try {attempt}), trying again");
                 let _ = self.multi.println(line);
@@ -75,7 +95,13 @@ impl Sink for TerminalReporter {
                             report.new.as_deref().map(short_path).unwrap_or_default()
                         ),
                     };
-                    bar.finish_with_message(message);
+                    // The time the summary table will show for it, not the
+                    // line's own clock.
+                    let width = bars.keys().map(String::len).max().unwrap_or(0);
+                    let finished = ProgressStyle::with_template(&format!("  {{prefix:<{width}}} {{msg}}"))
+                        .expect("the template is valid");
+                    bar.set_style(finished);
+                    bar.finish_with_message(format!("{} {message}", seconds(report.elapsed)));
                 }
             }
         }

@@ -12,6 +12,10 @@ use crate::TestbedError;
 /// The fixture's host node, named like the real one.
 pub const FIXTURE_HOST: &str = "vps-arm";
 
+/// An evaluation cost ([`Fixture::set_eval_cost`]) of about 1 s and 300 MB
+/// per node, as a NixOS system costs to evaluate.
+pub const EVAL_COST_ONE_SECOND: u64 = 1_500_000;
+
 /// The fixture's containers with their dependencies, named like the real ones.
 pub const FIXTURE_CONTAINERS: &[(&str, &[&str])] =
     &[("bgs-backend", &[]), ("nannuo-bot", &["bgs-backend"]), ("test-container", &[])];
@@ -38,6 +42,8 @@ pub struct Fixture {
     hosts: Vec<FixtureHost>,
     /// Extra Nix attribute definitions per node, for `nix/fleet.nix`.
     extra: BTreeMap<String, String>,
+    /// Each node's `tags` in `nix/fleet.nix`.
+    tags: BTreeMap<String, Vec<String>>,
     knobs: Map<String, Value>,
 }
 
@@ -84,6 +90,7 @@ impl Fixture {
                 })
                 .collect(),
             extra: BTreeMap::new(),
+            tags: BTreeMap::new(),
             knobs: Map::new(),
         };
         fixture.write_fleet()?;
@@ -94,6 +101,34 @@ impl Fixture {
     /// The flake reference to deploy from.
     pub fn flake_ref(&self) -> String {
         format!("path:{}", self.dir)
+    }
+
+    /// Commits the fixture as it is now to a git repository in its folder (made
+    /// on first use) and returns the flake reference of that clean tree,
+    /// `git+file://DIR`.
+    pub fn commit(&self) -> Result<String, TestbedError> {
+        let git = |args: &[&str]| -> Result<(), TestbedError> {
+            let step = || format!("run git {} in {}", args.join(" "), self.dir);
+            let out = std::process::Command::new("git")
+                .args(["-c", "user.name=fleet testbed", "-c", "user.email=testbed@fleet.invalid"])
+                .args(args)
+                .current_dir(&self.dir)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| TestbedError::new(step(), e))?;
+            match out.status.success() {
+                true => Ok(()),
+                false => {
+                    Err(TestbedError::new(step(), String::from_utf8_lossy(&out.stderr).trim().to_string()))
+                }
+            }
+        };
+        if !self.dir.join(".git").exists() {
+            git(&["init", "--quiet"])?;
+        }
+        git(&["add", "--all"])?;
+        git(&["commit", "--quiet", "--allow-empty", "--message", "fixture"])?;
+        Ok(format!("git+file://{}", self.dir))
     }
 
     /// The fixture's folder.
@@ -147,6 +182,37 @@ impl Fixture {
         self.write_fleet()
     }
 
+    /// The store path a node's system builds to, as the flake evaluates it now
+    /// (nothing is built).
+    pub fn system_path(&self, node: &str) -> Result<String, TestbedError> {
+        let attribute =
+            format!("{}#nixosConfigurations.{node}.config.system.build.toplevel.outPath", self.flake_ref());
+        let step = || format!("evaluate {attribute}");
+        let out = std::process::Command::new("nix")
+            .args(["--extra-experimental-features", "nix-command flakes", "eval", "--raw", &attribute])
+            .envs(crate::nix_env())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| TestbedError::new(step(), e))?;
+        if !out.status.success() {
+            return Err(TestbedError::new(step(), String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        }
+        String::from_utf8(out.stdout).map_err(|_| TestbedError::new(step(), "not UTF-8"))
+    }
+
+    /// Makes evaluating a node's system cost what a NixOS system's does:
+    /// building and forcing a list of `elements` strings
+    /// ([`EVAL_COST_ONE_SECOND`] is about 1 s and 300 MB).
+    pub fn set_eval_cost(&mut self, node: &str, elements: u64) -> Result<(), TestbedError> {
+        self.set(node, "evalCost", json!(elements))
+    }
+
+    /// Sets a node's `tags` in the fixture's graph data (none: no `tags`).
+    pub fn set_tags(&mut self, node: &str, tags: &[&str]) -> Result<(), TestbedError> {
+        self.tags.insert(node.to_string(), tags.iter().map(|t| t.to_string()).collect());
+        self.write_fleet()
+    }
+
     /// Makes a node's build take `seconds` (a sleeping builder).
     pub fn set_build_seconds(&mut self, node: &str, seconds: u32) -> Result<(), TestbedError> {
         self.set(node, "buildSeconds", json!(seconds))
@@ -183,7 +249,17 @@ impl Fixture {
 
 /// The fixture's graph data as Nix text.
 fn fleet_nix(fixture: &Fixture) -> String {
-    let extra = |node: &str| fixture.extra.get(node).map(|e| format!("      {e}\n")).unwrap_or_default();
+    let extra = |node: &str| {
+        let tags = match fixture.tags.get(node) {
+            Some(tags) if !tags.is_empty() => {
+                let tags: Vec<String> = tags.iter().map(|t| format!("\"{t}\"")).collect();
+                format!("      tags = [ {} ];\n", tags.join(" "))
+            }
+            _ => String::new(),
+        };
+        let attrs = fixture.extra.get(node).map(|e| format!("      {e}\n")).unwrap_or_default();
+        format!("{tags}{attrs}")
+    };
     let mut text =
         String::from("# Generated by the testbed: the fixture fleet's graph data.\n{\n  nodes = {\n");
     for (h, FixtureHost { name: host, target, containers }) in fixture.hosts.iter().enumerate() {

@@ -11,17 +11,16 @@
 #![deny(missing_docs)]
 
 mod bench_deploy;
-mod closure_pair;
 mod error;
 mod fixture;
+mod kept;
 mod nix_config;
 mod prerequisites;
 mod testbed;
 
 pub use bench_deploy::{run_measured, DeployBench, DeployTool, Measured, SelfUsage};
-pub use closure_pair::{diff_closures, nix_version, ClosurePair, PairDesign, MIN_PAIR_PATHS};
 pub use error::TestbedError;
-pub use fixture::{Containers, Fixture, FIXTURE_CONTAINERS, FIXTURE_HOST};
+pub use fixture::{Containers, Fixture, EVAL_COST_ONE_SECOND, FIXTURE_CONTAINERS, FIXTURE_HOST};
 pub use nix_config::{hermetic, nix_env, NIX_CONF, NIX_CONF_DIR, NIX_CONF_FILE};
 pub use prerequisites::{ensure_programs, Missing, TESTBED_PROGRAMS};
 pub use testbed::{ActivationRecord, Testbed, NETNS_PROGRAMS};

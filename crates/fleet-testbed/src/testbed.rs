@@ -18,7 +18,7 @@ const SYSTEMD_RUN: &str = include_str!("fixture/systemd-run");
 const NIXOS_CONTAINER: &str = include_str!("fixture/nixos-container");
 
 /// How long sshd gets to start listening.
-const SSHD_START_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const SSHD_START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running simulated VPS. Dropping it stops its sshd.
 pub struct Testbed {
@@ -27,7 +27,7 @@ pub struct Testbed {
     /// The network namespace sshd runs in, if any (see [`Testbed::start_partitionable`]).
     netns: Option<Netns>,
     /// The listening sshd; `None` while stopped by [`Testbed::stop_sshd`].
-    sshd: Mutex<Option<Child>>,
+    pub(crate) sshd: Mutex<Option<Child>>,
 }
 
 /// One line of the activation log: which node's system did what.
@@ -389,7 +389,7 @@ fn run(cmd: &mut Command) -> Result<(), TestbedError> {
 }
 
 /// Every process below `root`, read from /proc.
-fn descendants(root: u32) -> Vec<u32> {
+pub(crate) fn descendants(root: u32) -> Vec<u32> {
     let parents: Vec<(u32, u32)> = fs::read_dir("/proc")
         .map(|entries| {
             entries

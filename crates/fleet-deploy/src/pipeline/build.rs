@@ -1,4 +1,5 @@
-//! Building the selected nodes: all at once when possible, each on its own
+//! Building the selected nodes: each evaluated on its own (or its earlier
+//! evaluation reused), then all built at once when possible, each on its own
 //! when not.
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,69 +9,113 @@ use fleet_nix::{CommandError, Failure, Nix, Target};
 use rayon::prelude::*;
 
 use super::Plan;
+use crate::build_progress::BuildProgress;
 use crate::{Event, NodeError, Sink, Stage};
 
+/// One node's build: its system, or why there is none.
+pub(super) struct Built<'s> {
+    /// The node.
+    pub(super) node: &'s str,
+    /// Its system's store path.
+    pub(super) result: Result<String, NodeError>,
+    /// Time spent evaluating and building it (shared builds count for each node).
+    pub(super) elapsed: Duration,
+    /// Its derivation came from an earlier evaluation of the same flake content.
+    pub(super) reused_evaluation: bool,
+}
+
 impl<'a> Plan<'a> {
-    /// Builds every selected node, here or (`on_targets`) each on its host:
-    /// first all at once (one evaluation, one `nix build` per store, nix
-    /// scheduling the builds); if that fails, each node on its own, in
-    /// parallel, so that one failure does not stop independent nodes and each
-    /// error is its node's own.
+    /// Builds every selected node, here or (`on_targets`) each on its host.
+    /// Each node is evaluated on its own, in a bounded pool (or its earlier
+    /// evaluation reused); then one `nix build` per store builds every
+    /// evaluated node, nix scheduling the builds; if that fails, each node on
+    /// its own, in parallel, so that one failure does not stop independent
+    /// nodes and each error is its node's own.
     pub(super) fn build_all<'s>(
         &'s self,
         nix: &Nix,
         pool: &rayon::ThreadPool,
         on_targets: Option<&BTreeMap<String, Target>>,
         sink: &dyn Sink,
-    ) -> Vec<(&'s str, Result<String, NodeError>, Duration)> {
+    ) -> Vec<Built<'s>> {
         let names = self.selection.names();
         for name in names {
             sink.event(Event::Stage { node: name, stage: Stage::Build });
         }
         let started = Instant::now();
         let attributes: Vec<String> = names.iter().map(|name| self.build_attr(name)).collect();
-        // One evaluation gives every node's derivation; one build per store
-        // realises them, and the results map back through the derivation paths.
-        let built = nix.eval_drv_paths(&self.flake, &attributes).and_then(|drvs| {
-            let mut outs = HashMap::new();
-            match on_targets {
-                None => outs = nix.build_derivations(&drvs, self.jobs, &Target::Local)?,
-                Some(targets) => {
-                    for (host, target) in targets {
-                        let mine: Vec<String> = names
-                            .iter()
-                            .zip(&drvs)
-                            .filter(|(name, _)| self.fleet.host_of(name).is_some_and(|h| &h.name == host))
-                            .map(|(_, drv)| drv.clone())
-                            .collect();
-                        nix.copy_derivations_to(target, &mine)?;
-                        outs.extend(nix.build_derivations(&mine, self.jobs, target)?);
-                    }
-                }
+        let (evaluated, _) = nix.evaluate(&self.flake, &attributes, &self.evaluation, &mut |i, result| {
+            if let Ok(evaluated) = result {
+                sink.event(Event::Evaluated { node: &names[i], reused: evaluated.reused });
             }
-            Ok(drvs.iter().map(|drv| outs.get(drv).cloned()).collect::<Option<Vec<String>>>())
         });
-        let elapsed = started.elapsed();
-        match built {
-            Ok(Some(paths)) => {
-                return names
-                    .iter()
-                    .zip(paths)
-                    .map(|(name, path)| (name.as_str(), Ok(path), elapsed))
-                    .collect()
+        let too_old = match evaluated.iter().any(Result::is_err) {
+            // Each would fail the same way, deep inside nixpkgs: say why once.
+            true => nix.check_version(&self.flake).err().filter(CommandError::is_nix_too_old),
+            false => None,
+        };
+        let mut results: Vec<Option<Result<String, NodeError>>> = evaluated
+            .iter()
+            .zip(names)
+            .map(|(result, name)| {
+                let error = too_old.as_ref().or(result.as_ref().err())?;
+                Some(Err(NodeError::new(name, Stage::Build, error.clone())))
+            })
+            .collect();
+
+        let stores: Vec<(Target, Vec<usize>)> = match on_targets {
+            None => vec![(Target::Local, (0..names.len()).collect())],
+            Some(targets) => targets
+                .iter()
+                .map(|(host, target)| {
+                    let mine = (0..names.len())
+                        .filter(|&i| self.fleet.host_of(&names[i]).is_some_and(|h| &h.name == host))
+                        .collect();
+                    (target.clone(), mine)
+                })
+                .collect(),
+        };
+        for (store, indices) in stores {
+            let indices: Vec<usize> = indices.into_iter().filter(|&i| results[i].is_none()).collect();
+            if indices.is_empty() {
+                continue;
             }
-            // Node by node, each would fail the same way, deep inside nixpkgs.
-            Err(error) if error.is_nix_too_old() => {
-                return names
-                    .iter()
-                    .map(|name| {
-                        (name.as_str(), Err(NodeError::new(name, Stage::Build, error.clone())), elapsed)
-                    })
-                    .collect()
+            let drv =
+                |i: usize| evaluated[i].as_ref().map(|e| e.drv.clone()).expect("only evaluated nodes build");
+            let nodes: Vec<&str> = indices.iter().map(|&i| names[i].as_str()).collect();
+            let drvs: Vec<String> = indices.iter().map(|&i| drv(i)).collect();
+            let together = nix
+                .copy_derivations_to(&store, &drvs)
+                .and_then(|()| self.build_reporting(nix, &nodes, &drvs, self.jobs, &store, sink));
+            let each: Vec<(usize, Result<String, CommandError>)> = match together {
+                Ok(outs) => indices.iter().map(|&i| (i, output_of(&outs, &drv(i), &store))).collect(),
+                Err(_) => pool.install(|| {
+                    indices
+                        .par_iter()
+                        .map(|&i| {
+                            let built =
+                                self.build_reporting(nix, &[names[i].as_str()], &[drv(i)], 1, &store, sink);
+                            (i, built.and_then(|outs| output_of(&outs, &drv(i), &store)))
+                        })
+                        .collect()
+                }),
+            };
+            for (i, result) in each {
+                results[i] = Some(result.map_err(|error| NodeError::new(&names[i], Stage::Build, error)));
             }
-            _ => {}
         }
-        pool.install(|| names.par_iter().map(|name| self.build(nix, name, on_targets)).collect())
+        let elapsed = started.elapsed();
+        names
+            .iter()
+            .zip(results)
+            .zip(&evaluated)
+            .map(|((name, result), evaluation)| Built {
+                node: name,
+                result: result.expect("every node was evaluated and built, or failed"),
+                elapsed,
+                reused_evaluation: evaluation.as_ref().is_ok_and(|e| e.reused),
+            })
+            .collect()
     }
 
     fn build_attr(&self, name: &str) -> String {
@@ -78,29 +123,42 @@ impl<'a> Plan<'a> {
         self.kinds.of(node).build_attr(node)
     }
 
-    /// Builds one node, here or on its host.
-    fn build<'n>(
+    /// Builds `drvs`, the derivations of `nodes` (in that order), in `store`,
+    /// telling `sink` how far each node's build is. What must be built is
+    /// asked first (a dry run) and mapped to the nodes through their
+    /// derivation closures; when either cannot be read, the build runs all the
+    /// same, without per-node progress.
+    fn build_reporting(
         &self,
         nix: &Nix,
-        name: &'n str,
-        on_targets: Option<&BTreeMap<String, Target>>,
-    ) -> (&'n str, Result<String, NodeError>, Duration) {
-        let started = Instant::now();
-        let result = match on_targets {
-            None => nix.build(&format!("{}#{}", self.flake, self.build_attr(name))),
-            Some(targets) => {
-                let host = self.fleet.host_of(name).expect("validated nodes have hosts");
-                let target = &targets[&host.name];
-                nix.eval_drv_paths(&self.flake, &[self.build_attr(name)]).and_then(|drvs| {
-                    nix.copy_derivations_to(target, &drvs)?;
-                    let outs = nix.build_derivations(&drvs, 1, target)?;
-                    outs.get(&drvs[0]).cloned().ok_or_else(|| CommandError {
-                        command: format!("nix build --store {target} {}", drvs[0]),
-                        failure: Failure::Output("no `out` output in the build result".into()),
-                    })
-                })
+        nodes: &[&str],
+        drvs: &[String],
+        jobs: usize,
+        store: &Target,
+        sink: &dyn Sink,
+    ) -> Result<HashMap<String, String>, CommandError> {
+        let mut progress =
+            nix.derivations_to_build(drvs, store).ok().filter(|to_build| !to_build.is_empty()).and_then(
+                |to_build| {
+                    let closures = nix.local_closures(drvs).ok()?;
+                    Some(BuildProgress::new(nodes, &closures, &to_build, self.build_logs))
+                },
+            );
+        if let Some(progress) = &progress {
+            progress.start(sink);
+        }
+        nix.build_derivations(drvs, jobs, store, &mut |event| {
+            if let Some(progress) = progress.as_mut() {
+                progress.on_log(event, sink);
             }
-        };
-        (name, result.map_err(|error| NodeError::new(name, Stage::Build, error)), started.elapsed())
+        })
     }
+}
+
+/// The `out` path of `drv` in a build's results.
+fn output_of(outs: &HashMap<String, String>, drv: &str, store: &Target) -> Result<String, CommandError> {
+    outs.get(drv).cloned().ok_or_else(|| CommandError {
+        command: format!("nix build --store {store} {drv}"),
+        failure: Failure::Output("no `out` output in the build result".into()),
+    })
 }
