@@ -270,3 +270,40 @@ fn a_job_of_a_run_without_the_lock_refuses_to_start() {
     assert_eq!(bed.activation_order().len(), before, "nothing was activated");
     drop(holder);
 }
+
+/// Every step bounded: a switch that does not finish within the switch
+/// timeout is stopped, and the node rolls back to what was running.
+#[test]
+fn a_switch_that_hangs_is_stopped_at_its_timeout_and_rolled_back() {
+    let mut bed = Bed::new("hung_switch");
+    let (first, _) = bed.deploy(&["test-container"]);
+    assert!(first.success());
+    let v1 = bed.profile_of("test-container");
+    bed.fixture.set_version("test-container", "2-hung_switch").unwrap();
+    bed.fixture.set_switch_seconds("test-container", 3600).unwrap();
+    let fleet = bed.fleet();
+    let kinds = fleet_deploy::Kinds::standard();
+    let plan = fleet_deploy::Plan::new(
+        &fleet,
+        &kinds,
+        &[],
+        &["test-container".to_string()],
+        &bed.fixture.flake_ref(),
+    )
+    .unwrap()
+    .with_switch_timeout(Duration::from_secs(2));
+    let targets = plan.targets(Some(&bed.testbed.target())).unwrap();
+    let summary = plan.run(&Testbed::nix(), Mode::Deploy, &targets, &Recorder::default());
+    assert_eq!(outcomes(&summary), ["test-container=rolled back"]);
+    let Outcome::RolledBack(error) = &summary.nodes[0].outcome else { unreachable!() };
+    let message = error.to_string();
+    assert!(message.contains("rolled back: switching to") && message.contains("failed"), "{message}");
+    assert!(message.contains("did not finish within 2s; it was stopped"), "the log says why: {message}");
+    assert_eq!(bed.profile_of("test-container"), v1, "back on the system that was running");
+    let hung = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .any(|cmdline| cmdline == b"sleep\x003600\x00");
+    assert!(!hung, "the switch's processes were stopped");
+}
