@@ -307,3 +307,54 @@ fn a_switch_that_hangs_is_stopped_at_its_timeout_and_rolled_back() {
         .any(|cmdline| cmdline == b"sleep\x003600\x00");
     assert!(!hung, "the switch's processes were stopped");
 }
+
+/// An expired lease is taken over, and said so: its holder still holds the
+/// flock (a frozen agent), but stopped renewing long ago.
+#[test]
+fn an_expired_lease_is_taken_over_and_reported() {
+    let bed = Bed::new("expired_lease");
+    let dir = state(&bed.testbed, "");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A stand-in for a frozen agent of run `frozen-run`: it holds the lock's
+    // flock and never renews its lease, which ended in 2001.
+    let mut frozen = Command::new("sh")
+        .args(["-c", r#"exec 9>>"$1"; flock 9 && echo held && while :; do sleep 1; done"#, "fleet"])
+        .arg(dir.join("deploy.lock"))
+        .arg("frozen-run")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(frozen.stdout.take().unwrap()), &mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "held");
+    let pid = frozen.id();
+    std::fs::write(
+        dir.join("deploy.lease"),
+        format!("frozen-run {pid} {pid} 1000000000 ghost@elsewhere (pid 7)\n"),
+    )
+    .unwrap();
+
+    #[derive(Default)]
+    struct Notices(std::sync::Mutex<Vec<String>>);
+    impl Sink for Notices {
+        fn event(&self, event: Event<'_>) {
+            if let Event::Notice { message, .. } = event {
+                self.0.lock().unwrap().push(message.to_string());
+            }
+        }
+    }
+    let notices = Notices::default();
+    let summary = bed.run(Mode::Deploy, &[], &bed.testbed.target(), None, &notices);
+    assert!(summary.success(), "{:?}", outcomes(&summary));
+    let notices = notices.0.into_inner().unwrap();
+    assert!(
+        notices.iter().any(|n| n
+            == "took over the deploy lock from ghost@elsewhere (pid 7) (run frozen-run), whose lease had run out"),
+        "{notices:?}"
+    );
+    assert!(frozen.wait().unwrap().code().is_none(), "the frozen agent was ended");
+    for report in &summary.nodes {
+        assert_eq!(bed.profile_of(&report.node), report.new);
+    }
+}

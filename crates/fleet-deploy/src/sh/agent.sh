@@ -56,8 +56,15 @@ else
     echo "another deploy holds the lock on this target: ${r_holder:-unknown holder} (run ${r_run:-unknown})${r_expires:+, its lease runs until $(date -u -d "@$r_expires" '+%Y-%m-%dT%H:%M:%SZ')}" >&2
     exit 75
   fi
-  # Our own earlier agent (a dropped session) or one whose lease ran out.
-  kill "$r_reader" "$r_watcher" 2>/dev/null
+  # Our own earlier agent (a dropped session) or one whose lease ran out:
+  # end its two processes, but only if they still are that agent (their
+  # command line holds its run id), never a process that reused a pid.
+  for p in "$r_reader" "$r_watcher"; do
+    case $p in '' | *[!0-9]*) continue ;; esac
+    if tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qxF -- "$r_run"; then
+      kill "$p" 2>/dev/null
+    fi
+  done
   if ! flock -w 10 9; then
     echo "the deploy lock on this target is still held 10s after ending the agent of run $r_run (pids $r_reader $r_watcher)" >&2
     exit 75
