@@ -55,13 +55,15 @@ for node in "$@"; do
   nix "${nix_flags[@]}" copy --no-check-sigs --to "ssh-ng://$destination" "$path"
   if [ "$node" = "$host_node" ]; then
     # Store paths and node names hold no shell metacharacters, so they can
-    # stand in the remote command as they are.
+    # stand in the remote command as they are (a baseline, not the product).
+    # shellcheck disable=SC2029
     ssh "${ssh_args[@]}" "$destination" "
       set -e
       nix-env -p /nix/var/nix/profiles/system --set $path
       systemd-run --collect --no-ask-password --pipe --quiet --service-type=exec \
         --unit=sequential-deploy-\$\$ $path/bin/switch-to-configuration switch"
   else
+    # shellcheck disable=SC2029
     ssh "${ssh_args[@]}" "$destination" "
       set -e
       mkdir -p /nix/var/nix/profiles/per-container/$node

@@ -139,6 +139,38 @@ fn architecture_md_dependency_table_matches_every_manifest() {
     assert!(wrong.is_empty(), "update ARCHITECTURE.md's dependency table:\n{}", wrong.join("\n"));
 }
 
+/// Every `.sh` file under `dir`, recursively (build output excluded).
+fn shell_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).expect("source folders are readable").flatten() {
+        let path = entry.path();
+        if path.is_dir() && entry.file_name() != "target" {
+            shell_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "sh") {
+            found.push(path);
+        }
+    }
+}
+
+/// Shell is code too: every script in `crates/` and `scripts/` (what runs on a
+/// target, the testbed's stand-ins, the checks and benchmarks) passes
+/// ShellCheck. Scripts without a shebang say their shell in a
+/// `# shellcheck shell=` line.
+#[test]
+fn every_shell_script_passes_shellcheck() {
+    let root = repo_root();
+    let mut files = Vec::new();
+    shell_files(&root.join("crates"), &mut files);
+    shell_files(&root.join("scripts"), &mut files);
+    assert!(files.len() > 5, "found the scripts: {files:?}");
+    let out = Command::new("shellcheck")
+        .args(["--external-sources", "--source-path=SCRIPTDIR"])
+        .args(&files)
+        .current_dir(&root)
+        .output()
+        .expect("shellcheck runs (apt-get install shellcheck)");
+    assert!(out.status.success(), "shellcheck:\n{}", String::from_utf8_lossy(&out.stdout));
+}
+
 #[test]
 fn the_manual_page_is_current() {
     let path = repo_root().join(crate::man::MAN_PAGE);

@@ -84,7 +84,10 @@ fn unknown_dependency_is_named() {
 fn invalid_container_name_is_rejected() {
     let fixture = fixture_with("invalid_name", &[("bad_name", &[])]);
     let out = fleet(&["deploy", "--flake", &fixture.flake_ref()]);
-    check_config_error(&out, "`bad_name` is not a valid container name");
+    check_config_error(
+        &out,
+        "node `bad_name`: not a valid name (8 characters): a node name is 1 to 63 letters, digits and inner `-` (no `_`",
+    );
 }
 
 #[test]

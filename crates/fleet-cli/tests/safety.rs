@@ -91,13 +91,14 @@ fn a_deployer_killed_during_activation_leaves_no_node_half_switched_and_a_rerun_
     let mut deployer = bed.command(&["deploy"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let pid_file = bed.state("jobs/test-container.pid");
     let status_file = bed.state("jobs/test-container.status");
-    wait_until("test-container's activation job runs", || pid_file.exists() && !status_file.exists());
+    let status = || std::fs::read_to_string(&status_file).unwrap_or_default().trim().to_string();
+    wait_until("test-container's activation job runs", || pid_file.exists() && status() == "started");
     deployer.kill().unwrap();
     deployer.wait().unwrap();
 
     // The job goes on without the deployer and ends on one generation or the other.
-    wait_until("the orphaned job finishes", || status_file.exists());
-    assert_eq!(std::fs::read_to_string(&status_file).unwrap().trim(), "ok");
+    wait_until("the orphaned job finishes", || status() != "started");
+    assert_eq!(status(), "ok");
     let activated = std::fs::read_to_string(bed.state("activated/test-container")).unwrap();
     assert_eq!(
         Some(activated.trim().to_string()),
@@ -105,7 +106,7 @@ fn a_deployer_killed_during_activation_leaves_no_node_half_switched_and_a_rerun_
         "profile and running system agree"
     );
 
-    wait_until("the killed deployer's lock is released", || !bed.state("deploy.holder").exists());
+    wait_until("the killed deployer's lock is released", || !bed.state("deploy.lease").exists());
     let out = bed.fleet(&["deploy"]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     assert!(text(&out.stdout).contains("4 nodes: 4 unchanged"), "{}", text(&out.stdout));
@@ -159,14 +160,19 @@ fn concurrent_deploys_from_two_processes_never_both_activate() {
 #[test]
 fn a_stale_lock_is_taken_over_and_said_so() {
     let bed = Bed::new("stale_lock");
-    let holder = bed.state("deploy.holder");
-    std::fs::create_dir_all(holder.parent().unwrap()).unwrap();
-    std::fs::write(&holder, "ghost@elsewhere (pid 1) since 2026-01-01T00:00:00Z\n").unwrap();
+    // A lease record whose agent is gone (no process holds the flock).
+    let record = bed.state("deploy.lease");
+    std::fs::create_dir_all(record.parent().unwrap()).unwrap();
+    std::fs::write(
+        &record,
+        "ghost-run 999999 999998 4102444800 ghost@elsewhere (pid 1) since 2026-01-01T00:00:00Z\n",
+    )
+    .unwrap();
     let out = bed.fleet(&["deploy"]);
     assert!(out.status.success(), "{}", text(&out.stdout));
     assert!(
         text(&out.stderr)
-            .contains("took over the deploy lock from ghost@elsewhere (pid 1) since 2026-01-01T00:00:00Z"),
+            .contains("took over the deploy lock from ghost@elsewhere (pid 1) since 2026-01-01T00:00:00Z (run ghost-run), which had ended without releasing it"),
         "{}",
         text(&out.stderr)
     );

@@ -2,7 +2,7 @@
 
 use fleet_graph::{Fleet, Node};
 
-use crate::checks;
+use crate::checks::{self, Check};
 use crate::{ConfigError, ContainerKind, HostKind};
 
 /// What a kind of node means on the target: where it is built from, which
@@ -27,18 +27,19 @@ pub trait NodeKind: Send + Sync {
     /// The profile on the target whose current generation the node runs.
     fn profile(&self, node: &Node) -> String;
 
-    /// POSIX shell text defining two functions for the activation job:
-    /// `switch_to PATH` makes the running node use the system at PATH (the
-    /// profile already points at it), and `retire` stops a node that has no
-    /// earlier system to go back to. `$name` holds the node's name.
-    fn switch_functions(&self) -> &'static str;
+    /// The POSIX sh script (a real file, loaded with `include_str!`) that the
+    /// activation job runs as `switch NODE SYSTEM` to make the running node use
+    /// the system at SYSTEM (the profile already points at it), and as
+    /// `retire NODE` to stop a node that has no earlier system to go back to.
+    /// Values reach it only as those positional arguments.
+    fn switch_script(&self) -> &'static str;
 
-    /// Health checks every node of this kind gets, as shell command lines.
-    fn default_checks(&self, node: &Node) -> Vec<String>;
+    /// Health checks every node of this kind gets.
+    fn default_checks(&self, node: &Node) -> Vec<Check>;
 
-    /// The command line that runs `argv` as a declared health check of `node`
-    /// (inside a container, directly on a host). Arguments are quoted.
-    fn check_command(&self, node: &Node, argv: &[String]) -> String;
+    /// The argument vector that runs `argv` as a declared health check of
+    /// `node` (inside a container, directly on a host).
+    fn check_command(&self, node: &Node, argv: &[String]) -> Vec<String>;
 
     /// Whether a switch must be confirmed by the deployer over a new connection
     /// before it is kept: for nodes whose switch can cut the deployer off.
@@ -65,6 +66,11 @@ impl Kinds {
         self
     }
 
+    /// Every kind's name and switch script, for the agent to install.
+    pub(crate) fn scripts(&self) -> Vec<(&'static str, &'static str)> {
+        self.kinds.iter().map(|k| (k.name(), k.switch_script())).collect()
+    }
+
     /// The plugin for `node`; [`Kinds::validate`] has ensured it exists.
     pub fn of(&self, node: &Node) -> &dyn NodeKind {
         self.get(&node.kind).expect("kinds are validated before use")
@@ -78,10 +84,12 @@ impl Kinds {
     /// that its health checks are well-formed.
     pub fn validate(&self, fleet: &Fleet) -> Result<(), ConfigError> {
         for node in fleet.nodes() {
-            let kind = self.get(&node.kind).ok_or_else(|| ConfigError::UnknownKind {
-                node: node.name.clone(),
-                kind: node.kind.clone(),
-                known: self.kinds.iter().map(|k| k.name()).collect(),
+            let kind = self.get(&node.kind).filter(|k| valid_kind_name(k.name())).ok_or_else(|| {
+                ConfigError::UnknownKind {
+                    node: node.name.clone(),
+                    kind: node.kind.clone(),
+                    known: self.kinds.iter().map(|k| k.name()).collect(),
+                }
             })?;
             let invalid = |reason| ConfigError::InvalidNode { node: node.name.clone(), reason };
             kind.validate(node).map_err(invalid)?;
@@ -90,6 +98,12 @@ impl Kinds {
         }
         Ok(())
     }
+}
+
+/// A kind's name names its script file on the target: lowercase letters,
+/// digits and dashes.
+fn valid_kind_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[cfg(test)]
@@ -109,14 +123,14 @@ mod tests {
         fn profile(&self, node: &Node) -> String {
             format!("/nix/var/nix/profiles/per-user/{}/home-manager", node.attr_str("user").unwrap_or(""))
         }
-        fn switch_functions(&self) -> &'static str {
-            "switch_to() { \"$1/activate\"; }\nretire() { :; }\n"
+        fn switch_script(&self) -> &'static str {
+            "case $1 in switch) exec \"$3/activate\" ;; esac\n"
         }
-        fn default_checks(&self, _node: &Node) -> Vec<String> {
+        fn default_checks(&self, _node: &Node) -> Vec<Check> {
             Vec::new()
         }
-        fn check_command(&self, _node: &Node, argv: &[String]) -> String {
-            argv.join(" ")
+        fn check_command(&self, _node: &Node, argv: &[String]) -> Vec<String> {
+            argv.to_vec()
         }
     }
 

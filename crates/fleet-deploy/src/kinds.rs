@@ -1,8 +1,9 @@
 //! The two built-in node kinds: a NixOS host and a native NixOS container.
 
 use fleet_graph::Node;
-use fleet_nix::{shell_quote, Target};
+use fleet_nix::Target;
 
+use crate::checks::Check;
 use crate::NodeKind;
 
 /// A NixOS machine: the system profile, switched with `switch-to-configuration
@@ -11,13 +12,8 @@ use crate::NodeKind;
 /// deployer off (network, firewall, sshd), so it must be confirmed.
 pub struct HostKind;
 
-const HOST_FUNCTIONS: &str = r#"
-switch_to() {
-  systemd-run --collect --no-ask-password --pipe --quiet --service-type=exec \
-    --unit="fleet-switch-$(date +%s)-$$" "$1/bin/switch-to-configuration" switch
-}
-retire() { :; }
-"#;
+/// `switch NODE SYSTEM` / `retire NODE` for a host.
+const HOST_SCRIPT: &str = include_str!("sh/host.sh");
 
 impl NodeKind for HostKind {
     fn name(&self) -> &'static str {
@@ -41,16 +37,16 @@ impl NodeKind for HostKind {
         "/nix/var/nix/profiles/system".into()
     }
 
-    fn switch_functions(&self) -> &'static str {
-        HOST_FUNCTIONS
+    fn switch_script(&self) -> &'static str {
+        HOST_SCRIPT
     }
 
-    fn default_checks(&self, _node: &Node) -> Vec<String> {
+    fn default_checks(&self, _node: &Node) -> Vec<Check> {
         Vec::new()
     }
 
-    fn check_command(&self, _node: &Node, argv: &[String]) -> String {
-        argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+    fn check_command(&self, _node: &Node, argv: &[String]) -> Vec<String> {
+        argv.to_vec()
     }
 
     fn needs_confirmation(&self) -> bool {
@@ -64,16 +60,8 @@ impl NodeKind for HostKind {
 /// test` inside) or starting it when it is not running.
 pub struct ContainerKind;
 
-const CONTAINER_FUNCTIONS: &str = r#"
-switch_to() {
-  if systemctl is-active --quiet "container@$name"; then
-    systemctl reload "container@$name"
-  else
-    systemctl start "container@$name"
-  fi
-}
-retire() { systemctl stop "container@$name" || true; }
-"#;
+/// `switch NODE SYSTEM` / `retire NODE` for a container.
+const CONTAINER_SCRIPT: &str = include_str!("sh/container.sh");
 
 impl NodeKind for ContainerKind {
     fn name(&self) -> &'static str {
@@ -91,22 +79,21 @@ impl NodeKind for ContainerKind {
         format!("/nix/var/nix/profiles/per-container/{}/system", node.name)
     }
 
-    fn switch_functions(&self) -> &'static str {
-        CONTAINER_FUNCTIONS
+    fn switch_script(&self) -> &'static str {
+        CONTAINER_SCRIPT
     }
 
-    fn default_checks(&self, node: &Node) -> Vec<String> {
+    fn default_checks(&self, node: &Node) -> Vec<Check> {
         let unit = format!("container@{}", node.name);
-        vec![["systemctl", "is-active", "--quiet", &unit].map(shell_quote).join(" ")]
+        vec![Check::new(["systemctl", "is-active", "--quiet", &unit])]
     }
 
-    fn check_command(&self, node: &Node, argv: &[String]) -> String {
+    fn check_command(&self, node: &Node, argv: &[String]) -> Vec<String> {
         ["nixos-container", "run", &node.name, "--"]
             .into_iter()
-            .chain(argv.iter().map(String::as_str))
-            .map(shell_quote)
-            .collect::<Vec<_>>()
-            .join(" ")
+            .map(String::from)
+            .chain(argv.iter().cloned())
+            .collect()
     }
 }
 

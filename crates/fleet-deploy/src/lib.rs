@@ -19,11 +19,12 @@ mod pipeline;
 mod probe;
 mod report;
 
+pub use checks::Check;
 pub use error::{ConfigError, NodeError};
 pub use event::{Event, Sink, Stage};
-pub use job::STATE_DIR;
+pub use job::{DEFAULT_SWITCH_SECONDS, STATE_DIR};
 pub use kind::{Kinds, NodeKind};
 pub use kinds::{ContainerKind, HostKind};
-pub use lock::DeployLock;
+pub use lock::{DeployLock, LEASE};
 pub use pipeline::{Plan, DEFAULT_CONFIRM};
 pub use report::{Generation, Mode, NodeReport, Outcome, Summary};

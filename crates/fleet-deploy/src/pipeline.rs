@@ -26,6 +26,7 @@ pub struct Plan<'a> {
     flake: String,
     jobs: usize,
     confirm: Option<Duration>,
+    switch_seconds: u64,
     build_on_target: bool,
     build_logs: bool,
     evaluation: EvalSettings,
@@ -76,6 +77,7 @@ impl<'a> Plan<'a> {
             flake: flake.to_string(),
             jobs: 8,
             confirm: Some(DEFAULT_CONFIRM),
+            switch_seconds: crate::DEFAULT_SWITCH_SECONDS,
             build_on_target: false,
             build_logs: false,
             evaluation: EvalSettings::default(),
@@ -113,6 +115,13 @@ impl<'a> Plan<'a> {
     /// rolls back by itself; `None` turns confirmation off.
     pub fn with_confirm_timeout(mut self, timeout: Option<Duration>) -> Plan<'a> {
         self.confirm = timeout;
+        self
+    }
+
+    /// How long one switch may take on the target before the job stops it
+    /// and rolls back (at least a second).
+    pub fn with_switch_timeout(mut self, timeout: Duration) -> Plan<'a> {
+        self.switch_seconds = timeout.as_secs().max(1);
         self
     }
 
@@ -195,8 +204,9 @@ impl<'a> Plan<'a> {
         // The build and, for every host at once, its lock and probe run side by
         // side: neither needs the other's result. The locks are held until the
         // run ends.
+        let run = crate::lock::new_run_id();
         let mut per_host = self.split_by_host(&mut states, targets);
-        let (builds, locks): (Vec<_>, Vec<DeployLock>) = pool.install(|| {
+        let (builds, locks): (Vec<_>, Vec<(&String, DeployLock)>) = pool.install(|| {
             rayon::join(
                 || match mode {
                     Mode::Rollback => Vec::new(),
@@ -207,11 +217,13 @@ impl<'a> Plan<'a> {
                         .par_iter_mut()
                         .filter_map(|(host, target, states)| {
                             let lock = match mode {
-                                Mode::Deploy | Mode::Rollback => Some(self.lock(host, target, states, sink)?),
+                                Mode::Deploy | Mode::Rollback => {
+                                    Some(self.lock(host, target, &run, states, sink)?)
+                                }
                                 _ => None,
                             };
                             self.probe(host, target, mode, states, sink);
-                            lock
+                            lock.map(|lock| (*host, lock))
                         })
                         .collect()
                 },
@@ -267,7 +279,15 @@ impl<'a> Plan<'a> {
                 states.extend(host_states);
             }
         }
-        self.activate_all(&mut states, targets, sink);
+        let held: HashMap<&str, &DeployLock> =
+            locks.iter().map(|(host, lock)| (host.as_str(), lock)).collect();
+        self.activate_all(&mut states, targets, &held, sink);
+        for (host, lock) in &locks {
+            for message in lock.notes() {
+                sink.event(Event::Notice { host, message: &message });
+            }
+        }
+        drop(held);
         drop(locks);
         drop(connections);
         summary(names, states)
@@ -348,6 +368,7 @@ impl<'a> Plan<'a> {
         &self,
         host: &str,
         target: &Target,
+        run: &str,
         states: &mut States<'_>,
         sink: &dyn Sink,
     ) -> Option<DeployLock> {
@@ -358,12 +379,10 @@ impl<'a> Plan<'a> {
         for node in &on_host {
             sink.event(Event::Stage { node: &node.name, stage: Stage::Lock });
         }
-        match retrying(host, Stage::Lock, sink, || DeployLock::acquire(target)) {
+        match retrying(host, Stage::Lock, sink, || DeployLock::acquire_for(target, run, self.kinds)) {
             Ok(lock) => {
                 if let Some(previous) = &lock.took_over {
-                    let message = format!(
-                        "took over the deploy lock from {previous}, which had ended without releasing it"
-                    );
+                    let message = format!("took over the deploy lock from {previous}");
                     sink.event(Event::Notice { host, message: &message });
                 }
                 Some(lock)

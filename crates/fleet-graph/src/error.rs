@@ -47,6 +47,13 @@ pub enum GraphError {
     },
     /// The dependencies form a cycle; the names are in order, first repeated last.
     Cycle(Vec<String>),
+    /// A node's name or a field fails validation (see `validate.rs`).
+    Invalid {
+        /// The node, or `nodes` for a rule about several nodes.
+        node: String,
+        /// What is wrong, and the fix.
+        reason: String,
+    },
     /// A name given on the command line is not a node of the selectable kind.
     UnknownSelection {
         /// The name given.
@@ -91,6 +98,7 @@ impl fmt::Display for GraphError {
                 "validate graph: dependency cycle {}; remove one of these dependsOn edges",
                 path.join(" -> ")
             ),
+            GraphError::Invalid { node, reason } => write!(f, "validate graph: node `{node}`: {reason}"),
             GraphError::UnknownSelection { name, kind, known } => write!(
                 f,
                 "select nodes: `{name}` {} {kind} (known: {})",

@@ -91,6 +91,7 @@ impl Fleet {
                 }
             }
         }
+        crate::validate::validate(&nodes)?;
         let mut fleet = Fleet { nodes, index, depth: Vec::new() };
         fleet.depth = fleet.compute_depths()?;
         Ok(fleet)

@@ -11,6 +11,7 @@ mod data;
 mod error;
 mod graph;
 mod pattern;
+mod validate;
 
 pub use data::{Node, NodeName};
 pub use error::GraphError;

@@ -19,4 +19,4 @@ pub use command::{CommandError, Failure};
 pub use eval::{default_cache_dir, EvalSettings, EvalStats, Evaluated};
 pub use nix::{nix_string, Nix, PathInfo};
 pub use quote::shell_quote;
-pub use target::{Connections, Held, RemoteScript, Sharing, SshTarget, Target};
+pub use target::{Connections, Held, RemoteScript, Sharing, SshTarget, Stream, Target};

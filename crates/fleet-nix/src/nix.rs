@@ -169,9 +169,19 @@ impl Nix {
         command::find_program("nix", INSTALL_NIX).map(drop)
     }
 
-    /// `nix eval --json --file FILE`: the file's value as JSON text.
+    /// `nix eval --json --file FILE`: the file's value as JSON text. Graph data
+    /// is pure data, so import-from-derivation is off: evaluating it never
+    /// builds (or runs) anything.
     pub fn eval_json_file(&self, file: &Utf8Path) -> Result<String, CommandError> {
-        self.run(&["eval", "--json", "--file", file.as_str()])
+        self.run(&[
+            "eval",
+            "--option",
+            "allow-import-from-derivation",
+            "false",
+            "--json",
+            "--file",
+            file.as_str(),
+        ])
     }
 
     /// Makes `link` a garbage-collector root of the local store path `path`

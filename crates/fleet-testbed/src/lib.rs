@@ -23,4 +23,4 @@ pub use error::TestbedError;
 pub use fixture::{Containers, Fixture, EVAL_COST_ONE_SECOND, FIXTURE_CONTAINERS, FIXTURE_HOST};
 pub use nix_config::{hermetic, nix_env, NIX_CONF, NIX_CONF_DIR, NIX_CONF_FILE};
 pub use prerequisites::{ensure_programs, Missing, TESTBED_PROGRAMS};
-pub use testbed::{ActivationRecord, Testbed};
+pub use testbed::{ActivationRecord, Testbed, NETNS_PROGRAMS};

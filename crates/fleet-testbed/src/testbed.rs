@@ -24,6 +24,8 @@ pub(crate) const SSHD_START_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Testbed {
     dir: Utf8PathBuf,
     port: u16,
+    /// The network namespace sshd runs in, if any (see [`Testbed::start_partitionable`]).
+    netns: Option<Netns>,
     /// The listening sshd; `None` while stopped by [`Testbed::stop_sshd`].
     pub(crate) sshd: Mutex<Option<Child>>,
 }
@@ -45,6 +47,19 @@ impl Testbed {
     /// Missing programs are installed first where that is possible (Debian, as
     /// root), so that tests run on a fresh machine.
     pub fn start(dir: &Utf8Path) -> Result<Testbed, TestbedError> {
+        Testbed::start_in(dir, false)
+    }
+
+    /// Like [`Testbed::start`], with sshd in a network namespace of its own,
+    /// reached over a veth pair, so that [`Testbed::partition`] can drop the
+    /// target's packets for real (iptables `DROP`, not a refused connection).
+    pub fn start_partitionable(dir: &Utf8Path) -> Result<Testbed, TestbedError> {
+        ensure_programs(NETNS_PROGRAMS, true, &mut |line| eprintln!("testbed: {line}"))
+            .map_err(|e| TestbedError::new("find the network namespace programs", e))?;
+        Testbed::start_in(dir, true)
+    }
+
+    fn start_in(dir: &Utf8Path, partitionable: bool) -> Result<Testbed, TestbedError> {
         ensure_programs(TESTBED_PROGRAMS, true, &mut |line| eprintln!("testbed: {line}"))
             .map_err(|e| TestbedError::new("find the testbed's programs", e))?;
         if dir.exists() {
@@ -65,8 +80,10 @@ impl Testbed {
         write(&dir.join("activation.log"), "", false)?;
 
         let port = free_port()?;
-        write(&dir.join("sshd_config"), &sshd_config(dir, port), false)?;
-        let testbed = Testbed { dir: dir.to_path_buf(), port, sshd: Mutex::new(None) };
+        let netns = if partitionable { Some(Netns::create(port)?) } else { None };
+        let listen = netns.as_ref().map_or("127.0.0.1".to_string(), |n| n.inside.clone());
+        write(&dir.join("sshd_config"), &sshd_config(dir, &listen, port), false)?;
+        let testbed = Testbed { dir: dir.to_path_buf(), port, netns, sshd: Mutex::new(None) };
         testbed.hide_nix(false)?;
         testbed.start_sshd()?;
         Ok(testbed)
@@ -87,9 +104,24 @@ impl Testbed {
         ])
     }
 
-    /// `root@127.0.0.1:PORT`.
+    /// `root@ADDRESS:PORT`: loopback, or the namespace's end of the veth pair.
     pub fn address(&self) -> String {
-        format!("root@127.0.0.1:{}", self.port)
+        format!("root@{}:{}", self.listen_address(), self.port)
+    }
+
+    fn listen_address(&self) -> String {
+        self.netns.as_ref().map_or("127.0.0.1".to_string(), |n| n.inside.clone())
+    }
+
+    /// Drops every packet that reaches the target (`iptables -I INPUT -j DROP`
+    /// in its namespace), or stops dropping them. Only for a testbed made by
+    /// [`Testbed::start_partitionable`].
+    pub fn partition(&self, drop: bool) -> Result<(), TestbedError> {
+        let netns = self.netns.as_ref().ok_or_else(|| {
+            TestbedError::new("partition the target", "it has no network namespace; use start_partitionable")
+        })?;
+        let verb = if drop { "-I" } else { "-D" };
+        run(Command::new("ip").args(["netns", "exec", &netns.name, "iptables", verb, "INPUT", "-j", "DROP"]))
     }
 
     /// The ssh options of [`Testbed::target`], as `--ssh-option` values.
@@ -209,7 +241,15 @@ impl Testbed {
             .append(true)
             .open(self.dir.join("sshd.log"))
             .map_err(|e| TestbedError::new("open sshd.log", e))?;
-        let mut child = Command::new("unshare")
+        let mut command = match &self.netns {
+            Some(netns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", &netns.name, "unshare"]);
+                cmd
+            }
+            None => Command::new("unshare"),
+        };
+        let mut child = command
             .args(["--mount", "--propagation", "private", "sh", "-c"])
             .arg("mount --bind \"$1\" /nix && exec /usr/sbin/sshd -D -e -f \"$2\"")
             .arg("testbed")
@@ -225,7 +265,7 @@ impl Testbed {
         write(&self.dir.join("sshd.pid"), &format!("{}\n", child.id()), false)?;
         let deadline = Instant::now() + SSHD_START_TIMEOUT;
         loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if TcpStream::connect((self.listen_address().as_str(), self.port)).is_ok() {
                 *sshd = Some(child);
                 return Ok(());
             }
@@ -286,6 +326,68 @@ impl Drop for Testbed {
     }
 }
 
+/// Programs a partitionable testbed needs, with their Debian packages.
+pub const NETNS_PROGRAMS: &[(&str, &str)] = &[("ip", "iproute2"), ("iptables", "iptables")];
+
+/// A network namespace with a veth pair to this one: `outside` here,
+/// `inside` in the namespace, a /30 between them. Deleted on drop (which
+/// deletes the pair too).
+struct Netns {
+    name: String,
+    inside: String,
+}
+
+impl Netns {
+    fn create(port: u16) -> Result<Netns, TestbedError> {
+        // One /30 per port, in 10.250.0.0/16: apart from other testbeds'.
+        let block = u32::from(port) % 16_000 * 4;
+        let at = |host: u32| format!("10.250.{}.{}", (block + host) / 256, (block + host) % 256);
+        let name = format!("fleet-tb-{port}");
+        let (outside_link, inside_link) = (format!("fvh{port}"), format!("fvt{port}"));
+        let _ = Command::new("ip").args(["netns", "del", &name]).stderr(Stdio::null()).status();
+        let netns = Netns { name: name.clone(), inside: at(2) };
+        let ns = |args: &[&str]| run(Command::new("ip").args(["netns", "exec", &name]).args(args));
+        run(Command::new("ip").args(["netns", "add", &name]))?;
+        run(Command::new("ip").args([
+            "link",
+            "add",
+            &outside_link,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &inside_link,
+        ]))?;
+        run(Command::new("ip").args(["link", "set", &inside_link, "netns", &name]))?;
+        run(Command::new("ip").args(["addr", "add", &format!("{}/30", at(1)), "dev", &outside_link]))?;
+        run(Command::new("ip").args(["link", "set", &outside_link, "up"]))?;
+        ns(&["ip", "link", "set", "lo", "up"])?;
+        ns(&["ip", "addr", "add", &format!("{}/30", at(2)), "dev", &inside_link])?;
+        ns(&["ip", "link", "set", &inside_link, "up"])?;
+        Ok(netns)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// Runs a setup command, which must succeed.
+fn run(cmd: &mut Command) -> Result<(), TestbedError> {
+    let shown = format!("{cmd:?}");
+    let out = cmd.stdin(Stdio::null()).output().map_err(|e| TestbedError::new(format!("run {shown}"), e))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(TestbedError::new(
+            format!("run {shown}"),
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
+    }
+}
+
 /// Every process below `root`, read from /proc.
 pub(crate) fn descendants(root: u32) -> Vec<u32> {
     let parents: Vec<(u32, u32)> = fs::read_dir("/proc")
@@ -313,9 +415,9 @@ pub(crate) fn descendants(root: u32) -> Vec<u32> {
     found
 }
 
-fn sshd_config(dir: &Utf8Path, port: u16) -> String {
+fn sshd_config(dir: &Utf8Path, listen: &str, port: u16) -> String {
     format!(
-        "ListenAddress 127.0.0.1\nPort {port}\nHostKey {dir}/ssh/host_key\nAuthorizedKeysFile {dir}/ssh/authorized_keys\n\
+        "ListenAddress {listen}\nPort {port}\nHostKey {dir}/ssh/host_key\nAuthorizedKeysFile {dir}/ssh/authorized_keys\n\
          PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
          StrictModes no\nPidFile {dir}/sshd.pid\nLogLevel ERROR\nMaxStartups 100\n\
          SetEnv PATH={dir}/bin:{dir}/usr-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin NIX_CONF_DIR={dir}/etc/nix NIX_USER_CONF_FILES={dir}/etc/nix/nix.conf TESTBED_DIR={dir}\n"

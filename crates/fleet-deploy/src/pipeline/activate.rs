@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fleet_graph::Node;
 use fleet_nix::{CommandError, Failure, Target};
@@ -11,6 +11,7 @@ use fleet_nix::{CommandError, Failure, Target};
 use super::{finish, retrying, Plan, States};
 use crate::checks;
 use crate::job::{self, JobSpec};
+use crate::lock::{DeployLock, JobStatus};
 use crate::{Event, NodeError, Outcome, Sink, Stage};
 
 impl Plan<'_> {
@@ -21,6 +22,7 @@ impl Plan<'_> {
         &self,
         states: &mut States<'_>,
         targets: &BTreeMap<String, Target>,
+        locks: &HashMap<&str, &DeployLock>,
         sink: &dyn Sink,
     ) {
         let names = self.selection.names();
@@ -39,6 +41,7 @@ impl Plan<'_> {
             remaining: Mutex::new(waits.iter().map(|(n, deps)| (*n, deps.len())).collect()),
             dependents,
             targets,
+            locks,
             sink,
         };
         // Each host's activations share one SSH connection, and sshd serves at
@@ -123,6 +126,13 @@ impl Plan<'_> {
         sink.event(Event::Stage { node: name, stage: Stage::Activate });
         let host = self.fleet.host_of(name).expect("validated nodes have hosts");
         let target = &schedule.targets[&host.name];
+        let Some(lock) = schedule.locks.get(host.name.as_str()) else {
+            let error = CommandError {
+                command: format!("activate {name}"),
+                failure: Failure::Output("the deploy lock of its host is not held".into()),
+            };
+            return Some(Outcome::Failed(NodeError::new(name, Stage::Activate, error)));
+        };
         let kind = self.kinds.of(node);
         let confirm_seconds = match (self.confirm, target) {
             (Some(timeout), Target::Ssh(_)) if kind.needs_confirmation() => timeout.as_secs().max(1),
@@ -130,27 +140,60 @@ impl Plan<'_> {
         };
         let spec = JobSpec {
             node: name,
+            kind: kind.name(),
             profile: kind.profile(node),
             new,
             confirm_seconds,
             check_seconds: checks::check_seconds(node).expect("checks are validated"),
-            functions: kind.switch_functions(),
+            switch_seconds: self.switch_seconds,
             checks: checks::check_commands(kind, node).expect("checks are validated"),
         };
-        Some(match target.run(&job::launch(&spec)) {
-            Ok(status) if status.trim() == "switched" => {
+        // The job is bounded on the target: two switches (there and back), the
+        // checks, the confirmation and the wait for an earlier job; the wait
+        // here is bounded by that and a margin.
+        let bound =
+            Duration::from_secs(2 * spec.switch_seconds + spec.check_seconds + confirm_seconds + 60 + 60);
+        let failed = |stage: Stage, error: CommandError| Outcome::Failed(NodeError::new(name, stage, error));
+        if let Err(error) = lock.launch(name, spec.args()) {
+            return Some(failed(Stage::Activate, error));
+        }
+        let outcome = match lock.wait(name, confirm_seconds > 0, bound) {
+            Err(error) => failed(Stage::Activate, error),
+            Ok(JobStatus::Done { status, log }) => job_outcome(name, lock, status, log),
+            Ok(JobStatus::Switched) => {
                 sink.event(Event::Stage { node: name, stage: Stage::Confirm });
                 // A new connection, not the shared one: confirming proves that
                 // the switched host still accepts connections.
                 let fresh = target.fresh();
-                match retrying(&host.name, Stage::Confirm, sink, || fresh.run(&job::confirm(name))) {
-                    Ok(_) => Outcome::Activated,
-                    Err((error, tries)) => Outcome::Failed(NodeError {
+                let confirmed =
+                    retrying(&host.name, Stage::Confirm, sink, || fresh.run(&job::confirm(name, lock.run())));
+                // Either way, the job's own final status says what happened.
+                match (confirmed, lock.wait(name, false, bound)) {
+                    (Ok(_), Ok(JobStatus::Done { status, log })) => job_outcome(name, lock, status, log),
+                    (Err((error, tries)), Ok(JobStatus::Done { status, .. })) if status.starts_with("rolled back") => {
+                        let why = format!(
+                            "{}\nthe target was not confirmed, and it rolled back by itself: {status}",
+                            error.stderr_tail()
+                        );
+                        Outcome::RolledBack(NodeError {
+                            node: name.to_string(),
+                            stage: Stage::Confirm,
+                            error: CommandError { failure: Failure::Output(why), ..error },
+                            tries,
+                        })
+                    }
+                    (_, Ok(JobStatus::Done { status, log })) => job_outcome(name, lock, status, log),
+                    (Ok(_), Ok(JobStatus::Switched)) | (Ok(_), Err(_)) => failed(
+                        Stage::Confirm,
+                        lock_error(lock, name, "was confirmed, but its job's final status could not be read"),
+                    ),
+                    (Err((error, tries)), _) => Outcome::Failed(NodeError {
                         node: name.to_string(),
                         stage: Stage::Confirm,
                         error: CommandError {
                             failure: Failure::Output(format!(
-                                "{error}\nthe target keeps {new} only if confirmed; it rolls back by itself within {confirm_seconds}s"
+                                "{error}\nthe target keeps {new} only if confirmed: unconfirmed, it rolls back \
+                                 by itself {confirm_seconds}s after it switched (its status could not be read since)"
                             )),
                             ..error
                         },
@@ -158,17 +201,37 @@ impl Plan<'_> {
                     }),
                 }
             }
-            Ok(_) => Outcome::Activated,
-            Err(error) => {
-                let rolled_back = error.stderr_tail().starts_with("rolled back");
-                let error = NodeError::new(name, Stage::Activate, error);
-                if rolled_back {
-                    Outcome::RolledBack(error)
-                } else {
-                    Outcome::Failed(error)
-                }
-            }
-        })
+        };
+        Some(outcome)
+    }
+}
+
+/// The outcome a job's final status means.
+fn job_outcome(name: &str, lock: &DeployLock, status: String, log: Vec<String>) -> Outcome {
+    if status == "ok" {
+        return Outcome::Activated;
+    }
+    let rolled_back = status.starts_with("rolled back");
+    let tail = std::iter::once(status).chain(log).collect::<Vec<_>>().join("\n");
+    let error = NodeError::new(
+        name,
+        Stage::Activate,
+        CommandError {
+            command: format!("activation job of {name} (run {})", lock.run()),
+            failure: Failure::Exit { code: Some(1), stderr_tail: tail },
+        },
+    );
+    if rolled_back {
+        Outcome::RolledBack(error)
+    } else {
+        Outcome::Failed(error)
+    }
+}
+
+fn lock_error(lock: &DeployLock, name: &str, what: &str) -> CommandError {
+    CommandError {
+        command: format!("activation job of {name} (run {})", lock.run()),
+        failure: Failure::Output(format!("{name} {what}; see {}/jobs/{name}.status", crate::STATE_DIR)),
     }
 }
 
@@ -179,6 +242,7 @@ struct Schedule<'s, 'n> {
     remaining: Mutex<HashMap<&'s str, usize>>,
     dependents: HashMap<&'s str, Vec<&'s str>>,
     targets: &'s BTreeMap<String, Target>,
+    locks: &'s HashMap<&'s str, &'s DeployLock>,
     sink: &'s dyn Sink,
 }
 

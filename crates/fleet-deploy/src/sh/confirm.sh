@@ -1,0 +1,21 @@
+# shellcheck shell=sh
+# Confirms a host's switch, over a new connection: proves that the switched
+# host still accepts connections. The agent reports the job's final status.
+# $1 state dir, $2 node, $3 run id.
+set -u
+umask 077
+jobs=$1/jobs
+run=
+[ -e "$jobs/$2.run" ] && read -r run <"$jobs/$2.run"
+if [ "$run" != "$3" ]; then
+  echo "cannot confirm $2: its last activation is of run ${run:-none}, not $3" >&2
+  exit 1
+fi
+s=
+[ -e "$jobs/$2.status" ] && read -r s <"$jobs/$2.status"
+if [ "$s" != switched ]; then
+  echo "cannot confirm $2: its activation had already ended: ${s:-unknown}" >&2
+  exit 1
+fi
+: >"$jobs/$2.confirm"
+echo confirmed

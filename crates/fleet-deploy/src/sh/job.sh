@@ -1,0 +1,144 @@
+# shellcheck shell=sh
+# The activation job: moves one node to a new system, on the target, detached
+# from any SSH session. It ends with the node on its new system or back on the
+# one that was running when it started, and says which in its status file.
+#
+# $1 state dir, $2 run id, $3 node, $4 kind script, $5 profile, $6 new system,
+# $7 confirmation timeout in seconds (0: none), $8 health-check timeout in
+# seconds, $9 switch timeout in seconds; then the health checks, each as
+# LABEL COUNT ARG..., run as that argument vector (never as shell text).
+umask 077
+# First, so that the agent knows the job runs (and later, whether it died).
+echo $$ >"$1/jobs/$3.pid"
+set -u
+state=$1 run=$2 name=$3 kind=$4 profile=$5 new=$6 confirm=$7 check_timeout=$8 switch_timeout=$9
+shift 9
+jobs=$state/jobs status=$state/jobs/$name.status
+marker=$state/activated/$name pending=$state/pending/$name
+say() { printf '%s\n' "$*" >"$status.tmp" && mv -f "$status.tmp" "$status"; }
+log() { printf '%s %s: %s\n' "$(date '+%F %T')" "$name" "$*"; }
+
+# Fencing: only a job of the run that holds the deploy lock may start.
+holder=
+[ -e "$state/deploy.lease" ] && read -r holder _ <"$state/deploy.lease"
+if [ "$holder" != "$run" ]; then
+  say "refused: run $run no longer holds the deploy lock (${holder:+held by run $holder}${holder:-free}); nothing was changed"
+  exit 4
+fi
+if [ ! -e "$new/nixos-version" ] || [ ! -x "$new/bin/switch-to-configuration" ]; then
+  say "refused: $new is not a NixOS system (it lacks nixos-version or bin/switch-to-configuration); nothing was changed"
+  exit 3
+fi
+say started
+
+# What to go back to on failure: what was running when this job started,
+# unless an unfinished activation left a pending mark (then the profile may
+# already point at the system that never finished, and the last system that
+# was activated in full is the one to return to).
+before=$(readlink -e -- "$profile" || true)
+old=$before
+if [ -e "$pending" ]; then
+  good=$(cat "$marker" 2>/dev/null || true)
+  case $good in /nix/store/*) old=$good ;; esac
+fi
+[ "$old" = "$new" ] && old=
+
+# Runs the kind's switch of the running node to $1, killed at the timeout.
+switch_to() {
+  timeout -k 10 "$switch_timeout" sh "$kind" switch "$name" "$1"
+  code=$?
+  [ "$code" = 124 ] && log "switch to $1 did not finish within ${switch_timeout}s; it was stopped"
+  return "$code"
+}
+
+# Back to the old system (or, with none, no system at all), then exit.
+roll_back() {
+  why=$1
+  if [ -n "$old" ]; then
+    log "rolling back to $old: $why"
+    if nix-env -p "$profile" --set "$old" && switch_to "$old"; then
+      printf '%s\n' "$old" >"$marker"
+      rm -f "$pending"
+      say "rolled back: $why"
+    else
+      say "failed: $why; rolling back to $old failed too, see $jobs/$name.log"
+    fi
+  else
+    log "no earlier system to roll back to: $why"
+    rm -f "$profile"
+    sh "$kind" retire "$name" || true
+    rm -f "$pending" "$marker"
+    say "rolled back: $why (there was no earlier system: the node was stopped)"
+  fi
+  exit 1
+}
+
+# Runs every check (LABEL COUNT ARG...) once; sets `failed` on the first that
+# fails. Each check is killed, with its process group, when time runs out.
+run_checks() {
+  failed=
+  while [ $# -gt 0 ]; do
+    label=$1 count=$2
+    shift 2
+    left=$((deadline - $(date +%s)))
+    [ "$left" -lt 1 ] && left=1
+    # The check's own arguments, as its argument vector: the first COUNT of
+    # what follows.
+    if ! out=$(
+      total=$#
+      i=0
+      for arg; do
+        [ "$i" -lt "$count" ] && set -- "$@" "$arg"
+        i=$((i + 1))
+      done
+      shift "$total"
+      timeout -k 2 "$left" "$@" 2>&1
+    ); then
+      failed="$label failed${out:+: $out}"
+      return 1
+    fi
+    shift "$count"
+  done
+}
+
+checks_pass() {
+  deadline=$(($(date +%s) + check_timeout))
+  while :; do
+    run_checks "$@" && return 0
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      why="health check failed for ${check_timeout}s: $failed"
+      return 1
+    fi
+    sleep 1
+  done
+}
+
+mkdir -p "$state/activated" "$state/pending"
+log "activating $new (run $run)"
+printf '%s\n' "$new" >"$pending"
+if [ "$before" != "$new" ]; then
+  if ! mkdir -p "${profile%/*}" || ! nix-env -p "$profile" --set "$new"; then
+    rm -f "$pending"
+    say "failed: could not set profile $profile to $new; nothing was changed"
+    exit 1
+  fi
+fi
+switch_to "$new" || roll_back "switching to $new failed"
+checks_pass "$@" || roll_back "$why"
+if [ "$confirm" -gt 0 ]; then
+  say switched
+  deadline=$(($(date +%s) + confirm))
+  # Looks for the confirmation 20 times a second, at the clock once a second.
+  i=0
+  while [ ! -e "$jobs/$name.confirm" ]; do
+    i=$((i + 1))
+    if [ $((i % 20)) = 0 ] && [ "$(date +%s)" -ge "$deadline" ]; then
+      roll_back "no confirmation from the deployer within ${confirm}s"
+    fi
+    sleep 0.05
+  done
+fi
+printf '%s\n' "$new" >"$marker"
+rm -f "$pending"
+log "activated $new"
+say ok
