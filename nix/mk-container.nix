@@ -32,8 +32,8 @@ in
     # The unit embeds the store paths of systemd-nspawn, iproute2 and nix,
     # and restarts on its .conf: left at true, any nixpkgs bump would make a
     # host switch restart every container at once, out of graph order and
-    # unchecked. The orchestrator restarts, after the host's switch, each
-    # container whose unit or .conf changed, in graph order, with its checks.
+    # unchecked. A container whose unit or .conf changed is restarted by
+    # hand, in graph order, until the orchestrator does it (README).
     # The module copies this into the unit; set on the unit itself it would
     # conflict with that definition.
     restartIfChanged = false;
