@@ -135,6 +135,14 @@ impl DeployLock {
     /// Launches a job through the agent (see [`job::JobSpec::args`]).
     pub(crate) fn launch(&self, node: &str, args: Vec<String>) -> Result<(), CommandError> {
         let shared = &self.shared;
+        // The agent reads one argument per line: a line break inside one would
+        // shift every argument after it.
+        if let Some(bad) = args.iter().find(|a| a.chars().any(char::is_control)) {
+            return Err(shared.error(format!(
+                "refused to launch {node}: the job argument {} holds a control character",
+                bad.escape_debug()
+            )));
+        }
         let stream = shared.live_stream()?;
         {
             let mut state = shared.lock();
@@ -426,7 +434,9 @@ fn holder() -> String {
     let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
-    format!("{user}@{machine} (pid {}) since {}", std::process::id(), utc_now())
+    let holder = format!("{user}@{machine} (pid {}) since {}", std::process::id(), utc_now());
+    // It is one line of the lease record.
+    holder.replace(|c: char| c.is_control(), " ")
 }
 
 /// The current time as `YYYY-MM-DDTHH:MM:SSZ`.
