@@ -18,6 +18,9 @@ use fleet_testbed::{
 /// How often the evaluating processes' memory is read.
 const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 
+/// No-op deploys timed per fixture; the median counts.
+const NOOP_RUNS: usize = 5;
+
 /// Each pool worker's share of the memory budget.
 const SHARE_MIB: u64 = 512;
 
@@ -123,14 +126,14 @@ fn size(fleet: &Utf8Path, dir: &Utf8Path, containers: usize, workers: usize) -> 
     let deploy = ["deploy", "--flake", &flake, "--ssh-option", &ssh, "--jobs", "8"];
     eprintln!("bench: a deploy, then a no-op deploy of the same content");
     measure(fleet, &deploy, &dir.join("cache-deploy"))?;
-    let noop_heavy = measure(fleet, &deploy, &dir.join("cache-deploy"))?.wall;
+    let noop_heavy = median_noop(fleet, &deploy, &dir.join("cache-deploy"))?;
     for node in &nodes {
         fixture.set_version(node, &format!("trivial-{nanos}")).map_err(failed("set a version"))?;
         fixture.set_eval_cost(node, 0).map_err(failed("set an evaluation cost"))?;
     }
     eprintln!("bench: the same with a fixture that costs nothing to evaluate");
     measure(fleet, &deploy, &dir.join("cache-trivial"))?;
-    let noop_trivial = measure(fleet, &deploy, &dir.join("cache-trivial"))?.wall;
+    let noop_trivial = median_noop(fleet, &deploy, &dir.join("cache-trivial"))?;
     Ok(SizeResult {
         containers,
         single,
@@ -142,6 +145,15 @@ fn size(fleet: &Utf8Path, dir: &Utf8Path, containers: usize, workers: usize) -> 
         noop_heavy,
         noop_trivial,
     })
+}
+
+/// The median wall time of `NOOP_RUNS` runs of a deploy that changes nothing.
+fn median_noop(fleet: &Utf8Path, deploy: &[&str], cache: &Utf8Path) -> Result<Duration, Failure> {
+    let mut walls = (0..NOOP_RUNS)
+        .map(|_| measure(fleet, deploy, cache).map(|run| run.wall))
+        .collect::<Result<Vec<_>, _>>()?;
+    walls.sort();
+    Ok(walls[walls.len() / 2])
 }
 
 /// `nix eval` of every node's derivation in one process, as the orchestrator
@@ -320,7 +332,7 @@ fn print(results: &[SizeResult]) {
             mib(r.pool.peak_eval_rss)
         );
     }
-    println!("\n| containers | no-op deploy, unchanged content | no-op deploy, trivial fixture | ratio |");
+    println!("\n| containers | no-op deploy, unchanged content (median of {NOOP_RUNS}) | no-op deploy, trivial fixture (median of {NOOP_RUNS}) | ratio |");
     println!("|---:|---:|---:|---:|");
     for r in results {
         let ratio = r.noop_heavy.as_secs_f64() / r.noop_trivial.as_secs_f64().max(f64::EPSILON);
