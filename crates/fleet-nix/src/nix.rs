@@ -214,16 +214,8 @@ impl Nix {
         on_log: &mut dyn FnMut(BuildLogEvent),
     ) -> Result<std::collections::HashMap<String, String>, CommandError> {
         let jobs = jobs.to_string();
-        let (store_args, env) = store_args(store);
-        let mut args: Vec<&str> =
-            vec!["build", "--json", "--no-link", "--log-format", "internal-json", "--max-jobs", &jobs];
-        args.extend(store_args.iter().map(String::as_str));
-        args.extend(self.build_args.iter().map(String::as_str));
-        args.extend(self.eval_args.iter().map(String::as_str));
-        args.extend(drvs.iter().map(String::as_str));
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut log = BuildLog::new();
-        let stdout = self.run_streaming(&args, &env, &mut |line| {
+        let stdout = self.run_build(&["--max-jobs", &jobs], drvs, store, &mut |line| {
             let event = log.read(line)?;
             let text = match &event {
                 BuildLogEvent::Message { level, text } if *level <= 1 => Some(text.clone()),
@@ -244,18 +236,10 @@ impl Nix {
     /// outputs of, so that a build of `drvs` would build them (`nix build
     /// --dry-run`); substitutable ones are not counted.
     pub fn derivations_to_build(&self, drvs: &[String], store: &Target) -> Result<Vec<String>, CommandError> {
-        let (store_args, env) = store_args(store);
-        let mut args: Vec<&str> =
-            vec!["build", "--dry-run", "--json", "--no-link", "--log-format", "internal-json"];
-        args.extend(store_args.iter().map(String::as_str));
-        args.extend(self.build_args.iter().map(String::as_str));
-        args.extend(self.eval_args.iter().map(String::as_str));
-        args.extend(drvs.iter().map(String::as_str));
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut log = BuildLog::new();
         let mut listing = false;
         let mut found = Vec::new();
-        self.run_streaming(&args, &env, &mut |line| {
+        self.run_build(&["--dry-run"], drvs, store, &mut |line| {
             let BuildLogEvent::Message { text, .. } = log.read(line)? else { return None };
             // "these 2 derivations will be built:" (or "this derivation will
             // be built:"), then one indented store path a message.
@@ -346,6 +330,27 @@ impl Nix {
 
     fn run_with(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Result<String, CommandError> {
         command::run(&mut self.command(args, extra_env)?)
+    }
+
+    /// `nix build --json --no-link --log-format internal-json EXTRA... DRVS...`
+    /// in `store`, with the driver's build and evaluation arguments, its
+    /// stderr lines handed to `on_line` as they come.
+    fn run_build(
+        &self,
+        extra: &[&str],
+        drvs: &[String],
+        store: &Target,
+        on_line: &mut dyn FnMut(&str) -> Option<String>,
+    ) -> Result<String, CommandError> {
+        let (store_args, env) = store_args(store);
+        let mut args: Vec<&str> = vec!["build", "--json", "--no-link", "--log-format", "internal-json"];
+        args.extend(extra);
+        args.extend(store_args.iter().map(String::as_str));
+        args.extend(self.build_args.iter().map(String::as_str));
+        args.extend(self.eval_args.iter().map(String::as_str));
+        args.extend(drvs.iter().map(String::as_str));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.run_streaming(&args, &env, on_line)
     }
 
     fn run_streaming(
