@@ -181,3 +181,38 @@ fn the_manual_page_is_current() {
         path.display()
     );
 }
+
+/// Every file that ARCHITECTURE.md names in backquotes (`a/b.rs`, or a bare
+/// `b.rs`, or a path from inside a crate such as `pipeline/build.rs`) exists
+/// in the tree. Absolute paths are the target's, and a few name files of other
+/// projects.
+#[test]
+fn architecture_md_names_only_files_that_exist() {
+    /// nixpkgs' file that the nix version check reads.
+    const ELSEWHERE: &[&str] = &["lib/minver.nix"];
+    let root = repo_root();
+    let text = fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let extensions = [".rs", ".nix", ".sh", ".md", ".toml", ".txt", ".yml", ".conf"];
+    let missing: Vec<&str> = text
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|quoted| !quoted.contains([' ', '*', '{', '<', '$']) && !quoted.starts_with('/'))
+        .filter(|quoted| extensions.iter().any(|e| quoted.ends_with(e)) && !ELSEWHERE.contains(quoted))
+        .filter(|path| !root.join(path).exists() && !ends_some_path(&root, path))
+        .collect();
+    assert!(missing.is_empty(), "ARCHITECTURE.md names files that do not exist: {missing:?}");
+}
+
+/// Whether some file in the tree (outside `target` and `.git`) ends with
+/// `/path`.
+fn ends_some_path(dir: &Path, path: &str) -> bool {
+    fs::read_dir(dir).into_iter().flatten().flatten().any(|entry| {
+        let name = entry.file_name();
+        if name == "target" || name == ".git" {
+            return false;
+        }
+        let p = entry.path();
+        p.to_string_lossy().ends_with(&format!("/{path}")) || (p.is_dir() && ends_some_path(&p, path))
+    })
+}

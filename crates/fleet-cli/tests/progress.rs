@@ -53,3 +53,45 @@ fn the_live_line_names_the_derivation_being_built() {
     });
     assert!(drawn, "no `building N/M {name}` on the terminal:\n{screen}");
 }
+
+/// The same progress in the `--json-events` stream: a `building` event for
+/// the slow node names its derivation with done < expected, before the
+/// `built` event of that derivation and before the node finishes.
+#[test]
+fn json_events_carry_the_build_progress_of_a_node() {
+    let dir = common::scratch("progress", "json_events");
+    let testbed = Testbed::start(&dir.join("target")).unwrap();
+    let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
+    let unique = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos();
+    fixture.set_version("test-container", &format!("events-{unique}")).unwrap();
+    fixture.set_build_seconds("test-container", 1).unwrap();
+    let system = fixture.system_path("test-container").unwrap();
+    let name = system.split_once('-').unwrap().1.to_string();
+    let ssh = testbed.ssh_options().join(" ");
+    let out = common::fleet(&[
+        "deploy",
+        "--json-events",
+        "--container",
+        "test-container",
+        "--flake",
+        &fixture.flake_ref(),
+        "--ssh-option",
+        &ssh,
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let events: Vec<serde_json::Value> =
+        common::stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let position = |pred: &dyn Fn(&serde_json::Value) -> bool| events.iter().position(pred);
+    let building = position(&|e| {
+        e["event"] == "building"
+            && e["node"] == "test-container"
+            && e["derivation"] == name.as_str()
+            && e["done"].as_u64() < e["expected"].as_u64()
+    })
+    .unwrap_or_else(|| panic!("no building event for {name}: {events:?}"));
+    let built =
+        position(&|e| e["event"] == "built" && e["derivation"] == name.as_str()).expect("a built event");
+    let finished =
+        position(&|e| e["event"] == "finished" && e["report"]["node"] == "test-container").unwrap();
+    assert!(building < built && built < finished, "{building} {built} {finished}");
+}
