@@ -239,39 +239,17 @@ fn sampled(command: &mut Command, log_dir: Option<&Utf8Path>) -> Result<(Run, St
 }
 
 /// The resident memory of every `nix eval` process in the tree below (and
-/// including) `root`, in bytes. The tree is walked through each thread's
-/// `children` file, so that sampling reads a few files, not all of /proc.
+/// including) `root`, in bytes.
 fn eval_memory(root: u32) -> u64 {
-    let mut tree = vec![root];
-    let mut i = 0;
-    while i < tree.len() {
-        let pid = tree[i];
-        if let Ok(threads) = fs::read_dir(format!("/proc/{pid}/task")) {
-            for thread in threads.flatten() {
-                let children = fs::read_to_string(thread.path().join("children")).unwrap_or_default();
-                tree.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
-            }
-        }
-        i += 1;
-    }
-    tree.iter()
+    std::iter::once(root)
+        .chain(fleet_testbed::descendants(root))
         .filter(|pid| {
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
             argv.first().is_some_and(|a| a.ends_with(b"nix")) && argv.contains(&&b"eval"[..])
         })
-        .filter_map(|pid| {
-            let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            let kib: u64 = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))?
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse()
-                .ok()?;
-            Some(kib * 1024)
-        })
+        .filter_map(|pid| fleet_testbed::status_kib(pid, "VmRSS"))
+        .map(|kib| kib * 1024)
         .sum()
 }
 

@@ -54,9 +54,7 @@ pub fn run_measured(command: &mut Command) -> Result<(std::process::ExitStatus, 
         if state == 'Z' {
             break cpu;
         }
-        if let Some(kib) =
-            fs::read_to_string(format!("{proc_dir}/status")).ok().as_deref().and_then(parse_vm_hwm)
-        {
+        if let Some(kib) = crate::procfs::status_kib(child.id(), "VmHWM") {
             peak_kib = peak_kib.max(kib);
         }
         std::thread::sleep(SAMPLE_EVERY);
@@ -73,11 +71,6 @@ fn parse_stat(stat: &str) -> Option<(char, Duration)> {
     let state = fields.first()?.chars().next()?;
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
     Some((state, Duration::from_millis((ticks(11)? + ticks(12)?) * 1000 / CLOCK_TICKS)))
-}
-
-/// The `VmHWM` of a `/proc/PID/status` text, in KiB.
-fn parse_vm_hwm(status: &str) -> Option<u64> {
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()
 }
 
 /// A way to deploy the benchmark's fleet.
@@ -300,10 +293,9 @@ mod tests {
     }
 
     #[test]
-    fn stat_and_status_lines_parse() {
+    fn stat_lines_parse() {
         let stat = "42 (a (b) c) Z 1 42 42 0 -1 4194560 100 0 0 0 250 30 7 9 20 0 1 0 5 0 0";
         assert_eq!(parse_stat(stat), Some(('Z', Duration::from_millis(2800))));
-        assert_eq!(parse_vm_hwm("Name:\tx\nVmHWM:\t   1234 kB\n"), Some(1234));
         assert_eq!(parse_stat("garbage"), None);
     }
 }

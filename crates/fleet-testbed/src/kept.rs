@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use camino::Utf8Path;
 
-use crate::testbed::{descendants, SSHD_START_TIMEOUT};
+use crate::procfs::descendants;
+use crate::testbed::SSHD_START_TIMEOUT;
 use crate::{Testbed, TestbedError};
 
 impl Testbed {

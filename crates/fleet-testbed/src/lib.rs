@@ -16,6 +16,7 @@ mod fixture;
 mod kept;
 mod nix_config;
 mod prerequisites;
+mod procfs;
 mod testbed;
 
 pub use bench_deploy::{run_measured, DeployBench, DeployTool, Measured, SelfUsage};
@@ -23,4 +24,5 @@ pub use error::TestbedError;
 pub use fixture::{Containers, Fixture, EVAL_COST_ONE_SECOND, FIXTURE_CONTAINERS, FIXTURE_HOST};
 pub use nix_config::{hermetic, nix_env, NIX_CONF, NIX_CONF_DIR, NIX_CONF_FILE};
 pub use prerequisites::{ensure_programs, Missing, TESTBED_PROGRAMS};
+pub use procfs::{descendants, status_kib};
 pub use testbed::{ActivationRecord, Testbed, NETNS_PROGRAMS};

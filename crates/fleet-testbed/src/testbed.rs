@@ -289,7 +289,7 @@ impl Testbed {
     /// that detached from their session (activation jobs) go on.
     pub fn stop_sshd(&self) {
         if let Some(mut child) = self.sshd.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            for pid in descendants(child.id()) {
+            for pid in crate::procfs::descendants(child.id()) {
                 let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
             }
             let _ = child.kill();
@@ -386,33 +386,6 @@ fn run(cmd: &mut Command) -> Result<(), TestbedError> {
             String::from_utf8_lossy(&out.stderr).trim().to_string(),
         ))
     }
-}
-
-/// Every process below `root`, read from /proc.
-pub(crate) fn descendants(root: u32) -> Vec<u32> {
-    let parents: Vec<(u32, u32)> = fs::read_dir("/proc")
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-                .filter_map(|pid| {
-                    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-                    // The parent is the second field after the parenthesised name.
-                    let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
-                    Some((pid, ppid))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(parents.iter().filter(|(_, ppid)| *ppid == parent).map(|(pid, _)| *pid));
-        i += 1;
-    }
-    found.remove(0);
-    found
 }
 
 fn sshd_config(dir: &Utf8Path, listen: &str, port: u16) -> String {
