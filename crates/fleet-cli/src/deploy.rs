@@ -193,14 +193,18 @@ fn run_and_print(
         Mode::Rollback => "rollback",
         Mode::Status => "status",
     };
+    let table = |summary: &Summary| match mode {
+        Mode::DryRun => fleet_report::dry_run_text(summary, use_color()),
+        Mode::Status => fleet_report::status_table(summary),
+        _ => fleet_report::summary_table(summary),
+    };
     let text = match (mode, format) {
-        (Mode::DryRun, Format::Json) => format!("{}\n", fleet_report::dry_run_json(&summary)),
-        (Mode::DryRun, _) => reporter
-            .finish(command, &summary, || format!("\n{}", fleet_report::dry_run_text(&summary, use_color()))),
-        (Mode::Status, _) => {
-            reporter.finish(command, &summary, || format!("\n{}", fleet_report::status_table(&summary)))
+        // The diffs are the document; the live lines go first all the same.
+        (Mode::DryRun, Format::Json) => {
+            drop(reporter);
+            format!("{}\n", fleet_report::dry_run_json(&summary))
         }
-        _ => reporter.finish(command, &summary, || format!("\n{}", fleet_report::summary_table(&summary))),
+        _ => reporter.finish(command, &summary, || format!("\n{}", table(&summary))),
     };
     let printed = crate::output::print(&text);
     Ok((summary, printed))

@@ -250,7 +250,7 @@ impl Nix {
     /// `path:` flake (hashed as it is now). `None` for a dirty tree or for
     /// other kinds of flake.
     fn cache_for(&self, flake: &str, dir: &std::path::Path) -> Option<EvalCache> {
-        let json = self.run_quiet(&["flake", "metadata", "--json", flake]).ok()?;
+        let json = self.run(&["flake", "metadata", "--json", flake]).ok()?;
         let metadata: Metadata = serde_json::from_str(&json).ok()?;
         let nar_hash = metadata.locked.nar_hash?;
         let pinned = match metadata.locked.kind.as_str() {

@@ -319,12 +319,8 @@ impl Nix {
         })
     }
 
-    fn run(&self, args: &[&str]) -> Result<String, CommandError> {
-        self.run_with(args, &[])
-    }
-
     /// `nix ARGS`, its stdout.
-    pub(crate) fn run_quiet(&self, args: &[&str]) -> Result<String, CommandError> {
+    pub(crate) fn run(&self, args: &[&str]) -> Result<String, CommandError> {
         self.run_with(args, &[])
     }
 
