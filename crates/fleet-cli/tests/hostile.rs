@@ -3,76 +3,19 @@
 //! shell, names that must not leave the state folder, graph data NixOS would
 //! refuse, control sockets on every way out, a frozen deployer's report.
 
+mod common;
+
 use std::os::unix::fs::MetadataExt;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use fleet_deploy::STATE_DIR;
-use fleet_testbed::{Fixture, Testbed};
+use common::{text, wait_until, Bed};
 
-const NODES: [&str; 4] = ["vps-arm", "bgs-backend", "test-container", "nannuo-bot"];
-
-struct Bed {
-    testbed: Testbed,
-    fixture: Fixture,
-    dir: Utf8PathBuf,
-}
+/// How long a test waits for something on the target to happen.
+const WAIT: Duration = Duration::from_secs(60);
 
 impl Bed {
-    fn new(test: &str) -> Bed {
-        let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile").join(test);
-        let testbed = Testbed::start(&dir.join("target")).unwrap();
-        let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
-        for node in NODES {
-            fixture.set_version(node, &format!("1-{test}")).unwrap();
-        }
-        Bed { testbed, fixture, dir }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet"));
-        cmd.args(args)
-            .args([
-                "--flake",
-                &self.fixture.flake_ref(),
-                "--ssh-option",
-                &self.testbed.ssh_options().join(" "),
-            ])
-            .envs(fleet_testbed::nix_env());
-        cmd
-    }
-
-    fn fleet(&self, args: &[&str]) -> Output {
-        if args.first() == Some(&"graph") {
-            // `graph` talks to no target.
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet"));
-            return cmd.args(args).envs(fleet_testbed::nix_env()).output().unwrap();
-        }
-        self.command(args).output().unwrap()
-    }
-
-    fn state(&self, path: &str) -> Utf8PathBuf {
-        self.testbed.dir().join(format!("nix{}/{path}", STATE_DIR.trim_start_matches("/nix")))
-    }
-
-    fn profile_of(&self, node: &str) -> Option<String> {
-        self.testbed.profile(&if node == "vps-arm" {
-            "/nix/var/nix/profiles/system".to_string()
-        } else {
-            format!("/nix/var/nix/profiles/per-container/{node}/system")
-        })
-    }
-
-    /// Everything a deploy could change on the target.
-    fn snapshot(&self) -> (Vec<Option<String>>, usize, usize) {
-        (
-            NODES.iter().map(|n| self.profile_of(n)).collect(),
-            self.testbed.activations().unwrap().len(),
-            self.testbed.store_paths().len(),
-        )
-    }
-
     /// Writes graph data (the Nix text of `nodes = { ... };`) to a file of its own.
     fn graph(&self, name: &str, nodes: &str) -> Utf8PathBuf {
         let path = self.dir.join(format!("{name}.nix"));
@@ -88,19 +31,6 @@ impl Bed {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {shown}");
         assert!(shown.contains(expect), "expected `{expect}` in:\n{shown}");
         assert_eq!(self.snapshot(), before, "nothing changed on the target");
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Waits, bounded, until `done` holds.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::yield_now();
     }
 }
 
@@ -124,7 +54,7 @@ fn container(name: &str, extra: &str) -> String {
 /// arguments stay arguments.
 #[test]
 fn graph_values_never_reach_a_shell() {
-    let mut bed = Bed::new("no_shell");
+    let mut bed = Bed::new("hostile", "no_shell");
     let marker = bed.dir.join("pwned");
     bed.fixture
         .set_node_attrs(
@@ -156,7 +86,7 @@ fn graph_values_never_reach_a_shell() {
 /// anything runs, by every command.
 #[test]
 fn host_names_cannot_leave_the_state_folder() {
-    let bed = Bed::new("traversal");
+    let bed = Bed::new("hostile", "traversal");
     let outside = Utf8Path::new("/tmp/fleet-issue10-traversal");
     let _ = std::fs::remove_dir_all(outside);
     std::fs::create_dir_all(outside).unwrap();
@@ -178,7 +108,7 @@ fn host_names_cannot_leave_the_state_folder() {
 /// builder, is refused before anything runs.
 #[test]
 fn graph_data_nixos_would_refuse_is_refused_before_anything_runs() {
-    let bed = Bed::new("refused_graph");
+    let bed = Bed::new("hostile", "refused_graph");
     let target = bed.testbed.address();
     let cases: Vec<(&str, String, &str)> = vec![
         (
@@ -244,7 +174,7 @@ fn graph_data_nixos_would_refuse_is_refused_before_anything_runs() {
 /// is removed, with its masters closed, however the deployer ends.
 #[test]
 fn control_sockets_are_private_and_removed_on_every_way_out() {
-    let mut bed = Bed::new("sockets");
+    let mut bed = Bed::new("hostile", "sockets");
     assert!(bed.fleet(&["deploy"]).status.success());
     bed.fixture.set_switch_seconds("test-container", 3).unwrap();
     for (round, signal_name) in ["TERM", "INT", "KILL"].into_iter().enumerate() {
@@ -261,7 +191,7 @@ fn control_sockets_are_private_and_removed_on_every_way_out() {
             .unwrap();
         let status = bed.state("jobs/test-container.status");
         let started = || std::fs::read_to_string(&status).unwrap_or_default().trim() == "started";
-        wait_until("test-container's job runs", started);
+        wait_until("test-container's job runs", WAIT, started);
         let folders: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
         assert_eq!(folders.len(), 1, "one folder for the run: {folders:?}");
         let folder = folders[0].clone();
@@ -279,16 +209,16 @@ fn control_sockets_are_private_and_removed_on_every_way_out() {
 
         signal(deployer.id(), signal_name);
         deployer.wait().unwrap();
-        wait_until(&format!("the folder is removed after SIG{signal_name}"), || !folder.exists());
+        wait_until(&format!("the folder is removed after SIG{signal_name}"), WAIT, || !folder.exists());
         let folder_text = folder.to_string_lossy().into_owned();
-        wait_until("no ssh master of the run is left", || {
+        wait_until("no ssh master of the run is left", WAIT, || {
             !std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
                 std::fs::read(e.path().join("cmdline"))
                     .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&folder_text))
             })
         });
-        wait_until("the orphaned job ends", || !started());
-        wait_until("the lock is released", || !bed.state("deploy.lease").exists());
+        wait_until("the orphaned job ends", WAIT, || !started());
+        wait_until("the lock is released", WAIT, || !bed.state("deploy.lease").exists());
         let _ = std::fs::remove_dir_all(&tmp);
     }
 }
@@ -297,7 +227,7 @@ fn control_sockets_are_private_and_removed_on_every_way_out() {
 /// happened (the host rolled back by itself), not what will.
 #[test]
 fn a_frozen_deployer_reports_the_rollback_in_the_past_tense() {
-    let mut bed = Bed::new("frozen");
+    let mut bed = Bed::new("hostile", "frozen");
     assert!(bed.fleet(&["deploy"]).status.success());
     let v1 = bed.profile_of("vps-arm");
     bed.fixture.set_version("vps-arm", "2-frozen").unwrap();
@@ -309,9 +239,9 @@ fn a_frozen_deployer_reports_the_rollback_in_the_past_tense() {
         .unwrap();
     let status = bed.state("jobs/vps-arm.status");
     let read = || std::fs::read_to_string(&status).unwrap_or_default().trim().to_string();
-    wait_until("the host switched and awaits confirmation", || read() == "switched");
+    wait_until("the host switched and awaits confirmation", WAIT, || read() == "switched");
     signal(deployer.id(), "STOP");
-    wait_until("the host rolled back by itself", || read().starts_with("rolled back"));
+    wait_until("the host rolled back by itself", WAIT, || read().starts_with("rolled back"));
     signal(deployer.id(), "CONT");
     let out = deployer.wait_with_output().unwrap();
     let shown = text(&out.stdout);

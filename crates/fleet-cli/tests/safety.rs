@@ -2,88 +2,21 @@
 //! concurrent deploys, a stale lock, and each kind of bad input (its error,
 //! and nothing changed on the target).
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use camino::{Utf8Path, Utf8PathBuf};
-use fleet_deploy::{DeployLock, STATE_DIR};
-use fleet_testbed::{Fixture, Testbed};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-const NODES: [&str; 4] = ["vps-arm", "bgs-backend", "test-container", "nannuo-bot"];
+use camino::Utf8Path;
+use common::{text, wait_until, Bed};
+use fleet_deploy::DeployLock;
 
-struct Bed {
-    testbed: Testbed,
-    fixture: Fixture,
-}
-
-impl Bed {
-    fn new(test: &str) -> Bed {
-        fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |l| eprintln!("{l}"))
-            .unwrap();
-        let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("safety").join(test);
-        let testbed = Testbed::start(&dir.join("target")).unwrap();
-        let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
-        for node in NODES {
-            fixture.set_version(node, &format!("1-{test}")).unwrap();
-        }
-        Bed { testbed, fixture }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet"));
-        cmd.args(args)
-            .args([
-                "--flake",
-                &self.fixture.flake_ref(),
-                "--ssh-option",
-                &self.testbed.ssh_options().join(" "),
-            ])
-            .envs(fleet_testbed::nix_env());
-        cmd
-    }
-
-    fn fleet(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn state(&self, path: &str) -> Utf8PathBuf {
-        self.testbed.dir().join(format!("nix{}/{path}", STATE_DIR.trim_start_matches("/nix")))
-    }
-
-    fn profile_of(&self, node: &str) -> Option<String> {
-        self.testbed.profile(&if node == "vps-arm" {
-            "/nix/var/nix/profiles/system".to_string()
-        } else {
-            format!("/nix/var/nix/profiles/per-container/{node}/system")
-        })
-    }
-
-    /// Everything a deploy could change on the target.
-    fn snapshot(&self) -> (Vec<Option<String>>, usize, usize) {
-        (
-            NODES.iter().map(|n| self.profile_of(n)).collect(),
-            self.testbed.activations().unwrap().len(),
-            self.testbed.store_paths().len(),
-        )
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Waits, bounded, until `done` holds.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::yield_now();
-    }
-}
+/// How long a test waits for something on the target to happen.
+const WAIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn a_deployer_killed_during_activation_leaves_no_node_half_switched_and_a_rerun_converges() {
-    let mut bed = Bed::new("killed");
+    let mut bed = Bed::new("safety", "killed");
     assert!(bed.fleet(&["deploy"]).status.success());
     bed.fixture.set_version("test-container", "2-killed").unwrap();
     bed.fixture.set_switch_seconds("test-container", 2).unwrap();
@@ -92,12 +25,12 @@ fn a_deployer_killed_during_activation_leaves_no_node_half_switched_and_a_rerun_
     let pid_file = bed.state("jobs/test-container.pid");
     let status_file = bed.state("jobs/test-container.status");
     let status = || std::fs::read_to_string(&status_file).unwrap_or_default().trim().to_string();
-    wait_until("test-container's activation job runs", || pid_file.exists() && status() == "started");
+    wait_until("test-container's activation job runs", WAIT, || pid_file.exists() && status() == "started");
     deployer.kill().unwrap();
     deployer.wait().unwrap();
 
     // The job goes on without the deployer and ends on one generation or the other.
-    wait_until("the orphaned job finishes", || status() != "started");
+    wait_until("the orphaned job finishes", WAIT, || status() != "started");
     assert_eq!(status(), "ok");
     let activated = std::fs::read_to_string(bed.state("activated/test-container")).unwrap();
     assert_eq!(
@@ -106,7 +39,7 @@ fn a_deployer_killed_during_activation_leaves_no_node_half_switched_and_a_rerun_
         "profile and running system agree"
     );
 
-    wait_until("the killed deployer's lock is released", || !bed.state("deploy.lease").exists());
+    wait_until("the killed deployer's lock is released", WAIT, || !bed.state("deploy.lease").exists());
     let out = bed.fleet(&["deploy"]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     assert!(text(&out.stdout).contains("4 nodes: 4 unchanged"), "{}", text(&out.stdout));
@@ -116,7 +49,7 @@ fn a_deployer_killed_during_activation_leaves_no_node_half_switched_and_a_rerun_
 
 #[test]
 fn a_deploy_while_another_holds_the_lock_fails_at_once_and_changes_nothing() {
-    let bed = Bed::new("locked");
+    let bed = Bed::new("safety", "locked");
     let before = bed.snapshot();
     let lock = DeployLock::acquire(&bed.testbed.target()).unwrap();
     let out = bed.fleet(&["deploy"]);
@@ -138,7 +71,7 @@ fn a_deploy_while_another_holds_the_lock_fails_at_once_and_changes_nothing() {
 
 #[test]
 fn concurrent_deploys_from_two_processes_never_both_activate() {
-    let bed = Bed::new("concurrent");
+    let bed = Bed::new("safety", "concurrent");
     let a = bed.command(&["deploy"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let b = bed.command(&["deploy"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
@@ -159,7 +92,7 @@ fn concurrent_deploys_from_two_processes_never_both_activate() {
 
 #[test]
 fn a_stale_lock_is_taken_over_and_said_so() {
-    let bed = Bed::new("stale_lock");
+    let bed = Bed::new("safety", "stale_lock");
     // A lease record whose agent is gone (no process holds the flock).
     let record = bed.state("deploy.lease");
     std::fs::create_dir_all(record.parent().unwrap()).unwrap();
@@ -191,7 +124,7 @@ fn check_refused(bed: &Bed, args: &[&str], code: i32, expect: &str) {
 
 #[test]
 fn a_store_path_that_is_not_a_system_is_refused() {
-    let mut bed = Bed::new("not_a_system");
+    let mut bed = Bed::new("safety", "not_a_system");
     assert!(bed.fleet(&["deploy"]).status.success());
     bed.fixture.set_version("test-container", "2-not_a_system").unwrap();
     bed.fixture.make_not_a_system("test-container").unwrap();
@@ -205,7 +138,7 @@ fn a_store_path_that_is_not_a_system_is_refused() {
 
 #[test]
 fn malformed_graph_data_is_refused() {
-    let mut bed = Bed::new("malformed");
+    let mut bed = Bed::new("safety", "malformed");
     bed.fixture.set_node_attrs("test-container", "checks = 5;").unwrap();
     check_refused(&bed, &["deploy"], 2, "node `test-container`: `checks` must be a list of checks");
     bed.fixture.set_node_attrs("test-container", "checks = [ { tcp = 70000; } ];").unwrap();
@@ -214,7 +147,7 @@ fn malformed_graph_data_is_refused() {
 
 #[test]
 fn a_missing_nix_is_named_on_either_side() {
-    let bed = Bed::new("missing_nix");
+    let bed = Bed::new("safety", "missing_nix");
     let out = bed.command(&["deploy"]).env("PATH", "/nonexistent").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("`nix` is not installed; install Nix"), "{}", text(&out.stderr));
@@ -227,7 +160,7 @@ fn a_missing_nix_is_named_on_either_side() {
 
 #[test]
 fn wrong_ssh_credentials_fail_without_retrying() {
-    let bed = Bed::new("wrong_key");
+    let bed = Bed::new("safety", "wrong_key");
     let key = bed.testbed.dir().join("stranger");
     let status = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f", key.as_str()])
@@ -251,7 +184,7 @@ fn wrong_ssh_credentials_fail_without_retrying() {
 
 #[test]
 fn an_unwritable_profile_fails_its_node_and_changes_nothing() {
-    let bed = Bed::new("unwritable");
+    let bed = Bed::new("safety", "unwritable");
     // A file where the container's profile folder must go.
     let blocker: &Utf8Path = &bed.testbed.dir().join("nix/var/nix/profiles/per-container/test-container");
     std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
@@ -271,7 +204,7 @@ fn an_unwritable_profile_fails_its_node_and_changes_nothing() {
 
 #[test]
 fn status_shows_generations_and_rollback_returns_to_the_previous_one() {
-    let mut bed = Bed::new("rollback");
+    let mut bed = Bed::new("safety", "rollback");
     assert!(bed.fleet(&["deploy"]).status.success());
     let v1 = bed.profile_of("test-container").unwrap();
     bed.fixture.set_version("test-container", "2-rollback").unwrap();

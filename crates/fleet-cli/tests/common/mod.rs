@@ -3,8 +3,14 @@
 #![allow(dead_code)]
 
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
+use fleet_deploy::STATE_DIR;
+use fleet_testbed::{Fixture, Testbed};
+
+/// The standard fixture's nodes.
+pub const NODES: [&str; 4] = ["vps-arm", "bgs-backend", "test-container", "nannuo-bot"];
 
 /// A folder for one test, `GROUP/TEST` under cargo's scratch space.
 pub fn scratch(group: &str, test: &str) -> Utf8PathBuf {
@@ -37,4 +43,87 @@ pub fn stderr(out: &Output) -> String {
 /// A command's stdout as text.
 pub fn stdout(out: &Output) -> String {
     text(&out.stdout)
+}
+
+/// Waits until `done` holds, failing after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::yield_now();
+    }
+}
+
+/// A testbed and the standard fixture deployed to it, in a fresh folder per
+/// test, every node at a version of that test's own.
+pub struct Bed {
+    /// The simulated VPS.
+    pub testbed: Testbed,
+    /// The fixture flake.
+    pub fixture: Fixture,
+    /// The test's folder.
+    pub dir: Utf8PathBuf,
+}
+
+impl Bed {
+    /// A bed in `GROUP/TEST` under cargo's scratch space.
+    pub fn new(group: &str, test: &str) -> Bed {
+        fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |l| eprintln!("{l}"))
+            .unwrap();
+        let dir = scratch(group, test);
+        let testbed = Testbed::start(&dir.join("target")).unwrap();
+        let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
+        for node in NODES {
+            fixture.set_version(node, &format!("1-{test}")).unwrap();
+        }
+        Bed { testbed, fixture, dir }
+    }
+
+    /// `fleet ARGS... --flake FIXTURE --ssh-option ...`, not started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet"));
+        cmd.args(args)
+            .args([
+                "--flake",
+                &self.fixture.flake_ref(),
+                "--ssh-option",
+                &self.testbed.ssh_options().join(" "),
+            ])
+            .envs(fleet_testbed::nix_env());
+        cmd
+    }
+
+    /// Runs [`Bed::command`]; `graph`, which talks to no target, without the
+    /// flake and ssh options.
+    pub fn fleet(&self, args: &[&str]) -> Output {
+        if args.first() == Some(&"graph") {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet"));
+            return cmd.args(args).envs(fleet_testbed::nix_env()).output().unwrap();
+        }
+        self.command(args).output().unwrap()
+    }
+
+    /// A path in the orchestrator's state folder on the target, as seen here.
+    pub fn state(&self, path: &str) -> Utf8PathBuf {
+        self.testbed.dir().join(format!("nix{}/{path}", STATE_DIR.trim_start_matches("/nix")))
+    }
+
+    /// The system `node`'s profile points at on the target.
+    pub fn profile_of(&self, node: &str) -> Option<String> {
+        self.testbed.profile(&if node == "vps-arm" {
+            "/nix/var/nix/profiles/system".to_string()
+        } else {
+            format!("/nix/var/nix/profiles/per-container/{node}/system")
+        })
+    }
+
+    /// Everything a deploy could change on the target: profiles, activations,
+    /// store paths.
+    pub fn snapshot(&self) -> (Vec<Option<String>>, usize, usize) {
+        (
+            NODES.iter().map(|n| self.profile_of(n)).collect(),
+            self.testbed.activations().unwrap().len(),
+            self.testbed.store_paths().len(),
+        )
+    }
 }
