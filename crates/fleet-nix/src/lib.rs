@@ -8,15 +8,19 @@
 
 mod build_log;
 mod command;
+mod connections;
 mod eval;
 mod nix;
 mod quote;
 mod store_db;
+mod stream;
 mod target;
 
 pub use build_log::{derivation_name, BuildLog, BuildLogEvent};
 pub use command::{CommandError, Failure};
+pub use connections::Connections;
 pub use eval::{default_cache_dir, EvalSettings, EvalStats, Evaluated};
 pub use nix::{nix_string, Nix, PathInfo};
 pub use quote::shell_quote;
-pub use target::{Connections, Held, RemoteScript, Sharing, SshTarget, Stream, Target};
+pub use stream::{Held, Stream};
+pub use target::{RemoteScript, Sharing, SshTarget, Target};

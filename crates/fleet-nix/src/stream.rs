@@ -1,0 +1,194 @@
+//! Scripts that keep running on a target: held open until dropped (`Target::hold`)
+//! or spoken to line by line (`Target::open`, for the deploy agent).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+
+use crate::command::{self, CommandError, Failure};
+use crate::target::{RemoteScript, Target};
+
+impl Target {
+    /// Starts `script` on the target and keeps it running, its stdin open, until
+    /// the returned [`Held`] is dropped (or this process dies, which closes the
+    /// pipe too). Returns once the script prints its first line, which is
+    /// returned; a script that exits first is an error with its stderr.
+    pub fn hold(&self, script: &RemoteScript) -> Result<(Held, String), CommandError> {
+        let mut cmd = self.command(script)?;
+        let shown = self.describe(script);
+        let spawn_failed = |e: std::io::Error| CommandError {
+            command: shown.clone(),
+            failure: Failure::Spawn(e.to_string()),
+        };
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_failed)?;
+        let mut first_line = String::new();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        if BufReader::new(stdout).read_line(&mut first_line).is_ok_and(|n| n > 0) {
+            return Ok((Held { child }, first_line.trim_end().to_string()));
+        }
+        drop(child.stdin.take());
+        let output = child.wait_with_output().map_err(spawn_failed)?;
+        Err(CommandError {
+            command: shown.clone(),
+            failure: Failure::Exit {
+                code: output.status.code(),
+                stderr_tail: command::tail(&String::from_utf8_lossy(&output.stderr)),
+            },
+        })
+    }
+
+    /// Starts `script` on the target as a two-way stream: lines written with
+    /// [`Stream::send`] reach its stdin, and each line it prints arrives on the
+    /// returned receiver. The receiver ends when the script (or the
+    /// connection) ends; [`Stream::ended`] then says how.
+    pub fn open(&self, script: &RemoteScript) -> Result<(Stream, Receiver<String>), CommandError> {
+        let mut cmd = self.command(script)?;
+        let shown = self.describe(script);
+        let mut child =
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| {
+                CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) }
+            })?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let (lines, receiver) = mpsc::channel();
+        let errors = Arc::new(Mutex::new(String::new()));
+        let collected = Arc::clone(&errors);
+        let stderr_done = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            collected.lock().unwrap_or_else(|p| p.into_inner()).push_str(&text);
+        });
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take().expect("stdin is piped");
+        Ok((
+            Stream {
+                command: shown,
+                stdin: Mutex::new(Some(stdin)),
+                child: Mutex::new(child),
+                stderr: errors,
+                stderr_done: Mutex::new(Some(stderr_done)),
+            },
+            receiver,
+        ))
+    }
+}
+
+/// A script kept running on a target (see [`Target::hold`]); dropping it closes
+/// the script's stdin and waits for it to end.
+pub struct Held {
+    child: Child,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// A script running on a target with its stdin and stdout open (see
+/// [`Target::open`]). Dropping it closes its stdin, waits a moment for it to
+/// end, and ends the local side if it does not.
+pub struct Stream {
+    command: String,
+    stdin: Mutex<Option<ChildStdin>>,
+    child: Mutex<Child>,
+    stderr: Arc<Mutex<String>>,
+    stderr_done: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Stream {
+    /// Writes `lines` to the script's stdin at once, each ending with a
+    /// newline; no other writer's lines come between them.
+    pub fn send(&self, lines: &[&str]) -> Result<(), CommandError> {
+        let mut text = String::new();
+        for line in lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        let mut stdin = self.stdin.lock().unwrap_or_else(|p| p.into_inner());
+        let written = match stdin.as_mut() {
+            Some(pipe) => pipe.write_all(text.as_bytes()).and_then(|()| pipe.flush()),
+            None => Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "closed")),
+        };
+        written.map_err(|e| CommandError {
+            command: self.command.clone(),
+            failure: Failure::Exit { code: None, stderr_tail: format!("Broken pipe: {e}") },
+        })
+    }
+
+    /// Once the receiver has ended: how the script ended, as an error with its
+    /// exit code and stderr tail (an exit code of 0 is an error too: the
+    /// stream was not meant to end).
+    pub fn ended(&self) -> CommandError {
+        drop(self.stdin.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let code = self.child.lock().unwrap_or_else(|p| p.into_inner()).wait().ok().and_then(|s| s.code());
+        if let Some(handle) = self.stderr_done.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = handle.join();
+        }
+        let stderr = self.stderr.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut stderr_tail = command::tail(&stderr);
+        if stderr_tail.is_empty() {
+            stderr_tail = "Connection closed: the session ended".into();
+        }
+        CommandError { command: self.command.clone(), failure: Failure::Exit { code, stderr_tail } }
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        drop(self.stdin.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let child = self.child.get_mut().unwrap_or_else(|p| p.into_inner());
+        // A script that reads its stdin ends on its own; a connection lost in
+        // a partition would keep ssh waiting for its keep-alives to fail.
+        for _ in 0..STREAM_END_POLLS {
+            if child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(STREAM_END_POLL);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// How long dropping a [`Stream`] waits for the script to end: polls of this length...
+const STREAM_END_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+/// ...this many times (2 s).
+const STREAM_END_POLLS: u32 = 100;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_script_runs_until_released() {
+        let dir = std::env::temp_dir().join(format!("fleet-hold-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let script = RemoteScript::new(
+            "mkdir \"$1\" && echo holding && cat >/dev/null && rmdir \"$1\"",
+            [dir.display().to_string()],
+        );
+        let (held, line) = Target::Local.hold(&script).unwrap();
+        assert_eq!(line, "holding");
+        assert!(dir.is_dir(), "the script runs while held");
+        drop(held);
+        assert!(!dir.exists(), "the script finished when released");
+        let failing = RemoteScript::new("echo busy >&2; exit 75", Vec::<String>::new());
+        let err = Target::Local.hold(&failing).err().unwrap();
+        assert_eq!((err.exit_code(), err.stderr_tail()), (Some(75), "busy"));
+    }
+}
