@@ -15,16 +15,21 @@
 //! another run took the lock in the meantime, nothing more is launched and the
 //! error names that run.
 
-use std::collections::HashMap;
-use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fleet_nix::{CommandError, Failure, Stream, Target};
+use fleet_nix::{CommandError, Target};
 
 use crate::job;
 use crate::Kinds;
+
+mod identity;
+mod session;
+
+use identity::holder;
+pub(crate) use identity::new_run_id;
+use session::{Shared, State, Track};
 
 /// How long the target keeps the lock after the last renewal.
 pub const LEASE: Duration = Duration::from_secs(10);
@@ -45,46 +50,6 @@ pub struct DeployLock {
     /// Set when the previous holder ended without releasing the lock, or its
     /// lease had run out: who it was.
     pub took_over: Option<String>,
-}
-
-/// What the session's threads share.
-struct Shared {
-    target: Target,
-    run: String,
-    holder: String,
-    kinds: Vec<(&'static str, &'static str)>,
-    state: Mutex<State>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct State {
-    /// The current agent, while its session is open.
-    live: Option<Arc<Stream>>,
-    /// Counts agents opened, so a reader thread knows whether it is current.
-    generation: u64,
-    /// Another thread is reopening the session.
-    reopening: bool,
-    /// Why the session cannot be reopened (another run holds the lock, or the
-    /// target stayed unreachable); every later launch and wait fails with it.
-    lost: Option<CommandError>,
-    stopping: bool,
-    nodes: HashMap<String, Track>,
-    /// The agent's own reports (`bye ...`, re-takes), newest last.
-    notes: Vec<String>,
-}
-
-/// What the agents reported about one node's job of this run.
-#[derive(Default, Clone)]
-struct Track {
-    /// The `launch` arguments, to launch again if the job never started.
-    args: Vec<String>,
-    launched: bool,
-    gone: bool,
-    launch_failed: Option<String>,
-    statuses: Vec<String>,
-    log: Vec<String>,
-    done: Option<String>,
 }
 
 /// How a node's job ended, or that it awaits confirmation.
@@ -239,233 +204,5 @@ impl Drop for DeployLock {
         if let Some(stream) = stream {
             let _ = stream.send(&["release"]);
         }
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn error(&self, message: String) -> CommandError {
-        CommandError {
-            command: format!("on {}: the deploy agent of run {}", self.target, self.run),
-            failure: Failure::Output(message),
-        }
-    }
-
-    /// Starts an agent, waits for it to hold the lock and starts reading its
-    /// reports; returns its note (`took-over ...`, `re-took`, or empty).
-    fn open(shared: &Arc<Shared>) -> Result<String, CommandError> {
-        let script =
-            job::agent(&shared.run, &shared.holder, LEASE.as_secs(), NODE_WAIT.as_secs(), &shared.kinds);
-        let (stream, lines) = shared.target.open(&script)?;
-        let first = match lines.recv() {
-            Ok(line) => line,
-            Err(_) => return Err(stream.ended()),
-        };
-        let Some(note) = first.strip_prefix("locked") else {
-            return Err(shared.error(format!("the agent answered `{first}` instead of `locked`")));
-        };
-        let stream = Arc::new(stream);
-        let generation = {
-            let mut state = shared.lock();
-            state.generation += 1;
-            state.live = Some(Arc::clone(&stream));
-            state.generation
-        };
-        let reader = Arc::clone(shared);
-        std::thread::spawn(move || reader.read(lines, generation));
-        Ok(note.trim().to_string())
-    }
-
-    /// The current agent's stream, reopening the session (re-taking the lock
-    /// and re-attaching to launched jobs) when it has dropped.
-    fn live_stream(self: &Arc<Self>) -> Result<Arc<Stream>, CommandError> {
-        let mut state = self.lock();
-        loop {
-            if let Some(lost) = &state.lost {
-                return Err(lost.clone());
-            }
-            if let Some(stream) = &state.live {
-                return Ok(Arc::clone(stream));
-            }
-            if !state.reopening {
-                break;
-            }
-            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
-        }
-        state.reopening = true;
-        drop(state);
-        let mut attempt = 1;
-        let reopened = loop {
-            match Shared::open(self) {
-                Ok(note) => break Ok(note),
-                Err(error) if error.is_connection_failure() && attempt < REOPEN_TRIES => {
-                    std::thread::sleep(REOPEN_BACKOFF * 2u32.pow(attempt - 1));
-                    attempt += 1;
-                }
-                Err(error) => break Err(error),
-            }
-        };
-        let mut state = self.lock();
-        state.reopening = false;
-        let result = match reopened {
-            Ok(note) => {
-                state.notes.push(format!(
-                    "the session to {} dropped; a new one {} the deploy lock for run {} and re-attached",
-                    self.target,
-                    if note == "re-took" { "took back" } else { "took" },
-                    self.run
-                ));
-                let stream = state.live.clone().expect("just opened");
-                let watched: Vec<String> = state
-                    .nodes
-                    .iter()
-                    .filter(|(_, t)| t.done.is_none())
-                    .map(|(n, _)| format!("watch {n}"))
-                    .collect();
-                let lines: Vec<&str> = watched.iter().map(String::as_str).collect();
-                let _ = stream.send(&lines);
-                Ok(stream)
-            }
-            Err(error) => {
-                let error = CommandError {
-                    failure: Failure::Output(format!(
-                        "the session that held the deploy lock dropped, and the lock could not be taken again, \
-                         so nothing more was launched: {}",
-                        match &error.failure {
-                            Failure::Exit { stderr_tail, .. } => stderr_tail.clone(),
-                            other => format!("{other:?}"),
-                        }
-                    )),
-                    ..error
-                };
-                state.lost = Some(error.clone());
-                Err(error)
-            }
-        };
-        self.changed.notify_all();
-        result
-    }
-
-    /// Applies the agent's reports until its session ends.
-    fn read(&self, lines: Receiver<String>, generation: u64) {
-        for line in lines.iter() {
-            let mut state = self.lock();
-            let (word, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-            let (node, text) = rest.split_once(' ').unwrap_or((rest, ""));
-            match word {
-                "launched" => {
-                    if let Some(t) = state.nodes.get_mut(node) {
-                        t.launched = true;
-                        t.gone = false;
-                    }
-                }
-                "gone" => {
-                    if let Some(t) = state.nodes.get_mut(node) {
-                        t.gone = true;
-                    }
-                }
-                "failed" => {
-                    if let Some(t) = state.nodes.get_mut(node) {
-                        t.launch_failed = Some(text.to_string());
-                    }
-                }
-                "log" => {
-                    if let Some(t) = state.nodes.get_mut(node) {
-                        t.log.push(text.to_string());
-                    }
-                }
-                "status" => {
-                    if let Some(t) = state.nodes.get_mut(node) {
-                        t.launched = true;
-                        match text {
-                            "started" | "switched" => t.statuses.push(text.to_string()),
-                            _ => t.done = Some(text.to_string()),
-                        }
-                    }
-                }
-                "bye" => state.notes.push(format!("the agent on {} ended: {rest}", self.target)),
-                _ => {}
-            }
-            drop(state);
-            self.changed.notify_all();
-        }
-        let mut state = self.lock();
-        if state.generation == generation {
-            state.live = None;
-        }
-        drop(state);
-        self.changed.notify_all();
-    }
-
-    /// Renews the lease until the lock is dropped.
-    fn heartbeat(&self) {
-        let mut state = self.lock();
-        while !state.stopping {
-            if let Some(stream) = state.live.clone() {
-                drop(state);
-                let _ = stream.send(&["renew"]);
-                state = self.lock();
-            }
-            state = self
-                .changed
-                .wait_timeout(state, RENEW_EVERY)
-                .map(|(s, _)| s)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
-    }
-}
-
-/// A run id: the time, this process and a random part; letters, digits, `-`.
-pub(crate) fn new_run_id() -> String {
-    let mut bytes = [0u8; 4];
-    let _ =
-        std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{secs}-{}-{random}", std::process::id())
-}
-
-/// Who is deploying: `user@machine (pid N) since DATE`.
-fn holder() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into());
-    let holder = format!("{user}@{machine} (pid {}) since {}", std::process::id(), utc_now());
-    // It is one line of the lease record.
-    holder.replace(|c: char| c.is_control(), " ")
-}
-
-/// The current time as `YYYY-MM-DDTHH:MM:SSZ`.
-fn utc_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_ids_are_words_and_differ() {
-        let (a, b) = (new_run_id(), new_run_id());
-        assert_ne!(a, b);
-        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'), "{a}");
-        let now = utc_now();
-        assert!(now.len() == 20 && now.starts_with("20") && now.ends_with('Z'), "{now}");
     }
 }

@@ -1,0 +1,228 @@
+//! The agent session behind a [`DeployLock`](super::DeployLock): opening an
+//! agent, reopening it when the session drops, reading its reports and
+//! renewing the lease.
+
+use std::collections::HashMap;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use fleet_nix::{CommandError, Failure, Stream, Target};
+
+use super::{LEASE, NODE_WAIT, RENEW_EVERY, REOPEN_BACKOFF, REOPEN_TRIES};
+use crate::job;
+
+/// What the session's threads share.
+pub(super) struct Shared {
+    pub(super) target: Target,
+    pub(super) run: String,
+    pub(super) holder: String,
+    pub(super) kinds: Vec<(&'static str, &'static str)>,
+    pub(super) state: Mutex<State>,
+    pub(super) changed: Condvar,
+}
+
+#[derive(Default)]
+pub(super) struct State {
+    /// The current agent, while its session is open.
+    pub(super) live: Option<Arc<Stream>>,
+    /// Counts agents opened, so a reader thread knows whether it is current.
+    pub(super) generation: u64,
+    /// Another thread is reopening the session.
+    pub(super) reopening: bool,
+    /// Why the session cannot be reopened (another run holds the lock, or the
+    /// target stayed unreachable); every later launch and wait fails with it.
+    pub(super) lost: Option<CommandError>,
+    pub(super) stopping: bool,
+    pub(super) nodes: HashMap<String, Track>,
+    /// The agent's own reports (`bye ...`, re-takes), newest last.
+    pub(super) notes: Vec<String>,
+}
+
+/// What the agents reported about one node's job of this run.
+#[derive(Default, Clone)]
+pub(super) struct Track {
+    /// The `launch` arguments, to launch again if the job never started.
+    pub(super) args: Vec<String>,
+    pub(super) launched: bool,
+    pub(super) gone: bool,
+    pub(super) launch_failed: Option<String>,
+    pub(super) statuses: Vec<String>,
+    pub(super) log: Vec<String>,
+    pub(super) done: Option<String>,
+}
+
+impl Shared {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn error(&self, message: String) -> CommandError {
+        CommandError {
+            command: format!("on {}: the deploy agent of run {}", self.target, self.run),
+            failure: Failure::Output(message),
+        }
+    }
+
+    /// Starts an agent, waits for it to hold the lock and starts reading its
+    /// reports; returns its note (`took-over ...`, `re-took`, or empty).
+    pub(super) fn open(shared: &Arc<Shared>) -> Result<String, CommandError> {
+        let script =
+            job::agent(&shared.run, &shared.holder, LEASE.as_secs(), NODE_WAIT.as_secs(), &shared.kinds);
+        let (stream, lines) = shared.target.open(&script)?;
+        let first = match lines.recv() {
+            Ok(line) => line,
+            Err(_) => return Err(stream.ended()),
+        };
+        let Some(note) = first.strip_prefix("locked") else {
+            return Err(shared.error(format!("the agent answered `{first}` instead of `locked`")));
+        };
+        let stream = Arc::new(stream);
+        let generation = {
+            let mut state = shared.lock();
+            state.generation += 1;
+            state.live = Some(Arc::clone(&stream));
+            state.generation
+        };
+        let reader = Arc::clone(shared);
+        std::thread::spawn(move || reader.read(lines, generation));
+        Ok(note.trim().to_string())
+    }
+
+    /// The current agent's stream, reopening the session (re-taking the lock
+    /// and re-attaching to launched jobs) when it has dropped.
+    pub(super) fn live_stream(self: &Arc<Self>) -> Result<Arc<Stream>, CommandError> {
+        let mut state = self.lock();
+        loop {
+            if let Some(lost) = &state.lost {
+                return Err(lost.clone());
+            }
+            if let Some(stream) = &state.live {
+                return Ok(Arc::clone(stream));
+            }
+            if !state.reopening {
+                break;
+            }
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        state.reopening = true;
+        drop(state);
+        let mut attempt = 1;
+        let reopened = loop {
+            match Shared::open(self) {
+                Ok(note) => break Ok(note),
+                Err(error) if error.is_connection_failure() && attempt < REOPEN_TRIES => {
+                    std::thread::sleep(REOPEN_BACKOFF * 2u32.pow(attempt - 1));
+                    attempt += 1;
+                }
+                Err(error) => break Err(error),
+            }
+        };
+        let mut state = self.lock();
+        state.reopening = false;
+        let result = match reopened {
+            Ok(note) => {
+                state.notes.push(format!(
+                    "the session to {} dropped; a new one {} the deploy lock for run {} and re-attached",
+                    self.target,
+                    if note == "re-took" { "took back" } else { "took" },
+                    self.run
+                ));
+                let stream = state.live.clone().expect("just opened");
+                let watched: Vec<String> = state
+                    .nodes
+                    .iter()
+                    .filter(|(_, t)| t.done.is_none())
+                    .map(|(n, _)| format!("watch {n}"))
+                    .collect();
+                let lines: Vec<&str> = watched.iter().map(String::as_str).collect();
+                let _ = stream.send(&lines);
+                Ok(stream)
+            }
+            Err(error) => {
+                let error = CommandError {
+                    failure: Failure::Output(format!(
+                        "the session that held the deploy lock dropped, and the lock could not be taken again, \
+                         so nothing more was launched: {}",
+                        match &error.failure {
+                            Failure::Exit { stderr_tail, .. } => stderr_tail.clone(),
+                            other => format!("{other:?}"),
+                        }
+                    )),
+                    ..error
+                };
+                state.lost = Some(error.clone());
+                Err(error)
+            }
+        };
+        self.changed.notify_all();
+        result
+    }
+
+    /// Applies the agent's reports until its session ends.
+    fn read(&self, lines: Receiver<String>, generation: u64) {
+        for line in lines.iter() {
+            let mut state = self.lock();
+            let (word, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+            let (node, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            match word {
+                "launched" => {
+                    if let Some(t) = state.nodes.get_mut(node) {
+                        t.launched = true;
+                        t.gone = false;
+                    }
+                }
+                "gone" => {
+                    if let Some(t) = state.nodes.get_mut(node) {
+                        t.gone = true;
+                    }
+                }
+                "failed" => {
+                    if let Some(t) = state.nodes.get_mut(node) {
+                        t.launch_failed = Some(text.to_string());
+                    }
+                }
+                "log" => {
+                    if let Some(t) = state.nodes.get_mut(node) {
+                        t.log.push(text.to_string());
+                    }
+                }
+                "status" => {
+                    if let Some(t) = state.nodes.get_mut(node) {
+                        t.launched = true;
+                        match text {
+                            "started" | "switched" => t.statuses.push(text.to_string()),
+                            _ => t.done = Some(text.to_string()),
+                        }
+                    }
+                }
+                "bye" => state.notes.push(format!("the agent on {} ended: {rest}", self.target)),
+                _ => {}
+            }
+            drop(state);
+            self.changed.notify_all();
+        }
+        let mut state = self.lock();
+        if state.generation == generation {
+            state.live = None;
+        }
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Renews the lease until the lock is dropped.
+    pub(super) fn heartbeat(&self) {
+        let mut state = self.lock();
+        while !state.stopping {
+            if let Some(stream) = state.live.clone() {
+                drop(state);
+                let _ = stream.send(&["renew"]);
+                state = self.lock();
+            }
+            state = self
+                .changed
+                .wait_timeout(state, RENEW_EVERY)
+                .map(|(s, _)| s)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+}
