@@ -3,7 +3,6 @@
 //! same code in fleet-cli so that `cargo xtask deploy` is `fleet deploy`.
 
 mod bench;
-mod bench_eval;
 mod closure_pair;
 mod demo;
 mod man;

@@ -92,7 +92,7 @@ Benchmarks:
            (one container at a new version). Prints per size a Markdown table:
            median, min and max wall time, speed-up over the baseline, ratio to the
            lower bound, activations, and the orchestrator's own CPU time (total and
-           per node) and peak memory; then the acceptance targets of issue 6.
+           per node) and peak memory.
   eval     For each size (default: 20,100), a testbed and a fixture of a host and N
            containers whose every node costs about 1 s and 400 MB to evaluate, then:
            one `nix eval` of every node (the orchestrator's evaluation before its pool;
@@ -101,7 +101,7 @@ Benchmarks:
            and a no-op deploy of the unchanged content against the no-op deploy of a
            fixture that costs nothing to evaluate. Prints wall times, when the last
            node was evaluated, the peak memory of the nix eval processes together
-           (read from /proc every 10 ms), and the targets of issue 15.
+           (read from /proc every 10 ms), and the ratios derived from them.
 
 Installs nix-bin (and for deploy and eval openssh-server) with apt-get when missing and \
 this is Debian as root.",
