@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use camino::Utf8Path;
 
 use crate::procfs::descendants;
-use crate::testbed::SSHD_START_TIMEOUT;
+use crate::sshd::SSHD_START_TIMEOUT;
 use crate::{Testbed, TestbedError};
 
 impl Testbed {

@@ -2,30 +2,27 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use fleet_nix::{Nix, Target};
 
+use crate::netns::{Netns, NETNS_PROGRAMS};
+use crate::sshd::{free_port, keygen, sshd_config};
 use crate::{ensure_programs, TestbedError, TESTBED_PROGRAMS};
 
 const SYSTEMCTL: &str = include_str!("fixture/systemctl");
 const SYSTEMD_RUN: &str = include_str!("fixture/systemd-run");
 const NIXOS_CONTAINER: &str = include_str!("fixture/nixos-container");
 
-/// How long sshd gets to start listening.
-pub(crate) const SSHD_START_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// A running simulated VPS. Dropping it stops its sshd.
 pub struct Testbed {
-    dir: Utf8PathBuf,
-    port: u16,
+    pub(crate) dir: Utf8PathBuf,
+    pub(crate) port: u16,
     /// The network namespace sshd runs in, if any (see [`Testbed::start_partitionable`]).
-    netns: Option<Netns>,
+    pub(crate) netns: Option<Netns>,
     /// The listening sshd; `None` while stopped by [`Testbed::stop_sshd`].
     pub(crate) sshd: Mutex<Option<Child>>,
 }
@@ -109,7 +106,7 @@ impl Testbed {
         format!("root@{}:{}", self.listen_address(), self.port)
     }
 
-    fn listen_address(&self) -> String {
+    pub(crate) fn listen_address(&self) -> String {
         self.netns.as_ref().map_or("127.0.0.1".to_string(), |n| n.inside.clone())
     }
 
@@ -120,8 +117,7 @@ impl Testbed {
         let netns = self.netns.as_ref().ok_or_else(|| {
             TestbedError::new("partition the target", "it has no network namespace; use start_partitionable")
         })?;
-        let verb = if drop { "-I" } else { "-D" };
-        run(Command::new("ip").args(["netns", "exec", &netns.name, "iptables", verb, "INPUT", "-j", "DROP"]))
+        netns.drop_packets(drop)
     }
 
     /// The ssh options of [`Testbed::target`], as `--ssh-option` values.
@@ -229,74 +225,6 @@ impl Testbed {
         }
     }
 
-    /// Starts the listening sshd (again, after [`Testbed::stop_sshd`]) on the same
-    /// port, with the same keys, and waits until it accepts connections.
-    pub fn start_sshd(&self) -> Result<(), TestbedError> {
-        let mut sshd = self.sshd.lock().unwrap_or_else(|p| p.into_inner());
-        if sshd.is_some() {
-            return Ok(());
-        }
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("sshd.log"))
-            .map_err(|e| TestbedError::new("open sshd.log", e))?;
-        let mut command = match &self.netns {
-            Some(netns) => {
-                let mut cmd = Command::new("ip");
-                cmd.args(["netns", "exec", &netns.name, "unshare"]);
-                cmd
-            }
-            None => Command::new("unshare"),
-        };
-        let mut child = command
-            .args(["--mount", "--propagation", "private", "sh", "-c"])
-            .arg("mount --bind \"$1\" /nix && exec /usr/sbin/sshd -D -e -f \"$2\"")
-            .arg("testbed")
-            .arg(self.dir.join("nix"))
-            .arg(self.dir.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| TestbedError::new("start sshd in a private mount namespace", e))?;
-        // `unshare` and `sh` exec, so this is sshd's own pid: the fixture's
-        // SSH-breaking switch reads it.
-        write(&self.dir.join("sshd.pid"), &format!("{}\n", child.id()), false)?;
-        let deadline = Instant::now() + SSHD_START_TIMEOUT;
-        loop {
-            if TcpStream::connect((self.listen_address().as_str(), self.port)).is_ok() {
-                *sshd = Some(child);
-                return Ok(());
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                let log = fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default();
-                return Err(TestbedError::new("start sshd", format!("exited with {status}: {}", log.trim())));
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                return Err(TestbedError::new(
-                    "start sshd",
-                    format!("not listening on port {} after {SSHD_START_TIMEOUT:?}", self.port),
-                ));
-            }
-            std::thread::yield_now();
-        }
-    }
-
-    /// Stops sshd and every session it serves, as when the host's network or
-    /// sshd goes away: open connections drop, new ones are refused. Processes
-    /// that detached from their session (activation jobs) go on.
-    pub fn stop_sshd(&self) {
-        if let Some(mut child) = self.sshd.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            for pid in crate::procfs::descendants(child.id()) {
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
     /// Hides `nix` from the target's PATH (or shows it again), as on a machine
     /// without Nix.
     pub fn hide_nix(&self, hide: bool) -> Result<(), TestbedError> {
@@ -326,107 +254,15 @@ impl Drop for Testbed {
     }
 }
 
-/// Programs a partitionable testbed needs, with their Debian packages.
-pub const NETNS_PROGRAMS: &[(&str, &str)] = &[("ip", "iproute2"), ("iptables", "iptables")];
-
-/// A network namespace with a veth pair to this one: `outside` here,
-/// `inside` in the namespace, a /30 between them. Deleted on drop (which
-/// deletes the pair too).
-struct Netns {
-    name: String,
-    inside: String,
-}
-
-impl Netns {
-    fn create(port: u16) -> Result<Netns, TestbedError> {
-        // One /30 per port, in 10.250.0.0/16: apart from other testbeds'.
-        let block = u32::from(port) % 16_000 * 4;
-        let at = |host: u32| format!("10.250.{}.{}", (block + host) / 256, (block + host) % 256);
-        let name = format!("fleet-tb-{port}");
-        let (outside_link, inside_link) = (format!("fvh{port}"), format!("fvt{port}"));
-        let _ = Command::new("ip").args(["netns", "del", &name]).stderr(Stdio::null()).status();
-        let netns = Netns { name: name.clone(), inside: at(2) };
-        let ns = |args: &[&str]| run(Command::new("ip").args(["netns", "exec", &name]).args(args));
-        run(Command::new("ip").args(["netns", "add", &name]))?;
-        run(Command::new("ip").args([
-            "link",
-            "add",
-            &outside_link,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &inside_link,
-        ]))?;
-        run(Command::new("ip").args(["link", "set", &inside_link, "netns", &name]))?;
-        run(Command::new("ip").args(["addr", "add", &format!("{}/30", at(1)), "dev", &outside_link]))?;
-        run(Command::new("ip").args(["link", "set", &outside_link, "up"]))?;
-        ns(&["ip", "link", "set", "lo", "up"])?;
-        ns(&["ip", "addr", "add", &format!("{}/30", at(2)), "dev", &inside_link])?;
-        ns(&["ip", "link", "set", &inside_link, "up"])?;
-        Ok(netns)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
-    }
-}
-
-/// Runs a setup command, which must succeed.
-fn run(cmd: &mut Command) -> Result<(), TestbedError> {
-    let shown = format!("{cmd:?}");
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| TestbedError::new(format!("run {shown}"), e))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(TestbedError::new(
-            format!("run {shown}"),
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ))
-    }
-}
-
-fn sshd_config(dir: &Utf8Path, listen: &str, port: u16) -> String {
-    format!(
-        "ListenAddress {listen}\nPort {port}\nHostKey {dir}/ssh/host_key\nAuthorizedKeysFile {dir}/ssh/authorized_keys\n\
-         PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
-         StrictModes no\nPidFile {dir}/sshd.pid\nLogLevel ERROR\nMaxStartups 100\n\
-         SetEnv PATH={dir}/bin:{dir}/usr-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin NIX_CONF_DIR={dir}/etc/nix NIX_USER_CONF_FILES={dir}/etc/nix/nix.conf TESTBED_DIR={dir}\n"
-    )
-}
-
-fn free_port() -> Result<u16, TestbedError> {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| TestbedError::new("find a free loopback port", e))
-}
-
-fn keygen(path: &Utf8Path) -> Result<(), TestbedError> {
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "fleet-testbed", "-f"])
-        .arg(path)
-        .stdin(Stdio::null())
-        .status()
-        .map_err(|e| TestbedError::new("run ssh-keygen", e))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(TestbedError::new(format!("generate {path}"), format!("ssh-keygen exited with {status}")))
-    }
-}
-
-fn mkdir(path: &Utf8Path) -> Result<(), TestbedError> {
+pub(crate) fn mkdir(path: &Utf8Path) -> Result<(), TestbedError> {
     fs::create_dir_all(path).map_err(|e| TestbedError::new(format!("create {path}"), e))
 }
 
-fn copy(from: &Utf8Path, to: &Utf8Path) -> Result<(), TestbedError> {
+pub(crate) fn copy(from: &Utf8Path, to: &Utf8Path) -> Result<(), TestbedError> {
     fs::copy(from, to).map(drop).map_err(|e| TestbedError::new(format!("copy {from} to {to}"), e))
 }
 
-fn write(path: &Utf8Path, text: &str, executable: bool) -> Result<(), TestbedError> {
+pub(crate) fn write(path: &Utf8Path, text: &str, executable: bool) -> Result<(), TestbedError> {
     fs::write(path, text).map_err(|e| TestbedError::new(format!("write {path}"), e))?;
     if executable {
         fs::set_permissions(path, fs::Permissions::from_mode(0o755))
