@@ -4,10 +4,12 @@
 //! value is ever spliced into shell text.
 //!
 //! - `agent.sh`: one per host per run; holds the deploy lock with a lease,
-//!   launches activation jobs, streams their status back (see `session.rs`).
+//!   launches activation jobs, streams their status back (see `lock.rs`).
 //! - `job.sh`: one activation, detached from every SSH session.
 //! - `confirm.sh`: confirms a host's switch over a new connection.
 //! - `probe.sh`: reads every node's profile in one round trip.
+//! - `exit-codes.sh`: the exit codes by name, put in front of each of the
+//!   above (see `protocol.rs`).
 //! - `host.sh`, `container.sh`: the built-in kinds' switch scripts.
 
 use fleet_nix::RemoteScript;
@@ -19,12 +21,13 @@ use crate::checks::Check;
 /// folder is mode 0700 and its files 0600: job logs may hold what checks print.
 pub const STATE_DIR: &str = "/nix/var/fleet";
 
-/// The agent (see the file's header for its protocol).
-pub(crate) const AGENT: &str = include_str!("sh/agent.sh");
+/// The agent (see the file's header for its protocol), after the exit codes
+/// (`sh/exit-codes.sh`) it uses, as every script below does.
+pub(crate) const AGENT: &str = concat!(include_str!("sh/exit-codes.sh"), include_str!("sh/agent.sh"));
 /// The activation job.
-pub(crate) const JOB: &str = include_str!("sh/job.sh");
+pub(crate) const JOB: &str = concat!(include_str!("sh/exit-codes.sh"), include_str!("sh/job.sh"));
 /// The host's confirmation.
-pub(crate) const CONFIRM: &str = include_str!("sh/confirm.sh");
+pub(crate) const CONFIRM: &str = concat!(include_str!("sh/exit-codes.sh"), include_str!("sh/confirm.sh"));
 
 /// Default bound on one switch (`switch-to-configuration`, a container's
 /// reload or start), after which the job stops it and rolls back; deploy-rs

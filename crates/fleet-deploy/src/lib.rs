@@ -17,6 +17,7 @@ mod kinds;
 mod lock;
 mod pipeline;
 mod probe;
+mod protocol;
 mod report;
 
 pub use checks::Check;

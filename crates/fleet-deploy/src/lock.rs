@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use fleet_nix::{CommandError, Target};
 
 use crate::job;
+use crate::protocol::{FinalStatus, Progress};
 use crate::Kinds;
 
 mod identity;
@@ -57,9 +58,8 @@ pub struct DeployLock {
 pub(crate) enum JobStatus {
     /// Switched and checked; awaits confirmation.
     Switched,
-    /// A final status: `ok`, `rolled back: ...`, `failed: ...`, `refused: ...`,
-    /// with the job log's tail when not ok.
-    Done { status: String, log: Vec<String> },
+    /// A final status, with the job log's tail when not ok.
+    Done { status: FinalStatus, log: Vec<String> },
 }
 
 impl DeployLock {
@@ -79,14 +79,7 @@ impl DeployLock {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
         });
-        let note = Shared::open(&shared)?;
-        let took_over =
-            note.strip_prefix("took-over ").or_else(|| note.strip_prefix("expired ")).map(|who| {
-                match note.starts_with("expired") {
-                    true => format!("{who}, whose lease had run out"),
-                    false => format!("{who}, which had ended without releasing it"),
-                }
-            });
+        let took_over = Shared::open(&shared)?.previous_holder();
         let beating = Arc::clone(&shared);
         let heartbeat = std::thread::spawn(move || beating.heartbeat());
         Ok(DeployLock { shared, heartbeat: Some(heartbeat), took_over })
@@ -141,7 +134,7 @@ impl DeployLock {
             if let Some(status) = track.done {
                 return Ok(JobStatus::Done { status, log: track.log });
             }
-            if until_switched && track.statuses.iter().any(|s| s == "switched") {
+            if until_switched && track.statuses.contains(&Progress::Switched) {
                 return Ok(JobStatus::Switched);
             }
             if let Some(why) = track.launch_failed {

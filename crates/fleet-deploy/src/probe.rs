@@ -11,7 +11,7 @@ use crate::job::STATE_DIR;
 /// finish and, when full, the current generation number, the system of the
 /// generation before it, and when the current generation was made. A deploy
 /// needs only the brief form, which starts one program per node.
-const PROBE: &str = include_str!("sh/probe.sh");
+pub(crate) const PROBE: &str = concat!(include_str!("sh/exit-codes.sh"), include_str!("sh/probe.sh"));
 
 /// What the target reported for one node.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use fleet_nix::{CommandError, Failure, Stream, Target};
 
 use super::{LEASE, NODE_WAIT, RENEW_EVERY, REOPEN_BACKOFF, REOPEN_TRIES};
 use crate::job;
+use crate::protocol::{Exit, FinalStatus, Locked, Progress, Report};
 
 /// What the session's threads share.
 pub(super) struct Shared {
@@ -46,9 +47,9 @@ pub(super) struct Track {
     pub(super) launched: bool,
     pub(super) gone: bool,
     pub(super) launch_failed: Option<String>,
-    pub(super) statuses: Vec<String>,
+    pub(super) statuses: Vec<Progress>,
     pub(super) log: Vec<String>,
-    pub(super) done: Option<String>,
+    pub(super) done: Option<FinalStatus>,
 }
 
 impl Shared {
@@ -64,8 +65,8 @@ impl Shared {
     }
 
     /// Starts an agent, waits for it to hold the lock and starts reading its
-    /// reports; returns its note (`took-over ...`, `re-took`, or empty).
-    pub(super) fn open(shared: &Arc<Shared>) -> Result<String, CommandError> {
+    /// reports; returns what it said of the lock it took.
+    pub(super) fn open(shared: &Arc<Shared>) -> Result<Locked, CommandError> {
         let script =
             job::agent(&shared.run, &shared.holder, LEASE.as_secs(), NODE_WAIT.as_secs(), &shared.kinds);
         let (stream, lines) = shared.target.open(&script)?;
@@ -73,7 +74,7 @@ impl Shared {
             Ok(line) => line,
             Err(_) => return Err(stream.ended()),
         };
-        let Some(note) = first.strip_prefix("locked") else {
+        let Some(locked) = Locked::parse(&first) else {
             return Err(shared.error(format!("the agent answered `{first}` instead of `locked`")));
         };
         let stream = Arc::new(stream);
@@ -85,7 +86,7 @@ impl Shared {
         };
         let reader = Arc::clone(shared);
         std::thread::spawn(move || reader.read(lines, generation));
-        Ok(note.trim().to_string())
+        Ok(locked)
     }
 
     /// The current agent's stream, reopening the session (re-taking the lock
@@ -109,8 +110,14 @@ impl Shared {
         let mut attempt = 1;
         let reopened = loop {
             match Shared::open(self) {
-                Ok(note) => break Ok(note),
-                Err(error) if error.is_connection_failure() && attempt < REOPEN_TRIES => {
+                Ok(locked) => break Ok(locked),
+                // A refusal is final, whatever its text (the holder line is
+                // free text) may look like.
+                Err(error)
+                    if Exit::of(error.exit_code()) != Some(Exit::Locked)
+                        && error.is_connection_failure()
+                        && attempt < REOPEN_TRIES =>
+                {
                     std::thread::sleep(REOPEN_BACKOFF * 2u32.pow(attempt - 1));
                     attempt += 1;
                 }
@@ -120,11 +127,11 @@ impl Shared {
         let mut state = self.lock();
         state.reopening = false;
         let result = match reopened {
-            Ok(note) => {
+            Ok(locked) => {
                 state.notes.push(format!(
                     "the session to {} dropped; a new one {} the deploy lock for run {} and re-attached",
                     self.target,
-                    if note == "re-took" { "took back" } else { "took" },
+                    if locked == Locked::ReTook { "took back" } else { "took" },
                     self.run
                 ));
                 let stream = state.live.clone().expect("just opened");
@@ -161,42 +168,43 @@ impl Shared {
     /// Applies the agent's reports until its session ends.
     fn read(&self, lines: Receiver<String>, generation: u64) {
         for line in lines.iter() {
+            let Some(report) = Report::parse(&line) else { continue };
             let mut state = self.lock();
-            let (word, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-            let (node, text) = rest.split_once(' ').unwrap_or((rest, ""));
-            match word {
-                "launched" => {
+            match report {
+                Report::Launched(node) => {
                     if let Some(t) = state.nodes.get_mut(node) {
                         t.launched = true;
                         t.gone = false;
                     }
                 }
-                "gone" => {
+                Report::Gone(node) => {
                     if let Some(t) = state.nodes.get_mut(node) {
                         t.gone = true;
                     }
                 }
-                "failed" => {
+                Report::LaunchFailed(node, why) => {
                     if let Some(t) = state.nodes.get_mut(node) {
-                        t.launch_failed = Some(text.to_string());
+                        t.launch_failed = Some(why.to_string());
                     }
                 }
-                "log" => {
+                Report::Log(node, text) => {
                     if let Some(t) = state.nodes.get_mut(node) {
                         t.log.push(text.to_string());
                     }
                 }
-                "status" => {
+                Report::Progress(node, progress) => {
                     if let Some(t) = state.nodes.get_mut(node) {
                         t.launched = true;
-                        match text {
-                            "started" | "switched" => t.statuses.push(text.to_string()),
-                            _ => t.done = Some(text.to_string()),
-                        }
+                        t.statuses.push(progress);
                     }
                 }
-                "bye" => state.notes.push(format!("the agent on {} ended: {rest}", self.target)),
-                _ => {}
+                Report::Done(node, status) => {
+                    if let Some(t) = state.nodes.get_mut(node) {
+                        t.launched = true;
+                        t.done = Some(status);
+                    }
+                }
+                Report::Bye(why) => state.notes.push(format!("the agent on {} ended: {why}", self.target)),
             }
             drop(state);
             self.changed.notify_all();

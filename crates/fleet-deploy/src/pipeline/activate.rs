@@ -12,6 +12,7 @@ use super::{finish, retrying, Plan, States};
 use crate::checks;
 use crate::job::{self, JobSpec};
 use crate::lock::{DeployLock, JobStatus};
+use crate::protocol::FinalStatus;
 use crate::{Event, NodeError, Outcome, Sink, Stage};
 
 impl Plan<'_> {
@@ -170,7 +171,7 @@ impl Plan<'_> {
                 // Either way, the job's own final status says what happened.
                 match (confirmed, lock.wait(name, false, bound)) {
                     (Ok(_), Ok(JobStatus::Done { status, log })) => job_outcome(name, lock, status, log),
-                    (Err((error, tries)), Ok(JobStatus::Done { status, .. })) if status.starts_with("rolled back") => {
+                    (Err((error, tries)), Ok(JobStatus::Done { status, .. })) if status.rolled_back() => {
                         let why = format!(
                             "{}\nthe target was not confirmed, and it rolled back by itself: {status}",
                             error.stderr_tail()
@@ -207,12 +208,12 @@ impl Plan<'_> {
 }
 
 /// The outcome a job's final status means.
-fn job_outcome(name: &str, lock: &DeployLock, status: String, log: Vec<String>) -> Outcome {
-    if status == "ok" {
+fn job_outcome(name: &str, lock: &DeployLock, status: FinalStatus, log: Vec<String>) -> Outcome {
+    if status == FinalStatus::Ok {
         return Outcome::Activated;
     }
-    let rolled_back = status.starts_with("rolled back");
-    let tail = std::iter::once(status).chain(log).collect::<Vec<_>>().join("\n");
+    let rolled_back = status.rolled_back();
+    let tail = std::iter::once(status.to_string()).chain(log).collect::<Vec<_>>().join("\n");
     let error = NodeError::new(
         name,
         Stage::Activate,

@@ -25,7 +25,8 @@
 #   status NODE STATUS    started, switched, ok, rolled back: ..., failed: ...,
 #                         refused: ...
 #   bye WHY               the agent ends by itself
-# Exits 75 when another run holds the lock, naming it on stderr.
+# Exits EXIT_LOCKED when another run holds the lock, naming it on stderr
+# (EXIT_UNPREPARED when it cannot make its state directory).
 set -u
 umask 077
 state=$1 run=$2 holder=$3 lease=$4 job=$5 node_wait=$6
@@ -33,9 +34,9 @@ shift 6
 jobs=$state/jobs bin=$state/bin record=$state/deploy.lease
 if ! mkdir -p "$state" || ! chmod 700 "$state"; then
   echo "cannot create the state directory $state" >&2
-  exit 3
+  exit "$EXIT_UNPREPARED"
 fi
-mkdir -p "$jobs" "$bin" "$state/activated" "$state/pending" || exit 3
+mkdir -p "$jobs" "$bin" "$state/activated" "$state/pending" || exit "$EXIT_UNPREPARED"
 # Older versions left world-readable files; job logs may hold secrets.
 chmod -R go-rwx "$state" 2>/dev/null
 
@@ -54,7 +55,7 @@ else
     note="expired $r_holder (run $r_run)"
   else
     echo "another deploy holds the lock on this target: ${r_holder:-unknown holder} (run ${r_run:-unknown})${r_expires:+, its lease runs until $(date -u -d "@$r_expires" '+%Y-%m-%dT%H:%M:%SZ')}" >&2
-    exit 75
+    exit "$EXIT_LOCKED"
   fi
   # Our own earlier agent (a dropped session) or one whose lease ran out:
   # end its two processes, but only if they still are that agent (their
@@ -67,7 +68,7 @@ else
   done
   if ! flock -w 10 9; then
     echo "the deploy lock on this target is still held 10s after ending the agent of run $r_run (pids $r_reader $r_watcher)" >&2
-    exit 75
+    exit "$EXIT_LOCKED"
   fi
 fi
 
@@ -75,7 +76,7 @@ fi
 write() { printf '%s' "$2" >"$1.tmp" && mv -f "$1.tmp" "$1"; }
 write "$bin/$run-job.sh" "$job"
 while [ $# -ge 2 ]; do
-  case $1 in *[!a-z0-9-]* | '') echo "invalid kind name $1" >&2 && exit 2 ;; esac
+  case $1 in *[!a-z0-9-]* | '') echo "invalid kind name $1" >&2 && exit "$EXIT_USAGE" ;; esac
   write "$bin/$run-kind-$1.sh" "$2"
   shift 2
 done

@@ -9,13 +9,13 @@ run=
 [ -e "$jobs/$2.run" ] && read -r run <"$jobs/$2.run"
 if [ "$run" != "$3" ]; then
   echo "cannot confirm $2: its last activation is of run ${run:-none}, not $3" >&2
-  exit 1
+  exit "$EXIT_FAILED"
 fi
 s=
 [ -e "$jobs/$2.status" ] && read -r s <"$jobs/$2.status"
 if [ "$s" != switched ]; then
   echo "cannot confirm $2: its activation had already ended: ${s:-unknown}" >&2
-  exit 1
+  exit "$EXIT_FAILED"
 fi
 : >"$jobs/$2.confirm"
 echo confirmed

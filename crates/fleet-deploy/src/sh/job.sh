@@ -23,11 +23,11 @@ holder=
 [ -e "$state/deploy.lease" ] && read -r holder _ <"$state/deploy.lease"
 if [ "$holder" != "$run" ]; then
   say "refused: run $run no longer holds the deploy lock (${holder:+held by run $holder}${holder:-free}); nothing was changed"
-  exit 4
+  exit "$EXIT_FENCED"
 fi
 if [ ! -e "$new/nixos-version" ] || [ ! -x "$new/bin/switch-to-configuration" ]; then
   say "refused: $new is not a NixOS system (it lacks nixos-version or bin/switch-to-configuration); nothing was changed"
-  exit 3
+  exit "$EXIT_UNPREPARED"
 fi
 say started
 
@@ -70,7 +70,7 @@ roll_back() {
     rm -f "$pending" "$marker"
     say "rolled back: $why (there was no earlier system: the node was stopped)"
   fi
-  exit 1
+  exit "$EXIT_FAILED"
 }
 
 # Runs every check (LABEL COUNT ARG...) once; sets `failed` on the first that
@@ -120,7 +120,7 @@ if [ "$before" != "$new" ]; then
   if ! mkdir -p "${profile%/*}" || ! nix-env -p "$profile" --set "$new"; then
     rm -f "$pending"
     say "failed: could not set profile $profile to $new; nothing was changed"
-    exit 1
+    exit "$EXIT_FAILED"
   fi
 fi
 switch_to "$new" || roll_back "switching to $new failed"

@@ -2,7 +2,7 @@
 # Reads what each node's profile points at, in one round trip (see probe.rs).
 state=$1 detail=$2
 shift 2
-command -v nix-env >/dev/null 2>&1 || { echo "nix is not installed on the target (no nix-env on PATH); install Nix there first" >&2; exit 3; }
+command -v nix-env >/dev/null 2>&1 || { echo "nix is not installed on the target (no nix-env on PATH); install Nix there first" >&2; exit "$EXIT_UNPREPARED"; }
 while [ $# -ge 2 ]; do
   name=$1 profile=$2
   shift 2
