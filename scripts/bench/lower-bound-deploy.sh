@@ -16,25 +16,8 @@
 # Arguments as for sequential-deploy.sh.
 set -euo pipefail
 
-if [ $# -lt 4 ]; then
-  echo "usage: lower-bound-deploy FLAKE USER@HOST:PORT SSH_OPTIONS HOST-NODE [CONTAINER-NODE...]" >&2
-  exit 2
-fi
-flake=$1
-target=$2
-ssh_options=$3
-shift 3
-host_node=$1
-nodes=("$@")
-
-destination=${target%:*}
-port=${target##*:}
-if [ "$port" = "$target" ]; then port=22; fi
-# Word splitting of the options string is intended: it holds several arguments.
-# shellcheck disable=SC2206
-ssh_args=(-p "$port" -o BatchMode=yes -o ControlMaster=no -o ControlPath=none $ssh_options)
-export NIX_SSHOPTS="${ssh_args[*]}"
-nix_flags=(--extra-experimental-features 'nix-command flakes')
+# shellcheck source=args.sh
+source "$(dirname "$0")/args.sh" lower-bound-deploy "$@"
 
 installables=()
 for node in "${nodes[@]}"; do

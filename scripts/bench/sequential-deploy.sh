@@ -25,26 +25,10 @@
 # configuration in the environment (NIX_CONFIG), as for the orchestrator.
 set -euo pipefail
 
-if [ $# -lt 4 ]; then
-  echo "usage: sequential-deploy FLAKE USER@HOST:PORT SSH_OPTIONS HOST-NODE [CONTAINER-NODE...]" >&2
-  exit 2
-fi
-flake=$1
-target=$2
-ssh_options=$3
-shift 3
-host_node=$1
+# shellcheck source=args.sh
+source "$(dirname "$0")/args.sh" sequential-deploy "$@"
 
-destination=${target%:*}
-port=${target##*:}
-if [ "$port" = "$target" ]; then port=22; fi
-# Word splitting of the options string is intended: it holds several arguments.
-# shellcheck disable=SC2206
-ssh_args=(-p "$port" -o BatchMode=yes -o ControlMaster=no -o ControlPath=none $ssh_options)
-export NIX_SSHOPTS="${ssh_args[*]}"
-nix_flags=(--extra-experimental-features 'nix-command flakes')
-
-for node in "$@"; do
+for node in "${nodes[@]}"; do
   attr="nixosConfigurations.\"$node\".config.system.build.toplevel"
   json=$(nix "${nix_flags[@]}" build --json --no-link "$flake#$attr")
   path=$(sed -n 's/.*"out":"\([^"]*\)".*/\1/p' <<<"$json")

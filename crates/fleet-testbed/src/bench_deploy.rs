@@ -17,6 +17,8 @@ use crate::{Fixture, Testbed, TestbedError, FIXTURE_HOST};
 const SEQUENTIAL_SCRIPT: &str = include_str!("../../../scripts/bench/sequential-deploy.sh");
 /// The lower bound: one build, one copy, one SSH session for every activation.
 const LOWER_BOUND_SCRIPT: &str = include_str!("../../../scripts/bench/lower-bound-deploy.sh");
+/// The arguments both scripts take, which they source from their folder.
+const ARGS_SCRIPT: &str = include_str!("../../../scripts/bench/args.sh");
 
 /// Clock ticks per second of `/proc/PID/stat` times (`USER_HZ`): 100 on every
 /// Linux architecture this runs on.
@@ -154,9 +156,11 @@ impl DeployBench {
         let versions = nodes.iter().map(|n| (n.clone(), "1".to_string())).collect();
         let scripts = dir.join("scripts");
         fs::create_dir_all(&scripts).map_err(|e| TestbedError::new(format!("create {scripts}"), e))?;
-        for (name, text) in
-            [("sequential-deploy.sh", SEQUENTIAL_SCRIPT), ("lower-bound-deploy.sh", LOWER_BOUND_SCRIPT)]
-        {
+        for (name, text) in [
+            ("sequential-deploy.sh", SEQUENTIAL_SCRIPT),
+            ("lower-bound-deploy.sh", LOWER_BOUND_SCRIPT),
+            ("args.sh", ARGS_SCRIPT),
+        ] {
             let path = scripts.join(name);
             fs::write(&path, text).map_err(|e| TestbedError::new(format!("write {path}"), e))?;
         }
