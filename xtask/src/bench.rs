@@ -6,21 +6,22 @@ use std::time::{Duration, Instant};
 
 use crate::closure_pair::{nix_version, MIN_PAIR_PATHS};
 
-use fleet_cli::{Args, Failure};
+use fleet_cli::{Args, CliError};
 
 mod deploy;
 mod diff;
 mod eval;
 
 /// Runs `bench`.
-pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
+pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let runs = count(&mut args, "--runs", 1)?;
     let paths = count(&mut args, "--paths", MIN_PAIR_PATHS)?;
     let sizes = args.value("--sizes")?;
     let keep_bashrc = args.flag("--keep-bashrc");
     let benchmarks = args.positional();
     args.finish()?;
-    let only = |option: &str, bench: &str| Failure::Usage(format!("{option} goes with `bench {bench}` only"));
+    let only =
+        |option: &str, bench: &str| CliError::Usage(format!("{option} goes with `bench {bench}` only"));
     match benchmarks.as_slice() {
         [name] if name == "diff" => match (sizes, keep_bashrc) {
             (Some(_), _) => Err(only("--sizes", "deploy")),
@@ -38,24 +39,24 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
             (Some(_), _, _) => Err(only("--paths", "diff")),
             (_, true, _) => Err(only("--keep-bashrc", "deploy")),
             (_, _, Some(_)) => {
-                Err(Failure::Usage("`bench eval` runs each measurement once; it takes no --runs".into()))
+                Err(CliError::Usage("`bench eval` runs each measurement once; it takes no --runs".into()))
             }
             (None, false, None) => eval::run(&parse_sizes(sizes.as_deref().unwrap_or("20,100"))?),
         },
-        [] => Err(Failure::Usage("bench needs a benchmark; the benchmarks are: diff, deploy, eval".into())),
-        [name] => {
-            Err(Failure::Usage(format!("unknown benchmark `{name}`; the benchmarks are: diff, deploy, eval")))
-        }
-        _ => Err(Failure::Usage("bench runs one benchmark at a time".into())),
+        [] => Err(CliError::Usage("bench needs a benchmark; the benchmarks are: diff, deploy, eval".into())),
+        [name] => Err(CliError::Usage(format!(
+            "unknown benchmark `{name}`; the benchmarks are: diff, deploy, eval"
+        ))),
+        _ => Err(CliError::Usage("bench runs one benchmark at a time".into())),
     }
 }
 
 /// `--sizes 4,20,100`: container counts, each at least 1.
-fn parse_sizes(text: &str) -> Result<Vec<usize>, Failure> {
+fn parse_sizes(text: &str) -> Result<Vec<usize>, CliError> {
     text.split(',')
         .map(|size| match size.trim().parse::<usize>() {
             Ok(n) if n >= 1 => Ok(n),
-            _ => Err(Failure::Usage(format!(
+            _ => Err(CliError::Usage(format!(
                 "--sizes takes container counts of at least 1, separated by commas, not `{text}`"
             ))),
         })
@@ -63,12 +64,12 @@ fn parse_sizes(text: &str) -> Result<Vec<usize>, Failure> {
 }
 
 /// Takes `--name N`: a whole number of at least `min`, if given.
-fn count(args: &mut Args, name: &str, min: usize) -> Result<Option<usize>, Failure> {
+fn count(args: &mut Args, name: &str, min: usize) -> Result<Option<usize>, CliError> {
     match args.value(name)? {
         None => Ok(None),
         Some(text) => match text.parse::<usize>() {
             Ok(n) if n >= min => Ok(Some(n)),
-            _ => Err(Failure::Usage(format!("{name} takes a whole number of at least {min}, not `{text}`"))),
+            _ => Err(CliError::Usage(format!("{name} takes a whole number of at least {min}, not `{text}`"))),
         },
     }
 }
@@ -81,7 +82,7 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-fn time(run: &dyn Fn() -> Result<usize, Failure>) -> Result<Duration, Failure> {
+fn time(run: &dyn Fn() -> Result<usize, CliError>) -> Result<Duration, CliError> {
     let start = Instant::now();
     run()?;
     Ok(start.elapsed())

@@ -17,7 +17,7 @@ use std::fs;
 use std::process::{Command, Stdio};
 
 use camino::Utf8Path;
-use fleet_cli::Failure;
+use fleet_cli::CliError;
 
 use generate::{generate, Spec};
 
@@ -74,23 +74,23 @@ impl ClosurePair {
     ///
     /// Building is idempotent: a second call with the same `paths` finds every
     /// path already in the store and builds nothing.
-    pub(crate) fn build(dir: &Utf8Path, paths: usize) -> Result<ClosurePair, Failure> {
+    pub(crate) fn build(dir: &Utf8Path, paths: usize) -> Result<ClosurePair, CliError> {
         if paths < MIN_PAIR_PATHS {
-            return Err(Failure::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "a closure pair of {paths} paths is too small; it takes at least {MIN_PAIR_PATHS}"
             )));
         }
         let generated = generate(paths);
         if dir.exists() {
-            fs::remove_dir_all(dir).map_err(|e| Failure::Config(format!("clear {dir}: {e}")))?;
+            fs::remove_dir_all(dir).map_err(|e| CliError::Config(format!("clear {dir}: {e}")))?;
         }
-        fs::create_dir_all(dir).map_err(|e| Failure::Config(format!("create {dir}: {e}")))?;
+        fs::create_dir_all(dir).map_err(|e| CliError::Config(format!("create {dir}: {e}")))?;
         let write = |name: &str, text: &str| {
             let path = dir.join(name);
-            fs::write(&path, text).map_err(|e| Failure::Config(format!("write {path}: {e}")))
+            fs::write(&path, text).map_err(|e| CliError::Config(format!("write {path}: {e}")))
         };
         let json = |spec: &Spec| {
-            serde_json::to_string(spec).map_err(|e| Failure::Config(format!("write a closure spec: {e}")))
+            serde_json::to_string(spec).map_err(|e| CliError::Config(format!("write a closure spec: {e}")))
         };
         write("closure.nix", CLOSURE_NIX)?;
         write("pair.nix", PAIR_NIX)?;
@@ -105,10 +105,10 @@ impl ClosurePair {
         let stdout =
             nix(&["build", "--json", "--no-link", "--max-jobs", "8", "--file", pair.as_str(), "old", "new"])?;
         let outputs = built_outputs(&stdout)
-            .map_err(|e| Failure::Config(format!("read the output of nix build: {e}")))?;
+            .map_err(|e| CliError::Config(format!("read the output of nix build: {e}")))?;
         match outputs.as_slice() {
             [old, new] => Ok(ClosurePair { old: old.clone(), new: new.clone(), design: generated.design }),
-            _ => Err(Failure::Config(format!(
+            _ => Err(CliError::Config(format!(
                 "read the output of nix build: expected two results, got {}",
                 outputs.len()
             ))),
@@ -118,30 +118,30 @@ impl ClosurePair {
 
 /// Runs `nix store diff-closures OLD NEW` with the project's Nix configuration and
 /// returns what it printed.
-pub(crate) fn diff_closures(old: &str, new: &str) -> Result<String, Failure> {
+pub(crate) fn diff_closures(old: &str, new: &str) -> Result<String, CliError> {
     nix(&["store", "diff-closures", old, new])
 }
 
 /// `nix --version`, e.g. `nix (Nix) 2.8.0`.
-pub(crate) fn nix_version() -> Result<String, Failure> {
+pub(crate) fn nix_version() -> Result<String, CliError> {
     nix(&["--version"]).map(|v| v.trim().to_string())
 }
 
-fn nix(args: &[&str]) -> Result<String, Failure> {
+fn nix(args: &[&str]) -> Result<String, CliError> {
     let step = || format!("run nix {}", args.join(" "));
     let output = Command::new("nix")
         .args(args)
         .envs(fleet_testbed::nix_env())
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Failure::Config(format!("{}: {e}", step())))?;
+        .map_err(|e| CliError::Config(format!("{}: {e}", step())))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<&str> = stderr.lines().collect();
         let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-        return Err(Failure::Config(format!("{}: {}\n{tail}", step(), output.status)));
+        return Err(CliError::Config(format!("{}: {}\n{tail}", step(), output.status)));
     }
-    String::from_utf8(output.stdout).map_err(|_| Failure::Config(format!("{}: output is not UTF-8", step())))
+    String::from_utf8(output.stdout).map_err(|_| CliError::Config(format!("{}: output is not UTF-8", step())))
 }
 
 /// The `out` paths from `nix build --json`, in the order of the installables.

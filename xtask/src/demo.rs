@@ -8,28 +8,28 @@ use fleet_graph::Fleet;
 use fleet_nix::Target;
 use fleet_testbed::{ensure_programs, Fixture, Testbed, TESTBED_PROGRAMS};
 
-use fleet_cli::{Args, Failure};
+use fleet_cli::{Args, CliError};
 
 /// The container the demo changes between its two deploys.
 const CHANGED: &str = "nannuo-bot";
 
 /// Runs `demo`.
-pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
+pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let keep = args.flag("--keep");
     let stop = args.flag("--stop");
     let dir = args.value("--dir")?.map(Utf8PathBuf::from);
     args.finish()?;
     let temporary = |name: String| {
         Utf8PathBuf::from_path_buf(std::env::temp_dir().join(name))
-            .map_err(|_| Failure::Config("use the temporary folder: not a UTF-8 path".into()))
+            .map_err(|_| CliError::Config("use the temporary folder: not a UTF-8 path".into()))
     };
     let kept_dir = || dir.clone().map_or_else(|| temporary(KEPT.to_string()), Ok);
     if stop {
         if keep {
-            return Err(Failure::Usage("--stop and --keep exclude each other".into()));
+            return Err(CliError::Usage("--stop and --keep exclude each other".into()));
         }
         let dir = kept_dir()?;
-        let stopped = Testbed::stop_kept(&dir.join("target")).map_err(|e| Failure::Config(e.to_string()))?;
+        let stopped = Testbed::stop_kept(&dir.join("target")).map_err(|e| CliError::Config(e.to_string()))?;
         let _ = std::fs::remove_dir_all(&dir);
         eprintln!(
             "demo: {} and removed {dir}",
@@ -38,11 +38,11 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
         return Ok(());
     }
     ensure_programs(TESTBED_PROGRAMS, true, &mut |line| eprintln!("demo: {line}"))
-        .map_err(|e| Failure::Config(e.to_string()))?;
+        .map_err(|e| CliError::Config(e.to_string()))?;
 
     if keep {
         let dir = kept_dir()?;
-        if Testbed::stop_kept(&dir.join("target")).map_err(|e| Failure::Config(e.to_string()))? {
+        if Testbed::stop_kept(&dir.join("target")).map_err(|e| CliError::Config(e.to_string()))? {
             eprintln!("demo: stopped the simulated VPS an earlier `demo --keep` left in {dir}");
         }
         return demo(&dir, true);
@@ -56,19 +56,20 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
 /// The folder `demo --keep` and `demo --stop` use in the temporary folder.
 const KEPT: &str = "fleet-demo";
 
-fn demo(dir: &camino::Utf8Path, keep: bool) -> Result<(), Failure> {
-    let testbed_failed = |e: fleet_testbed::TestbedError| Failure::Config(format!("set up the testbed: {e}"));
+fn demo(dir: &camino::Utf8Path, keep: bool) -> Result<(), CliError> {
+    let testbed_failed =
+        |e: fleet_testbed::TestbedError| CliError::Config(format!("set up the testbed: {e}"));
     let testbed = Testbed::start(&dir.join("target")).map_err(testbed_failed)?;
     let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).map_err(testbed_failed)?;
     say(&format!("A simulated VPS listens at {} (real sshd, its own /nix).", testbed.address()))?;
     say(&format!("The example fleet, from {}/nix/fleet.nix:\n", fixture.dir()))?;
 
     let nix = Testbed::nix();
-    let load = || -> Result<Fleet, Failure> {
+    let load = || -> Result<Fleet, CliError> {
         let json = nix
             .eval_json_file(&fixture.dir().join("nix/fleet.nix"))
-            .map_err(|e| Failure::Config(format!("read graph data: {e}")))?;
-        Fleet::from_json(&json).map_err(|e| Failure::Config(e.to_string()))
+            .map_err(|e| CliError::Config(format!("read graph data: {e}")))?;
+        Fleet::from_json(&json).map_err(|e| CliError::Config(e.to_string()))
     };
     let fleet = load()?;
     for node in fleet.nodes() {
@@ -159,7 +160,7 @@ fn sh_quote(text: &str) -> String {
 }
 
 /// A line on stdout; a closed pipe ends the demo quietly.
-fn say(line: &str) -> Result<(), Failure> {
+fn say(line: &str) -> Result<(), CliError> {
     fleet_cli::print(&format!("{line}\n"))
 }
 
@@ -169,14 +170,14 @@ fn run_pipeline(
     nix: &fleet_nix::Nix,
     target: &Target,
     mode: Mode,
-) -> Result<(), Failure> {
+) -> Result<(), CliError> {
     let kinds = Kinds::standard();
     let plan = Plan::new(fleet, &kinds, &[], &[], &fixture.flake_ref())
-        .map_err(|e| Failure::Config(e.to_string()))?;
+        .map_err(|e| CliError::Config(e.to_string()))?;
     let summary = fleet_cli::execute(&plan, nix, mode, Some(target), &[], false)?;
     if summary.success() {
         Ok(())
     } else {
-        Err(Failure::NodesFailed)
+        Err(CliError::NodesFailed)
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use fleet_cli::{Args, Failure};
+use fleet_cli::{Args, CliError};
 
 /// Where the manual page lives, relative to the repository's root.
 pub(crate) const MAN_PAGE: &str = "crates/fleet-cli/fleet.1";
@@ -15,11 +15,11 @@ pub(crate) fn repo_root() -> PathBuf {
 }
 
 /// Runs `man`.
-pub(crate) fn run(args: Args) -> Result<(), Failure> {
+pub(crate) fn run(args: Args) -> Result<(), CliError> {
     args.finish()?;
     let path = repo_root().join(MAN_PAGE);
     std::fs::write(&path, fleet_cli::man_page())
-        .map_err(|e| Failure::Config(format!("write {}: {e}", path.display())))?;
+        .map_err(|e| CliError::Config(format!("write {}: {e}", path.display())))?;
     eprintln!("man: wrote {}", path.display());
     Ok(())
 }

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use fleet_deploy::{Kinds, Mode, Plan};
 
 use crate::args::Args;
-use crate::exit::Failure;
+use crate::exit::CliError;
 use crate::format::{take_evaluation, Format};
 use crate::gc_roots::RootsArgs;
 use crate::source::SourceArgs;
 
 /// Runs `build`.
-pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
+pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let hosts = args.values("--host")?;
     let containers = args.values("--container")?;
     let jobs = jobs(&mut args)?;
@@ -51,17 +51,17 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
         if format == Format::Text {
             eprint!("\n{}", fleet_report::summary_table(&summary));
         }
-        Err(Failure::NodesFailed)
+        Err(CliError::NodesFailed)
     }
 }
 
 /// Reads `--jobs N` (default 8).
-pub(crate) fn jobs(args: &mut Args) -> Result<usize, Failure> {
+pub(crate) fn jobs(args: &mut Args) -> Result<usize, CliError> {
     match args.value("--jobs")? {
         None => Ok(8),
         Some(text) => match text.parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(Failure::Usage(format!("--jobs takes a positive number, not `{text}`"))),
+            _ => Err(CliError::Usage(format!("--jobs takes a positive number, not `{text}`"))),
         },
     }
 }

@@ -3,7 +3,7 @@
 //! the parser accepts.
 
 use crate::args::Args;
-use crate::exit::Failure;
+use crate::exit::CliError;
 use crate::spec::{did_you_mean, CommandSpec, Complete, OptSpec};
 use crate::table::{COMMANDS, SHELLS};
 
@@ -13,18 +13,18 @@ const ZSH_NODES: &str = include_str!("completions/nodes.zsh");
 const FISH_NODES: &str = include_str!("completions/nodes.fish");
 
 /// Runs `completions SHELL`.
-pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
+pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let operands = args.positional();
     args.finish()?;
     let script = match operands.as_slice() {
         [shell] => script(shell).ok_or_else(|| {
-            Failure::Usage(format!(
+            CliError::Usage(format!(
                 "no completions for `{shell}`; the shells are {}{}",
                 SHELLS.join(", "),
                 did_you_mean(shell, SHELLS.iter().copied())
             ))
         })?,
-        _ => return Err(Failure::Usage(format!("completions takes one shell: {}", SHELLS.join(", ")))),
+        _ => return Err(CliError::Usage(format!("completions takes one shell: {}", SHELLS.join(", ")))),
     };
     crate::output::print(&script)
 }

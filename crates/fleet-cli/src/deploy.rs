@@ -10,13 +10,13 @@ use fleet_graph::GraphError;
 use fleet_nix::{EvalSettings, Nix, Target};
 
 use crate::args::Args;
-use crate::exit::Failure;
+use crate::exit::CliError;
 use crate::format::{take_evaluation, Format};
 use crate::gc_roots::RootsArgs;
 use crate::source::SourceArgs;
 
 /// Runs `deploy`.
-pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
+pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let dry_run = args.flag("--dry-run");
     let request = Request::take(&mut args)?;
     args.finish()?;
@@ -47,7 +47,7 @@ impl Request {
     /// Takes the options of `deploy` that `diff`, `status` and `rollback`
     /// share (those their table entries do not list are absent there), and
     /// the arguments for nix after `--`.
-    pub(crate) fn take(args: &mut Args) -> Result<Request, Failure> {
+    pub(crate) fn take(args: &mut Args) -> Result<Request, CliError> {
         let hosts = args.values("--host")?;
         let build_on_target = args.flag("--build-on-target");
         let builders = args.value("--builders")?;
@@ -59,7 +59,7 @@ impl Request {
             Some(text) => match text.parse::<u64>() {
                 Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
                 _ => {
-                    return Err(Failure::Usage(format!(
+                    return Err(CliError::Usage(format!(
                         "--confirm-timeout takes a positive number of seconds, not `{text}`"
                     )))
                 }
@@ -67,7 +67,7 @@ impl Request {
         };
         let confirm = (!no_confirm).then_some(confirm);
         let target =
-            args.value("--target")?.map(|t| Target::parse(&t)).transpose().map_err(Failure::Usage)?;
+            args.value("--target")?.map(|t| Target::parse(&t)).transpose().map_err(CliError::Usage)?;
         let ssh_options = args
             .values("--ssh-option")?
             .iter()
@@ -106,7 +106,7 @@ impl Request {
 
     /// Runs the pipeline in `mode` (deploy, dry run, status or rollback) and
     /// prints the result.
-    pub(crate) fn run(self, mode: Mode) -> Result<(), Failure> {
+    pub(crate) fn run(self, mode: Mode) -> Result<(), CliError> {
         let source = self.source.resolve()?;
         let roots = self.roots.dir(&source)?;
         let builders = self.builders.iter().flat_map(|spec| ["--builders".to_string(), spec.clone()]);
@@ -130,7 +130,7 @@ impl Request {
         if summary.success() {
             printed
         } else {
-            Err(Failure::NodesFailed)
+            Err(CliError::NodesFailed)
         }
     }
 }
@@ -144,12 +144,12 @@ pub(crate) fn nix_with_args(nix_args: &[String]) -> Nix {
 /// A failed selection (a name, tag or pattern that matches nothing) is a
 /// usage error, with its hint; anything else wrong with the graph data is a
 /// configuration error.
-pub(crate) fn plan_failure(error: ConfigError) -> Failure {
+pub(crate) fn plan_failure(error: ConfigError) -> CliError {
     match error {
         ConfigError::Graph(selection @ GraphError::UnknownSelection { .. }) => {
-            Failure::Usage(selection.to_string())
+            CliError::Usage(selection.to_string())
         }
-        other => Failure::Config(other.to_string()),
+        other => CliError::Config(other.to_string()),
     }
 }
 
@@ -162,7 +162,7 @@ pub fn execute(
     target: Option<&Target>,
     ssh_options: &[String],
     json: bool,
-) -> Result<Summary, Failure> {
+) -> Result<Summary, CliError> {
     let format = if json { Format::Json } else { Format::Text };
     let (summary, printed) = run_and_print(plan, nix, mode, target, ssh_options, format)?;
     printed.map(|()| summary)
@@ -177,7 +177,7 @@ fn run_and_print(
     target: Option<&Target>,
     ssh_options: &[String],
     format: Format,
-) -> Result<(Summary, Result<(), Failure>), Failure> {
+) -> Result<(Summary, Result<(), CliError>), CliError> {
     let targets = plan
         .targets(target)
         .map_err(plan_failure)?

@@ -6,31 +6,31 @@ use fleet_nix::Nix;
 
 use crate::args::Args;
 use crate::deploy::Request;
-use crate::exit::Failure;
+use crate::exit::CliError;
 
 /// Runs `diff`.
-pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
+pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let request = Request::take(&mut args)?;
     let paths = args.positional();
     args.finish()?;
     match paths.as_slice() {
         [] => request.run(Mode::DryRun),
         [old, new] => local(old, new, request.wants_json()),
-        _ => Err(Failure::Usage("diff takes two store paths (OLD NEW) or none".into())),
+        _ => Err(CliError::Usage("diff takes two store paths (OLD NEW) or none".into())),
     }
 }
 
-fn local(old: &str, new: &str, json: bool) -> Result<(), Failure> {
+fn local(old: &str, new: &str, json: bool) -> Result<(), CliError> {
     let diff = local_diff(&Nix::new(), old, new)?;
     crate::output::print(&local_text(old, new, &diff, json, crate::deploy::use_color()))
 }
 
 /// The diff of two local closures, read by [`Nix::local_closures`] (the Nix
 /// database when it can answer, else two `nix path-info` calls at once).
-pub fn local_diff(nix: &Nix, old: &str, new: &str) -> Result<ClosureDiff, Failure> {
+pub fn local_diff(nix: &Nix, old: &str, new: &str) -> Result<ClosureDiff, CliError> {
     let closures = nix
         .local_closures(&[old.to_string(), new.to_string()])
-        .map_err(|e| Failure::Config(format!("read the closures of {old} and {new}: {e}")))?;
+        .map_err(|e| CliError::Config(format!("read the closures of {old} and {new}: {e}")))?;
     let [old_closure, new_closure] = [&closures[0], &closures[1]].map(|infos| {
         infos.iter().map(|i| fleet_diff::PathInfo::new(&i.path, i.nar_size)).collect::<Vec<_>>()
     });

@@ -14,7 +14,7 @@ pub const USAGE: u8 = 2;
 
 /// Why a command did not succeed.
 #[derive(Debug)]
-pub enum Failure {
+pub enum CliError {
     /// Bad command line.
     Usage(String),
     /// Bad configuration, graph data or environment, found before any change.
@@ -26,20 +26,20 @@ pub enum Failure {
     ClosedPipe,
 }
 
-impl From<UsageError> for Failure {
+impl From<UsageError> for CliError {
     fn from(e: UsageError) -> Self {
-        Failure::Usage(e.0)
+        CliError::Usage(e.0)
     }
 }
 
 /// Prints the error, if any, and returns the exit code. A usage error ends
 /// with where to read more: `PROGRAM help COMMAND` when the command is known.
-pub fn report(program: &str, command: Option<&str>, result: Result<(), Failure>) -> ExitCode {
+pub fn report(program: &str, command: Option<&str>, result: Result<(), CliError>) -> ExitCode {
     // Nothing is left to tell if stderr is closed too.
     let mut stderr = std::io::stderr().lock();
     ExitCode::from(match result {
-        Ok(()) | Err(Failure::ClosedPipe) => SUCCESS,
-        Err(Failure::Usage(message)) => {
+        Ok(()) | Err(CliError::ClosedPipe) => SUCCESS,
+        Err(CliError::Usage(message)) => {
             let help = match command {
                 Some(command) => format!("{program} help {command}"),
                 None => format!("{program} help"),
@@ -47,10 +47,10 @@ pub fn report(program: &str, command: Option<&str>, result: Result<(), Failure>)
             let _ = writeln!(stderr, "error: {message}\n(see `{help}`)");
             USAGE
         }
-        Err(Failure::Config(message)) => {
+        Err(CliError::Config(message)) => {
             let _ = writeln!(stderr, "error: failed to {message}");
             USAGE
         }
-        Err(Failure::NodesFailed) => NODE_FAILED,
+        Err(CliError::NodesFailed) => NODE_FAILED,
     })
 }

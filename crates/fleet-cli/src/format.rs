@@ -6,7 +6,7 @@ use fleet_deploy::{Sink, Summary};
 use fleet_nix::EvalSettings;
 
 use crate::args::Args;
-use crate::exit::Failure;
+use crate::exit::CliError;
 
 /// The form of a command's output on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,9 +22,9 @@ pub(crate) enum Format {
 
 impl Format {
     /// Takes `--json` and `--json-events` (at most one of them).
-    pub(crate) fn take(args: &mut Args) -> Result<Format, Failure> {
+    pub(crate) fn take(args: &mut Args) -> Result<Format, CliError> {
         match (args.flag("--json"), args.flag("--json-events")) {
-            (true, true) => Err(Failure::Usage("--json and --json-events exclude each other".into())),
+            (true, true) => Err(CliError::Usage("--json and --json-events exclude each other".into())),
             (true, false) => Ok(Format::Json),
             (false, true) => Ok(Format::JsonEvents),
             (false, false) => Ok(Format::Text),
@@ -74,17 +74,19 @@ impl Reporter {
 }
 
 /// Takes `--eval-workers N` and `--eval-memory SIZE`.
-pub(crate) fn take_evaluation(args: &mut Args) -> Result<EvalSettings, Failure> {
+pub(crate) fn take_evaluation(args: &mut Args) -> Result<EvalSettings, CliError> {
     let mut settings = EvalSettings::default();
     if let Some(text) = args.value("--eval-workers")? {
         settings.workers = match text.parse::<usize>() {
             Ok(n) if n > 0 => n,
-            _ => return Err(Failure::Usage(format!("--eval-workers takes a positive number, not `{text}`"))),
+            _ => {
+                return Err(CliError::Usage(format!("--eval-workers takes a positive number, not `{text}`")))
+            }
         };
     }
     if let Some(text) = args.value("--eval-memory")? {
         settings.memory_budget = Some(parse_size(&text).ok_or_else(|| {
-            Failure::Usage(format!(
+            CliError::Usage(format!(
                 "--eval-memory takes a size such as 4G, 1500M or 800MiB (at least 1M), not `{text}`"
             ))
         })?);

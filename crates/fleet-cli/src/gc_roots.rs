@@ -7,7 +7,7 @@ use fleet_deploy::Summary;
 use fleet_nix::Nix;
 
 use crate::args::Args;
-use crate::exit::Failure;
+use crate::exit::CliError;
 use crate::source::Source;
 
 /// The folder `--keep-result` keeps roots in, next to the flake's flake.nix.
@@ -21,7 +21,7 @@ pub(crate) struct RootsArgs {
 
 impl RootsArgs {
     /// Takes `--out-link DIR` and `--keep-result` out of `args`.
-    pub(crate) fn take(args: &mut Args) -> Result<RootsArgs, Failure> {
+    pub(crate) fn take(args: &mut Args) -> Result<RootsArgs, CliError> {
         Ok(RootsArgs {
             out_link: args.value("--out-link")?.map(Utf8PathBuf::from),
             keep_result: args.flag("--keep-result"),
@@ -30,13 +30,13 @@ impl RootsArgs {
 
     /// The folder to keep roots in, if any: `--out-link DIR`, else with
     /// `--keep-result` the local flake's `.gcroots`.
-    pub(crate) fn dir(&self, source: &Source) -> Result<Option<Utf8PathBuf>, Failure> {
+    pub(crate) fn dir(&self, source: &Source) -> Result<Option<Utf8PathBuf>, CliError> {
         match (&self.out_link, self.keep_result) {
             (Some(dir), _) => Ok(Some(dir.clone())),
             (None, false) => Ok(None),
             (None, true) => match source.local_dir() {
                 Some(flake) => Ok(Some(flake.join(KEEP_RESULT_DIR))),
-                None => Err(Failure::Usage(format!(
+                None => Err(CliError::Usage(format!(
                     "--keep-result keeps roots next to a local flake, and `{}` is not one; pass --out-link DIR",
                     source.flake
                 ))),
@@ -47,13 +47,13 @@ impl RootsArgs {
 
 /// Makes `dir/NODE` a root of every node's built system in `summary`, and
 /// says on stderr where they are.
-pub(crate) fn keep(nix: &Nix, dir: &Utf8PathBuf, summary: &Summary) -> Result<(), Failure> {
-    std::fs::create_dir_all(dir).map_err(|e| Failure::Config(format!("create {dir}: {e}")))?;
+pub(crate) fn keep(nix: &Nix, dir: &Utf8PathBuf, summary: &Summary) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| CliError::Config(format!("create {dir}: {e}")))?;
     let mut kept = 0;
     for report in &summary.nodes {
         if let Some(path) = &report.new {
             nix.add_root(&dir.join(&report.node), path)
-                .map_err(|e| Failure::Config(format!("keep {path} as a root in {dir}: {e}")))?;
+                .map_err(|e| CliError::Config(format!("keep {path} as a root in {dir}: {e}")))?;
             kept += 1;
         }
     }

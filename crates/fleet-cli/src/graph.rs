@@ -4,16 +4,16 @@ use fleet_deploy::{Kinds, Plan};
 use fleet_nix::Nix;
 
 use crate::args::Args;
-use crate::exit::Failure;
+use crate::exit::CliError;
 use crate::source::SourceArgs;
 
 /// Runs `graph`.
-pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
+pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let dot = args.flag("--dot");
     let names = args.flag("--names");
     let json = args.flag("--json");
     if [dot, names, json].iter().filter(|on| **on).count() > 1 {
-        return Err(Failure::Usage("--dot, --names and --json exclude each other".into()));
+        return Err(CliError::Usage("--dot, --names and --json exclude each other".into()));
     }
     let source = SourceArgs::take(&mut args)?;
     args.finish()?;

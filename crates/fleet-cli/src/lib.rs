@@ -33,7 +33,7 @@ use std::process::ExitCode;
 pub use args::{Args, UsageError};
 pub use deploy::execute;
 pub use diff::{local_diff, local_text};
-pub use exit::{report, Failure, NODE_FAILED, SUCCESS, USAGE};
+pub use exit::{report, CliError, NODE_FAILED, SUCCESS, USAGE};
 pub use help::version_line;
 pub use man::man_page;
 pub use output::print;
@@ -44,7 +44,7 @@ pub use table::COMMANDS;
 pub enum Start {
     /// Answered already (help, version, or a usage error), with this result;
     /// with the command's name when the error is in its arguments.
-    Done(Option<&'static str>, Result<(), Failure>),
+    Done(Option<&'static str>, Result<(), CliError>),
     /// Run this command with these arguments, checked against its table entry.
     Run(&'static CommandSpec, Args),
 }
@@ -58,8 +58,9 @@ pub fn start(program: &str, tasks: &'static [CommandSpec], argv: Vec<String>) ->
     let first = if argv.is_empty() { "help".to_string() } else { argv.remove(0) };
     let find = |name: &str| COMMANDS.iter().chain(tasks).find(|c| c.name == name);
     let names = || COMMANDS.iter().chain(tasks).map(|c| c.name);
-    let unknown =
-        |name: &str| Failure::Usage(format!("unknown command `{name}`{}", spec::did_you_mean(name, names())));
+    let unknown = |name: &str| {
+        CliError::Usage(format!("unknown command `{name}`{}", spec::did_you_mean(name, names())))
+    };
     let print_help = |text: String| Start::Done(None, output::print(&text));
     match first.as_str() {
         "--version" | "-V" | "version" => return Start::Done(None, output::print(&version_line(program))),
@@ -75,7 +76,7 @@ pub fn start(program: &str, tasks: &'static [CommandSpec], argv: Vec<String>) ->
                     Some(spec) => print_help(help::command_help(program, spec)),
                     None => Start::Done(None, Err(unknown(name))),
                 },
-                _ => Start::Done(None, Err(Failure::Usage("help takes one command name".into()))),
+                _ => Start::Done(None, Err(CliError::Usage("help takes one command name".into()))),
             }
         }
         _ => {}
@@ -103,7 +104,7 @@ pub fn main(program: &str) -> ExitCode {
 }
 
 /// Runs one user command, or fails with a usage error for an unknown one.
-pub fn run(command: &str, args: Args) -> Result<(), Failure> {
+pub fn run(command: &str, args: Args) -> Result<(), CliError> {
     match command {
         "graph" => graph::run(args),
         "build" => build::run(args),
@@ -112,6 +113,6 @@ pub fn run(command: &str, args: Args) -> Result<(), Failure> {
         "rollback" => rollback::run(args),
         "status" => status::run(args),
         "completions" => completions::run(args),
-        other => Err(Failure::Usage(format!("unknown command `{other}`"))),
+        other => Err(CliError::Usage(format!("unknown command `{other}`"))),
     }
 }

@@ -4,15 +4,15 @@
 
 use std::io::{ErrorKind, Write};
 
-use crate::exit::Failure;
+use crate::exit::CliError;
 
-/// Writes `text` to stdout. A closed pipe is [`Failure::ClosedPipe`], which
+/// Writes `text` to stdout. A closed pipe is [`CliError::ClosedPipe`], which
 /// ends the program quietly with success; other write errors are reported.
-pub fn print(text: &str) -> Result<(), Failure> {
+pub fn print(text: &str) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(Failure::ClosedPipe),
-        Err(e) => Err(Failure::Config(format!("write to stdout: {e}"))),
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(CliError::ClosedPipe),
+        Err(e) => Err(CliError::Config(format!("write to stdout: {e}"))),
     }
 }

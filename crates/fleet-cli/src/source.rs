@@ -5,7 +5,7 @@ use fleet_graph::Fleet;
 use fleet_nix::Nix;
 
 use crate::args::Args;
-use crate::exit::Failure;
+use crate::exit::CliError;
 
 /// The `--flake` and `--graph` options as given.
 pub(crate) struct SourceArgs {
@@ -21,13 +21,13 @@ pub(crate) struct Source {
 
 impl SourceArgs {
     /// Takes `--flake` and `--graph` out of `args`.
-    pub(crate) fn take(args: &mut Args) -> Result<SourceArgs, Failure> {
+    pub(crate) fn take(args: &mut Args) -> Result<SourceArgs, CliError> {
         Ok(SourceArgs { flake: args.value("--flake")?, graph: args.value("--graph")?.map(Utf8PathBuf::from) })
     }
 
     /// Fills in the defaults: the flake found upwards from here, and its
     /// `nix/fleet.nix`.
-    pub(crate) fn resolve(self) -> Result<Source, Failure> {
+    pub(crate) fn resolve(self) -> Result<Source, CliError> {
         let flake = match self.flake {
             Some(flake) => flake,
             None => find_flake_upwards()?.to_string(),
@@ -35,7 +35,7 @@ impl SourceArgs {
         let graph = match self.graph {
             Some(graph) => graph,
             None => local_dir(&flake).map(|dir| dir.join("nix/fleet.nix")).ok_or_else(|| {
-                Failure::Usage(format!(
+                CliError::Usage(format!(
                     "`{flake}` is not a local flake; pass --graph FILE with its graph data"
                 ))
             })?,
@@ -51,17 +51,17 @@ impl Source {
     }
 
     /// Evaluates and validates the graph data.
-    pub(crate) fn load(&self, nix: &Nix) -> Result<Fleet, Failure> {
-        nix.check_installed().map_err(|e| Failure::Config(e.to_string()))?;
+    pub(crate) fn load(&self, nix: &Nix) -> Result<Fleet, CliError> {
+        nix.check_installed().map_err(|e| CliError::Config(e.to_string()))?;
         if !self.graph.exists() {
-            return Err(Failure::Config(format!(
+            return Err(CliError::Config(format!(
                 "read graph data: {} does not exist; pass --graph FILE or a --flake with nix/fleet.nix",
                 self.graph
             )));
         }
         let json =
-            nix.eval_json_file(&self.graph).map_err(|e| Failure::Config(format!("read graph data: {e}")))?;
-        Fleet::from_json(&json).map_err(|e| Failure::Config(e.to_string()))
+            nix.eval_json_file(&self.graph).map_err(|e| CliError::Config(format!("read graph data: {e}")))?;
+        Fleet::from_json(&json).map_err(|e| CliError::Config(e.to_string()))
     }
 }
 
@@ -72,16 +72,16 @@ fn local_dir(flake: &str) -> Option<Utf8PathBuf> {
     dir.is_dir().then(|| dir.to_path_buf())
 }
 
-fn find_flake_upwards() -> Result<Utf8PathBuf, Failure> {
+fn find_flake_upwards() -> Result<Utf8PathBuf, CliError> {
     let cwd = std::env::current_dir()
         .ok()
         .and_then(|d| Utf8PathBuf::from_path_buf(d).ok())
-        .ok_or_else(|| Failure::Config("find the flake: the current folder is not a UTF-8 path".into()))?;
+        .ok_or_else(|| CliError::Config("find the flake: the current folder is not a UTF-8 path".into()))?;
     cwd.ancestors()
         .find(|dir| dir.join("flake.nix").is_file() && dir.join("nix/fleet.nix").is_file())
         .map(Utf8Path::to_path_buf)
         .ok_or_else(|| {
-            Failure::Usage(format!(
+            CliError::Usage(format!(
                 "no flake with nix/fleet.nix in {cwd} or above; run inside the repository or pass --flake REF"
             ))
         })

@@ -4,10 +4,10 @@ use fleet_deploy::Mode;
 
 use crate::args::Args;
 use crate::deploy::Request;
-use crate::exit::Failure;
+use crate::exit::CliError;
 
 /// Runs `status`.
-pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
+pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let request = Request::take(&mut args)?;
     args.finish()?;
     request.run(Mode::Status)

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use camino::Utf8PathBuf;
-use fleet_cli::Failure;
+use fleet_cli::CliError;
 use fleet_testbed::{ensure_programs, DeployBench, DeployTool, Measured, TESTBED_PROGRAMS};
 
 use super::{mib, ms, secs, Machine, Stats};
@@ -100,16 +100,16 @@ fn ratio(a: Duration, b: Duration) -> f64 {
 
 /// The deploy benchmark: the orchestrator against the sequential baseline and
 /// the lower bound, per size and scenario.
-pub(super) fn run(runs: usize, sizes: &[usize], skip_bashrc: bool) -> Result<(), Failure> {
+pub(super) fn run(runs: usize, sizes: &[usize], skip_bashrc: bool) -> Result<(), CliError> {
     ensure_programs(TESTBED_PROGRAMS, true, &mut |line| eprintln!("bench: {line}"))
-        .map_err(|e| Failure::Config(e.to_string()))?;
+        .map_err(|e| CliError::Config(e.to_string()))?;
     // This binary hands `deploy` to the same code as the `fleet` binary.
     let fleet = std::env::current_exe()
-        .map_err(|e| Failure::Config(format!("find the fleet binary (this program): {e}")))?;
+        .map_err(|e| CliError::Config(format!("find the fleet binary (this program): {e}")))?;
     let root = Utf8PathBuf::from_path_buf(
         std::env::temp_dir().join(format!("fleet-bench-deploy-{}", std::process::id())),
     )
-    .map_err(|_| Failure::Config("use the temporary folder: not a UTF-8 path".into()))?;
+    .map_err(|_| CliError::Config("use the temporary folder: not a UTF-8 path".into()))?;
     // Versions never seen before by this machine's store, even across
     // invocations: every cold deploy really builds.
     let nonce = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -142,8 +142,8 @@ fn deploy_size(
     fleet: &std::path::Path,
     nonce: &str,
     skip_bashrc: bool,
-) -> Result<SizeResults, Failure> {
-    let failed = |e: fleet_testbed::TestbedError| Failure::Config(format!("run the deploy benchmark: {e}"));
+) -> Result<SizeResults, CliError> {
+    let failed = |e: fleet_testbed::TestbedError| CliError::Config(format!("run the deploy benchmark: {e}"));
     eprintln!("bench: {containers} containers: starting a testbed in {dir}");
     let mut bench = DeployBench::start(dir, containers, BUILD_SECONDS, skip_bashrc).map_err(failed)?;
     // An untimed first deploy puts the shared base packages on the target and

@@ -2,20 +2,20 @@
 //! generated closure pair.
 
 use camino::Utf8PathBuf;
-use fleet_cli::Failure;
+use fleet_cli::CliError;
 use fleet_testbed::{ensure_programs, Testbed};
 
 use super::{ms, time, Machine, Stats};
 use crate::closure_pair::{diff_closures, ClosurePair};
 
 /// The diff benchmark: `fleet diff OLD NEW` against `nix store diff-closures`.
-pub(super) fn run(runs: usize, paths: usize) -> Result<(), Failure> {
+pub(super) fn run(runs: usize, paths: usize) -> Result<(), CliError> {
     ensure_programs(&[("nix", "nix-bin")], true, &mut |line| eprintln!("bench: {line}"))
-        .map_err(|e| Failure::Config(e.to_string()))?;
+        .map_err(|e| CliError::Config(e.to_string()))?;
     let dir = Utf8PathBuf::from_path_buf(
         std::env::temp_dir().join(format!("fleet-bench-diff-{}", std::process::id())),
     )
-    .map_err(|_| Failure::Config("use the temporary folder: not a UTF-8 path".into()))?;
+    .map_err(|_| CliError::Config("use the temporary folder: not a UTF-8 path".into()))?;
     eprintln!("bench: building two closures of {paths} store paths each (in {dir})");
     let pair = ClosurePair::build(&dir, paths);
     // The folder holds only the Nix expression; the closures stay in the store.
@@ -23,14 +23,14 @@ pub(super) fn run(runs: usize, paths: usize) -> Result<(), Failure> {
     let pair = pair?;
 
     let nix = Testbed::nix();
-    let ours = || -> Result<usize, Failure> {
+    let ours = || -> Result<usize, CliError> {
         let diff = fleet_cli::local_diff(&nix, &pair.old, &pair.new)?;
         // Everything `diff OLD NEW` does but writing to stdout.
         let text = fleet_cli::local_text(&pair.old, &pair.new, &diff, false, false);
         std::hint::black_box(text);
         Ok(diff.packages.len())
     };
-    let theirs = || -> Result<usize, Failure> {
+    let theirs = || -> Result<usize, CliError> {
         let text = diff_closures(&pair.old, &pair.new)?;
         Ok(text.lines().filter(|l| !l.trim().is_empty()).count())
     };

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use camino::{Utf8Path, Utf8PathBuf};
-use fleet_cli::Failure;
+use fleet_cli::CliError;
 use fleet_testbed::{
     ensure_programs, Fixture, Testbed, EVAL_COST_ONE_SECOND, FIXTURE_HOST, TESTBED_PROGRAMS,
 };
@@ -53,16 +53,16 @@ struct SizeResult {
 }
 
 /// Runs `bench eval` for each container count in `sizes`.
-pub(super) fn run(sizes: &[usize]) -> Result<(), Failure> {
+pub(super) fn run(sizes: &[usize]) -> Result<(), CliError> {
     ensure_programs(TESTBED_PROGRAMS, true, &mut |line| eprintln!("bench: {line}"))
-        .map_err(|e| Failure::Config(e.to_string()))?;
-    let fleet = std::env::current_exe().map_err(|e| Failure::Config(format!("find this program: {e}")))?;
+        .map_err(|e| CliError::Config(e.to_string()))?;
+    let fleet = std::env::current_exe().map_err(|e| CliError::Config(format!("find this program: {e}")))?;
     let fleet = Utf8PathBuf::from_path_buf(fleet)
-        .map_err(|_| Failure::Config("this program's path is not UTF-8".into()))?;
+        .map_err(|_| CliError::Config("this program's path is not UTF-8".into()))?;
     let root = Utf8PathBuf::from_path_buf(
         std::env::temp_dir().join(format!("fleet-bench-eval-{}", std::process::id())),
     )
-    .map_err(|_| Failure::Config("use the temporary folder: not a UTF-8 path".into()))?;
+    .map_err(|_| CliError::Config("use the temporary folder: not a UTF-8 path".into()))?;
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let mut results = Vec::new();
     for &containers in sizes {
@@ -76,11 +76,11 @@ pub(super) fn run(sizes: &[usize]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn failed(step: &str) -> impl Fn(fleet_testbed::TestbedError) -> Failure + '_ {
-    move |e| Failure::Config(format!("{step}: {e}"))
+fn failed(step: &str) -> impl Fn(fleet_testbed::TestbedError) -> CliError + '_ {
+    move |e| CliError::Config(format!("{step}: {e}"))
 }
 
-fn size(fleet: &Utf8Path, dir: &Utf8Path, containers: usize, workers: usize) -> Result<SizeResult, Failure> {
+fn size(fleet: &Utf8Path, dir: &Utf8Path, containers: usize, workers: usize) -> Result<SizeResult, CliError> {
     let testbed = Testbed::start(&dir.join("target")).map_err(failed("start the testbed"))?;
     let names: Vec<String> = (1..=containers).map(|i| format!("ct-{i:03}")).collect();
     let spec: Vec<(&str, &[&str])> = names.iter().map(|n| (n.as_str(), &[][..])).collect();
@@ -150,7 +150,7 @@ fn size(fleet: &Utf8Path, dir: &Utf8Path, containers: usize, workers: usize) -> 
 }
 
 /// The median wall time of `NOOP_RUNS` runs of a deploy that changes nothing.
-fn median_noop(fleet: &Utf8Path, deploy: &[&str], cache: &Utf8Path) -> Result<Duration, Failure> {
+fn median_noop(fleet: &Utf8Path, deploy: &[&str], cache: &Utf8Path) -> Result<Duration, CliError> {
     let mut walls = (0..NOOP_RUNS)
         .map(|_| measure(fleet, deploy, cache).map(|run| run.wall))
         .collect::<Result<Vec<_>, _>>()?;
@@ -160,7 +160,7 @@ fn median_noop(fleet: &Utf8Path, deploy: &[&str], cache: &Utf8Path) -> Result<Du
 
 /// `nix eval` of every node's derivation in one process, as the orchestrator
 /// did before (`builtins.getFlake`, `--impure`).
-fn single_process(flake: &str, nodes: &[&str]) -> Result<Run, Failure> {
+fn single_process(flake: &str, nodes: &[&str]) -> Result<Run, CliError> {
     let drvs: Vec<String> = nodes
         .iter()
         .map(|n| format!("flake.nixosConfigurations.\"{n}\".config.system.build.toplevel.drvPath"))
@@ -183,7 +183,7 @@ fn single_process(flake: &str, nodes: &[&str]) -> Result<Run, Failure> {
 /// Runs this program with `args`, a fresh evaluation cache folder unless it
 /// exists, and returns its wall time, when its last `evaluated` event came
 /// (with `--json-events`), and its evaluating processes' peak memory.
-fn measure(fleet: &Utf8Path, args: &[&str], cache: &Utf8Path) -> Result<Run, Failure> {
+fn measure(fleet: &Utf8Path, args: &[&str], cache: &Utf8Path) -> Result<Run, CliError> {
     let mut command = Command::new(fleet);
     command.args(args).env("XDG_CACHE_HOME", cache);
     let (run, stdout) = sampled(&mut command, Some(cache))?;
@@ -199,15 +199,15 @@ fn measure(fleet: &Utf8Path, args: &[&str], cache: &Utf8Path) -> Result<Run, Fai
 /// Runs `command` (with the project's Nix configuration) to its end, reading
 /// every 10 ms the resident memory of its `nix eval` processes (itself
 /// included, if it is one); fails unless it succeeds.
-fn sampled(command: &mut Command, log_dir: Option<&Utf8Path>) -> Result<(Run, String), Failure> {
+fn sampled(command: &mut Command, log_dir: Option<&Utf8Path>) -> Result<(Run, String), CliError> {
     let shown = format!("{command:?}");
     let out_dir = log_dir
         .map(Utf8Path::to_path_buf)
         .unwrap_or_else(|| Utf8PathBuf::from(std::env::temp_dir().to_string_lossy().into_owned()));
-    fs::create_dir_all(&out_dir).map_err(|e| Failure::Config(format!("create {out_dir}: {e}")))?;
+    fs::create_dir_all(&out_dir).map_err(|e| CliError::Config(format!("create {out_dir}: {e}")))?;
     let stdout_path = out_dir.join(format!("stdout-{}", std::process::id()));
     let stdout =
-        fs::File::create(&stdout_path).map_err(|e| Failure::Config(format!("create {stdout_path}: {e}")))?;
+        fs::File::create(&stdout_path).map_err(|e| CliError::Config(format!("create {stdout_path}: {e}")))?;
     let started = Instant::now();
     let mut child = command
         .envs(fleet_testbed::nix_env())
@@ -215,14 +215,14 @@ fn sampled(command: &mut Command, log_dir: Option<&Utf8Path>) -> Result<(Run, St
         .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Failure::Config(format!("start {shown}: {e}")))?;
+        .map_err(|e| CliError::Config(format!("start {shown}: {e}")))?;
     let mut peak = 0;
     let status = loop {
         peak = peak.max(eval_memory(child.id()));
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) => std::thread::sleep(SAMPLE_EVERY),
-            Err(e) => return Err(Failure::Config(format!("wait for {shown}: {e}"))),
+            Err(e) => return Err(CliError::Config(format!("wait for {shown}: {e}"))),
         }
     };
     let wall = started.elapsed();
@@ -235,7 +235,7 @@ fn sampled(command: &mut Command, log_dir: Option<&Utf8Path>) -> Result<(Run, St
         }
         let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(Failure::Config(format!("run {shown}: {status}\n{}", tail.join("\n"))));
+        return Err(CliError::Config(format!("run {shown}: {status}\n{}", tail.join("\n"))));
     }
     Ok((Run { wall, evaluation: Duration::ZERO, peak_eval_rss: peak }, text))
 }
