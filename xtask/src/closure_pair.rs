@@ -168,17 +168,11 @@ mod tests {
         let d = &pair.design;
         assert_eq!(d.paths, paths);
         let nix = fleet_testbed::Testbed::nix();
-        let closure = |path: &str| -> Vec<fleet_diff::PathInfo> {
-            nix.closure(&fleet_nix::Target::Local, path)
-                .unwrap()
-                .into_iter()
-                .map(|i| fleet_diff::PathInfo::new(i.path, i.nar_size))
-                .collect()
-        };
+        let closure = |path: &str| nix.closure(&fleet_nix::Target::Local, path).unwrap();
         let (old, new) = (closure(&pair.old), closure(&pair.new));
         assert_eq!((old.len(), new.len()), (paths, paths));
 
-        let diff = fleet_diff::diff(&old, &new);
+        let diff = fleet_deploy::closure_diff(&old, &new);
         let count = |change| diff.with_change(change).count();
         use fleet_diff::Change;
         // The toplevel's version changes too (20240601 -> 20240615).

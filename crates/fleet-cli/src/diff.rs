@@ -31,10 +31,7 @@ pub fn local_diff(nix: &Nix, old: &str, new: &str) -> Result<ClosureDiff, CliErr
     let closures = nix
         .local_closures(&[old.to_string(), new.to_string()])
         .map_err(|e| CliError::Config(format!("read the closures of {old} and {new}: {e}")))?;
-    let [old_closure, new_closure] = [&closures[0], &closures[1]].map(|infos| {
-        infos.iter().map(|i| fleet_diff::PathInfo::new(&i.path, i.nar_size)).collect::<Vec<_>>()
-    });
-    Ok(fleet_diff::diff(&old_closure, &new_closure))
+    Ok(fleet_deploy::closure_diff(&closures[0], &closures[1]))
 }
 
 /// What `diff OLD NEW` prints for `diff`: the JSON document or the text.

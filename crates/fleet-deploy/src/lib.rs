@@ -9,6 +9,7 @@
 
 mod build_progress;
 mod checks;
+mod closures;
 mod error;
 mod event;
 mod job;
@@ -21,6 +22,7 @@ mod protocol;
 mod report;
 
 pub use checks::Check;
+pub use closures::closure_diff;
 pub use error::{ConfigError, NodeError};
 pub use event::{Event, Sink, Stage};
 pub use job::{DEFAULT_SWITCH_SECONDS, STATE_DIR};

@@ -489,25 +489,20 @@ impl<'a> Plan<'a> {
         let started = Instant::now();
         let state = &states[name];
         let new = state.new.as_deref().expect("pending nodes are built");
-        let read = |target: &Target, path: &str| {
-            let infos = match target {
-                Target::Local => {
-                    nix.local_closures(&[path.to_string()]).map(|mut closures| closures.remove(0))
-                }
-                Target::Ssh(_) => nix.closure(target, path),
-            };
-            infos.map(|infos| infos.into_iter().map(to_diff_path).collect())
+        let read = |target: &Target, path: &str| match target {
+            Target::Local => nix.local_closures(&[path.to_string()]).map(|mut closures| closures.remove(0)),
+            Target::Ssh(_) => nix.closure(target, path),
         };
         let host = self.fleet.host_of(name).expect("validated nodes have hosts");
         let built_on = if self.build_on_target { &targets[&host.name] } else { &Target::Local };
         let result = read(built_on, new)
-            .and_then(|new_closure: Vec<fleet_diff::PathInfo>| {
+            .and_then(|new_closure: Vec<PathInfo>| {
                 let old_closure = match state.old.as_deref() {
                     None => Vec::new(),
                     Some(old) if old == new => new_closure.clone(),
                     Some(old) => read(&targets[&host.name], old)?,
                 };
-                Ok(fleet_diff::diff(&old_closure, &new_closure))
+                Ok(crate::closure_diff(&old_closure, &new_closure))
             })
             .map_err(|error| NodeError::new(name, Stage::Diff, error));
         (name, result, started.elapsed())
@@ -540,10 +535,6 @@ fn retrying<T>(
             Err(error) => return Err((error, attempt)),
         }
     }
-}
-
-fn to_diff_path(info: PathInfo) -> fleet_diff::PathInfo {
-    fleet_diff::PathInfo::new(info.path, info.nar_size)
 }
 
 fn finish(sink: &dyn Sink, name: &str, state: &mut Progress, outcome: Outcome) {
