@@ -16,10 +16,10 @@ mod job;
 mod kind;
 mod kinds;
 mod lock;
+mod outcome;
 mod pipeline;
 mod probe;
 mod protocol;
-mod report;
 
 pub use checks::Check;
 pub use closures::closure_diff;
@@ -29,5 +29,5 @@ pub use job::{DEFAULT_SWITCH_SECONDS, STATE_DIR};
 pub use kind::{Kinds, NodeKind};
 pub use kinds::{ContainerKind, HostKind};
 pub use lock::{DeployLock, LEASE};
+pub use outcome::{Generation, Mode, NodeReport, Outcome, Summary};
 pub use pipeline::{Plan, DEFAULT_CONFIRM};
-pub use report::{Generation, Mode, NodeReport, Outcome, Summary};
