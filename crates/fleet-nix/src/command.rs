@@ -2,7 +2,7 @@
 //! that says what ran and what it printed.
 
 use std::fmt;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// How many trailing lines of a failed command's stderr an error keeps.
 const STDERR_TAIL_LINES: usize = 15;
@@ -150,14 +150,9 @@ pub(crate) fn run_streaming(
 ) -> Result<String, CommandError> {
     use std::io::{BufRead, Read};
     let shown = display(cmd);
+    let mut child = spawn_piped(cmd, Stdio::null(), &shown)?;
     let spawn_error =
         |e: std::io::Error| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) };
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(spawn_error)?;
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let (stdout, text, status) = std::thread::scope(|scope| {
@@ -190,6 +185,16 @@ pub(crate) fn run_streaming(
 }
 
 /// Resolves `program` on PATH, or says what to install.
+/// Starts `cmd` with `stdin` and its stdout and stderr piped; failing to start
+/// it is an error that shows it as `shown`.
+pub(crate) fn spawn_piped(cmd: &mut Command, stdin: Stdio, shown: &str) -> Result<Child, CommandError> {
+    cmd.stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| CommandError { command: shown.to_string(), failure: Failure::Spawn(e.to_string()) })
+}
+
 pub(crate) fn find_program(program: &str, hint: &str) -> Result<std::path::PathBuf, CommandError> {
     which::which(program).map_err(|_| CommandError {
         command: program.to_string(),

@@ -15,25 +15,17 @@ impl Target {
     /// pipe too). Returns once the script prints its first line, which is
     /// returned; a script that exits first is an error with its stderr.
     pub fn hold(&self, script: &RemoteScript) -> Result<(Held, String), CommandError> {
-        let mut cmd = self.command(script)?;
         let shown = self.describe(script);
-        let spawn_failed = |e: std::io::Error| CommandError {
-            command: shown.clone(),
-            failure: Failure::Spawn(e.to_string()),
-        };
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(spawn_failed)?;
+        let mut child = command::spawn_piped(&mut self.command(script)?, Stdio::piped(), &shown)?;
         let mut first_line = String::new();
         let stdout = child.stdout.take().expect("stdout is piped");
         if BufReader::new(stdout).read_line(&mut first_line).is_ok_and(|n| n > 0) {
             return Ok((Held { child }, first_line.trim_end().to_string()));
         }
         drop(child.stdin.take());
-        let output = child.wait_with_output().map_err(spawn_failed)?;
+        let output = child
+            .wait_with_output()
+            .map_err(|e| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) })?;
         Err(CommandError {
             command: shown.clone(),
             failure: Failure::Exit {
@@ -48,12 +40,8 @@ impl Target {
     /// returned receiver. The receiver ends when the script (or the
     /// connection) ends; [`Stream::ended`] then says how.
     pub fn open(&self, script: &RemoteScript) -> Result<(Stream, Receiver<String>), CommandError> {
-        let mut cmd = self.command(script)?;
         let shown = self.describe(script);
-        let mut child =
-            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| {
-                CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) }
-            })?;
+        let mut child = command::spawn_piped(&mut self.command(script)?, Stdio::piped(), &shown)?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut stderr = child.stderr.take().expect("stderr is piped");
         let (lines, receiver) = mpsc::channel();
