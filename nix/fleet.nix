@@ -2,6 +2,7 @@
 # dependencies. Pure data, evaluated without nixpkgs, so that
 # `nix eval --json --file nix/fleet.nix` works offline. The flake (mkContainer,
 # per-container systems) and the orchestrator both read this file.
+# (Node records look alike by design: they are data, one per node.)
 {
   nodes = {
     vps-arm = {

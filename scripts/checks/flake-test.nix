@@ -4,7 +4,8 @@
 # nixosConfiguration with its own modules on its platform; the checks build,
 # per platform, each node's check variant (the same modules plus
 # nix/check-variant.nix), and no real node carries the check variant.
-# Returns a list of { name; ok; detail; } like fleet-test.nix.
+# Returns a list of { name; ok; detail; } like fleet-test.nix (whose `case` and
+# builtins list it repeats: each test file evaluates alone, with no import).
 {
   fleet ? import ../../nix/fleet.nix,
 }:

@@ -107,7 +107,8 @@ let
       ) (show urls))
     ];
 
-  # Another topology: other names, bridge, prefix and port.
+  # Another topology: other names, bridge, prefix and port. (Its node records
+  # look like nix/fleet.nix's and like each other by design: they are data.)
   madeUp = {
     nodes = {
       edge = {

@@ -170,6 +170,8 @@ pub fn execute(
 
 /// [`execute`], returning the summary even when stdout was closed (and how
 /// printing went), so that a failed node is not hidden by a closed pipe.
+// The same parameters as `execute`, which only picks the format and drops the
+// printing result: a struct of them would be one more name for one call.
 fn run_and_print(
     plan: &Plan<'_>,
     nix: &Nix,

@@ -140,6 +140,8 @@ static NAMES: OptSpec = opt(
 );
 
 /// Every `fleet` command, in the order help lists them.
+// The option lists of build, deploy and diff repeat each other in part: each is
+// in its command's help order, and a static slice cannot be spliced into another.
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "graph",

@@ -258,6 +258,7 @@ mod tests {
     }
 
     /// One line per changed package (`name change old -> new size_delta`), then the totals.
+    // The tests below are alike by design: each is one `check(old, new, expect)` case.
     fn check(old: &str, new: &str, expect: &str) {
         let d = diff(&closure(old), &closure(new));
         let mut got = String::new();

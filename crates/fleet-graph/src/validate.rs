@@ -246,26 +246,18 @@ mod tests {
 
     #[test]
     fn addresses_are_ipv4_inside_the_bridge_and_unique() {
-        check(
-            BRIDGE,
-            &container("a", "not an ip"),
-            "validate graph: node `a`: `address = \"not an ip\"` is not an IPv4 address; write four numbers, e.g. \"10.233.0.10\"",
-        );
-        check(
-            BRIDGE,
-            &container("a", "10.2.0.5"),
-            "validate graph: node `a`: `address = \"10.2.0.5\"` is outside its host's bridge subnet 10.1.0.0/24; pick one inside it",
-        );
-        check(
-            BRIDGE,
-            &container("a", "10.1.0.1"),
-            "validate graph: node `a`: `address = \"10.1.0.1\"` is the bridge's own address; pick another one in 10.1.0.0/24",
-        );
-        check(
-            BRIDGE,
-            &container("a", "10.1.0.255"),
-            "validate graph: node `a`: `address = \"10.1.0.255\"` is the network or broadcast address of 10.1.0.0/24; pick a host address",
-        );
+        for (address, why) in [
+            ("not an ip", "is not an IPv4 address; write four numbers, e.g. \"10.233.0.10\""),
+            ("10.2.0.5", "is outside its host's bridge subnet 10.1.0.0/24; pick one inside it"),
+            ("10.1.0.1", "is the bridge's own address; pick another one in 10.1.0.0/24"),
+            ("10.1.0.255", "is the network or broadcast address of 10.1.0.0/24; pick a host address"),
+        ] {
+            check(
+                BRIDGE,
+                &container("a", address),
+                &format!("validate graph: node `a`: `address = \"{address}\"` {why}"),
+            );
+        }
         check(
             BRIDGE,
             &(container("a", "10.1.0.5") + &container("b", "10.1.0.5")),
