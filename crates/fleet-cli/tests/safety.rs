@@ -8,8 +8,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use camino::Utf8Path;
-use common::{text, wait_until, Bed};
+use common::{text, Bed};
 use fleet_deploy::DeployLock;
+use fleet_testbed::wait_until;
 
 /// How long a test waits for something on the target to happen.
 const WAIT: Duration = Duration::from_secs(30);

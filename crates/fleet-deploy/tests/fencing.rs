@@ -8,13 +8,13 @@ mod common;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use common::*;
 use fleet_deploy::{DeployLock, Event, Mode, Outcome, Sink, Stage, STATE_DIR};
 use fleet_nix::RemoteScript;
-use fleet_testbed::Testbed;
+use fleet_testbed::{wait_until, Testbed};
 
 /// A path under the target's state dir, as this machine sees it.
 fn state(testbed: &Testbed, path: &str) -> Utf8PathBuf {
@@ -42,14 +42,8 @@ fn job_status(testbed: &Testbed, node: &str) -> String {
         .to_string()
 }
 
-/// Waits, bounded, until `done` holds.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::yield_now();
-    }
-}
+/// How long this file's waits may take.
+const WAIT: Duration = Duration::from_secs(60);
 
 /// Failure 1: a run whose session died, and whose lock another run took,
 /// launches nothing and names the other run; the other run keeps the lock.
@@ -90,7 +84,7 @@ fn a_run_that_lost_its_lock_launches_nothing_and_names_the_run_that_holds_it() {
     }
     assert_eq!(lease(&bed.testbed).unwrap()[0], other, "the other run still holds the lock");
     drop(thief);
-    wait_until("the lock is released", || lease(&bed.testbed).is_none());
+    wait_until("the lock is released", WAIT, || lease(&bed.testbed).is_none());
 }
 
 /// Failure 8: a session dropped mid-activation is reopened, and the report
@@ -104,7 +98,7 @@ fn a_session_dropped_mid_activation_is_reattached_and_reports_what_happened() {
     let dropped = AtomicBool::new(false);
     let summary = std::thread::scope(|scope| {
         scope.spawn(|| {
-            wait_until("test-container's job runs", || {
+            wait_until("test-container's job runs", WAIT, || {
                 job_status(&bed.testbed, "test-container") == "started"
             });
             kill_agent(&bed.testbed);
@@ -124,7 +118,7 @@ fn a_session_dropped_mid_activation_is_reattached_and_reports_what_happened() {
     let mut activated = bed.activation_order();
     activated.sort();
     assert_eq!(activated, ["bgs-backend", "nannuo-bot", "test-container", "vps-arm"], "each once");
-    wait_until("the lock is released", || lease(&bed.testbed).is_none());
+    wait_until("the lock is released", WAIT, || lease(&bed.testbed).is_none());
 }
 
 /// Failure 3: a check that never returns is killed at the check timeout, the

@@ -8,23 +8,17 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use camino::Utf8PathBuf;
 use common::*;
 use fleet_deploy::{Kinds, Mode, Outcome, Plan, STATE_DIR};
 use fleet_graph::Fleet;
 use fleet_nix::Target;
-use fleet_testbed::{Fixture, Testbed, FIXTURE_CONTAINERS};
+use fleet_testbed::{wait_until, Fixture, Testbed, FIXTURE_CONTAINERS};
 
-/// Waits, bounded, until `done` holds.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::yield_now();
-    }
-}
+/// How long this file's waits may take.
+const WAIT: Duration = Duration::from_secs(120);
 
 #[test]
 fn a_partition_during_activation_releases_the_lock_and_the_report_matches_the_target() {
@@ -57,11 +51,11 @@ fn a_partition_during_activation_releases_the_lock_and_the_report_matches_the_ta
     let lease = state("deploy.lease");
     let summary = std::thread::scope(|scope| {
         let deployer = scope.spawn(|| deploy(&fixture));
-        wait_until("test-container's activation runs", || status("test-container").trim() == "started");
+        wait_until("test-container's activation runs", WAIT, || status("test-container").trim() == "started");
         testbed.partition(true).unwrap();
         // The deployer cannot renew the lease: the agent gives up the lock.
-        wait_until("the agent releases the lock by itself", || !lease.exists());
-        wait_until("the job finishes on its own", || status("test-container").trim() != "started");
+        wait_until("the agent releases the lock by itself", WAIT, || !lease.exists());
+        wait_until("the job finishes on its own", WAIT, || status("test-container").trim() != "started");
         testbed.partition(false).unwrap();
         deployer.join().unwrap()
     });

@@ -20,6 +20,7 @@ mod prerequisites;
 mod procfs;
 mod sshd;
 mod testbed;
+mod wait;
 
 pub use bench_deploy::{run_measured, DeployBench, DeployTool, Measured, SelfUsage};
 pub use error::TestbedError;
@@ -29,3 +30,4 @@ pub use nix_config::{hermetic, nix_env, NIX_CONF, NIX_CONF_DIR, NIX_CONF_FILE};
 pub use prerequisites::{ensure_programs, Missing, TESTBED_PROGRAMS};
 pub use procfs::{descendants, status_kib};
 pub use testbed::{ActivationRecord, Testbed};
+pub use wait::wait_until;

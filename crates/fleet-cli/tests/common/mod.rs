@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
 use fleet_deploy::STATE_DIR;
@@ -43,15 +42,6 @@ pub fn stderr(out: &Output) -> String {
 /// A command's stdout as text.
 pub fn stdout(out: &Output) -> String {
     text(&out.stdout)
-}
-
-/// Waits until `done` holds, failing after `limit`.
-pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::yield_now();
-    }
 }
 
 /// A testbed and the standard fixture deployed to it, in a fresh folder per
