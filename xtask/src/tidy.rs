@@ -9,12 +9,14 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is one level down").to_path_buf()
 }
 
-fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+/// Every file under `dir` whose name ends with `.EXTENSION`, recursively
+/// (build output excluded).
+fn files_ending(dir: &Path, extension: &str, found: &mut Vec<PathBuf>) {
     for entry in fs::read_dir(dir).expect("source folders are readable").flatten() {
         let path = entry.path();
-        if path.is_dir() {
-            rust_files(&path, found);
-        } else if path.extension().is_some_and(|e| e == "rs") {
+        if path.is_dir() && entry.file_name() != "target" {
+            files_ending(&path, extension, found);
+        } else if path.extension().is_some_and(|e| e == extension) {
             found.push(path);
         }
     }
@@ -24,11 +26,11 @@ fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
 fn every_rust_file_starts_with_a_doc_line() {
     let root = repo_root();
     let mut files = Vec::new();
-    rust_files(&root.join("xtask/src"), &mut files);
+    files_ending(&root.join("xtask/src"), "rs", &mut files);
     for krate in fs::read_dir(root.join("crates")).unwrap().flatten() {
         for sub in ["src", "tests", "benches"] {
             if krate.path().join(sub).is_dir() {
-                rust_files(&krate.path().join(sub), &mut files);
+                files_ending(&krate.path().join(sub), "rs", &mut files);
             }
         }
     }
@@ -139,18 +141,6 @@ fn architecture_md_dependency_table_matches_every_manifest() {
     assert!(wrong.is_empty(), "update ARCHITECTURE.md's dependency table:\n{}", wrong.join("\n"));
 }
 
-/// Every `.sh` file under `dir`, recursively (build output excluded).
-fn shell_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).expect("source folders are readable").flatten() {
-        let path = entry.path();
-        if path.is_dir() && entry.file_name() != "target" {
-            shell_files(&path, found);
-        } else if path.extension().is_some_and(|e| e == "sh") {
-            found.push(path);
-        }
-    }
-}
-
 /// Shell is code too: every script in `crates/` and `scripts/` (what runs on a
 /// target, the testbed's stand-ins, the checks and benchmarks) passes
 /// ShellCheck. Scripts without a shebang say their shell in a
@@ -159,8 +149,8 @@ fn shell_files(dir: &Path, found: &mut Vec<PathBuf>) {
 fn every_shell_script_passes_shellcheck() {
     let root = repo_root();
     let mut files = Vec::new();
-    shell_files(&root.join("crates"), &mut files);
-    shell_files(&root.join("scripts"), &mut files);
+    files_ending(&root.join("crates"), "sh", &mut files);
+    files_ending(&root.join("scripts"), "sh", &mut files);
     assert!(files.len() > 5, "found the scripts: {files:?}");
     // .shellcheckrc at the root lets it follow `source "$(dirname "$0")/lib.sh"`,
     // for this test and for shellcheck run by hand alike.
