@@ -2,12 +2,11 @@
 //! and the pipeline's events as JSON lines while it runs (`--json-events`).
 
 use std::io::Write;
-use std::sync::Mutex;
-use std::time::Instant;
 
 use fleet_deploy::{Event, NodeReport, Outcome, Sink, Summary};
 use serde_json::{json, Value};
 
+use crate::lines::Lines;
 use crate::JSON_VERSION;
 
 /// One JSON document for the result of `command` (`deploy`, `rollback`,
@@ -61,8 +60,7 @@ pub fn node_json(report: &NodeReport) -> Value {
 /// `attempt`, `reason`), `notice` (`host`, `message`), `finished` (a node as
 /// [`node_json`] shows it, under `report`).
 pub struct JsonEventsReporter {
-    started: Instant,
-    out: Mutex<Box<dyn Write + Send>>,
+    lines: Lines,
 }
 
 impl JsonEventsReporter {
@@ -73,7 +71,7 @@ impl JsonEventsReporter {
 
     /// A reporter writing to `out`.
     pub fn new(out: Box<dyn Write + Send>) -> JsonEventsReporter {
-        JsonEventsReporter { started: Instant::now(), out: Mutex::new(out) }
+        JsonEventsReporter { lines: Lines::new(out) }
     }
 }
 
@@ -85,7 +83,7 @@ impl JsonEventsReporter {
         let nodes: Vec<Value> = summary.nodes.iter().map(node_json).collect();
         json!({
             "version": JSON_VERSION,
-            "elapsed_seconds": self.started.elapsed().as_secs_f64(),
+            "elapsed_seconds": self.lines.elapsed().as_secs_f64(),
             "event": "summary",
             "command": command,
             "success": summary.success(),
@@ -123,15 +121,13 @@ impl Sink for JsonEventsReporter {
         let (kind, fields) = event_json(event);
         let mut line = json!({
             "version": JSON_VERSION,
-            "elapsed_seconds": self.started.elapsed().as_secs_f64(),
+            "elapsed_seconds": self.lines.elapsed().as_secs_f64(),
             "event": kind,
         });
         if let (Value::Object(line), Value::Object(fields)) = (&mut line, fields) {
             line.extend(fields);
         }
-        let mut out = self.out.lock().expect("a reporter thread panicked");
-        // A closed pipe is the reader's choice; the run goes on.
-        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+        self.lines.write(&line.to_string());
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod dry_run;
 mod json;
+mod lines;
 mod plain;
 mod status;
 mod summary;

@@ -1,17 +1,15 @@
 //! One line per event, for logs and pipes.
 
 use std::io::Write;
-use std::sync::Mutex;
-use std::time::Instant;
 
 use fleet_deploy::{Event, Outcome, Sink};
 
+use crate::lines::Lines;
 use crate::summary::{seconds, short_path};
 
 /// Writes `[ elapsed] node: what happened` lines.
 pub struct PlainReporter {
-    started: Instant,
-    out: Mutex<Box<dyn Write + Send>>,
+    lines: Lines,
 }
 
 impl PlainReporter {
@@ -22,7 +20,7 @@ impl PlainReporter {
 
     /// A reporter writing to `out`.
     pub fn new(out: Box<dyn Write + Send>) -> PlainReporter {
-        PlainReporter { started: Instant::now(), out: Mutex::new(out) }
+        PlainReporter { lines: Lines::new(out) }
     }
 }
 
@@ -58,7 +56,6 @@ impl Sink for PlainReporter {
                 ),
             },
         };
-        let mut out = self.out.lock().expect("a reporter thread panicked");
-        let _ = writeln!(out, "[{:>8}] {}", seconds(self.started.elapsed()), line.trim_end());
+        self.lines.write(&format!("[{:>8}] {}", seconds(self.lines.elapsed()), line.trim_end()));
     }
 }
