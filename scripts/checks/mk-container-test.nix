@@ -1,5 +1,5 @@
 # Evaluates nix/mk-container.nix for every container of nix/fleet.nix, with
-# builtins only (no nixpkgs), and checks each field DESIGN.md asks for.
+# builtins only (no nixpkgs), and checks each field ARCHITECTURE.md asks for.
 # Returns a list of { name; ok; detail; } like fleet-test.nix.
 {
   fleet ? import ../../nix/fleet.nix,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # mkContainer is a pure function: evaluated for every container of
-# nix/fleet.nix without nixpkgs, it declares what DESIGN.md requires
+# nix/fleet.nix without nixpkgs, it declares what ARCHITECTURE.md requires of it
 # (scripts/checks/mk-container-test.nix).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"

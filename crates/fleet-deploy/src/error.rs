@@ -14,8 +14,6 @@ use crate::Stage;
 pub enum ConfigError {
     /// The graph data is invalid.
     Graph(GraphError),
-    /// The graph data could not be read.
-    Read(CommandError),
     /// A node's kind has no plugin.
     UnknownKind {
         /// The node.
@@ -45,7 +43,6 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::Graph(e) => e.fmt(f),
-            ConfigError::Read(e) => write!(f, "read graph data: {e}"),
             ConfigError::UnknownKind { node, kind, known } => write!(
                 f,
                 "validate graph: node `{node}` has kind \"{kind}\", which is not a known kind (known: {})",
