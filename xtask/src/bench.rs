@@ -11,6 +11,7 @@ use fleet_cli::{Args, CliError};
 mod deploy;
 mod diff;
 mod eval;
+mod mixed;
 
 /// Runs `bench`.
 pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
@@ -18,6 +19,7 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let paths = count(&mut args, "--paths", MIN_PAIR_PATHS)?;
     let sizes = args.value("--sizes")?;
     let keep_bashrc = args.flag("--keep-bashrc");
+    let mixed = args.flag("--mixed");
     let benchmarks = args.positional();
     args.finish()?;
     let only =
@@ -28,6 +30,13 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
             (_, true) => Err(only("--keep-bashrc", "deploy")),
             (None, false) => diff::run(runs.unwrap_or(5), paths.unwrap_or(2000)),
         },
+        [name] if name == "deploy" && mixed => match (paths, sizes, runs, keep_bashrc) {
+            (None, None, None, false) => mixed::run(),
+            _ => Err(CliError::Usage(
+                "`bench deploy --mixed` runs one scenario once; it takes no other option".into(),
+            )),
+        },
+        [_] if mixed => Err(only("--mixed", "deploy")),
         [name] if name == "deploy" => match paths {
             Some(_) => Err(only("--paths", "diff")),
             None => {

@@ -34,12 +34,33 @@ pub(crate) const CONFIRM: &str = concat!(include_str!("sh/exit-codes.sh"), inclu
 /// uses the same.
 pub const DEFAULT_SWITCH_SECONDS: u64 = 240;
 
+/// How a node's kind script moves the running node to a system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    /// In place (a host's switch, a container's reload), or a start when it
+    /// is not running.
+    Switch,
+    /// Stopped and started again: a container whose host-side unit changed.
+    Restart,
+}
+
+impl Verb {
+    /// The kind script's verb.
+    fn as_str(self) -> &'static str {
+        match self {
+            Verb::Switch => "switch",
+            Verb::Restart => "restart",
+        }
+    }
+}
+
 /// What one activation needs: see `job.sh` for the meaning of each part.
 pub(crate) struct JobSpec<'a> {
     pub(crate) node: &'a str,
     pub(crate) kind: &'static str,
     pub(crate) profile: String,
     pub(crate) new: &'a str,
+    pub(crate) verb: Verb,
     pub(crate) confirm_seconds: u64,
     pub(crate) check_seconds: u64,
     pub(crate) switch_seconds: u64,
@@ -58,6 +79,7 @@ impl JobSpec<'_> {
             self.confirm_seconds.to_string(),
             self.check_seconds.to_string(),
             self.switch_seconds.to_string(),
+            self.verb.as_str().to_string(),
         ];
         for check in &self.checks {
             args.push(one_line(&check.label));

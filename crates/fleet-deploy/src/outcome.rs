@@ -38,6 +38,9 @@ pub enum Outcome {
     Built,
     /// The target now runs the new system.
     Activated,
+    /// Restarted on the system it already ran, because its host's switch
+    /// changed its unit.
+    Restarted,
     /// Dry run: the target runs another system (or none), which a deploy would replace.
     WouldActivate,
     /// The target already ran this exact system: nothing was pushed or activated.
@@ -52,9 +55,28 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every label [`Outcome::label`] gives, in the order summaries count them.
+    pub const LABELS: [&'static str; 8] = [
+        "activated",
+        "restarted",
+        "would activate",
+        "unchanged",
+        "built",
+        "rolled back",
+        "failed",
+        "skipped",
+    ];
+
     /// Whether dependents may proceed.
     pub fn is_success(&self) -> bool {
-        matches!(self, Outcome::Built | Outcome::Activated | Outcome::WouldActivate | Outcome::Unchanged)
+        matches!(
+            self,
+            Outcome::Built
+                | Outcome::Activated
+                | Outcome::Restarted
+                | Outcome::WouldActivate
+                | Outcome::Unchanged
+        )
     }
 
     /// A short label for tables and logs.
@@ -62,6 +84,7 @@ impl Outcome {
         match self {
             Outcome::Built => "built",
             Outcome::Activated => "activated",
+            Outcome::Restarted => "restarted",
             Outcome::WouldActivate => "would activate",
             Outcome::Unchanged => "unchanged",
             Outcome::Failed(_) => "failed",
@@ -107,5 +130,50 @@ impl Summary {
     /// Whether every node succeeded.
     pub fn success(&self) -> bool {
         self.nodes.iter().all(|n| n.outcome.is_success())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fleet_nix::{CommandError, Failure};
+
+    use super::*;
+
+    #[test]
+    fn every_outcome_has_a_counted_label() {
+        let error = NodeError::new(
+            "a",
+            crate::Stage::Build,
+            CommandError { command: "x".into(), failure: Failure::Output("y".into()) },
+        );
+        let all = [
+            Outcome::Built,
+            Outcome::Activated,
+            Outcome::Restarted,
+            Outcome::WouldActivate,
+            Outcome::Unchanged,
+            Outcome::Failed(error.clone()),
+            Outcome::RolledBack(error),
+            Outcome::Skipped("z".into()),
+        ];
+        // A new variant stops this from compiling until it is in `all` too.
+        for outcome in &all {
+            match outcome {
+                Outcome::Built
+                | Outcome::Activated
+                | Outcome::Restarted
+                | Outcome::WouldActivate
+                | Outcome::Unchanged
+                | Outcome::Failed(_)
+                | Outcome::RolledBack(_)
+                | Outcome::Skipped(_) => {}
+            }
+        }
+        let labels: Vec<&str> = all.iter().map(Outcome::label).collect();
+        let mut sorted = labels.clone();
+        sorted.sort_unstable();
+        let mut known = Outcome::LABELS.to_vec();
+        known.sort_unstable();
+        assert_eq!(sorted, known, "{labels:?}");
     }
 }

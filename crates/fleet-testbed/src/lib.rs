@@ -22,7 +22,7 @@ mod sshd;
 mod testbed;
 mod wait;
 
-pub use bench_deploy::{run_measured, DeployBench, DeployTool, Measured, SelfUsage};
+pub use bench_deploy::{run_measured, skip_bashrc, DeployBench, DeployTool, Measured, SelfUsage};
 pub use error::TestbedError;
 pub use fixture::{Containers, Fixture, EVAL_COST_ONE_SECOND, FIXTURE_CONTAINERS, FIXTURE_HOST};
 pub use netns::NETNS_PROGRAMS;

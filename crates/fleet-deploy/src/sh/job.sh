@@ -5,14 +5,15 @@
 #
 # $1 state dir, $2 run id, $3 node, $4 kind script, $5 profile, $6 new system,
 # $7 confirmation timeout in seconds (0: none), $8 health-check timeout in
-# seconds, $9 switch timeout in seconds; then the health checks, each as
+# seconds, $9 switch timeout in seconds, $10 the kind script's verb (switch,
+# or restart for a container whose unit changed); then the health checks, each as
 # LABEL COUNT ARG..., run as that argument vector (never as shell text).
 umask 077
 # First, so that the agent knows the job runs (and later, whether it died).
 echo $$ >"$1/jobs/$3.pid"
 set -u
-state=$1 run=$2 name=$3 kind=$4 profile=$5 new=$6 confirm=$7 check_timeout=$8 switch_timeout=$9
-shift 9
+state=$1 run=$2 name=$3 kind=$4 profile=$5 new=$6 confirm=$7 check_timeout=$8 switch_timeout=$9 verb=${10}
+shift 10
 jobs=$state/jobs status=$state/jobs/$name.status
 marker=$state/activated/$name pending=$state/pending/$name
 say() { printf '%s\n' "$*" >"$status.tmp" && mv -f "$status.tmp" "$status"; }
@@ -45,7 +46,7 @@ fi
 
 # Runs the kind's switch of the running node to $1, killed at the timeout.
 switch_to() {
-  timeout -k 10 "$switch_timeout" sh "$kind" switch "$name" "$1"
+  timeout -k 10 "$switch_timeout" sh "$kind" "$verb" "$name" "$1"
   code=$?
   [ "$code" = 124 ] && log "switch to $1 did not finish within ${switch_timeout}s; it was stopped"
   return "$code"
@@ -63,6 +64,11 @@ roll_back() {
     else
       say "failed: $why; rolling back to $old failed too, see $jobs/$name.log"
     fi
+  elif [ "$before" = "$new" ]; then
+    # A restart of the system it ran before: there is nothing to go back
+    # to, and stopping it would leave less than this job found.
+    rm -f "$pending"
+    say "failed: $why; it keeps $new, which it ran before this job"
   else
     log "no earlier system to roll back to: $why"
     rm -f "$profile"
