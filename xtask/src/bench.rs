@@ -4,6 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use camino::Utf8PathBuf;
+use fleet_testbed::ensure_programs;
+
 use crate::closure_pair::{nix_version, MIN_PAIR_PATHS};
 
 use fleet_cli::{Args, CliError};
@@ -58,6 +61,24 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
         ))),
         _ => Err(CliError::Usage("bench runs one benchmark at a time".into())),
     }
+}
+
+/// What a benchmark needs before it starts: `programs` (installed where that is
+/// possible), and the path of a folder of its own in the temporary folder.
+fn prepare(benchmark: &str, programs: &[(&'static str, &'static str)]) -> Result<Utf8PathBuf, CliError> {
+    ensure_programs(programs, true, &mut |line| eprintln!("bench: {line}"))
+        .map_err(|e| CliError::Config(e.to_string()))?;
+    Utf8PathBuf::from_path_buf(
+        std::env::temp_dir().join(format!("fleet-bench-{benchmark}-{}", std::process::id())),
+    )
+    .map_err(|_| CliError::Config("use the temporary folder: not a UTF-8 path".into()))
+}
+
+/// This program, which hands `deploy` to the same code as the `fleet` binary.
+fn this_program() -> Result<Utf8PathBuf, CliError> {
+    let path = std::env::current_exe()
+        .map_err(|e| CliError::Config(format!("find the fleet binary (this program): {e}")))?;
+    Utf8PathBuf::from_path_buf(path).map_err(|_| CliError::Config("this program's path is not UTF-8".into()))
 }
 
 /// `--sizes 4,20,100`: container counts, each at least 1.

@@ -4,11 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use camino::Utf8PathBuf;
 use fleet_cli::CliError;
-use fleet_testbed::{ensure_programs, DeployBench, DeployTool, Measured, TESTBED_PROGRAMS};
+use fleet_testbed::{DeployBench, DeployTool, Measured, TESTBED_PROGRAMS};
 
-use super::{mib, ms, secs, Machine, Stats};
+use super::{mib, ms, prepare, secs, this_program, Machine, Stats};
 
 /// Seconds each container's build sleeps in the deploy benchmark.
 const BUILD_SECONDS: u32 = 1;
@@ -101,15 +100,8 @@ fn ratio(a: Duration, b: Duration) -> f64 {
 /// The deploy benchmark: the orchestrator against the sequential baseline and
 /// the lower bound, per size and scenario.
 pub(super) fn run(runs: usize, sizes: &[usize], skip_bashrc: bool) -> Result<(), CliError> {
-    ensure_programs(TESTBED_PROGRAMS, true, &mut |line| eprintln!("bench: {line}"))
-        .map_err(|e| CliError::Config(e.to_string()))?;
-    // This binary hands `deploy` to the same code as the `fleet` binary.
-    let fleet = std::env::current_exe()
-        .map_err(|e| CliError::Config(format!("find the fleet binary (this program): {e}")))?;
-    let root = Utf8PathBuf::from_path_buf(
-        std::env::temp_dir().join(format!("fleet-bench-deploy-{}", std::process::id())),
-    )
-    .map_err(|_| CliError::Config("use the temporary folder: not a UTF-8 path".into()))?;
+    let root = prepare("deploy", TESTBED_PROGRAMS)?;
+    let fleet = this_program()?;
     // Versions never seen before by this machine's store, even across
     // invocations: every cold deploy really builds.
     let nonce = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -117,7 +109,8 @@ pub(super) fn run(runs: usize, sizes: &[usize], skip_bashrc: bool) -> Result<(),
     let mut results = Vec::with_capacity(sizes.len());
     for &containers in sizes {
         let dir = root.join(format!("size-{containers}"));
-        let result = deploy_size(&dir, containers, runs, &fleet, &format!("{nonce:x}"), skip_bashrc);
+        let result =
+            deploy_size(&dir, containers, runs, fleet.as_std_path(), &format!("{nonce:x}"), skip_bashrc);
         match result {
             Ok(r) => {
                 let _ = std::fs::remove_dir_all(&dir);

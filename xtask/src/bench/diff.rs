@@ -1,21 +1,15 @@
 //! `bench diff`: `fleet diff OLD NEW` against `nix store diff-closures` on a
 //! generated closure pair.
 
-use camino::Utf8PathBuf;
 use fleet_cli::CliError;
-use fleet_testbed::{ensure_programs, Testbed};
+use fleet_testbed::Testbed;
 
-use super::{ms, time, Machine, Stats};
+use super::{ms, prepare, time, Machine, Stats};
 use crate::closure_pair::{diff_closures, ClosurePair};
 
 /// The diff benchmark: `fleet diff OLD NEW` against `nix store diff-closures`.
 pub(super) fn run(runs: usize, paths: usize) -> Result<(), CliError> {
-    ensure_programs(&[("nix", "nix-bin")], true, &mut |line| eprintln!("bench: {line}"))
-        .map_err(|e| CliError::Config(e.to_string()))?;
-    let dir = Utf8PathBuf::from_path_buf(
-        std::env::temp_dir().join(format!("fleet-bench-diff-{}", std::process::id())),
-    )
-    .map_err(|_| CliError::Config("use the temporary folder: not a UTF-8 path".into()))?;
+    let dir = prepare("diff", &[("nix", "nix-bin")])?;
     eprintln!("bench: building two closures of {paths} store paths each (in {dir})");
     let pair = ClosurePair::build(&dir, paths);
     // The folder holds only the Nix expression; the closures stay in the store.

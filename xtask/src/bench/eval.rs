@@ -11,11 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use fleet_cli::CliError;
-use fleet_testbed::{
-    ensure_programs, Fixture, Testbed, EVAL_COST_ONE_SECOND, FIXTURE_HOST, TESTBED_PROGRAMS,
-};
+use fleet_testbed::{Fixture, Testbed, EVAL_COST_ONE_SECOND, FIXTURE_HOST, TESTBED_PROGRAMS};
 
-use super::{mib, secs, Machine};
+use super::{mib, prepare, secs, this_program, Machine};
 
 /// How often the evaluating processes' memory is read.
 const SAMPLE_EVERY: Duration = Duration::from_millis(10);
@@ -54,15 +52,8 @@ struct SizeResult {
 
 /// Runs `bench eval` for each container count in `sizes`.
 pub(super) fn run(sizes: &[usize]) -> Result<(), CliError> {
-    ensure_programs(TESTBED_PROGRAMS, true, &mut |line| eprintln!("bench: {line}"))
-        .map_err(|e| CliError::Config(e.to_string()))?;
-    let fleet = std::env::current_exe().map_err(|e| CliError::Config(format!("find this program: {e}")))?;
-    let fleet = Utf8PathBuf::from_path_buf(fleet)
-        .map_err(|_| CliError::Config("this program's path is not UTF-8".into()))?;
-    let root = Utf8PathBuf::from_path_buf(
-        std::env::temp_dir().join(format!("fleet-bench-eval-{}", std::process::id())),
-    )
-    .map_err(|_| CliError::Config("use the temporary folder: not a UTF-8 path".into()))?;
+    let root = prepare("eval", TESTBED_PROGRAMS)?;
+    let fleet = this_program()?;
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let mut results = Vec::new();
     for &containers in sizes {

@@ -14,14 +14,12 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 use fleet_cli::CliError;
-use fleet_testbed::{
-    ensure_programs, skip_bashrc, Fixture, Testbed, TestbedError, FIXTURE_HOST, TESTBED_PROGRAMS,
-};
+use fleet_testbed::{skip_bashrc, Fixture, Testbed, TestbedError, FIXTURE_HOST, TESTBED_PROGRAMS};
 use serde_json::Value;
 
-use super::Machine;
+use super::{prepare, this_program, Machine};
 
 /// The slow container, and how long its build takes.
 const SLOW: (&str, u32) = ("ct-01", 20);
@@ -50,16 +48,10 @@ fn shape() -> Vec<(String, Vec<String>)> {
 
 /// Runs the benchmark and prints its figures.
 pub(super) fn run() -> Result<(), CliError> {
-    ensure_programs(TESTBED_PROGRAMS, true, &mut |line| eprintln!("bench: {line}"))
-        .map_err(|e| CliError::Config(e.to_string()))?;
-    let fleet = std::env::current_exe()
-        .map_err(|e| CliError::Config(format!("find the fleet binary (this program): {e}")))?;
-    let dir = Utf8PathBuf::from_path_buf(
-        std::env::temp_dir().join(format!("fleet-bench-mixed-{}", std::process::id())),
-    )
-    .map_err(|_| CliError::Config("use the temporary folder: not a UTF-8 path".into()))?;
+    let dir = prepare("mixed", TESTBED_PROGRAMS)?;
+    let fleet = this_program()?;
     eprintln!("bench: mixed builds: starting a testbed in {dir}");
-    let result = measure(&dir, &fleet);
+    let result = measure(&dir, fleet.as_std_path());
     match &result {
         Ok(_) => {
             let _ = std::fs::remove_dir_all(&dir);
