@@ -143,12 +143,22 @@ pub(crate) fn nix_with_args(nix_args: &[String]) -> Nix {
 
 /// A failed selection (a name, tag or pattern that matches nothing) is a
 /// usage error, with its hint; anything else wrong with the graph data is a
-/// configuration error.
+/// configuration error. What the command line can do about a missing target
+/// is said here, where its options are known.
 pub(crate) fn plan_failure(error: ConfigError) -> CliError {
     match error {
         ConfigError::Graph(selection @ GraphError::UnknownSelection { .. }) => {
             CliError::Usage(selection.to_string())
         }
+        ConfigError::NoTarget { host } => CliError::Config(format!(
+            "resolve target of host `{host}`: no `target` in the graph data; add one or pass \
+             --target USER@HOST[:PORT]"
+        )),
+        ConfigError::OneTargetForSeveralHosts { hosts } => CliError::Config(format!(
+            "resolve target of host `{}`: --target names one machine but the selection spans several hosts; \
+             select one host's nodes",
+            hosts.join(", ")
+        )),
         other => CliError::Config(other.to_string()),
     }
 }

@@ -30,7 +30,18 @@ pub enum ConfigError {
         /// What is wrong and how to fix it.
         reason: String,
     },
-    /// No target is known for a host.
+    /// No target is known for a host: the graph data gives none, and the run
+    /// was given none.
+    NoTarget {
+        /// The host node.
+        host: String,
+    },
+    /// The run was given one target, but the selection spans several hosts.
+    OneTargetForSeveralHosts {
+        /// The hosts of the selection.
+        hosts: Vec<String>,
+    },
+    /// A host's target does not parse.
     Target {
         /// The host node.
         host: String,
@@ -51,6 +62,16 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidNode { node, reason } => {
                 write!(f, "validate graph: node `{node}`: {reason}")
             }
+            ConfigError::NoTarget { host } => write!(
+                f,
+                "resolve target of host `{host}`: no `target` in the graph data; add one, or give the run a target"
+            ),
+            ConfigError::OneTargetForSeveralHosts { hosts } => write!(
+                f,
+                "resolve target of host `{}`: one target was given, but the selection spans several hosts; \
+                 select one host's nodes",
+                hosts.join(", ")
+            ),
             ConfigError::Target { host, reason } => write!(f, "resolve target of host `{host}`: {reason}"),
         }
     }

@@ -124,11 +124,8 @@ impl<'a> Plan<'a> {
             }
         }
         if override_target.is_some() && hosts.len() > 1 {
-            return Err(ConfigError::Target {
-                host: hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "),
-                reason: "--target names one machine but the selection spans several hosts; \
-                         select one host's nodes"
-                    .into(),
+            return Err(ConfigError::OneTargetForSeveralHosts {
+                hosts: hosts.iter().map(|h| h.name.clone()).collect(),
             });
         }
         hosts
@@ -137,12 +134,9 @@ impl<'a> Plan<'a> {
                 let target = match override_target {
                     Some(target) => target.clone(),
                     None => {
-                        let text = host.attr_str("target").ok_or_else(|| ConfigError::Target {
-                            host: host.name.clone(),
-                            reason: "no `target` in the graph data; add one or pass \
-                                     --target USER@HOST[:PORT]"
-                                .into(),
-                        })?;
+                        let text = host
+                            .attr_str("target")
+                            .ok_or_else(|| ConfigError::NoTarget { host: host.name.clone() })?;
                         Target::parse(text)
                             .map_err(|reason| ConfigError::Target { host: host.name.clone(), reason })?
                     }
