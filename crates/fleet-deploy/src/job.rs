@@ -8,11 +8,13 @@
 //! - `job.sh`: one activation, detached from every SSH session.
 //! - `confirm.sh`: confirms a host's switch over a new connection.
 //! - `probe.sh`: reads every node's profile in one round trip.
-//! - `host.sh`, `container.sh`: the built-in kinds' switch scripts.
+//! - `host.sh`, `container.sh`: the built-in kinds' activation scripts.
+//! - `exec.sh`: runs `fleet exec`'s command (see `exec.rs`).
 
 use fleet_nix::RemoteScript;
 
 use crate::checks::Check;
+use crate::Goal;
 
 /// Where the orchestrator keeps its state on a target. Under `/nix` because the
 /// host persists `/nix` (its root is a tmpfs) and the testbed remaps it. The
@@ -40,6 +42,9 @@ pub(crate) struct JobSpec<'a> {
     pub(crate) confirm_seconds: u64,
     pub(crate) check_seconds: u64,
     pub(crate) switch_seconds: u64,
+    pub(crate) goal: Goal,
+    /// Move the profile to this existing generation instead of making a new one.
+    pub(crate) generation: Option<u32>,
     pub(crate) checks: Vec<Check>,
 }
 
@@ -55,6 +60,8 @@ impl JobSpec<'_> {
             self.confirm_seconds.to_string(),
             self.check_seconds.to_string(),
             self.switch_seconds.to_string(),
+            self.goal.name().to_string(),
+            self.generation.map(|n| n.to_string()).unwrap_or_default(),
         ];
         for check in &self.checks {
             args.push(one_line(&check.label));

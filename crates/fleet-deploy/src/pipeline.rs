@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use fleet_diff::ClosureDiff;
 use fleet_graph::{Fleet, Node, Selection};
-use fleet_nix::{CommandError, Connections, EvalSettings, Failure, Nix, PathInfo, Target};
+use fleet_nix::{CommandError, Connections, EvalSettings, Nix, PathInfo, Target};
 use rayon::prelude::*;
 
 use crate::lock::DeployLock;
@@ -14,7 +14,7 @@ mod activate;
 mod build;
 use crate::probe::{parse_probe, probe_script};
 use crate::{
-    ConfigError, Event, Generation, Kinds, Mode, NodeError, NodeReport, Outcome, Sink, Stage, Summary,
+    ConfigError, Event, Generation, Goal, Kinds, Mode, NodeError, NodeReport, Outcome, Sink, Stage, Summary,
 };
 
 /// A validated run: the fleet, its kinds, the selected nodes and the flake
@@ -30,6 +30,8 @@ pub struct Plan<'a> {
     build_on_target: bool,
     build_logs: bool,
     evaluation: EvalSettings,
+    goal: Goal,
+    rollback_to: Option<u32>,
 }
 
 /// The per-node state while a run is under way.
@@ -44,6 +46,8 @@ struct Progress {
     generation: Option<Generation>,
     elapsed: Duration,
     reused_evaluation: bool,
+    /// A rollback moves the profile to this existing generation.
+    switch_generation: Option<u32>,
 }
 
 impl Progress {
@@ -81,7 +85,22 @@ impl<'a> Plan<'a> {
             build_on_target: false,
             build_logs: false,
             evaluation: EvalSettings::default(),
+            goal: Goal::Switch,
+            rollback_to: None,
         })
+    }
+
+    /// What a deploy does to each node (default: [`Goal::Switch`]).
+    pub fn with_goal(mut self, goal: Goal) -> Plan<'a> {
+        self.goal = goal;
+        self
+    }
+
+    /// The generation a rollback moves each node's profile to (default: the
+    /// one before the current).
+    pub fn with_rollback_to(mut self, generation: Option<u32>) -> Plan<'a> {
+        self.rollback_to = generation;
+        self
     }
 
     /// How many builds and activations may run at once (at least one).
@@ -420,27 +439,26 @@ impl<'a> Plan<'a> {
         for (node, probed) in on_host.into_iter().zip(probed) {
             let state = states.get_mut(node.name.as_str()).expect("every selected node has a state");
             state.elapsed += elapsed;
-            state.old = probed.current;
+            state.old = probed.current.clone();
             state.pending = probed.pending;
-            state.generation = probed.generation.map(|number| Generation { number, since: probed.since });
+            state.generation =
+                probed.generation.map(|number| Generation { number, since: probed.since.clone() });
             if mode == Mode::Rollback {
-                match probed.previous {
-                    Some(previous) => state.new = Some(previous),
-                    None => {
-                        let error = CommandError {
-                            command: "probe profiles".into(),
-                            failure: Failure::Output(format!(
-                                "{} has no earlier generation to roll back to",
-                                self.kinds.of(node).profile(node)
-                            )),
-                        };
-                        finish(
-                            sink,
-                            &node.name,
-                            state,
-                            Outcome::Failed(NodeError::new(&node.name, Stage::Probe, error)),
-                        );
+                match crate::rollback::generation_to(
+                    &probed,
+                    self.rollback_to,
+                    &self.kinds.of(node).profile(node),
+                ) {
+                    Ok((number, system)) => {
+                        state.new = Some(system);
+                        state.switch_generation = Some(number);
                     }
+                    Err(error) => finish(
+                        sink,
+                        &node.name,
+                        state,
+                        Outcome::Failed(NodeError::new(&node.name, Stage::Probe, error)),
+                    ),
                 }
             }
         }

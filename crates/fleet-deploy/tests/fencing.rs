@@ -261,8 +261,20 @@ fn a_job_of_a_run_without_the_lock_refuses_to_start() {
     let kind = format!("{STATE_DIR}/bin/{}-kind-container.sh", holder.run());
     let new = first.nodes[0].new.clone().unwrap();
     let profile = container_profile("test-container");
-    let args =
-        [job.as_str(), STATE_DIR, "some-other-run", "test-container", &kind, &profile, &new, "0", "1", "5"];
+    let args = [
+        job.as_str(),
+        STATE_DIR,
+        "some-other-run",
+        "test-container",
+        &kind,
+        &profile,
+        &new,
+        "0",
+        "1",
+        "5",
+        "switch",
+        "",
+    ];
     let out = bed.testbed.target().run(&RemoteScript::new(r#"sh "$@" || echo "exit $?""#, args)).unwrap();
     assert_eq!(out.trim(), "exit 4");
     assert!(job_status(&bed.testbed, "test-container")

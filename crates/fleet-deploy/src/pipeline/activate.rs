@@ -119,8 +119,9 @@ impl Plan<'_> {
             if states[name].is_current() {
                 return Some(Outcome::Unchanged);
             }
-            states[name].new.clone().expect("pending nodes are built")
+            (states[name].new.clone().expect("pending nodes are built"), states[name].switch_generation)
         };
+        let (new, generation) = new;
         let new = new.as_str();
         let sink = schedule.sink;
         sink.event(Event::Stage { node: name, stage: Stage::Activate });
@@ -135,7 +136,11 @@ impl Plan<'_> {
         };
         let kind = self.kinds.of(node);
         let confirm_seconds = match (self.confirm, target) {
-            (Some(timeout), Target::Ssh(_)) if kind.needs_confirmation() => timeout.as_secs().max(1),
+            (Some(timeout), Target::Ssh(_))
+                if kind.needs_confirmation() && self.goal.changes_running_system() =>
+            {
+                timeout.as_secs().max(1)
+            }
             _ => 0,
         };
         let spec = JobSpec {
@@ -146,6 +151,8 @@ impl Plan<'_> {
             confirm_seconds,
             check_seconds: checks::check_seconds(node).expect("checks are validated"),
             switch_seconds: self.switch_seconds,
+            goal: self.goal,
+            generation,
             checks: checks::check_commands(kind, node).expect("checks are validated"),
         };
         // The job is bounded on the target: two switches (there and back), the
