@@ -40,7 +40,8 @@ fn each_goal_does_what_nixos_rebuild_means() {
 
     // dry-activate: the new systems' own dry-activate runs; no profile moves.
     let log = bed.testbed.activations().unwrap().len();
-    ok(&bed, &["deploy", "--goal", "dry-activate"]);
+    let out = ok(&bed, &["deploy", "--goal", "dry-activate"]);
+    assert!(out.contains("4 nodes: 2 dry-activated, 2 unchanged"), "{out}");
     assert_eq!(
         activations_since(&bed, log),
         [format!("vps-arm dry-activate {host_v2}"), format!("test-container dry-activate {container_v2}")]
@@ -49,7 +50,8 @@ fn each_goal_does_what_nixos_rebuild_means() {
 
     // test: activated now (the container's from inside it), the profiles stay.
     let log = bed.testbed.activations().unwrap().len();
-    ok(&bed, &["deploy", "--goal", "test"]);
+    let out = ok(&bed, &["deploy", "--goal", "test"]);
+    assert!(out.contains("4 nodes: 2 tested, 2 unchanged"), "{out}");
     assert_eq!(
         activations_since(&bed, log),
         [format!("vps-arm test {host_v2}"), format!("test-container test {container_v2}")]
@@ -58,7 +60,8 @@ fn each_goal_does_what_nixos_rebuild_means() {
 
     // boot: the profiles move; the host's boot runs, nothing is activated.
     let log = bed.testbed.activations().unwrap().len();
-    ok(&bed, &["deploy", "--goal", "boot"]);
+    let out = ok(&bed, &["deploy", "--goal", "boot"]);
+    assert!(out.contains("4 nodes: 2 set for boot, 2 unchanged"), "{out}");
     assert_eq!(activations_since(&bed, log), [format!("vps-arm boot {host_v2}")]);
     assert_eq!(profiles(), (host_v2.clone(), container_v2.clone()));
     assert!(bed.state("pending/test-container").exists(), "profile and running system differ");

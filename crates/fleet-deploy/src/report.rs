@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use fleet_diff::ClosureDiff;
 
-use crate::NodeError;
+use crate::{Goal, NodeError};
 
 /// How far a run goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,9 @@ pub enum Outcome {
     Built,
     /// The target now runs the new system.
     Activated,
+    /// A goal other than switch ran to its end: the profile set for the next
+    /// boot, the system tested without setting it, or a dry activation.
+    Reached(Goal),
     /// Dry run: the target runs another system (or none), which a deploy would replace.
     WouldActivate,
     /// The target already ran this exact system: nothing was pushed or activated.
@@ -54,7 +57,14 @@ pub enum Outcome {
 impl Outcome {
     /// Whether dependents may proceed.
     pub fn is_success(&self) -> bool {
-        matches!(self, Outcome::Built | Outcome::Activated | Outcome::WouldActivate | Outcome::Unchanged)
+        matches!(
+            self,
+            Outcome::Built
+                | Outcome::Activated
+                | Outcome::Reached(_)
+                | Outcome::WouldActivate
+                | Outcome::Unchanged
+        )
     }
 
     /// A short label for tables and logs.
@@ -62,6 +72,10 @@ impl Outcome {
         match self {
             Outcome::Built => "built",
             Outcome::Activated => "activated",
+            Outcome::Reached(Goal::Boot) => "set for boot",
+            Outcome::Reached(Goal::Test) => "tested",
+            Outcome::Reached(Goal::DryActivate) => "dry-activated",
+            Outcome::Reached(Goal::Switch) => "activated",
             Outcome::WouldActivate => "would activate",
             Outcome::Unchanged => "unchanged",
             Outcome::Failed(_) => "failed",

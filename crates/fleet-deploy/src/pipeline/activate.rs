@@ -12,7 +12,7 @@ use super::{finish, retrying, Plan, States};
 use crate::checks;
 use crate::job::{self, JobSpec};
 use crate::lock::{DeployLock, JobStatus};
-use crate::{Event, NodeError, Outcome, Sink, Stage};
+use crate::{Event, Goal, NodeError, Outcome, Sink, Stage};
 
 impl Plan<'_> {
     /// Activates every pending node as soon as each selected node it depends on
@@ -166,7 +166,7 @@ impl Plan<'_> {
         }
         let outcome = match lock.wait(name, confirm_seconds > 0, bound) {
             Err(error) => failed(Stage::Activate, error),
-            Ok(JobStatus::Done { status, log }) => job_outcome(name, lock, status, log),
+            Ok(JobStatus::Done { status, log }) => job_outcome(name, lock, status, log, self.goal),
             Ok(JobStatus::Switched) => {
                 sink.event(Event::Stage { node: name, stage: Stage::Confirm });
                 // A new connection, not the shared one: confirming proves that
@@ -176,7 +176,7 @@ impl Plan<'_> {
                     retrying(&host.name, Stage::Confirm, sink, || fresh.run(&job::confirm(name, lock.run())));
                 // Either way, the job's own final status says what happened.
                 match (confirmed, lock.wait(name, false, bound)) {
-                    (Ok(_), Ok(JobStatus::Done { status, log })) => job_outcome(name, lock, status, log),
+                    (Ok(_), Ok(JobStatus::Done { status, log })) => job_outcome(name, lock, status, log, self.goal),
                     (Err((error, tries)), Ok(JobStatus::Done { status, .. })) if status.starts_with("rolled back") => {
                         let why = format!(
                             "{}\nthe target was not confirmed, and it rolled back by itself: {status}",
@@ -189,7 +189,7 @@ impl Plan<'_> {
                             tries,
                         })
                     }
-                    (_, Ok(JobStatus::Done { status, log })) => job_outcome(name, lock, status, log),
+                    (_, Ok(JobStatus::Done { status, log })) => job_outcome(name, lock, status, log, self.goal),
                     (Ok(_), Ok(JobStatus::Switched)) | (Ok(_), Err(_)) => failed(
                         Stage::Confirm,
                         lock_error(lock, name, "was confirmed, but its job's final status could not be read"),
@@ -213,10 +213,13 @@ impl Plan<'_> {
     }
 }
 
-/// The outcome a job's final status means.
-fn job_outcome(name: &str, lock: &DeployLock, status: String, log: Vec<String>) -> Outcome {
+/// The outcome a job's final status means, for a job of `goal`.
+fn job_outcome(name: &str, lock: &DeployLock, status: String, log: Vec<String>, goal: Goal) -> Outcome {
     if status == "ok" {
-        return Outcome::Activated;
+        return match goal {
+            Goal::Switch => Outcome::Activated,
+            other => Outcome::Reached(other),
+        };
     }
     let rolled_back = status.starts_with("rolled back");
     let tail = std::iter::once(status).chain(log).collect::<Vec<_>>().join("\n");
