@@ -418,3 +418,14 @@ pub(crate) const GOALS: &[&str] = &["switch", "boot", "test", "dry-activate"];
 
 /// The shells `completions` writes for.
 pub(crate) const SHELLS: &[&str] = &["bash", "zsh", "fish"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_goals_offered_are_the_pipelines() {
+        let names: Vec<&str> = fleet_deploy::Goal::ALL.iter().map(|g| g.name()).collect();
+        assert_eq!(GOALS, names);
+    }
+}

@@ -61,6 +61,20 @@ fn definition() -> (BTreeMap<String, String>, Vec<Row>) {
     (profiles, rows)
 }
 
+/// Every program the definition's commands start.
+fn programs() -> Vec<&'static str> {
+    let mut programs: Vec<&'static str> = DEFINITION
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(": "))
+        .filter(|(head, _)| !head.ends_with(" profile"))
+        .filter_map(|(_, command)| command.split_whitespace().next())
+        .collect();
+    programs.sort_unstable();
+    programs.dedup();
+    programs
+}
+
 /// The commands of `kind` for `goal` (and `case`, for a container), in order.
 fn rows<'a>(rows: &'a [Row], kind: &str, goal: &str, case: Option<&str>) -> Vec<&'a Row> {
     rows.iter().filter(|r| r.kind == kind && r.goal == goal && r.case.as_deref() == case).collect()
@@ -94,13 +108,21 @@ impl Scene {
         }
         let fixture = Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fleet-testbed/src/fixture");
         let record = "printf '%s\\n' \"${0##*/} $*\" >>\"$TESTBED_DIR/trace\"\n";
-        for program in ["systemctl", "systemd-run", "nixos-container", "nix-env"] {
+        // Every program the definition names is recorded, so that a step with a
+        // new program is seen as soon as the definition lists it.
+        for program in programs() {
             let then = match (stand_ins, program) {
                 (StandIns::Testbed, "nix-env") => {
                     "[ \"$1 $3\" = '-p --set' ] && mkdir -p \"${2%/*}\" && ln -sfn \"$4\" \"$2\"\n"
                         .to_string()
                 }
-                (StandIns::Testbed, _) => format!("exec sh {fixture}/{program} \"$@\"\n"),
+                (StandIns::Testbed, _) if fixture.join(program).exists() => {
+                    format!("exec sh {fixture}/{program} \"$@\"\n")
+                }
+                (StandIns::Testbed, _) => format!(
+                    "echo 'the testbed has no stand-in for {program}: add crates/fleet-testbed/src/fixture/{program}' >&2\n\
+                     exit 127\n"
+                ),
                 (StandIns::Inert, "systemctl") => {
                     "[ \"$1\" != is-active ] || [ -e \"$TESTBED_DIR/running/${3#container@}\" ]\n".to_string()
                 }
