@@ -65,6 +65,11 @@ fn each_goal_does_what_nixos_rebuild_means() {
     assert_eq!(activations_since(&bed, log), [format!("vps-arm boot {host_v2}")]);
     assert_eq!(profiles(), (host_v2.clone(), container_v2.clone()));
     assert!(bed.state("pending/test-container").exists(), "profile and running system differ");
+    let table = ok(&bed, &["status", "--container", "test-container"]);
+    assert!(
+        table.contains("not switched in full (unfinished, or --goal boot or test): deploy to switch"),
+        "{table}"
+    );
 
     // A switch afterwards activates even though the profiles already point
     // at the new systems, and leaves nothing pending.
