@@ -45,10 +45,10 @@ if [ ! -e "$new/nixos-version" ] || [ ! -x "$new/bin/switch-to-configuration" ];
 fi
 say started
 
-# Runs the kind's GOAL ($2, default this job's) of the running node with
-# system $1, killed at the timeout.
+# Runs the kind's script for this job's goal with system $1, killed at the
+# timeout.
 switch_to() {
-  timeout -k 10 "$switch_timeout" sh "$kind" "${2:-$goal}" "$name" "$1"
+  timeout -k 10 "$switch_timeout" sh "$kind" "$goal" "$name" "$1"
   code=$?
   [ "$code" = 124 ] && log "$goal of $1 did not finish within ${switch_timeout}s; it was stopped"
   return "$code"
@@ -110,9 +110,14 @@ roll_back() {
   else
     log "no earlier system to roll back to: $why"
     [ "$goal" = test ] || rm -f "$profile"
-    [ "$goal" = boot ] || sh "$kind" retire "$name" || true
     rm -f "$pending" "$marker"
-    say "rolled back: $why (there was no earlier system: the node was stopped)"
+    if [ "$goal" = boot ]; then
+      # Nothing was activated: only the profile goes.
+      say "rolled back: $why (there was no earlier system: the profile was removed)"
+    else
+      sh "$kind" retire "$name" || true
+      say "rolled back: $why (there was no earlier system: the node was stopped)"
+    fi
   fi
   exit 1
 }
