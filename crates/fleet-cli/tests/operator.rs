@@ -147,6 +147,16 @@ fn rollbacks_walk_back_through_existing_generations_and_to_any_one() {
     assert_eq!(activations_since(&bed, log), [format!("test-container test {}", systems[2])]);
     assert_eq!(bed.testbed.generations(CONTAINER_PROFILE), 3, "no rollback made a generation");
 
+    // A rollback whose switch fails moves the profile back to the generation
+    // it was on, again making none (the stand-in's reload fails both ways).
+    bed.testbed.set_fault("container@test-container", true).unwrap();
+    let out = bed.fleet(&["rollback", "--no-confirm", "--container", "test-container", "--to", "1"]);
+    bed.testbed.set_fault("container@test-container", false).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("switching to"), "{}", stdout(&out));
+    assert_eq!(link().to_str(), Some("system-3-link"));
+    assert_eq!(bed.testbed.generations(CONTAINER_PROFILE), 3);
+
     let before = bed.snapshot();
     let out = bed.fleet(&["rollback", "--container", "test-container", "--to", "7"]);
     assert_eq!(out.status.code(), Some(1));
