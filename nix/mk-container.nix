@@ -32,8 +32,8 @@ in
     # The unit embeds the store paths of systemd-nspawn, iproute2 and nix,
     # and restarts on its .conf: left at true, any nixpkgs bump would make a
     # host switch restart every container at once, out of graph order and
-    # unchecked. A container whose unit or .conf changed is restarted by
-    # hand, in graph order, until the orchestrator does it (README).
+    # unchecked. The orchestrator restarts a container whose unit or .conf
+    # changed, after the host's switch, in graph order and checked (README).
     # The module copies this into the unit; set on the unit itself it would
     # conflict with that definition.
     restartIfChanged = false;

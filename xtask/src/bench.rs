@@ -16,6 +16,7 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
     let paths = count(&mut args, "--paths", MIN_PAIR_PATHS)?;
     let sizes = args.value("--sizes")?;
     let keep_bashrc = args.flag("--keep-bashrc");
+    let mixed = args.flag("--mixed");
     let benchmarks = args.positional();
     args.finish()?;
     let only = |option: &str, bench: &str| Failure::Usage(format!("{option} goes with `bench {bench}` only"));
@@ -25,6 +26,13 @@ pub(crate) fn run(mut args: Args) -> Result<(), Failure> {
             (_, true) => Err(only("--keep-bashrc", "deploy")),
             (None, false) => diff(runs.unwrap_or(5), paths.unwrap_or(2000)),
         },
+        [name] if name == "deploy" && mixed => match (paths, sizes, runs, keep_bashrc) {
+            (None, None, None, false) => crate::bench_mixed::run(),
+            _ => Err(Failure::Usage(
+                "`bench deploy --mixed` runs one scenario once; it takes no other option".into(),
+            )),
+        },
+        [_] if mixed => Err(only("--mixed", "deploy")),
         [name] if name == "deploy" => match paths {
             Some(_) => Err(only("--paths", "diff")),
             None => {

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_eval;
+mod bench_mixed;
 mod closure_pair;
 mod demo;
 mod man;

@@ -62,6 +62,7 @@ pub(crate) const BENCH: CommandSpec = CommandSpec {
     forms: &[
         "diff [--runs N] [--paths N]",
         "deploy [--runs N] [--sizes N,N,...] [--keep-bashrc]",
+        "deploy --mixed",
         "eval [--sizes N,N,...]",
     ],
     about: "\
@@ -93,6 +94,12 @@ Benchmarks:
            median, min and max wall time, speed-up over the baseline, ratio to the
            lower bound, activations, and the orchestrator's own CPU time (total and
            per node) and peak memory; then the acceptance targets of issue 6.
+           With --mixed, instead: a host and 20 containers whose builds take 1 s
+           but one's 20 s (one container depends on that one; three more form a
+           chain), deployed with --json-events; per node, when it was built and
+           activated against its bound (built, or its dependencies activated,
+           whichever is later, plus one copy and activation measured alone), and
+           the deploy against the critical path (the longest chain of bounds).
   eval     For each size (default: 20,100), a testbed and a fixture of a host and N
            containers whose every node costs about 1 s and 400 MB to evaluate, then:
            one `nix eval` of every node (the orchestrator's evaluation before its pool;
@@ -105,11 +112,12 @@ Benchmarks:
 
 Installs nix-bin (and for deploy and eval openssh-server) with apt-get when missing and \
 this is Debian as root.",
-    options: &[&RUNS, &PATHS, &SIZES, &KEEP_BASHRC],
+    options: &[&RUNS, &PATHS, &SIZES, &MIXED, &KEEP_BASHRC],
     after_dashes: Rest::Nothing,
     examples: &[
         ("bench diff --runs 3", "the closure diff, three timed runs"),
         ("bench deploy --sizes 4", "one size"),
+        ("bench deploy --mixed", "pipelining: mixed build times"),
     ],
     complete: Complete::Words(&["diff", "deploy"]),
 };
@@ -136,6 +144,14 @@ const SIZES: OptSpec = OptSpec {
     help: "deploy: container counts (default: 4,20,100; each at least 1)",
     complete: Complete::Nothing,
 };
+const MIXED: OptSpec = OptSpec {
+    long: "--mixed",
+    value: None,
+    repeatable: false,
+    help: "deploy: only the mixed-build scenario (see above), no sizes or tools.",
+    complete: Complete::Nothing,
+};
+
 const KEEP_BASHRC: OptSpec = OptSpec {
     long: "--keep-bashrc",
     value: None,

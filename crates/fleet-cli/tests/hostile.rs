@@ -231,6 +231,17 @@ fn a_frozen_deployer_reports_the_rollback_in_the_past_tense() {
     assert!(bed.fleet(&["deploy"]).status.success());
     let v1 = bed.profile_of("vps-arm");
     bed.fixture.set_version("vps-arm", "2-frozen").unwrap();
+    // The host's health check holds the job until the deployer is frozen:
+    // only then may the job report `switched`, so the deployer cannot have
+    // confirmed already.
+    let dir = bed.fixture.dir().to_path_buf();
+    let (checking, gate) = (dir.join("checking"), dir.join("gate"));
+    for file in [&checking, &gate] {
+        let _ = std::fs::remove_file(file);
+    }
+    let hold = format!(r#"touch {checking}; while [ ! -e {gate} ]; do sleep 0.05; done"#);
+    let check = format!(r#"checks = [ {{ command = [ "sh" "-c" "{hold}" ]; }} ]; checkTimeout = 120;"#);
+    bed.fixture.set_node_attrs("vps-arm", &check).unwrap();
     let deployer = bed
         .command(&["deploy", "--confirm-timeout", "2"])
         .stdout(Stdio::piped())
@@ -239,8 +250,9 @@ fn a_frozen_deployer_reports_the_rollback_in_the_past_tense() {
         .unwrap();
     let status = bed.state("jobs/vps-arm.status");
     let read = || std::fs::read_to_string(&status).unwrap_or_default().trim().to_string();
-    wait_until("the host switched and awaits confirmation", WAIT, || read() == "switched");
+    wait_until("the host switched and runs its health check", WAIT, || checking.exists());
     signal(deployer.id(), "STOP");
+    std::fs::write(&gate, "").unwrap();
     wait_until("the host rolled back by itself", WAIT, || read().starts_with("rolled back"));
     signal(deployer.id(), "CONT");
     let out = deployer.wait_with_output().unwrap();

@@ -1,6 +1,6 @@
-//! Which node a derivation belongs to: nix reports the progress of one build
-//! command for every node at once, and this turns it into each node's own
-//! progress (`building 3/17 glibc-2.39-52`).
+//! Which node a derivation belongs to: a derivation that several nodes need
+//! is built once, by whichever node's build gets to it first, and this turns
+//! nix's progress into each node's own (`building 3/17 glibc-2.39-52`).
 
 use std::collections::HashMap;
 
@@ -19,34 +19,25 @@ pub(crate) struct BuildProgress<'n> {
 }
 
 impl<'n> BuildProgress<'n> {
-    /// From each node's derivation closure (`closures`, in the order of
-    /// `nodes`) and the derivations the build must build (`to_build`).
-    pub(crate) fn new(
-        nodes: &[&'n str],
-        closures: &[Vec<PathInfo>],
-        to_build: &[String],
-        logs: bool,
-    ) -> BuildProgress<'n> {
-        let to_build: std::collections::HashSet<&str> = to_build.iter().map(String::as_str).collect();
-        let mut needed_by: HashMap<String, Vec<&'n str>> = HashMap::new();
-        let mut counts = HashMap::new();
-        for (node, closure) in nodes.iter().zip(closures) {
-            let mine: Vec<&str> =
-                closure.iter().map(|info| info.path.as_str()).filter(|p| to_build.contains(p)).collect();
-            counts.insert(*node, (0, mine.len(), None));
-            for drv in mine {
-                needed_by.entry(drv.to_string()).or_default().push(*node);
-            }
-        }
-        BuildProgress { needed_by, nodes: counts, logs }
+    /// No node yet; `logs`: whether builders' output lines are passed on.
+    pub(crate) fn new(logs: bool) -> BuildProgress<'n> {
+        BuildProgress { needed_by: HashMap::new(), nodes: HashMap::new(), logs }
     }
 
-    /// Every node with something to build, at 0 of its count.
-    pub(crate) fn start(&self, sink: &dyn Sink) {
-        for (node, (done, expected, _)) in &self.nodes {
-            if *expected > 0 {
-                sink.event(Event::Building { node, done: *done, expected: *expected, derivation: None });
-            }
+    /// Adds `node`, whose build needs the derivations of `closure` that are
+    /// among `to_build`, and tells `sink` it is at 0 of them. Builds of
+    /// several nodes may report to one `BuildProgress`: a derivation that one
+    /// of them builds counts for every node that needs it.
+    pub(crate) fn add(&mut self, node: &'n str, closure: &[PathInfo], to_build: &[String], sink: &dyn Sink) {
+        let to_build: std::collections::HashSet<&str> = to_build.iter().map(String::as_str).collect();
+        let mine: Vec<&str> =
+            closure.iter().map(|info| info.path.as_str()).filter(|p| to_build.contains(p)).collect();
+        self.nodes.insert(node, (0, mine.len(), None));
+        for drv in &mine {
+            self.needed_by.entry(drv.to_string()).or_default().push(node);
+        }
+        if !mine.is_empty() {
+            sink.event(Event::Building { node, done: 0, expected: mine.len(), derivation: None });
         }
     }
 
@@ -122,13 +113,15 @@ mod tests {
     fn a_shared_derivation_counts_for_every_node_that_needs_it() {
         let lib = "/nix/store/a-lib-1.0.drv".to_string();
         let (web, db) = ("/nix/store/b-web-2.drv".to_string(), "/nix/store/c-db-3.drv".to_string());
-        let closures = vec![
+        let closures = [
             vec![info(&lib), info(&web), info("/nix/store/s-source")],
             vec![info(&lib), info(&db), info("/nix/store/d-built-already.drv")],
         ];
-        let mut progress =
-            BuildProgress::new(&["web", "db"], &closures, &[lib.clone(), web.clone(), db.clone()], true);
         let sink = Lines(Mutex::new(Vec::new()));
+        let mut progress = BuildProgress::new(true);
+        let to_build = [lib.clone(), web.clone(), db.clone()];
+        progress.add("web", &closures[0], &to_build, &sink);
+        progress.add("db", &closures[1], &to_build, &sink);
         progress.on_log(BuildLogEvent::BuildStarted { drv: lib.clone() }, &sink);
         progress.on_log(BuildLogEvent::LogLine { drv: lib.clone(), line: "compiling".into() }, &sink);
         progress.on_log(BuildLogEvent::BuildStopped { drv: lib }, &sink);
@@ -136,6 +129,8 @@ mod tests {
         assert_eq!(
             sink.0.into_inner().unwrap(),
             [
+                "web 0/2 -",
+                "db 0/2 -",
                 "web 0/2 lib-1.0",
                 "db 0/2 lib-1.0",
                 "lib-1.0> compiling",

@@ -79,6 +79,14 @@ pub enum Event<'a> {
         /// The selected nodes whose closures needed it.
         nodes: &'a [&'a str],
     },
+    /// A node's system is built (or was already): what follows for it
+    /// (push, activation) may start.
+    SystemBuilt {
+        /// The node.
+        node: &'a str,
+        /// Its system's store path.
+        path: &'a str,
+    },
     /// A line a derivation's builder printed (only when build logs are asked for).
     BuildLog {
         /// Its name.

@@ -33,12 +33,23 @@ pub(crate) const CONFIRM: &str = include_str!("sh/confirm.sh");
 /// uses the same.
 pub const DEFAULT_SWITCH_SECONDS: u64 = 240;
 
+/// How a node's kind script moves the running node to a system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    /// In place (a host's switch, a container's reload), or a start when it
+    /// is not running.
+    Switch,
+    /// Stopped and started again: a container whose host-side unit changed.
+    Restart,
+}
+
 /// What one activation needs: see `job.sh` for the meaning of each part.
 pub(crate) struct JobSpec<'a> {
     pub(crate) node: &'a str,
     pub(crate) kind: &'static str,
     pub(crate) profile: String,
     pub(crate) new: &'a str,
+    pub(crate) verb: Verb,
     pub(crate) confirm_seconds: u64,
     pub(crate) check_seconds: u64,
     pub(crate) switch_seconds: u64,
@@ -49,6 +60,15 @@ pub(crate) struct JobSpec<'a> {
 }
 
 impl JobSpec<'_> {
+    /// What the job runs the kind's script with: the goal's name, or
+    /// `restart` (a switch that restarts a container whose unit changed).
+    fn kind_verb(&self) -> &'static str {
+        match self.verb {
+            Verb::Restart => "restart",
+            Verb::Switch => self.goal.name(),
+        }
+    }
+
     /// The job's arguments after its state dir and run id, as the agent's
     /// `launch` takes them (one per line: none holds a newline).
     pub(crate) fn args(&self) -> Vec<String> {
@@ -60,7 +80,7 @@ impl JobSpec<'_> {
             self.confirm_seconds.to_string(),
             self.check_seconds.to_string(),
             self.switch_seconds.to_string(),
-            self.goal.name().to_string(),
+            self.kind_verb().to_string(),
             self.generation.map(|n| n.to_string()).unwrap_or_default(),
         ];
         for check in &self.checks {

@@ -1,21 +1,27 @@
-//! One run of the pipeline over a selection of nodes.
+//! One run of the pipeline over a selection of nodes: [`Plan`] holds what a
+//! run is about, one function per mode says which stages it takes, and
+//! `flow.rs` moves every node through them, each on its own.
+//!
+//! - `build.rs`: evaluating and building one node;
+//! - `host.rs`: a host's shared stages: lock, probe, push, with retries;
+//! - `diff.rs`: a dry run's closure diff of one node;
+//! - `activate.rs`: one node's activation job, its confirmation, and the
+//!   containers a host switch leaves to restart.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
-use fleet_diff::ClosureDiff;
 use fleet_graph::{Fleet, Node, Selection};
-use fleet_nix::{CommandError, Connections, EvalSettings, Nix, PathInfo, Target};
-use rayon::prelude::*;
+use fleet_nix::{Connections, EvalSettings, Nix, Target};
 
-use crate::lock::DeployLock;
+use crate::{ConfigError, Event, Goal, Kinds, Mode, Sink, Summary};
+use flow::{Finale, Flow, Probe};
 
 mod activate;
 mod build;
-use crate::probe::{parse_probe, probe_script};
-use crate::{
-    ConfigError, Event, Generation, Goal, Kinds, Mode, NodeError, NodeReport, Outcome, Sink, Stage, Summary,
-};
+mod diff;
+mod flow;
+mod host;
 
 /// A validated run: the fleet, its kinds, the selected nodes and the flake
 /// they are built from.
@@ -33,31 +39,6 @@ pub struct Plan<'a> {
     goal: Goal,
     rollback_to: Option<u32>,
 }
-
-/// The per-node state while a run is under way.
-#[derive(Default)]
-struct Progress {
-    old: Option<String>,
-    new: Option<String>,
-    /// An earlier activation of this node started and did not finish.
-    pending: bool,
-    outcome: Option<Outcome>,
-    diff: Option<ClosureDiff>,
-    generation: Option<Generation>,
-    elapsed: Duration,
-    reused_evaluation: bool,
-    /// A rollback moves the profile to this existing generation.
-    switch_generation: Option<u32>,
-}
-
-impl Progress {
-    /// The target runs exactly the new system, fully activated.
-    fn is_current(&self) -> bool {
-        self.new.is_some() && self.old == self.new && !self.pending
-    }
-}
-
-type States<'n> = HashMap<&'n str, Progress>;
 
 /// How long a host waits for confirmation by default.
 pub const DEFAULT_CONFIRM: Duration = Duration::from_secs(30);
@@ -191,17 +172,60 @@ impl<'a> Plan<'a> {
     /// Runs the pipeline. Unless in [`Mode::Build`], `targets` must hold every
     /// involved host (see [`Plan::targets`]).
     pub fn run(&self, nix: &Nix, mode: Mode, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
-        let names = self.selection.names();
-        sink.event(Event::Planned { nodes: names });
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.jobs.min(names.len()).max(1))
-            .build()
-            .expect("a thread pool of a few threads can be built");
-        let mut states: States<'_> = names.iter().map(|n| (n.as_str(), Progress::default())).collect();
+        sink.event(Event::Planned { nodes: self.selection.names() });
+        match mode {
+            Mode::Build => self.build(nix, sink),
+            Mode::Status => self.status(nix, targets, sink),
+            Mode::DryRun => self.dry_run(nix, targets, sink),
+            Mode::Deploy => self.deploy(nix, targets, sink),
+            Mode::Rollback => self.rollback(nix, targets, sink),
+        }
+    }
 
-        // One master connection per target for the whole run; dropped (closed)
-        // after the locks, which use them. Builds on the targets use them too.
-        let connections = if mode == Mode::Build { None } else { Connections::new().ok() };
+    /// Builds every selected node; no target is involved.
+    fn build(&self, nix: &Nix, sink: &dyn Sink) -> Summary {
+        let flow = Flow { build: true, lock: false, probe: None, finale: Finale::Built };
+        flow::run(self, flow, nix, &BTreeMap::new(), sink)
+    }
+
+    /// Builds every selected node and reads what its target runs, without the
+    /// lock: each node is unchanged or would be activated.
+    fn status(&self, nix: &Nix, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
+        let flow = Flow { build: true, lock: false, probe: Some(Probe::Full), finale: Finale::Status };
+        self.with_connections(targets, |targets| flow::run(self, flow, nix, targets, sink))
+    }
+
+    /// Builds every selected node and diffs its closure against what its
+    /// target runs; nothing is copied and nothing changes.
+    fn dry_run(&self, nix: &Nix, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
+        let flow = Flow { build: true, lock: false, probe: Some(Probe::Brief), finale: Finale::Diff };
+        self.with_connections(targets, |targets| flow::run(self, flow, nix, targets, sink))
+    }
+
+    /// Builds, pushes and activates every selected node, each as soon as what
+    /// it needs is done, under each host's deploy lock.
+    fn deploy(&self, nix: &Nix, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
+        let flow = Flow { build: true, lock: true, probe: Some(Probe::Brief), finale: Finale::Activate };
+        self.with_connections(targets, |targets| flow::run(self, flow, nix, targets, sink))
+    }
+
+    /// Moves every selected node's profile to its previous generation (or
+    /// the one [`Plan::with_rollback_to`] names) and activates it, under each
+    /// host's deploy lock; nothing is built.
+    fn rollback(&self, nix: &Nix, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
+        let flow = Flow { build: false, lock: true, probe: Some(Probe::Full), finale: Finale::Activate };
+        self.with_connections(targets, |targets| flow::run(self, flow, nix, targets, sink))
+    }
+
+    /// Runs `work` with `targets` sharing one master connection each, for the
+    /// whole run (the locks and builds on the targets use them too); closed
+    /// when it returns.
+    fn with_connections<T>(
+        &self,
+        targets: &BTreeMap<String, Target>,
+        work: impl FnOnce(&BTreeMap<String, Target>) -> T,
+    ) -> T {
+        let connections = Connections::new().ok();
         let shared: BTreeMap<String, Target> = targets
             .iter()
             .map(|(host, target)| {
@@ -209,394 +233,8 @@ impl<'a> Plan<'a> {
                 (host.clone(), target)
             })
             .collect();
-        let targets = &shared;
-        if mode == Mode::Build {
-            let builds = self.build_all(nix, &pool, None, sink);
-            self.apply_builds(builds, &mut states, sink);
-            for node in self.pending(&states) {
-                let state = states.get_mut(node.name.as_str()).expect("every selected node has a state");
-                finish(sink, &node.name, state, Outcome::Built);
-            }
-            return summary(names, states);
-        }
-
-        // The build and, for every host at once, its lock and probe run side by
-        // side: neither needs the other's result. The locks are held until the
-        // run ends.
-        let run = crate::lock::new_run_id();
-        let mut per_host = self.split_by_host(&mut states, targets);
-        let (builds, locks): (Vec<_>, Vec<(&String, DeployLock)>) = pool.install(|| {
-            rayon::join(
-                || match mode {
-                    Mode::Rollback => Vec::new(),
-                    _ => self.build_all(nix, &pool, self.build_on_target.then_some(targets), sink),
-                },
-                || {
-                    per_host
-                        .par_iter_mut()
-                        .filter_map(|(host, target, states)| {
-                            let lock = match mode {
-                                Mode::Deploy | Mode::Rollback => {
-                                    Some(self.lock(host, target, &run, states, sink)?)
-                                }
-                                _ => None,
-                            };
-                            self.probe(host, target, mode, states, sink);
-                            lock.map(|lock| (*host, lock))
-                        })
-                        .collect()
-                },
-            )
-        });
-        for (_, _, host_states) in per_host {
-            states.extend(host_states);
-        }
-        self.apply_builds(builds, &mut states, sink);
-        if mode == Mode::Status {
-            for node in self.pending(&states) {
-                let state = states.get_mut(node.name.as_str()).expect("every selected node has a state");
-                let outcome = if state.is_current() { Outcome::Unchanged } else { Outcome::WouldActivate };
-                finish(sink, &node.name, state, outcome);
-            }
-            return summary(names, states);
-        }
-        if mode == Mode::DryRun {
-            let diffs: Vec<_> = pool.install(|| {
-                self.pending(&states)
-                    .par_iter()
-                    .map(|node| self.diff(nix, node, &states, targets, sink))
-                    .collect()
-            });
-            for (name, result, elapsed) in diffs {
-                let state = states.get_mut(name).expect("every selected node has a state");
-                state.elapsed += elapsed;
-                let outcome = match result {
-                    Ok(diff) => {
-                        state.diff = Some(diff);
-                        if state.is_current() {
-                            Outcome::Unchanged
-                        } else {
-                            Outcome::WouldActivate
-                        }
-                    }
-                    Err(error) => Outcome::Failed(error),
-                };
-                finish(sink, name, state, outcome);
-            }
-            return summary(names, states);
-        }
-
-        // Closures built on the target are already there.
-        if mode == Mode::Deploy && !self.build_on_target {
-            let mut per_host = self.split_by_host(&mut states, targets);
-            pool.install(|| {
-                per_host
-                    .par_iter_mut()
-                    .for_each(|(host, target, states)| self.push(nix, host, target, states, sink))
-            });
-            for (_, _, host_states) in per_host {
-                states.extend(host_states);
-            }
-        }
-        let held: HashMap<&str, &DeployLock> =
-            locks.iter().map(|(host, lock)| (host.as_str(), lock)).collect();
-        self.activate_all(&mut states, targets, &held, sink);
-        for (host, lock) in &locks {
-            for message in lock.notes() {
-                sink.event(Event::Notice { host, message: &message });
-            }
-        }
-        drop(held);
-        drop(locks);
+        let result = work(&shared);
         drop(connections);
-        summary(names, states)
-    }
-
-    /// Moves each host's nodes' states out of `states`, to work on hosts in
-    /// parallel; put them back with `extend`.
-    fn split_by_host<'t, 'n>(
-        &self,
-        states: &mut States<'n>,
-        targets: &'t BTreeMap<String, Target>,
-    ) -> Vec<(&'t String, &'t Target, States<'n>)> {
-        targets
-            .iter()
-            .map(|(host, target)| {
-                let mine: Vec<&str> = states
-                    .keys()
-                    .copied()
-                    .filter(|name| self.fleet.host_of(name).is_some_and(|h| &h.name == host))
-                    .collect();
-                let mine = mine.into_iter().filter_map(|name| states.remove_entry(name)).collect();
-                (host, target, mine)
-            })
-            .collect()
-    }
-
-    /// Records build results; a failed build fails its node unless an earlier
-    /// stage (lock, probe) already did.
-    fn apply_builds(&self, builds: Vec<build::Built<'_>>, states: &mut States<'_>, sink: &dyn Sink) {
-        for build::Built { node: name, result, elapsed, reused_evaluation } in builds {
-            let state = states.get_mut(name).expect("every selected node has a state");
-            state.elapsed += elapsed;
-            state.reused_evaluation = reused_evaluation;
-            match result {
-                Ok(path) => state.new = Some(path),
-                Err(error) if state.outcome.is_none() => finish(sink, name, state, Outcome::Failed(error)),
-                Err(_) => {}
-            }
-        }
-    }
-
-    /// Selected nodes that have not finished yet, in activation order.
-    fn pending(&self, states: &States<'_>) -> Vec<&'a Node> {
-        self.selection
-            .names()
-            .iter()
-            .filter(|name| states.get(name.as_str()).is_some_and(|s| s.outcome.is_none()))
-            .map(|name| self.fleet.node(name).expect("selected nodes exist"))
-            .collect()
-    }
-
-    /// Pending nodes placed on `host`.
-    fn pending_on(&self, host: &str, states: &States<'_>) -> Vec<&'a Node> {
-        self.pending(states)
-            .into_iter()
-            .filter(|node| self.fleet.host_of(&node.name).is_some_and(|h| h.name == host))
-            .collect()
-    }
-
-    /// Fails every pending node on `host` with one error of a shared stage.
-    fn fail_host(
-        &self,
-        host: &str,
-        stage: Stage,
-        (error, tries): (CommandError, u32),
-        states: &mut States<'_>,
-        sink: &dyn Sink,
-    ) {
-        for node in self.pending_on(host, states) {
-            let state = states.get_mut(node.name.as_str()).expect("every selected node has a state");
-            let error = NodeError { node: node.name.clone(), stage, error: error.clone(), tries };
-            finish(sink, &node.name, state, Outcome::Failed(error));
-        }
-    }
-
-    /// Takes `host`'s deploy lock, or fails its nodes with the holder's name.
-    fn lock(
-        &self,
-        host: &str,
-        target: &Target,
-        run: &str,
-        states: &mut States<'_>,
-        sink: &dyn Sink,
-    ) -> Option<DeployLock> {
-        let on_host = self.pending_on(host, states);
-        if on_host.is_empty() {
-            return None;
-        }
-        for node in &on_host {
-            sink.event(Event::Stage { node: &node.name, stage: Stage::Lock });
-        }
-        match retrying(host, Stage::Lock, sink, || DeployLock::acquire_for(target, run, self.kinds)) {
-            Ok(lock) => {
-                if let Some(previous) = &lock.took_over {
-                    let message = format!("took over the deploy lock from {previous}");
-                    sink.event(Event::Notice { host, message: &message });
-                }
-                Some(lock)
-            }
-            Err(failure) => {
-                self.fail_host(host, Stage::Lock, failure, states, sink);
-                None
-            }
-        }
-    }
-
-    /// One SSH round trip reads the current system of every pending node on
-    /// `host`. In a rollback, a node's new system is its previous generation.
-    fn probe(&self, host: &str, target: &Target, mode: Mode, states: &mut States<'_>, sink: &dyn Sink) {
-        let on_host = self.pending_on(host, states);
-        if on_host.is_empty() {
-            return;
-        }
-        for node in &on_host {
-            sink.event(Event::Stage { node: &node.name, stage: Stage::Probe });
-        }
-        let nodes: Vec<(String, String)> =
-            on_host.iter().map(|node| (node.name.clone(), self.kinds.of(node).profile(node))).collect();
-        let names: Vec<String> = nodes.iter().map(|(name, _)| name.clone()).collect();
-        let full = matches!(mode, Mode::Status | Mode::Rollback);
-        let started = Instant::now();
-        let probed = retrying(host, Stage::Probe, sink, || {
-            target.run(&probe_script(&nodes, full)).and_then(|out| parse_probe(&out, &names))
-        });
-        let elapsed = started.elapsed();
-        let probed = match probed {
-            Ok(probed) => probed,
-            Err(failure) => return self.fail_host(host, Stage::Probe, failure, states, sink),
-        };
-        for (node, probed) in on_host.into_iter().zip(probed) {
-            let state = states.get_mut(node.name.as_str()).expect("every selected node has a state");
-            state.elapsed += elapsed;
-            state.old = probed.current.clone();
-            state.pending = probed.pending;
-            state.generation =
-                probed.generation.map(|number| Generation { number, since: probed.since.clone() });
-            if mode == Mode::Rollback {
-                match crate::rollback::generation_to(
-                    &probed,
-                    self.rollback_to,
-                    &self.kinds.of(node).profile(node),
-                ) {
-                    Ok((number, system)) => {
-                        state.new = Some(system);
-                        state.switch_generation = Some(number);
-                    }
-                    Err(error) => finish(
-                        sink,
-                        &node.name,
-                        state,
-                        Outcome::Failed(NodeError::new(&node.name, Stage::Probe, error)),
-                    ),
-                }
-            }
-        }
-    }
-
-    /// One `nix copy` of the closures of the pending nodes on `host` that changed.
-    fn push(&self, nix: &Nix, host: &str, target: &Target, states: &mut States<'_>, sink: &dyn Sink) {
-        let changed: Vec<&Node> = self
-            .pending_on(host, states)
-            .into_iter()
-            .filter(|node| !states[node.name.as_str()].is_current())
-            .collect();
-        if changed.is_empty() {
-            return;
-        }
-        for node in &changed {
-            sink.event(Event::Stage { node: &node.name, stage: Stage::Push });
-        }
-        let paths: Vec<String> = changed
-            .iter()
-            .map(|node| states[node.name.as_str()].new.clone().expect("pending nodes are built"))
-            .collect();
-        let started = Instant::now();
-        let pushed = retrying(host, Stage::Push, sink, || nix.copy_to(target, &paths));
-        let elapsed = started.elapsed();
-        for node in &changed {
-            states.get_mut(node.name.as_str()).expect("every selected node has a state").elapsed += elapsed;
-        }
-        if let Err(failure) = pushed {
-            self.fail_host(host, Stage::Push, failure, states, sink);
-        }
-    }
-
-    /// Reads the node's closure on the target (empty when it has none) and the new
-    /// one locally, and diffs them. Nothing is copied.
-    fn diff<'n>(
-        &self,
-        nix: &Nix,
-        node: &'n Node,
-        states: &States<'_>,
-        targets: &BTreeMap<String, Target>,
-        sink: &dyn Sink,
-    ) -> (&'n str, Result<ClosureDiff, NodeError>, Duration) {
-        let name = node.name.as_str();
-        sink.event(Event::Stage { node: name, stage: Stage::Diff });
-        let started = Instant::now();
-        let state = &states[name];
-        let new = state.new.as_deref().expect("pending nodes are built");
-        let read = |target: &Target, path: &str| {
-            let infos = match target {
-                Target::Local => {
-                    nix.local_closures(&[path.to_string()]).map(|mut closures| closures.remove(0))
-                }
-                Target::Ssh(_) => nix.closure(target, path),
-            };
-            infos.map(|infos| infos.into_iter().map(to_diff_path).collect())
-        };
-        let host = self.fleet.host_of(name).expect("validated nodes have hosts");
-        let built_on = if self.build_on_target { &targets[&host.name] } else { &Target::Local };
-        let result = read(built_on, new)
-            .and_then(|new_closure: Vec<fleet_diff::PathInfo>| {
-                let old_closure = match state.old.as_deref() {
-                    None => Vec::new(),
-                    Some(old) if old == new => new_closure.clone(),
-                    Some(old) => read(&targets[&host.name], old)?,
-                };
-                Ok(fleet_diff::diff(&old_closure, &new_closure))
-            })
-            .map_err(|error| NodeError::new(name, Stage::Diff, error));
-        (name, result, started.elapsed())
-    }
-}
-
-/// How many times a stage that lost its connection is tried.
-const TRIES: u32 = 4;
-/// The wait before the first retry; it doubles for each further one.
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-
-/// Runs `op`, trying again with backoff while it fails with a lost or refused
-/// connection; returns the last error and how many tries were made.
-fn retrying<T>(
-    host: &str,
-    stage: Stage,
-    sink: &dyn Sink,
-    mut op: impl FnMut() -> Result<T, CommandError>,
-) -> Result<T, (CommandError, u32)> {
-    let mut attempt = 1;
-    loop {
-        match op() {
-            Ok(value) => return Ok(value),
-            Err(error) if error.is_connection_failure() && attempt < TRIES => {
-                let reason = error.to_string();
-                sink.event(Event::Retry { host, stage, attempt, reason: &reason });
-                std::thread::sleep(FIRST_BACKOFF * 2u32.pow(attempt - 1));
-                attempt += 1;
-            }
-            Err(error) => return Err((error, attempt)),
-        }
-    }
-}
-
-fn to_diff_path(info: PathInfo) -> fleet_diff::PathInfo {
-    fleet_diff::PathInfo::new(info.path, info.nar_size)
-}
-
-fn finish(sink: &dyn Sink, name: &str, state: &mut Progress, outcome: Outcome) {
-    state.outcome = Some(outcome.clone());
-    sink.event(Event::Finished(&NodeReport {
-        node: name.to_string(),
-        old: state.old.clone(),
-        new: state.new.clone(),
-        outcome,
-        diff: state.diff.clone(),
-        generation: state.generation.clone(),
-        pending: state.pending,
-        elapsed: state.elapsed,
-        reused_evaluation: state.reused_evaluation,
-    }));
-}
-
-fn summary(names: &[String], mut states: States<'_>) -> Summary {
-    Summary {
-        nodes: names
-            .iter()
-            .map(|name| {
-                let state = states.remove(name.as_str()).expect("every selected node has a state");
-                NodeReport {
-                    node: name.clone(),
-                    old: state.old,
-                    new: state.new,
-                    outcome: state.outcome.expect("every node finishes"),
-                    diff: state.diff,
-                    generation: state.generation,
-                    pending: state.pending,
-                    elapsed: state.elapsed,
-                    reused_evaluation: state.reused_evaluation,
-                }
-            })
-            .collect(),
+        result
     }
 }

@@ -38,6 +38,9 @@ pub enum Outcome {
     Built,
     /// The target now runs the new system.
     Activated,
+    /// Restarted on the system it already ran, because its host's switch
+    /// changed its unit.
+    Restarted,
     /// A goal other than switch ran to its end: the profile set for the next
     /// boot, the system tested without setting it, or a dry activation.
     Reached(Goal),
@@ -55,12 +58,28 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every label [`Outcome::label`] gives, in the order summaries count them.
+    pub const LABELS: [&'static str; 11] = [
+        "activated",
+        "restarted",
+        "set for boot",
+        "tested",
+        "dry-activated",
+        "would activate",
+        "unchanged",
+        "built",
+        "rolled back",
+        "failed",
+        "skipped",
+    ];
+
     /// Whether dependents may proceed.
     pub fn is_success(&self) -> bool {
         matches!(
             self,
             Outcome::Built
                 | Outcome::Activated
+                | Outcome::Restarted
                 | Outcome::Reached(_)
                 | Outcome::WouldActivate
                 | Outcome::Unchanged
@@ -72,6 +91,7 @@ impl Outcome {
         match self {
             Outcome::Built => "built",
             Outcome::Activated => "activated",
+            Outcome::Restarted => "restarted",
             Outcome::Reached(Goal::Boot) => "set for boot",
             Outcome::Reached(Goal::Test) => "tested",
             Outcome::Reached(Goal::DryActivate) => "dry-activated",
@@ -121,5 +141,54 @@ impl Summary {
     /// Whether every node succeeded.
     pub fn success(&self) -> bool {
         self.nodes.iter().all(|n| n.outcome.is_success())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fleet_nix::{CommandError, Failure};
+
+    use super::*;
+
+    #[test]
+    fn every_outcome_has_a_counted_label() {
+        let error = NodeError::new(
+            "a",
+            crate::Stage::Build,
+            CommandError { command: "x".into(), failure: Failure::Output("y".into()) },
+        );
+        let all = [
+            Outcome::Built,
+            Outcome::Activated,
+            Outcome::Restarted,
+            Outcome::Reached(Goal::Boot),
+            Outcome::Reached(Goal::Test),
+            Outcome::Reached(Goal::DryActivate),
+            Outcome::WouldActivate,
+            Outcome::Unchanged,
+            Outcome::Failed(error.clone()),
+            Outcome::RolledBack(error),
+            Outcome::Skipped("z".into()),
+        ];
+        // A new variant stops this from compiling until it is in `all` too.
+        for outcome in &all {
+            match outcome {
+                Outcome::Built
+                | Outcome::Activated
+                | Outcome::Restarted
+                | Outcome::Reached(_)
+                | Outcome::WouldActivate
+                | Outcome::Unchanged
+                | Outcome::Failed(_)
+                | Outcome::RolledBack(_)
+                | Outcome::Skipped(_) => {}
+            }
+        }
+        let labels: Vec<&str> = all.iter().map(Outcome::label).collect();
+        let mut sorted = labels.clone();
+        sorted.sort_unstable();
+        let mut known = Outcome::LABELS.to_vec();
+        known.sort_unstable();
+        assert_eq!(sorted, known, "{labels:?}");
     }
 }

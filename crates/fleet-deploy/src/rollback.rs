@@ -14,8 +14,10 @@ pub(crate) fn generation_to(
     to: Option<u32>,
     profile: &str,
 ) -> Result<(u32, String), CommandError> {
-    let error =
-        |text: String| CommandError { command: "probe profiles".into(), failure: Failure::Output(text) };
+    let error = |text: String| CommandError {
+        command: format!("read the generations of {profile}"),
+        failure: Failure::Output(text),
+    };
     let existing = || {
         let numbers: Vec<String> = probed.generations.iter().map(|(n, _)| n.to_string()).collect();
         if numbers.is_empty() {
@@ -78,12 +80,12 @@ mod tests {
         check(
             &probed(3, &[1, 2, 3]),
             Some(7),
-            "read output of `probe profiles`: /p has no generation 7 to roll back to (it has 1, 2, 3); nothing was changed",
+            "read output of `read the generations of /p`: /p has no generation 7 to roll back to (it has 1, 2, 3); nothing was changed",
         );
         check(
             &probed(1, &[1]),
             None,
-            "read output of `probe profiles`: /p has no earlier generation to roll back to (it has 1)",
+            "read output of `read the generations of /p`: /p has no earlier generation to roll back to (it has 1)",
         );
     }
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use camino::Utf8PathBuf;
-use fleet_deploy::Kinds;
+use fleet_deploy::{Goal, Kinds};
 use fleet_graph::Fleet;
 
 /// The definition's text.
@@ -25,6 +25,7 @@ const CONTAINER: &str = "nodeq";
 #[derive(Debug)]
 struct Row {
     kind: String,
+    /// A goal, or another verb of the kind's script (`restart`).
     goal: String,
     case: Option<String>,
     command: String,
@@ -222,12 +223,19 @@ fn the_kinds_profiles_are_the_definitions() {
 #[test]
 fn the_kinds_and_the_testbed_stand_ins_do_what_the_definition_says() {
     let (_, all) = definition();
-    let goals = ["switch", "boot", "test", "dry-activate"];
-    let mut cases = Vec::new();
-    for goal in goals {
+    // Every goal for every kind (a container running or stopped), and every
+    // other verb the definition lists.
+    let mut cases: Vec<(&str, &str, Option<&str>)> = Vec::new();
+    for goal in Goal::ALL.map(Goal::name) {
         cases.push(("host", goal, None));
         cases.push(("container", goal, Some("running")));
         cases.push(("container", goal, Some("stopped")));
+    }
+    for row in &all {
+        let case = (row.kind.as_str(), row.goal.as_str(), row.case.as_deref());
+        if !cases.contains(&case) {
+            cases.push(case);
+        }
     }
     for (kind, goal, case) in cases {
         let expected = rows(&all, kind, goal, case);

@@ -174,3 +174,108 @@ fn build_on_target_builds_with_the_targets_nix_and_pushes_nothing() {
         assert_eq!(bed.profile_of(&report.node), report.new);
     }
 }
+
+/// A host switch that changes containers' host-side units leaves them running
+/// (their units say `restartIfChanged = false`); the run then restarts each,
+/// after the host and in dependency order, health-checked like any activation.
+/// A container whose unit did not change is not restarted.
+#[test]
+fn a_host_switch_that_changes_container_units_restarts_them_in_graph_order() {
+    let mut bed = Bed::new("unit_restarts");
+    bed.deploy(&[]);
+    let log = bed.testbed.dir().join("checks.log");
+    for node in ["bgs-backend", "nannuo-bot", "test-container"] {
+        let check = format!(r#"checks = [ {{ command = [ "sh" "-c" "echo {node} >> {log}" ]; }} ];"#);
+        bed.fixture.set_node_attrs(node, &check).unwrap();
+    }
+    // bgs-backend: a new unit, the same system; nannuo-bot: a new unit and a
+    // new system; test-container: a new system, the same unit.
+    bed.fixture.set_unit_revision("bgs-backend", 2).unwrap();
+    bed.fixture.set_unit_revision("nannuo-bot", 2).unwrap();
+    bed.fixture.set_version("nannuo-bot", "2-unit_restarts").unwrap();
+    bed.fixture.set_version("test-container", "2-unit_restarts").unwrap();
+    let before = bed.testbed.activations().unwrap().len();
+
+    let (summary, _) = bed.deploy(&[]);
+    assert_eq!(
+        outcomes(&summary),
+        ["vps-arm=activated", "bgs-backend=restarted", "test-container=activated", "nannuo-bot=activated"]
+    );
+    let records = bed.testbed.activations().unwrap().split_off(before);
+    let actions: Vec<String> = records.iter().map(|r| format!("{} {}", r.node, r.action)).collect();
+    let position = |action: &str| {
+        actions.iter().position(|a| a == action).unwrap_or_else(|| panic!("{action} in {actions:?}"))
+    };
+    assert_eq!(position("vps-arm switch"), 0, "{actions:?}");
+    assert!(position("bgs-backend restart") < position("nannuo-bot restart"), "{actions:?}");
+    assert!(actions.contains(&"test-container test".to_string()), "reloaded, not restarted: {actions:?}");
+    assert_eq!(actions.len(), 4, "{actions:?}");
+    let nannuo = &summary.nodes[3];
+    let restarted_on = &records[position("nannuo-bot restart")].path;
+    assert_eq!(Some(restarted_on), nannuo.new.as_ref(), "nannuo-bot restarts on its new system");
+    assert_eq!(bed.profile_of("nannuo-bot"), nannuo.new);
+
+    let checked = std::fs::read_to_string(&log).unwrap();
+    let checked: Vec<&str> = checked.lines().collect();
+    let at = |node: &str| {
+        checked.iter().position(|n| *n == node).unwrap_or_else(|| panic!("{node} checked: {checked:?}"))
+    };
+    assert!(at("bgs-backend") < at("nannuo-bot"), "each restart is checked, in order: {checked:?}");
+    assert!(checked.contains(&"test-container"), "{checked:?}");
+}
+
+/// Records stage and finish events, and opens a build gate when a node
+/// finishes.
+struct GateOpener {
+    events: std::sync::Mutex<Vec<String>>,
+    opens_when: &'static str,
+    gate: camino::Utf8PathBuf,
+}
+
+impl fleet_deploy::Sink for GateOpener {
+    fn event(&self, event: fleet_deploy::Event<'_>) {
+        let line = match event {
+            fleet_deploy::Event::Stage { node, stage } => format!("{node}:{stage}"),
+            fleet_deploy::Event::Finished(report) => {
+                if report.node == self.opens_when {
+                    std::fs::write(&self.gate, "").unwrap();
+                }
+                format!("{}={}", report.node, report.outcome.label())
+            }
+            _ => return,
+        };
+        self.events.lock().unwrap().push(line);
+    }
+}
+
+/// Pipelining: test-container's build ends only once bgs-backend has been
+/// activated, which can happen only if bgs-backend's activation does not wait
+/// for a build it does not depend on. nannuo-bot, which depends on
+/// bgs-backend, is activated after it.
+#[test]
+fn an_independent_node_is_activated_while_another_still_builds() {
+    let mut bed = Bed::new("pipelined");
+    // A path new to every run: it is part of the derivation, which must not
+    // be in the store from an earlier run.
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let gate = bed.testbed.dir().join(format!("test-container-may-finish-building-{nonce}"));
+    bed.fixture.gate_build("test-container", &gate).unwrap();
+    let sink = GateOpener { events: Default::default(), opens_when: "bgs-backend", gate };
+    let summary = bed.run(
+        fleet_deploy::Mode::Deploy,
+        &[],
+        &bed.testbed.target(),
+        Some(std::time::Duration::from_secs(30)),
+        &sink,
+    );
+    assert_eq!(
+        outcomes(&summary),
+        ["vps-arm=activated", "bgs-backend=activated", "test-container=activated", "nannuo-bot=activated"]
+    );
+    let events = sink.events.into_inner().unwrap();
+    let at =
+        |event: &str| events.iter().position(|e| e == event).unwrap_or_else(|| panic!("{event}: {events:?}"));
+    assert!(at("bgs-backend=activated") < at("test-container:push"), "{events:?}");
+    assert!(at("bgs-backend=activated") < at("nannuo-bot:activate"), "{events:?}");
+    assert!(at("vps-arm=activated") < at("bgs-backend:activate"), "{events:?}");
+}

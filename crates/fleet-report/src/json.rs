@@ -26,8 +26,9 @@ pub fn summary_json(command: &str, summary: &Summary) -> String {
 }
 
 /// One node's report: `{"node", "outcome", "old", "new", "generation",
-/// "pending", "elapsed_seconds", "reused_evaluation", "error"}`. `outcome` is `built`,
-/// `activated`, `set for boot`, `tested`, `dry-activated`, `would activate`,
+/// "pending", "elapsed_seconds", "reused_evaluation", "error"}`. `outcome` is one of
+/// [`Outcome::LABELS`](fleet_deploy::Outcome::LABELS): `built`, `activated`,
+/// `restarted`, `set for boot`, `tested`, `dry-activated`, `would activate`,
 /// `unchanged`, `rolled back`, `failed` or `skipped`; `old` and `new` are store paths or null; `generation` is
 /// `{"number", "since"}` or null; `error` is `{"stage", "message"}` for a
 /// failed or rolled-back node, `{"reason"}` for a skipped one, else null.
@@ -57,7 +58,7 @@ pub fn node_json(report: &NodeReport) -> Value {
 /// their fields: `planned` (`nodes`), `stage` (`node`, `stage`), `evaluated`
 /// (`node`, `reused`), `building`
 /// (`node`, `done`, `expected`, `derivation`), `built` (`derivation`,
-/// `nodes`), `build-log` (`derivation`, `line`), `retry` (`host`, `stage`,
+/// `nodes`), `system-built` (`node`, `path`), `build-log` (`derivation`, `line`), `retry` (`host`, `stage`,
 /// `attempt`, `reason`), `notice` (`host`, `message`), `finished` (a node as
 /// [`node_json`] shows it, under `report`).
 pub struct JsonEventsReporter {
@@ -106,6 +107,7 @@ fn event_json(event: Event<'_>) -> (&'static str, Value) {
             json!({ "node": node, "done": done, "expected": expected, "derivation": derivation }),
         ),
         Event::Built { derivation, nodes } => ("built", json!({ "derivation": derivation, "nodes": nodes })),
+        Event::SystemBuilt { node, path } => ("system-built", json!({ "node": node, "path": path })),
         Event::BuildLog { derivation, line } => {
             ("build-log", json!({ "derivation": derivation, "line": line }))
         }

@@ -39,6 +39,7 @@ impl Sink for PlainReporter {
             Event::Evaluated { node, reused: false } => format!("{node}: evaluated"),
             Event::Building { .. } => return,
             Event::Built { derivation, nodes } => format!("built {derivation} (for {})", nodes.join(", ")),
+            Event::SystemBuilt { node, path } => format!("{node}: built {}", short_path(path)),
             Event::BuildLog { derivation, line } => format!("{derivation}> {line}"),
             Event::Retry { host, stage, attempt, reason } => {
                 format!("{host}: {stage} lost its connection (try {attempt}), trying again: {reason}")

@@ -52,19 +52,7 @@ pub(crate) fn problems(summary: &Summary) -> String {
 
 /// `N nodes: 3 activated, 1 failed`: the outcomes that occurred, in a fixed order.
 pub(crate) fn counts(summary: &Summary) -> String {
-    let labels = [
-        "activated",
-        "set for boot",
-        "tested",
-        "dry-activated",
-        "would activate",
-        "unchanged",
-        "built",
-        "rolled back",
-        "failed",
-        "skipped",
-    ];
-    let parts: Vec<String> = labels
+    let parts: Vec<String> = Outcome::LABELS
         .iter()
         .filter_map(|label| {
             let n = summary.nodes.iter().filter(|r| r.outcome.label() == *label).count();

@@ -70,7 +70,7 @@ impl Sink for TerminalReporter {
                     });
                 }
             }
-            Event::Built { .. } | Event::Evaluated { .. } => {}
+            Event::Built { .. } | Event::Evaluated { .. } | Event::SystemBuilt { .. } => {}
             Event::BuildLog { derivation, line } => {
                 let _ = self.multi.println(format!("{derivation}> {line}"));
             }

@@ -263,7 +263,7 @@ impl DeployBench {
 /// here it runs `pyenv init`, about 90 ms of CPU per SSH session, which would
 /// charge every tool for this machine's shell setup rather than for the work
 /// a deploy does.
-fn skip_bashrc(testbed: &Testbed) -> Result<(), TestbedError> {
+pub fn skip_bashrc(testbed: &Testbed) -> Result<(), TestbedError> {
     let path = testbed.dir().join("sshd_config");
     let config = fs::read_to_string(&path).map_err(|e| TestbedError::new(format!("read {path}"), e))?;
     // sshd takes only the first SetEnv line: add the variable to it.

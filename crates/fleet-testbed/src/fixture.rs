@@ -213,6 +213,19 @@ impl Fixture {
         self.write_fleet()
     }
 
+    /// Changes a container's host-side unit (`container@NAME.service` and
+    /// its `.conf` in its host's system) to `revision`, as a nixpkgs bump or
+    /// a changed bind mount does; its own system stays as it is.
+    pub fn set_unit_revision(&mut self, container: &str, revision: u32) -> Result<(), TestbedError> {
+        self.set(container, "unitRevision", json!(revision))
+    }
+
+    /// Makes a node's build wait until `file` exists (at most 60 s, then it
+    /// fails), so that a test decides when it ends.
+    pub fn gate_build(&mut self, node: &str, file: &Utf8Path) -> Result<(), TestbedError> {
+        self.set(node, "buildGate", json!(file.as_str()))
+    }
+
     /// Makes a node's build take `seconds` (a sleeping builder).
     pub fn set_build_seconds(&mut self, node: &str, seconds: u32) -> Result<(), TestbedError> {
         self.set(node, "buildSeconds", json!(seconds))

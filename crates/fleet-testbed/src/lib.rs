@@ -19,7 +19,7 @@ mod prerequisites;
 mod procfs;
 mod testbed;
 
-pub use bench_deploy::{run_measured, DeployBench, DeployTool, Measured, SelfUsage};
+pub use bench_deploy::{run_measured, skip_bashrc, DeployBench, DeployTool, Measured, SelfUsage};
 pub use error::TestbedError;
 pub use fixture::{Containers, Fixture, EVAL_COST_ONE_SECOND, FIXTURE_CONTAINERS, FIXTURE_HOST};
 pub use nix_config::{hermetic, nix_env, NIX_CONF, NIX_CONF_DIR, NIX_CONF_FILE};

@@ -1,139 +1,40 @@
-//! Activating nodes: each as soon as the nodes it depends on have finished,
-//! through its activation job on the target, confirmed when its kind asks.
+//! Activating one node through its activation job on the target, confirmed
+//! over a new connection when its kind asks; and, after a host's switch, the
+//! containers whose host-side unit it changed.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fleet_graph::Node;
-use fleet_nix::{CommandError, Failure, Target};
+use fleet_nix::{CommandError, Failure, RemoteScript, Target};
 
-use super::{finish, retrying, Plan, States};
+use super::host::retrying;
+use super::Plan;
 use crate::checks;
-use crate::job::{self, JobSpec};
+use crate::job::{self, JobSpec, Verb};
 use crate::lock::{DeployLock, JobStatus};
 use crate::{Event, Goal, NodeError, Outcome, Sink, Stage};
 
+/// `$1` old system, `$2` new system, then container names: prints those whose
+/// unit or `.conf` differs between the two.
+const UNITS: &str = include_str!("../sh/units.sh");
+
 impl Plan<'_> {
-    /// Activates every pending node as soon as each selected node it depends on
-    /// has finished: nodes of different hosts, and independent nodes of one
-    /// host, run at once. A node whose dependency did not succeed is skipped.
-    pub(super) fn activate_all(
+    /// Runs the activation job that moves `node` to `new` on `target` (with
+    /// `verb`: switched in place, or restarted; for the run's goal; a
+    /// rollback's to `generation`), under `lock`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn activate(
         &self,
-        states: &mut States<'_>,
-        targets: &BTreeMap<String, Target>,
-        locks: &HashMap<&str, &DeployLock>,
+        node: &Node,
+        new: &str,
+        verb: Verb,
+        generation: Option<u32>,
+        target: &Target,
+        lock: &DeployLock,
         sink: &dyn Sink,
-    ) {
-        let names = self.selection.names();
-        let waits: HashMap<&str, Vec<&str>> = names
-            .iter()
-            .map(|n| (n.as_str(), self.fleet.selected_dependencies(&self.selection, n)))
-            .collect();
-        let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (node, deps) in &waits {
-            for dep in deps {
-                dependents.entry(dep).or_default().push(node);
-            }
-        }
-        let schedule = Schedule {
-            states: Mutex::new(std::mem::take(states)),
-            remaining: Mutex::new(waits.iter().map(|(n, deps)| (*n, deps.len())).collect()),
-            dependents,
-            targets,
-            locks,
-            sink,
-        };
-        // Each host's activations share one SSH connection, and sshd serves at
-        // most ten sessions per connection (MaxSessions): the lock holds one.
-        let threads = self.jobs.min(ACTIVATIONS_PER_HOST) * targets.len().max(1);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("a thread pool of a few threads can be built");
-        pool.scope(|scope| {
-            for name in names.iter().filter(|n| waits[n.as_str()].is_empty()) {
-                self.schedule(scope, &schedule, name);
-            }
-        });
-        *states = schedule.states.into_inner().unwrap_or_else(|p| p.into_inner());
-    }
-
-    /// Activates `name` on a pool thread, then schedules each dependent whose
-    /// last dependency this was.
-    fn schedule<'s, 'd: 's>(
-        &'s self,
-        scope: &rayon::Scope<'s>,
-        schedule: &'s Schedule<'d, '_>,
-        name: &'d str,
-    ) {
-        scope.spawn(move |scope| {
-            let started = Instant::now();
-            let outcome = self.activate(self.fleet.node(name).expect("selected nodes exist"), schedule);
-            if let Some(outcome) = outcome {
-                let mut states = schedule.states.lock().unwrap_or_else(|p| p.into_inner());
-                let state = states.get_mut(name).expect("every selected node has a state");
-                state.elapsed += started.elapsed();
-                finish(schedule.sink, name, state, outcome);
-            }
-            let ready: Vec<&str> = {
-                let mut remaining = schedule.remaining.lock().unwrap_or_else(|p| p.into_inner());
-                schedule
-                    .dependents
-                    .get(name)
-                    .into_iter()
-                    .flatten()
-                    .copied()
-                    .filter(|dependent| {
-                        let left = remaining.get_mut(dependent).expect("every node has a count");
-                        *left -= 1;
-                        *left == 0
-                    })
-                    .collect()
-            };
-            for dependent in ready {
-                self.schedule(scope, schedule, dependent);
-            }
-        });
-    }
-
-    /// Runs the activation job for `node`, whose dependencies have finished, and
-    /// confirms it over a new connection when its kind asks. `None` when the
-    /// node had already finished (a failed build, probe or push).
-    fn activate(&self, node: &Node, schedule: &Schedule<'_, '_>) -> Option<Outcome> {
+    ) -> Outcome {
         let name = node.name.as_str();
-        let new = {
-            let states = schedule.states.lock().unwrap_or_else(|p| p.into_inner());
-            if states[name].outcome.is_some() {
-                return None;
-            }
-            let blocker = self
-                .fleet
-                .selected_dependencies(&self.selection, name)
-                .into_iter()
-                .find(|dep| !states[dep].outcome.as_ref().is_some_and(Outcome::is_success));
-            if let Some(dep) = blocker {
-                let why = states[dep].outcome.as_ref().map_or("did not finish", Outcome::label);
-                return Some(Outcome::Skipped(format!("dependency `{dep}` {why}")));
-            }
-            if states[name].is_current() {
-                return Some(Outcome::Unchanged);
-            }
-            (states[name].new.clone().expect("pending nodes are built"), states[name].switch_generation)
-        };
-        let (new, generation) = new;
-        let new = new.as_str();
-        let sink = schedule.sink;
-        sink.event(Event::Stage { node: name, stage: Stage::Activate });
         let host = self.fleet.host_of(name).expect("validated nodes have hosts");
-        let target = &schedule.targets[&host.name];
-        let Some(lock) = schedule.locks.get(host.name.as_str()) else {
-            let error = CommandError {
-                command: format!("activate {name}"),
-                failure: Failure::Output("the deploy lock of its host is not held".into()),
-            };
-            return Some(Outcome::Failed(NodeError::new(name, Stage::Activate, error)));
-        };
         let kind = self.kinds.of(node);
         let confirm_seconds = match (self.confirm, target) {
             (Some(timeout), Target::Ssh(_))
@@ -148,6 +49,7 @@ impl Plan<'_> {
             kind: kind.name(),
             profile: kind.profile(node),
             new,
+            verb,
             confirm_seconds,
             check_seconds: checks::check_seconds(node).expect("checks are validated"),
             switch_seconds: self.switch_seconds,
@@ -162,9 +64,9 @@ impl Plan<'_> {
             Duration::from_secs(2 * spec.switch_seconds + spec.check_seconds + confirm_seconds + 60 + 60);
         let failed = |stage: Stage, error: CommandError| Outcome::Failed(NodeError::new(name, stage, error));
         if let Err(error) = lock.launch(name, spec.args()) {
-            return Some(failed(Stage::Activate, error));
+            return failed(Stage::Activate, error);
         }
-        let outcome = match lock.wait(name, confirm_seconds > 0, bound) {
+        match lock.wait(name, confirm_seconds > 0, bound) {
             Err(error) => failed(Stage::Activate, error),
             Ok(JobStatus::Done { status, log }) => job_outcome(name, lock, status, log, self.goal),
             Ok(JobStatus::Switched) => {
@@ -208,8 +110,24 @@ impl Plan<'_> {
                     }),
                 }
             }
-        };
-        Some(outcome)
+        }
+    }
+
+    /// The containers among `containers` whose host-side unit
+    /// (`container@NAME.service`) or `nixos-containers/NAME.conf` differs
+    /// between the host systems `old` and `new`: the host's switch leaves
+    /// them running on their old unit (`restartIfChanged = false`), for the
+    /// run to restart in graph order.
+    pub(super) fn changed_units(
+        &self,
+        target: &Target,
+        old: &str,
+        new: &str,
+        containers: &[&str],
+    ) -> Result<Vec<String>, CommandError> {
+        let args = [old, new].into_iter().chain(containers.iter().copied());
+        let out = target.run(&RemoteScript::new(UNITS, args))?;
+        Ok(out.lines().filter(|line| containers.contains(line)).map(str::to_string).collect())
     }
 }
 
@@ -244,17 +162,3 @@ fn lock_error(lock: &DeployLock, name: &str, what: &str) -> CommandError {
         failure: Failure::Output(format!("{name} {what}; see {}/jobs/{name}.status", crate::STATE_DIR)),
     }
 }
-
-/// What the activation scheduler's tasks share.
-struct Schedule<'s, 'n> {
-    states: Mutex<States<'n>>,
-    /// Per node, how many of its dependencies have not finished.
-    remaining: Mutex<HashMap<&'s str, usize>>,
-    dependents: HashMap<&'s str, Vec<&'s str>>,
-    targets: &'s BTreeMap<String, Target>,
-    locks: &'s HashMap<&'s str, &'s DeployLock>,
-    sink: &'s dyn Sink,
-}
-
-/// How many activations run at once on one host (see `activate_all`).
-const ACTIVATIONS_PER_HOST: usize = 8;

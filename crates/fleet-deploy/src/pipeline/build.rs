@@ -1,162 +1,88 @@
-//! Building the selected nodes: each evaluated on its own (or its earlier
-//! evaluation reused), then all built at once when possible, each on its own
-//! when not.
+//! Building one node: its evaluation (or its earlier one reused), streamed
+//! to the scheduler as each finishes, then its own `nix build`, here or on
+//! its host, so that a failure is only its own and it is done when it is.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
 
-use fleet_nix::{CommandError, Failure, Nix, Target};
-use rayon::prelude::*;
+use fleet_nix::{CommandError, Evaluated, Failure, Nix, Target};
 
 use super::Plan;
 use crate::build_progress::BuildProgress;
-use crate::{Event, NodeError, Sink, Stage};
-
-/// One node's build: its system, or why there is none.
-pub(super) struct Built<'s> {
-    /// The node.
-    pub(super) node: &'s str,
-    /// Its system's store path.
-    pub(super) result: Result<String, NodeError>,
-    /// Time spent evaluating and building it (shared builds count for each node).
-    pub(super) elapsed: Duration,
-    /// Its derivation came from an earlier evaluation of the same flake content.
-    pub(super) reused_evaluation: bool,
-}
+use crate::{Event, Sink};
 
 impl<'a> Plan<'a> {
-    /// Builds every selected node, here or (`on_targets`) each on its host.
-    /// Each node is evaluated on its own, in a bounded pool (or its earlier
-    /// evaluation reused); then one `nix build` per store builds every
-    /// evaluated node, nix scheduling the builds; if that fails, each node on
-    /// its own, in parallel, so that one failure does not stop independent
-    /// nodes and each error is its node's own.
-    pub(super) fn build_all<'s>(
-        &'s self,
+    /// Evaluates every selected node, in a bounded pool (or reuses its earlier
+    /// evaluation), telling `on_each` of each by its index in the selection as
+    /// it is known.
+    pub(super) fn evaluate(
+        &self,
         nix: &Nix,
-        pool: &rayon::ThreadPool,
-        on_targets: Option<&BTreeMap<String, Target>>,
         sink: &dyn Sink,
-    ) -> Vec<Built<'s>> {
+        on_each: &mut dyn FnMut(usize, Result<Evaluated, CommandError>),
+    ) {
         let names = self.selection.names();
-        for name in names {
-            sink.event(Event::Stage { node: name, stage: Stage::Build });
-        }
-        let started = Instant::now();
         let attributes: Vec<String> = names.iter().map(|name| self.build_attr(name)).collect();
-        let (evaluated, _) = nix.evaluate(&self.flake, &attributes, &self.evaluation, &mut |i, result| {
-            if let Ok(evaluated) = result {
-                sink.event(Event::Evaluated { node: &names[i], reused: evaluated.reused });
-            }
-        });
-        let too_old = match evaluated.iter().any(Result::is_err) {
-            // Each would fail the same way, deep inside nixpkgs: say why once.
-            true => nix.check_version(&self.flake).err().filter(CommandError::is_nix_too_old),
-            false => None,
-        };
-        let mut results: Vec<Option<Result<String, NodeError>>> = evaluated
-            .iter()
-            .zip(names)
-            .map(|(result, name)| {
-                let error = too_old.as_ref().or(result.as_ref().err())?;
-                Some(Err(NodeError::new(name, Stage::Build, error.clone())))
-            })
-            .collect();
-
-        let stores: Vec<(Target, Vec<usize>)> = match on_targets {
-            None => vec![(Target::Local, (0..names.len()).collect())],
-            Some(targets) => targets
-                .iter()
-                .map(|(host, target)| {
-                    let mine = (0..names.len())
-                        .filter(|&i| self.fleet.host_of(&names[i]).is_some_and(|h| &h.name == host))
-                        .collect();
-                    (target.clone(), mine)
-                })
-                .collect(),
-        };
-        for (store, indices) in stores {
-            let indices: Vec<usize> = indices.into_iter().filter(|&i| results[i].is_none()).collect();
-            if indices.is_empty() {
-                continue;
-            }
-            let drv =
-                |i: usize| evaluated[i].as_ref().map(|e| e.drv.clone()).expect("only evaluated nodes build");
-            let nodes: Vec<&str> = indices.iter().map(|&i| names[i].as_str()).collect();
-            let drvs: Vec<String> = indices.iter().map(|&i| drv(i)).collect();
-            let together = nix
-                .copy_derivations_to(&store, &drvs)
-                .and_then(|()| self.build_reporting(nix, &nodes, &drvs, self.jobs, &store, sink));
-            let each: Vec<(usize, Result<String, CommandError>)> = match together {
-                Ok(outs) => indices.iter().map(|&i| (i, output_of(&outs, &drv(i), &store))).collect(),
-                Err(_) => pool.install(|| {
-                    indices
-                        .par_iter()
-                        .map(|&i| {
-                            let built =
-                                self.build_reporting(nix, &[names[i].as_str()], &[drv(i)], 1, &store, sink);
-                            (i, built.and_then(|outs| output_of(&outs, &drv(i), &store)))
-                        })
-                        .collect()
-                }),
+        // Each would fail the same way, deep inside nixpkgs: say why once.
+        let mut too_old: Option<Option<CommandError>> = None;
+        nix.evaluate(&self.flake, &attributes, &self.evaluation, &mut |i, result| {
+            let result = match result {
+                Ok(evaluated) => {
+                    sink.event(Event::Evaluated { node: &names[i], reused: evaluated.reused });
+                    Ok(evaluated.clone())
+                }
+                Err(error) => Err(too_old
+                    .get_or_insert_with(|| {
+                        nix.check_version(&self.flake).err().filter(CommandError::is_nix_too_old)
+                    })
+                    .clone()
+                    .unwrap_or_else(|| error.clone())),
             };
-            for (i, result) in each {
-                results[i] = Some(result.map_err(|error| NodeError::new(&names[i], Stage::Build, error)));
+            on_each(i, result);
+        });
+    }
+
+    /// Builds `drv`, the derivation of `name`, in `store` (copying it there
+    /// first when that is a target), telling `progress` how far it is; returns
+    /// its `out` path. What must be built is asked first (a dry run) and
+    /// mapped to the nodes through their derivation closures; when either
+    /// cannot be read, the build runs all the same, without progress.
+    pub(super) fn build_one<'n>(
+        &self,
+        nix: &Nix,
+        name: &'n str,
+        drv: &str,
+        store: &Target,
+        progress: &Mutex<BuildProgress<'n>>,
+        sink: &dyn Sink,
+    ) -> Result<String, CommandError> {
+        let drvs = [drv.to_string()];
+        nix.copy_derivations_to(store, &drvs)?;
+        if let Ok(to_build) = nix.derivations_to_build(&drvs, store) {
+            if let Ok(mut closures) = nix.local_closures(&drvs) {
+                let mut progress = progress.lock().unwrap_or_else(|p| p.into_inner());
+                progress.add(name, &closures.remove(0), &to_build, sink);
             }
         }
-        let elapsed = started.elapsed();
-        names
-            .iter()
-            .zip(results)
-            .zip(&evaluated)
-            .map(|((name, result), evaluation)| Built {
-                node: name,
-                result: result.expect("every node was evaluated and built, or failed"),
-                elapsed,
-                reused_evaluation: evaluation.as_ref().is_ok_and(|e| e.reused),
-            })
-            .collect()
+        // Up to `jobs` builds run at once: each gets its share of builders.
+        let max_jobs = (self.jobs / self.jobs.min(self.selection.names().len()).max(1)).max(1);
+        let outs = nix.build_derivations(&drvs, max_jobs, store, &mut |event| {
+            progress.lock().unwrap_or_else(|p| p.into_inner()).on_log(event, sink);
+        })?;
+        output_of(&outs, drv, store)
     }
 
     fn build_attr(&self, name: &str) -> String {
         let node = self.fleet.node(name).expect("selected nodes exist");
         self.kinds.of(node).build_attr(node)
     }
-
-    /// Builds `drvs`, the derivations of `nodes` (in that order), in `store`,
-    /// telling `sink` how far each node's build is. What must be built is
-    /// asked first (a dry run) and mapped to the nodes through their
-    /// derivation closures; when either cannot be read, the build runs all the
-    /// same, without per-node progress.
-    fn build_reporting(
-        &self,
-        nix: &Nix,
-        nodes: &[&str],
-        drvs: &[String],
-        jobs: usize,
-        store: &Target,
-        sink: &dyn Sink,
-    ) -> Result<HashMap<String, String>, CommandError> {
-        let mut progress =
-            nix.derivations_to_build(drvs, store).ok().filter(|to_build| !to_build.is_empty()).and_then(
-                |to_build| {
-                    let closures = nix.local_closures(drvs).ok()?;
-                    Some(BuildProgress::new(nodes, &closures, &to_build, self.build_logs))
-                },
-            );
-        if let Some(progress) = &progress {
-            progress.start(sink);
-        }
-        nix.build_derivations(drvs, jobs, store, &mut |event| {
-            if let Some(progress) = progress.as_mut() {
-                progress.on_log(event, sink);
-            }
-        })
-    }
 }
 
 /// The `out` path of `drv` in a build's results.
-fn output_of(outs: &HashMap<String, String>, drv: &str, store: &Target) -> Result<String, CommandError> {
+fn output_of(
+    outs: &std::collections::HashMap<String, String>,
+    drv: &str,
+    store: &Target,
+) -> Result<String, CommandError> {
     outs.get(drv).cloned().ok_or_else(|| CommandError {
         command: format!("nix build --store {store} {drv}"),
         failure: Failure::Output("no `out` output in the build result".into()),

@@ -4,13 +4,15 @@
 # profile already for switch and boot, never for test or dry-activate.
 #   switch        reload `container@NODE` (which runs the profile's
 #                 `switch-to-configuration test` inside) when it runs, else start it
+#   restart       restart `container@NODE`: its host-side unit changed, and only
+#                 a new start runs the new unit
 #   boot          nothing: the profile is what the next start boots
 #   test          run SYSTEM's `switch-to-configuration test` inside the running
 #                 container; refused (exit 3) when it is not running, since a
 #                 start boots the profile's system, not SYSTEM
 #   dry-activate  run SYSTEM's `switch-to-configuration dry-activate` inside the
 #                 running container; when it is stopped, say what a start would boot
-# `GOAL NODE SYSTEM`, or `retire NODE` (stop it).
+# `GOAL NODE SYSTEM`, `restart NODE SYSTEM`, or `retire NODE` (stop it).
 set -u
 unit=container@$2
 case $1 in
@@ -21,6 +23,7 @@ case $1 in
       exec systemctl start "$unit"
     fi
     ;;
+  restart) exec systemctl restart "$unit" ;;
   boot) exit 0 ;;
   test | dry-activate)
     if systemctl is-active --quiet "$unit"; then

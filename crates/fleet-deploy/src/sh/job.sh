@@ -5,8 +5,9 @@
 #
 # $1 state dir, $2 run id, $3 node, $4 kind script, $5 profile, $6 new system,
 # $7 confirmation timeout in seconds (0: none), $8 health-check timeout in
-# seconds, $9 switch timeout in seconds, $10 goal (switch, boot, test or
-# dry-activate, see goal.rs), $11 a generation number of the profile to move
+# seconds, $9 switch timeout in seconds, $10 the kind script's verb: a goal
+# (switch, boot, test or dry-activate, see goal.rs), or restart (a switch that
+# restarts a container whose host-side unit changed), $11 a generation number of the profile to move
 # to instead of setting it to a new generation (a rollback), or empty; then the
 # health checks, each as LABEL COUNT ARG..., run as that argument vector (never
 # as shell text).
@@ -25,8 +26,11 @@ umask 077
 echo $$ >"$1/jobs/$3.pid"
 set -u
 state=$1 run=$2 name=$3 kind=$4 profile=$5 new=$6 confirm=$7 check_timeout=$8 switch_timeout=$9
-goal=${10} generation=${11}
+verb=${10} generation=${11}
 shift 11
+# A restart is a switch whose kind verb restarts the node.
+goal=$verb
+[ "$verb" = restart ] && goal=switch
 jobs=$state/jobs status=$state/jobs/$name.status
 marker=$state/activated/$name pending=$state/pending/$name
 say() { printf '%s\n' "$*" >"$status.tmp" && mv -f "$status.tmp" "$status"; }
@@ -45,10 +49,10 @@ if [ ! -e "$new/nixos-version" ] || [ ! -x "$new/bin/switch-to-configuration" ];
 fi
 say started
 
-# Runs the kind's script for this job's goal with system $1, killed at the
+# Runs the kind's script for this job's verb with system $1, killed at the
 # timeout.
 switch_to() {
-  timeout -k 10 "$switch_timeout" sh "$kind" "$goal" "$name" "$1"
+  timeout -k 10 "$switch_timeout" sh "$kind" "$verb" "$name" "$1"
   code=$?
   [ "$code" = 124 ] && log "$goal of $1 did not finish within ${switch_timeout}s; it was stopped"
   return "$code"
@@ -107,6 +111,11 @@ roll_back() {
     else
       say "failed: $why; rolling back to $old failed too, see $jobs/$name.log"
     fi
+  elif [ "$before" = "$new" ]; then
+    # A restart of the system it ran before: there is nothing to go back
+    # to, and stopping it would leave less than this job found.
+    rm -f "$pending"
+    say "failed: $why; it keeps $new, which it ran before this job"
   else
     log "no earlier system to roll back to: $why"
     [ "$goal" = test ] || rm -f "$profile"
