@@ -10,7 +10,8 @@
 #   2. one nix copy --no-check-sigs --to ssh-ng://USER@HOST of all of them;
 #   3. one ssh invocation that runs, in dependency order (the NODEs' order,
 #      host first), each node's activation: the same commands as
-#      sequential-deploy.sh, skipping a node whose profile already points at
+#      sequential-deploy.sh (those of crates/fleet-deploy/src/activation.txt,
+#      checked by its test), skipping a node whose profile already points at
 #      its new system (as a tool that compares before it activates would).
 #
 # Arguments as for sequential-deploy.sh.

@@ -7,7 +7,9 @@
 #
 #   1. nix build --json --no-link FLAKE#nixosConfigurations.NODE.config.system.build.toplevel
 #   2. nix copy --no-check-sigs --to ssh-ng://USER@HOST  (its closure)
-#   3. one ssh command that activates it, with the commands a NixOS target needs:
+#   3. one ssh command that activates it, with the commands a NixOS target needs
+#      (crates/fleet-deploy/src/activation.txt defines them; its test fails
+#      when this script runs others):
 #      host:      nix-env -p /nix/var/nix/profiles/system --set P
 #                 systemd-run ... P/bin/switch-to-configuration switch
 #      container: mkdir -p /nix/var/nix/profiles/per-container/NODE

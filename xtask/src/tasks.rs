@@ -2,7 +2,7 @@
 //! xtask`'s help, usage lines and argument checks are written from it, as
 //! `fleet`'s are from `crates/fleet-cli/src/table.rs`.
 
-use fleet_cli::{CommandSpec, Complete, OptSpec};
+use fleet_cli::{CommandSpec, Complete, OptSpec, Rest};
 
 /// Every developer task, in the order help lists them.
 pub(crate) static TASKS: &[CommandSpec] = &[DEMO, BENCH, MAN];
@@ -22,7 +22,7 @@ pub(crate) const DEMO: CommandSpec = CommandSpec {
             --flake, --target and --ssh-option to try status, diff, deploy and rollback against it; \
             `demo --stop` stops it and removes its folder.",
     options: &[&KEEP, &STOP, &DIR],
-    nix_args: false,
+    after_dashes: Rest::Nothing,
     examples: &[
         ("demo --keep", "the demo, leaving its simulated VPS running"),
         ("demo --stop", "stop the VPS that `demo --keep` left running"),
@@ -113,7 +113,7 @@ Benchmarks:
 Installs nix-bin (and for deploy and eval openssh-server) with apt-get when missing and \
 this is Debian as root.",
     options: &[&RUNS, &PATHS, &SIZES, &MIXED, &KEEP_BASHRC],
-    nix_args: false,
+    after_dashes: Rest::Nothing,
     examples: &[
         ("bench diff --runs 3", "the closure diff, three timed runs"),
         ("bench deploy --sizes 4", "one size"),
@@ -172,7 +172,7 @@ pub(crate) const MAN: CommandSpec = CommandSpec {
     about: "Run it after changing a command or an option; a tidy test fails while the file is stale. \
             Read it with `man crates/fleet-cli/fleet.1`.",
     options: &[],
-    nix_args: false,
+    after_dashes: Rest::Nothing,
     examples: &[("man", "write crates/fleet-cli/fleet.1")],
     complete: Complete::Nothing,
 };

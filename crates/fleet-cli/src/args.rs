@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::spec::{did_you_mean, CommandSpec};
+use crate::spec::{did_you_mean, CommandSpec, Rest};
 
 /// A command's arguments, consumed as the command asks for them.
 pub struct Args {
@@ -43,7 +43,7 @@ impl Args {
             let rest = items.split_off(at);
             rest[1..].to_vec()
         });
-        if nix_args.is_some() && !spec.nix_args {
+        if nix_args.is_some() && spec.after_dashes == Rest::Nothing {
             return Err(UsageError(format!(
                 "`{}` passes no arguments to nix; `--` is not an option of it",
                 spec.name

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use std::time::Duration;
 
-use fleet_deploy::{ConfigError, Kinds, Mode, Plan, Summary, DEFAULT_CONFIRM};
+use fleet_deploy::{ConfigError, Goal, Kinds, Mode, Plan, Summary, DEFAULT_CONFIRM};
 use fleet_graph::GraphError;
 use fleet_nix::{EvalSettings, Nix, Target};
 
@@ -18,8 +18,16 @@ use crate::source::SourceArgs;
 /// Runs `deploy`.
 pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let dry_run = args.flag("--dry-run");
+    let ask = args.flag("--ask");
+    let yes = args.flag("--yes");
     let request = Request::take(&mut args)?;
     args.finish()?;
+    if ask {
+        return crate::ask::run(request, dry_run, yes);
+    }
+    if yes {
+        return Err(CliError::Usage("--yes answers --ask; give both, or neither".into()));
+    }
     request.run(if dry_run { Mode::DryRun } else { Mode::Deploy })
 }
 
@@ -41,6 +49,8 @@ pub(crate) struct Request {
     format: Format,
     build_logs: bool,
     evaluation: EvalSettings,
+    goal: Goal,
+    rollback_to: Option<u32>,
 }
 
 impl Request {
@@ -79,6 +89,18 @@ impl Request {
         let format = Format::take(args)?;
         let build_logs = args.flag("--print-build-logs");
         let evaluation = take_evaluation(args)?;
+        let goal = match args.value("--goal")? {
+            None => Goal::Switch,
+            Some(name) => Goal::parse(&name).map_err(|e| CliError::Usage(format!("--goal: {e}")))?,
+        };
+        let rollback_to = match args.value("--to")? {
+            None => None,
+            Some(text) => Some(text.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--to takes a generation number (as `status` shows it), not `{text}`"
+                ))
+            })?),
+        };
         let nix_args = args.nix_args();
         Ok(Request {
             hosts,
@@ -96,6 +118,8 @@ impl Request {
             format,
             build_logs,
             evaluation,
+            goal,
+            rollback_to,
         })
     }
 
@@ -104,10 +128,15 @@ impl Request {
         self.format == Format::Json
     }
 
+    /// The output format asked for.
+    pub(crate) fn format(&self) -> Format {
+        self.format
+    }
+
     /// Runs the pipeline in `mode` (deploy, dry run, status or rollback) and
     /// prints the result.
-    pub(crate) fn run(self, mode: Mode) -> Result<(), CliError> {
-        let source = self.source.resolve()?;
+    pub(crate) fn run(&self, mode: Mode) -> Result<(), CliError> {
+        let source = self.source.clone().resolve()?;
         let roots = self.roots.dir(&source)?;
         let builders = self.builders.iter().flat_map(|spec| ["--builders".to_string(), spec.clone()]);
         let nix = nix_with_args(&self.nix_args)
@@ -121,7 +150,9 @@ impl Request {
             .with_confirm_timeout(self.confirm)
             .with_build_on_target(self.build_on_target)
             .with_build_logs(self.build_logs)
-            .with_evaluation(self.evaluation);
+            .with_evaluation(self.evaluation.clone())
+            .with_goal(self.goal)
+            .with_rollback_to(self.rollback_to);
         let (summary, printed) =
             run_and_print(&plan, &nix, mode, self.target.as_ref(), &self.ssh_options, self.format)?;
         if let Some(dir) = roots {

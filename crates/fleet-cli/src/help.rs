@@ -1,6 +1,6 @@
 //! Help text, usage lines and the version line, written from the command table.
 
-use crate::spec::{CommandSpec, OptSpec};
+use crate::spec::{CommandSpec, OptSpec, Rest};
 
 /// The width help text is wrapped to.
 const WIDTH: usize = 100;
@@ -14,6 +14,9 @@ pub(crate) const TAGLINE: &str =
 /// What the exit status means.
 pub(crate) const EXIT_STATUS: &str = "0 success, 1 some node failed, 2 usage or configuration error.";
 
+/// What `exec`'s `-- COMMAND...` is, for help and the manual.
+pub(crate) const COMMAND_HELP: &str = "The command to run on each node: its words are passed as they \
+     are, as an argument vector, never through a shell";
 /// What `-- ARGS...` does, for help and the manual.
 pub(crate) const NIX_ARGS_HELP: &str = "Pass ARGS on to nix: to the evaluation of the flake and to every \
      `nix build`, so use flags both accept (settings such as `--option NAME VALUE`, `--show-trace`, \
@@ -74,8 +77,10 @@ pub(crate) fn command_help(program: &str, spec: &CommandSpec) -> String {
     for option in spec.options {
         text.push_str(&option_entry(option));
     }
-    if spec.nix_args {
-        text.push_str(&aligned("  -- ARGS...", NIX_ARGS_HELP, OPTION_COLUMN));
+    match spec.after_dashes {
+        Rest::Nix => text.push_str(&aligned("  -- ARGS...", NIX_ARGS_HELP, OPTION_COLUMN)),
+        Rest::Command => text.push_str(&aligned("  -- COMMAND...", COMMAND_HELP, OPTION_COLUMN)),
+        Rest::Nothing => {}
     }
     text.push_str(&aligned("  -h, --help", "Print this help", OPTION_COLUMN));
     if !spec.examples.is_empty() {
@@ -96,8 +101,10 @@ pub(crate) fn usage(program: &str, spec: &CommandSpec) -> Vec<String> {
     if !spec.operands.is_empty() {
         words.push(spec.operands.to_string());
     }
-    if spec.nix_args {
-        words.push("[-- NIX-ARGS...]".into());
+    match spec.after_dashes {
+        Rest::Nix => words.push("[-- NIX-ARGS...]".into()),
+        Rest::Command => words.push("-- COMMAND...".into()),
+        Rest::Nothing => {}
     }
     let indent = " ".repeat("Usage: ".len() + head.len() + 1);
     let mut lines = vec![head.clone()];

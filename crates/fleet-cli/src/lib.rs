@@ -1,5 +1,5 @@
 //! The `fleet` command line: parses the user commands (`graph`, `build`,
-//! `deploy`, `diff`, `rollback`, `status`, `completions`), dispatches each to
+//! `deploy`, `diff`, `rollback`, `exec`, `status`, `completions`), dispatches each to
 //! its module's `run`, and maps the result to an exit code.
 //!
 //! One table (`table.rs`) says which commands and options exist; help, usage
@@ -11,10 +11,12 @@
 #![deny(missing_docs)]
 
 mod args;
+mod ask;
 mod build;
 mod completions;
 mod deploy;
 mod diff;
+mod exec;
 mod exit;
 mod format;
 mod gc_roots;
@@ -37,7 +39,7 @@ pub use exit::{report, CliError, NODE_FAILED, SUCCESS, USAGE};
 pub use help::version_line;
 pub use man::man_page;
 pub use output::print;
-pub use spec::{CommandSpec, Complete, OptSpec};
+pub use spec::{CommandSpec, Complete, OptSpec, Rest};
 pub use table::COMMANDS;
 
 /// What the command line asks for, once the command is known.
@@ -111,6 +113,7 @@ pub fn run(command: &str, args: Args) -> Result<(), CliError> {
         "deploy" => deploy::run(args),
         "diff" => diff::run(args),
         "rollback" => rollback::run(args),
+        "exec" => exec::run(args),
         "status" => status::run(args),
         "completions" => completions::run(args),
         other => Err(CliError::Usage(format!("unknown command `{other}`"))),

@@ -2,7 +2,8 @@
 //! `cargo xtask man` writes it to `crates/fleet-cli/fleet.1`; a tidy test
 //! fails when that file is not what this writes.
 
-use crate::help::{preformatted, usage, EXIT_STATUS, NIX_ARGS_HELP, TAGLINE};
+use crate::help::{preformatted, usage, COMMAND_HELP, EXIT_STATUS, NIX_ARGS_HELP, TAGLINE};
+use crate::spec::Rest;
 use crate::table::COMMANDS;
 
 /// Text as roff: backslashes and dashes escaped, a leading dot or quote
@@ -64,8 +65,14 @@ pub fn man_page() -> String {
             };
             page.push_str(&format!(".TP\n{synopsis}\n{}\n", roff(option.help)));
         }
-        if command.nix_args {
-            page.push_str(&format!(".TP\n\\fB\\-\\-\\fR \\fIARGS\\fR...\n{}\n", roff(NIX_ARGS_HELP)));
+        match command.after_dashes {
+            Rest::Nix => {
+                page.push_str(&format!(".TP\n\\fB\\-\\-\\fR \\fIARGS\\fR...\n{}\n", roff(NIX_ARGS_HELP)))
+            }
+            Rest::Command => {
+                page.push_str(&format!(".TP\n\\fB\\-\\-\\fR \\fICOMMAND\\fR...\n{}\n", roff(COMMAND_HELP)))
+            }
+            Rest::Nothing => {}
         }
         if !command.examples.is_empty() {
             page.push_str(".PP\nExamples:\n");

@@ -8,6 +8,7 @@ use crate::args::Args;
 use crate::exit::CliError;
 
 /// The `--flake` and `--graph` options as given.
+#[derive(Clone)]
 pub(crate) struct SourceArgs {
     flake: Option<String>,
     graph: Option<Utf8PathBuf>,

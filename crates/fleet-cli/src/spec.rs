@@ -17,8 +17,8 @@ pub struct CommandSpec {
     pub about: &'static str,
     /// Every option the command takes, in the order help lists them.
     pub options: &'static [&'static OptSpec],
-    /// Whether `-- ARGS...` passes arguments on to nix.
-    pub nix_args: bool,
+    /// What `-- ARGS...` means for the command, if it takes it.
+    pub after_dashes: Rest,
     /// `(arguments after the program's name, what they do)`.
     pub examples: &'static [(&'static str, &'static str)],
     /// What a shell may offer as operands.
@@ -38,6 +38,17 @@ pub struct OptSpec {
     pub help: &'static str,
     /// What a shell may offer as its value.
     pub complete: Complete,
+}
+
+/// What the arguments after `--` are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rest {
+    /// The command takes no `--`.
+    Nothing,
+    /// Arguments passed on to nix.
+    Nix,
+    /// The command to run, as an argument vector (`exec`).
+    Command,
 }
 
 /// What shell completion offers for an option's value or a command's operands.

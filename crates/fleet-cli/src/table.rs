@@ -3,7 +3,7 @@
 //! and the manual page are all written from it (`help.rs`, `completions.rs`,
 //! `man.rs`), and the parser refuses what it does not list (`args.rs`).
 
-use crate::spec::{CommandSpec, Complete, OptSpec};
+use crate::spec::{CommandSpec, Complete, OptSpec, Rest};
 
 const fn opt(long: &'static str, value: Option<&'static str>, help: &'static str) -> OptSpec {
     OptSpec { long, value, repeatable: false, help, complete: Complete::Nothing }
@@ -130,6 +130,26 @@ static KEEP_RESULT: OptSpec = opt(
     "Keep what was built as garbage-collector roots in .gcroots/NODE next to the flake's \
      flake.nix (like colmena's --keep-result; --out-link DIR chooses the folder)",
 );
+static GOAL: OptSpec = OptSpec {
+    complete: Complete::Words(GOALS),
+    ..opt(
+        "--goal",
+        Some("GOAL"),
+        "switch (default), boot, test or dry-activate, as nixos-rebuild means them (see above)",
+    )
+};
+static ASK: OptSpec = opt(
+    "--ask",
+    None,
+    "Show every selected node's diff first, then ask once on the terminal before changing anything",
+);
+static YES: OptSpec =
+    opt("--yes", None, "With --ask: answer yes without asking (needed when there is no terminal)");
+static TO: OptSpec = opt(
+    "--to",
+    Some("N"),
+    "Move each selected node's profile to its generation N instead of the one before the current",
+);
 static DOT: OptSpec =
     opt("--dot", None, "Print Graphviz dot instead (edges point from a dependency to its dependent)");
 static NAMES: OptSpec = opt(
@@ -150,7 +170,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         forms: &[],
         about: "",
         options: &[&DOT, &NAMES, &JSON, &FLAKE, &GRAPH],
-        nix_args: false,
+        after_dashes: Rest::Nothing,
         examples: &[
             ("graph", "the activation order"),
             ("graph --dot | dot -Tsvg > fleet.svg", "a picture of the graph"),
@@ -178,7 +198,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             &FLAKE,
             &GRAPH,
         ],
-        nix_args: true,
+        after_dashes: Rest::Nix,
         examples: &[
             ("build --container nannuo-bot", "build one container"),
             (
@@ -199,13 +219,30 @@ pub static COMMANDS: &[CommandSpec] = &[
                 failed node are skipped. The host runs `switch-to-configuration switch` in a transient \
                 unit; a container gets its per-container profile set and `container@NAME` reloaded \
                 (or started).\n\n\
+                Goals (--goal), as nixos-rebuild means them: `switch` sets the profile and activates; \
+                `boot` sets the profile and runs `switch-to-configuration boot` on the host, while a \
+                container's profile is simply what its next start boots (nothing restarts); `test` \
+                activates without setting the profile (the host's `switch-to-configuration test`, a \
+                running container's `switch-to-configuration test` run inside it with `nixos-container \
+                run`; a stopped container is refused), health-checked and confirmed like a switch, and \
+                rolled back by activating the old system again; `dry-activate` changes nothing and \
+                writes what a switch would do to the job log (/nix/var/fleet/jobs/NODE.log); for a \
+                stopped container, what a start would boot. Only `switch` and `test` are confirmed. \
+                The `build` goal is the `build` command; to push without activating, use \
+                `--goal dry-activate`, which copies the closures and changes nothing else.\n\n\
+                With --ask, the diff of every selected node comes first (as with --dry-run), then one \
+                question; anything but `y` changes nothing. Without a terminal --ask is refused unless \
+                --yes answers it.\n\n\
                 Safety: every activation runs as a job on the target, detached from the SSH session. A \
                 failed switch or health check rolls the node back to its previous system; one deploy at \
                 a time holds the target's lock; lost connections during lock, probe and copy are retried.",
         options: &[
             &HOST,
             &CONTAINER,
+            &GOAL,
             &DRY_RUN,
+            &ASK,
+            &YES,
             &JSON,
             &JSON_EVENTS,
             &PRINT_BUILD_LOGS,
@@ -224,9 +261,14 @@ pub static COMMANDS: &[CommandSpec] = &[
             &FLAKE,
             &GRAPH,
         ],
-        nix_args: true,
+        after_dashes: Rest::Nix,
         examples: &[
             ("deploy --container nannuo-bot --dry-run", "what a deploy of one container would change"),
+            ("deploy --ask", "show every node's diff, then ask before deploying"),
+            (
+                "deploy --goal boot --host vps-arm",
+                "vps-arm and its containers get their new systems at the next boot or start; nothing restarts",
+            ),
             (
                 "deploy --host @prod -- --show-trace",
                 "the hosts tagged prod and their containers, with nix's --show-trace",
@@ -257,7 +299,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             &FLAKE,
             &GRAPH,
         ],
-        nix_args: true,
+        after_dashes: Rest::Nix,
         examples: &[
             ("diff --container 'bgs-*'", "what a deploy would change in the bgs containers"),
             (
@@ -269,16 +311,21 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "rollback",
-        summary: "Activate the selected nodes' previous generations",
+        summary: "Activate the selected nodes' previous generations (or generation N)",
         operands: "",
         forms: &[],
-        about: "Nothing is built. For each node, the generation before the profile's current one \
-                becomes a new generation and is activated like a deploy would (health checks, \
-                confirmation for the host, rollback if that fails too), in dependency order, under the \
-                target's deploy lock.",
+        about: "Nothing is built. Each node's profile moves to an existing generation, as \
+                `nix-env --rollback` and `--switch-generation` do, without making a new one: the \
+                generation before the current one, or N with --to. So a second rollback goes one \
+                further back, and `--to` with a newer number goes forward again (`status` shows the \
+                current number). The system is then activated like a deploy would (health checks, \
+                confirmation for the host, and back to where it was if that fails), in dependency \
+                order, under the target's deploy lock. A generation that does not exist is an error \
+                naming those that do, and nothing changes.",
         options: &[
             &HOST,
             &CONTAINER,
+            &TO,
             &TARGET,
             &SSH_OPTION,
             &NO_CONFIRM,
@@ -288,8 +335,28 @@ pub static COMMANDS: &[CommandSpec] = &[
             &FLAKE,
             &GRAPH,
         ],
-        nix_args: false,
-        examples: &[("rollback --container nannuo-bot", "one container back to its previous generation")],
+        after_dashes: Rest::Nothing,
+        examples: &[
+            ("rollback --container nannuo-bot", "one container back to its previous generation"),
+            ("rollback --container nannuo-bot --to 3", "one container to its generation 3"),
+        ],
+        complete: Complete::Nothing,
+    },
+    CommandSpec {
+        name: "exec",
+        summary: "Run a command on each selected node at once (a container's inside it)",
+        operands: "",
+        forms: &[],
+        about: "Runs COMMAND on every selected node in parallel: on a host over SSH, in a container \
+                with `nixos-container run NAME -- COMMAND`. Each line of output (stdout and stderr) \
+                comes prefixed with its node's name; the summary gives each node's exit status, and the \
+                exit status is 1 if any node's command failed. Nothing is built and no lock is taken.",
+        options: &[&HOST, &CONTAINER, &TARGET, &SSH_OPTION, &FLAKE, &GRAPH],
+        after_dashes: Rest::Command,
+        examples: &[
+            ("exec -- systemctl --failed", "failed units on every node"),
+            ("exec --container 'bgs-*' -- df -h /", "disk use in the bgs containers"),
+        ],
         complete: Complete::Nothing,
     },
     CommandSpec {
@@ -313,7 +380,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             &FLAKE,
             &GRAPH,
         ],
-        nix_args: true,
+        after_dashes: Rest::Nix,
         examples: &[
             ("status", "every node"),
             ("status --container @web --container 'test-*'", "the containers tagged web, and test-*"),
@@ -328,7 +395,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         about: "Writes a completion script for the `fleet` command on stdout, from the same table as \
                 this help. SHELL is bash, zsh or fish.",
         options: &[],
-        nix_args: false,
+        after_dashes: Rest::Nothing,
         examples: &[
             ("completions bash > ~/.local/share/bash-completion/completions/fleet", "bash"),
             ("completions fish > ~/.config/fish/completions/fleet.fish", "fish"),
@@ -342,11 +409,25 @@ pub static COMMANDS: &[CommandSpec] = &[
         forms: &[],
         about: "",
         options: &[],
-        nix_args: false,
+        after_dashes: Rest::Nothing,
         examples: &[("help deploy", "the options of deploy")],
         complete: Complete::Commands,
     },
 ];
 
+/// The goals `deploy --goal` takes (as [`fleet_deploy::Goal`] names them).
+pub(crate) const GOALS: &[&str] = &["switch", "boot", "test", "dry-activate"];
+
 /// The shells `completions` writes for.
 pub(crate) const SHELLS: &[&str] = &["bash", "zsh", "fish"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_goals_offered_are_the_pipelines() {
+        let names: Vec<&str> = fleet_deploy::Goal::ALL.iter().map(|g| g.name()).collect();
+        assert_eq!(GOALS, names);
+    }
+}

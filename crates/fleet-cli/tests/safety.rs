@@ -234,7 +234,10 @@ fn status_shows_generations_and_rollback_returns_to_the_previous_one() {
 
     let table = text(&bed.fleet(&["status", "--container", "test-container"]).stdout);
     let v2_name = v2.split_once('-').unwrap().1;
-    assert!(row(&table, "test-container").contains(" 3 (20"), "the rollback is generation 3: {table}");
+    assert!(
+        row(&table, "test-container").contains(" 1 (20"),
+        "the rollback moved the profile back to generation 1, making none: {table}"
+    );
     assert!(row(&table, "test-container").contains("differs: "), "{table}");
     assert!(row(&table, "test-container").ends_with(v2_name), "{table}");
 

@@ -10,11 +10,13 @@
 //! - `probe.sh`: reads every node's profile in one round trip.
 //! - `exit-codes.sh`: the exit codes by name, put in front of each of the
 //!   above (see `protocol.rs`).
-//! - `host.sh`, `container.sh`: the built-in kinds' switch scripts.
+//! - `host.sh`, `container.sh`: the built-in kinds' activation scripts.
+//! - `exec.sh`: runs `fleet exec`'s command (see `exec.rs`).
 
 use fleet_nix::RemoteScript;
 
 use crate::checks::Check;
+use crate::Goal;
 
 /// Where the orchestrator keeps its state on a target. Under `/nix` because the
 /// host persists `/nix` (its root is a tmpfs) and the testbed remaps it. The
@@ -44,16 +46,6 @@ pub(crate) enum Verb {
     Restart,
 }
 
-impl Verb {
-    /// The kind script's verb.
-    fn as_str(self) -> &'static str {
-        match self {
-            Verb::Switch => "switch",
-            Verb::Restart => "restart",
-        }
-    }
-}
-
 /// What one activation needs: see `job.sh` for the meaning of each part.
 pub(crate) struct JobSpec<'a> {
     pub(crate) node: &'a str,
@@ -64,10 +56,22 @@ pub(crate) struct JobSpec<'a> {
     pub(crate) confirm_seconds: u64,
     pub(crate) check_seconds: u64,
     pub(crate) switch_seconds: u64,
+    pub(crate) goal: Goal,
+    /// Move the profile to this existing generation instead of making a new one.
+    pub(crate) generation: Option<u32>,
     pub(crate) checks: Vec<Check>,
 }
 
 impl JobSpec<'_> {
+    /// What the job runs the kind's script with: the goal's name, or
+    /// `restart` (a switch that restarts a container whose unit changed).
+    fn kind_verb(&self) -> &'static str {
+        match self.verb {
+            Verb::Restart => "restart",
+            Verb::Switch => self.goal.name(),
+        }
+    }
+
     /// The job's arguments after its state dir and run id, as the agent's
     /// `launch` takes them (one per line: none holds a newline).
     pub(crate) fn args(&self) -> Vec<String> {
@@ -79,7 +83,8 @@ impl JobSpec<'_> {
             self.confirm_seconds.to_string(),
             self.check_seconds.to_string(),
             self.switch_seconds.to_string(),
-            self.verb.as_str().to_string(),
+            self.kind_verb().to_string(),
+            self.generation.map(|n| n.to_string()).unwrap_or_default(),
         ];
         for check in &self.checks {
             args.push(one_line(&check.label));

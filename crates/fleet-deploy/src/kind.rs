@@ -28,17 +28,19 @@ pub trait NodeKind: Send + Sync {
     fn profile(&self, node: &Node) -> String;
 
     /// The POSIX sh script (a real file, loaded with `include_str!`) that the
-    /// activation job runs as `switch NODE SYSTEM` to make the running node use
-    /// the system at SYSTEM (the profile already points at it), and as
-    /// `retire NODE` to stop a node that has no earlier system to go back to.
-    /// Values reach it only as those positional arguments.
+    /// activation job runs as `GOAL NODE SYSTEM` (a [`crate::Goal`]'s name:
+    /// `switch` makes the running node use the system at SYSTEM, which the
+    /// profile already points at; `boot`, `test` and `dry-activate` as NixOS
+    /// means them, see `job.sh`), and as `retire NODE` to stop a node that has
+    /// no earlier system to go back to. Exit status 3 refuses a goal before
+    /// anything changed. Values reach it only as those positional arguments.
     fn switch_script(&self) -> &'static str;
 
     /// Health checks every node of this kind gets.
     fn default_checks(&self, node: &Node) -> Vec<Check>;
 
-    /// The argument vector that runs `argv` as a declared health check of
-    /// `node` (inside a container, directly on a host).
+    /// The argument vector that runs `argv` on `node` (inside a container,
+    /// directly on a host): for declared health checks and `exec`.
     fn check_command(&self, node: &Node, argv: &[String]) -> Vec<String>;
 
     /// Whether a switch must be confirmed by the deployer over a new connection

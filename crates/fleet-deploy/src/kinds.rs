@@ -6,14 +6,15 @@ use fleet_nix::Target;
 use crate::checks::Check;
 use crate::NodeKind;
 
-/// A NixOS machine: the system profile, switched with `switch-to-configuration
-/// switch` inside a transient unit, as `nixos-rebuild --target-host` does, so the
+/// A NixOS machine: the system profile, activated with `switch-to-configuration
+/// GOAL` inside a transient unit, as `nixos-rebuild --target-host` does, so the
 /// switch finishes even if the SSH connection drops. A host switch can cut the
 /// deployer off (network, firewall, sshd), so it must be confirmed.
 pub struct HostKind;
 
-/// `switch NODE SYSTEM` / `retire NODE` for a host.
-const HOST_SCRIPT: &str = include_str!("sh/host.sh");
+/// `GOAL NODE SYSTEM` / `retire NODE` for a host: the commands of
+/// `activation.txt`.
+pub(crate) const HOST_SCRIPT: &str = concat!(include_str!("sh/exit-codes.sh"), include_str!("sh/host.sh"));
 
 impl NodeKind for HostKind {
     fn name(&self) -> &'static str {
@@ -56,12 +57,15 @@ impl NodeKind for HostKind {
 
 /// A native NixOS container (`containers.NAME` on its host, declared with
 /// `path = "/nix/var/nix/profiles/system"`): its own per-container profile,
-/// activated by reloading `container@NAME` (which runs `switch-to-configuration
-/// test` inside) or starting it when it is not running.
+/// switched by reloading `container@NAME` (which runs `switch-to-configuration
+/// test` inside) or starting it when it is not running; `test` and
+/// `dry-activate` run the new system's own inside the running container.
 pub struct ContainerKind;
 
-/// `switch NODE SYSTEM` / `retire NODE` for a container.
-const CONTAINER_SCRIPT: &str = include_str!("sh/container.sh");
+/// `GOAL NODE SYSTEM` / `retire NODE` for a container: the commands of
+/// `activation.txt`.
+pub(crate) const CONTAINER_SCRIPT: &str =
+    concat!(include_str!("sh/exit-codes.sh"), include_str!("sh/container.sh"));
 
 impl NodeKind for ContainerKind {
     fn name(&self) -> &'static str {

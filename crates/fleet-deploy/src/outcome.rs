@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use fleet_diff::ClosureDiff;
 
-use crate::NodeError;
+use crate::{Goal, NodeError};
 
 /// How far a run goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,9 @@ pub enum Outcome {
     /// Restarted on the system it already ran, because its host's switch
     /// changed its unit.
     Restarted,
+    /// A goal other than switch ran to its end: the profile set for the next
+    /// boot, the system tested without setting it, or a dry activation.
+    Reached(Goal),
     /// Dry run: the target runs another system (or none), which a deploy would replace.
     WouldActivate,
     /// The target already ran this exact system: nothing was pushed or activated.
@@ -56,9 +59,12 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every label [`Outcome::label`] gives, in the order summaries count them.
-    pub const LABELS: [&'static str; 8] = [
+    pub const LABELS: [&'static str; 11] = [
         "activated",
         "restarted",
+        "set for boot",
+        "tested",
+        "dry-activated",
         "would activate",
         "unchanged",
         "built",
@@ -74,6 +80,7 @@ impl Outcome {
             Outcome::Built
                 | Outcome::Activated
                 | Outcome::Restarted
+                | Outcome::Reached(_)
                 | Outcome::WouldActivate
                 | Outcome::Unchanged
         )
@@ -85,6 +92,10 @@ impl Outcome {
             Outcome::Built => "built",
             Outcome::Activated => "activated",
             Outcome::Restarted => "restarted",
+            Outcome::Reached(Goal::Boot) => "set for boot",
+            Outcome::Reached(Goal::Test) => "tested",
+            Outcome::Reached(Goal::DryActivate) => "dry-activated",
+            Outcome::Reached(Goal::Switch) => "activated",
             Outcome::WouldActivate => "would activate",
             Outcome::Unchanged => "unchanged",
             Outcome::Failed(_) => "failed",
@@ -150,6 +161,9 @@ mod tests {
             Outcome::Built,
             Outcome::Activated,
             Outcome::Restarted,
+            Outcome::Reached(Goal::Boot),
+            Outcome::Reached(Goal::Test),
+            Outcome::Reached(Goal::DryActivate),
             Outcome::WouldActivate,
             Outcome::Unchanged,
             Outcome::Failed(error.clone()),
@@ -162,6 +176,7 @@ mod tests {
                 Outcome::Built
                 | Outcome::Activated
                 | Outcome::Restarted
+                | Outcome::Reached(_)
                 | Outcome::WouldActivate
                 | Outcome::Unchanged
                 | Outcome::Failed(_)

@@ -14,7 +14,7 @@ use std::time::Duration;
 use fleet_graph::{Fleet, Node, Selection};
 use fleet_nix::{Connections, EvalSettings, Nix, Target};
 
-use crate::{ConfigError, Event, Kinds, Mode, Sink, Summary};
+use crate::{ConfigError, Event, Goal, Kinds, Mode, Sink, Summary};
 use flow::{Finale, Flow, Probe};
 
 mod activate;
@@ -36,6 +36,8 @@ pub struct Plan<'a> {
     build_on_target: bool,
     build_logs: bool,
     evaluation: EvalSettings,
+    goal: Goal,
+    rollback_to: Option<u32>,
 }
 
 /// How long a host waits for confirmation by default.
@@ -64,7 +66,22 @@ impl<'a> Plan<'a> {
             build_on_target: false,
             build_logs: false,
             evaluation: EvalSettings::default(),
+            goal: Goal::Switch,
+            rollback_to: None,
         })
+    }
+
+    /// What a deploy does to each node (default: [`Goal::Switch`]).
+    pub fn with_goal(mut self, goal: Goal) -> Plan<'a> {
+        self.goal = goal;
+        self
+    }
+
+    /// The generation a rollback moves each node's profile to (default: the
+    /// one before the current).
+    pub fn with_rollback_to(mut self, generation: Option<u32>) -> Plan<'a> {
+        self.rollback_to = generation;
+        self
     }
 
     /// How many builds and activations may run at once (at least one).
@@ -186,8 +203,9 @@ impl<'a> Plan<'a> {
         self.with_connections(targets, |targets| flow::run(self, flow, nix, targets, sink))
     }
 
-    /// Activates every selected node's previous generation, under each host's
-    /// deploy lock; nothing is built.
+    /// Moves every selected node's profile to its previous generation (or
+    /// the one [`Plan::with_rollback_to`] names) and activates it, under each
+    /// host's deploy lock; nothing is built.
     fn rollback(&self, nix: &Nix, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
         let flow = Flow { build: false, lock: true, probe: Some(Probe::Full), finale: Finale::Activate };
         self.with_connections(targets, |targets| flow::run(self, flow, nix, targets, sink))

@@ -9,7 +9,8 @@ use crate::job::STATE_DIR;
 /// `$1` state dir, `$2` `full` or `brief`, then `NAME PROFILE` pairs. Prints
 /// per node: name, current system, `pending` if an activation of it did not
 /// finish and, when full, the current generation number, the system of the
-/// generation before it, and when the current generation was made. A deploy
+/// generation before it, when the current generation was made, the number of
+/// the generation before it, and every generation as `NUMBER:SYSTEM` words. A deploy
 /// needs only the brief form, which starts one program per node.
 pub(crate) const PROBE: &str = concat!(include_str!("sh/exit-codes.sh"), include_str!("sh/probe.sh"));
 
@@ -26,6 +27,10 @@ pub(crate) struct Probed {
     pub(crate) previous: Option<String>,
     /// When the current generation was made (UTC).
     pub(crate) since: Option<String>,
+    /// The number of the generation before the current one.
+    pub(crate) previous_generation: Option<u32>,
+    /// Every generation of the profile: number and system, by number.
+    pub(crate) generations: Vec<(u32, String)>,
 }
 
 /// The script that probes `nodes` (name, profile).
@@ -43,10 +48,19 @@ pub(crate) fn parse_probe(out: &str, names: &[String]) -> Result<Vec<Probed>, Co
         .lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split('\t').collect();
-            let [name, current, pending, generation, previous, since] = fields[..] else {
+            let [name, current, pending, generation, previous, since, previous_generation, all] = fields[..]
+            else {
                 return None;
             };
             let path = |p: &str| (!p.is_empty()).then(|| p.to_string());
+            let mut generations: Vec<(u32, String)> = all
+                .split_whitespace()
+                .filter_map(|word| {
+                    let (number, system) = word.split_once(':')?;
+                    Some((number.parse().ok()?, system.to_string()))
+                })
+                .collect();
+            generations.sort();
             Some((
                 name,
                 Probed {
@@ -55,6 +69,8 @@ pub(crate) fn parse_probe(out: &str, names: &[String]) -> Result<Vec<Probed>, Co
                     generation: generation.parse().ok(),
                     previous: path(previous),
                     since: path(since),
+                    previous_generation: previous_generation.parse().ok(),
+                    generations,
                 },
             ))
         })
@@ -79,7 +95,8 @@ mod tests {
     fn probe_output_maps_to_nodes() {
         let names = vec!["a".to_string(), "b".to_string()];
         let got = parse_probe(
-            "b\t/nix/store/x\tpending\t3\t/nix/store/w\t2026-11-26 05:00:00Z\na\t\t\t\t\t\n",
+            "b\t/nix/store/x\tpending\t3\t/nix/store/w\t2026-11-26 05:00:00Z\t1\t3:/nix/store/x 1:/nix/store/w\n\
+             a\t\t\t\t\t\t\t\n",
             &names,
         )
         .unwrap();
@@ -92,9 +109,11 @@ mod tests {
                 generation: Some(3),
                 previous: Some("/nix/store/w".into()),
                 since: Some("2026-11-26 05:00:00Z".into()),
+                previous_generation: Some(1),
+                generations: vec![(1, "/nix/store/w".into()), (3, "/nix/store/x".into())],
             }
         );
-        let err = parse_probe("a\t\t\t\t\t\n", &names).unwrap_err();
+        let err = parse_probe("a\t\t\t\t\t\t\t\n", &names).unwrap_err();
         assert!(err.to_string().contains("did not report node b"), "{err}");
     }
 
@@ -124,6 +143,11 @@ mod tests {
                 generation: Some(3),
                 previous: path("one"),
                 since: got[0].since.clone(),
+                previous_generation: Some(1),
+                generations: vec![
+                    (1, dir.join("one").display().to_string()),
+                    (3, dir.join("two").display().to_string())
+                ],
             }
         );
         let since = got[0].since.as_deref().unwrap_or_default();

@@ -13,9 +13,10 @@ pub(crate) enum Exit {
     Failed = 1,
     /// It was called wrongly (`EXIT_USAGE`).
     Usage = 2,
-    /// The target cannot take a deploy: no Nix, no state folder, or a path that
-    /// is not a system (`EXIT_UNPREPARED`).
-    Unprepared = 3,
+    /// Refused, with nothing changed: the target cannot take a deploy (no Nix,
+    /// no state folder), the path is not a system, or the goal does not apply
+    /// (`test` of a stopped container) (`EXIT_REFUSED`).
+    Refused = 3,
     /// A job of a run that no longer holds the deploy lock (`EXIT_FENCED`).
     Fenced = 4,
     /// Another run holds the deploy lock (`EXIT_LOCKED`: `EX_TEMPFAIL`).
@@ -28,7 +29,7 @@ impl Exit {
     const ALL: [(Exit, &'static str); 5] = [
         (Exit::Failed, "EXIT_FAILED"),
         (Exit::Usage, "EXIT_USAGE"),
-        (Exit::Unprepared, "EXIT_UNPREPARED"),
+        (Exit::Refused, "EXIT_REFUSED"),
         (Exit::Fenced, "EXIT_FENCED"),
         (Exit::Locked, "EXIT_LOCKED"),
     ];
@@ -38,7 +39,7 @@ impl Exit {
         match code? {
             1 => Some(Exit::Failed),
             2 => Some(Exit::Usage),
-            3 => Some(Exit::Unprepared),
+            3 => Some(Exit::Refused),
             4 => Some(Exit::Fenced),
             75 => Some(Exit::Locked),
             _ => None,
@@ -207,6 +208,8 @@ mod tests {
             ("job.sh", crate::job::JOB),
             ("confirm.sh", crate::job::CONFIRM),
             ("probe.sh", crate::probe::PROBE),
+            ("host.sh", crate::kinds::HOST_SCRIPT),
+            ("container.sh", crate::kinds::CONTAINER_SCRIPT),
         ] {
             assert!(text.starts_with(EXIT_CODES), "{file} starts with the exit codes");
             let bare: Vec<&str> = text

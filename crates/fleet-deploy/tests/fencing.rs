@@ -267,6 +267,7 @@ fn a_job_of_a_run_without_the_lock_refuses_to_start() {
         "1",
         "5",
         "switch",
+        "",
     ];
     let out = bed.testbed.target().run(&RemoteScript::new(r#"sh "$@" || echo "exit $?""#, args)).unwrap();
     assert_eq!(out.trim(), "exit 4");

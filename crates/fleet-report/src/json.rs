@@ -27,7 +27,8 @@ pub fn summary_json(command: &str, summary: &Summary) -> String {
 /// One node's report: `{"node", "outcome", "old", "new", "generation",
 /// "pending", "elapsed_seconds", "reused_evaluation", "error"}`. `outcome` is one of
 /// [`Outcome::LABELS`](fleet_deploy::Outcome::LABELS): `built`, `activated`,
-/// `restarted`, `would activate`, `unchanged`, `rolled back`, `failed` or `skipped`; `old` and `new` are store paths or null; `generation` is
+/// `restarted`, `set for boot`, `tested`, `dry-activated`, `would activate`,
+/// `unchanged`, `rolled back`, `failed` or `skipped`; `old` and `new` are store paths or null; `generation` is
 /// `{"number", "since"}` or null; `error` is `{"stage", "message"}` for a
 /// failed or rolled-back node, `{"reason"}` for a skipped one, else null.
 pub fn node_json(report: &NodeReport) -> Value {

@@ -23,7 +23,7 @@ pub fn status_table(summary: &Summary) -> String {
             (Outcome::Unchanged, _, _) => "matches".to_string(),
             (Outcome::WouldActivate, None, _) => "not deployed yet".to_string(),
             (Outcome::WouldActivate, _, _) if report.pending => {
-                "activation unfinished: deploy again".to_string()
+                "not switched in full (unfinished, or --goal boot or test): deploy to switch".to_string()
             }
             (Outcome::WouldActivate, _, Some(new)) => format!("differs: {}", short_path(new)),
             (outcome, _, _) => outcome.label().to_string(),

@@ -13,7 +13,7 @@ use crate::checks;
 use crate::job::{self, JobSpec, Verb};
 use crate::lock::{DeployLock, JobStatus};
 use crate::protocol::FinalStatus;
-use crate::{Event, NodeError, Outcome, Sink, Stage};
+use crate::{Event, Goal, NodeError, Outcome, Sink, Stage};
 
 /// `$1` old system, `$2` new system, then container names: prints those whose
 /// unit or `.conf` differs between the two.
@@ -21,12 +21,15 @@ const UNITS: &str = include_str!("../sh/units.sh");
 
 impl Plan<'_> {
     /// Runs the activation job that moves `node` to `new` on `target` (with
-    /// `verb`: switched in place, or restarted), under `lock`.
+    /// `verb`: switched in place, or restarted; for the run's goal; a
+    /// rollback's to `generation`), under `lock`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn activate(
         &self,
         node: &Node,
         new: &str,
         verb: Verb,
+        generation: Option<u32>,
         target: &Target,
         lock: &DeployLock,
         sink: &dyn Sink,
@@ -35,7 +38,11 @@ impl Plan<'_> {
         let host = self.fleet.host_of(name).expect("validated nodes have hosts");
         let kind = self.kinds.of(node);
         let confirm_seconds = match (self.confirm, target) {
-            (Some(timeout), Target::Ssh(_)) if kind.needs_confirmation() => timeout.as_secs().max(1),
+            (Some(timeout), Target::Ssh(_))
+                if kind.needs_confirmation() && self.goal.changes_running_system() =>
+            {
+                timeout.as_secs().max(1)
+            }
             _ => 0,
         };
         let spec = JobSpec {
@@ -47,6 +54,8 @@ impl Plan<'_> {
             confirm_seconds,
             check_seconds: checks::check_seconds(node).expect("checks are validated"),
             switch_seconds: self.switch_seconds,
+            goal: self.goal,
+            generation,
             checks: checks::check_commands(kind, node).expect("checks are validated"),
         };
         // The job is bounded on the target: two switches (there and back), the
@@ -60,7 +69,7 @@ impl Plan<'_> {
         }
         match lock.wait(name, confirm_seconds > 0, bound) {
             Err(error) => failed(Stage::Activate, error),
-            Ok(JobStatus::Done { status, log }) => job_outcome(name, lock, status, log),
+            Ok(JobStatus::Done { status, log }) => job_outcome(name, lock, status, log, self.goal),
             Ok(JobStatus::Switched) => {
                 sink.event(Event::Stage { node: name, stage: Stage::Confirm });
                 // A new connection, not the shared one: confirming proves that
@@ -70,7 +79,7 @@ impl Plan<'_> {
                     retrying(&host.name, Stage::Confirm, sink, || fresh.run(&job::confirm(name, lock.run())));
                 // Either way, the job's own final status says what happened.
                 match (confirmed, lock.wait(name, false, bound)) {
-                    (Ok(_), Ok(JobStatus::Done { status, log })) => job_outcome(name, lock, status, log),
+                    (Ok(_), Ok(JobStatus::Done { status, log })) => job_outcome(name, lock, status, log, self.goal),
                     (Err((error, tries)), Ok(JobStatus::Done { status, .. })) if status.rolled_back() => {
                         let why = format!(
                             "{}\nthe target was not confirmed, and it rolled back by itself: {status}",
@@ -83,7 +92,7 @@ impl Plan<'_> {
                             tries,
                         })
                     }
-                    (_, Ok(JobStatus::Done { status, log })) => job_outcome(name, lock, status, log),
+                    (_, Ok(JobStatus::Done { status, log })) => job_outcome(name, lock, status, log, self.goal),
                     (Ok(_), Ok(JobStatus::Switched)) | (Ok(_), Err(_)) => failed(
                         Stage::Confirm,
                         lock_error(lock, name, "was confirmed, but its job's final status could not be read"),
@@ -123,10 +132,13 @@ impl Plan<'_> {
     }
 }
 
-/// The outcome a job's final status means.
-fn job_outcome(name: &str, lock: &DeployLock, status: FinalStatus, log: Vec<String>) -> Outcome {
+/// The outcome a job's final status means, for a job of `goal`.
+fn job_outcome(name: &str, lock: &DeployLock, status: FinalStatus, log: Vec<String>, goal: Goal) -> Outcome {
     if status == FinalStatus::Ok {
-        return Outcome::Activated;
+        return match goal {
+            Goal::Switch => Outcome::Activated,
+            other => Outcome::Reached(other),
+        };
     }
     let rolled_back = status.rolled_back();
     let tail = std::iter::once(status.to_string()).chain(log).collect::<Vec<_>>().join("\n");

@@ -135,6 +135,7 @@ pub(super) fn run(
             diff: None,
             reused_evaluation: false,
             restart: false,
+            switch_generation: None,
             outcome: None,
             finished_at: Duration::ZERO,
         })

@@ -26,7 +26,7 @@
 #                         refused: ...
 #   bye WHY               the agent ends by itself
 # Exits EXIT_LOCKED when another run holds the lock, naming it on stderr
-# (EXIT_UNPREPARED when it cannot make its state directory).
+# (EXIT_REFUSED when it cannot make its state directory).
 set -u
 umask 077
 state=$1 run=$2 holder=$3 lease=$4 job=$5 node_wait=$6
@@ -34,9 +34,9 @@ shift 6
 jobs=$state/jobs bin=$state/bin record=$state/deploy.lease
 if ! mkdir -p "$state" || ! chmod 700 "$state"; then
   echo "cannot create the state directory $state" >&2
-  exit "$EXIT_UNPREPARED"
+  exit "$EXIT_REFUSED"
 fi
-mkdir -p "$jobs" "$bin" "$state/activated" "$state/pending" || exit "$EXIT_UNPREPARED"
+mkdir -p "$jobs" "$bin" "$state/activated" "$state/pending" || exit "$EXIT_REFUSED"
 # Older versions left world-readable files; job logs may hold secrets.
 chmod -R go-rwx "$state" 2>/dev/null
 

@@ -1,8 +1,18 @@
 # shellcheck shell=sh
-# A native NixOS container's switch: reload `container@NODE` (which runs
-# `switch-to-configuration test` inside) when it runs, else start it.
-# `switch NODE SYSTEM`, `restart NODE SYSTEM` (its host-side unit changed:
-# only a new start runs the new unit) or `retire NODE`.
+# A native NixOS container's activation; the commands are the ones
+# `activation.txt` lists for a container. The job has set the per-container
+# profile already for switch and boot, never for test or dry-activate.
+#   switch        reload `container@NODE` (which runs the profile's
+#                 `switch-to-configuration test` inside) when it runs, else start it
+#   restart       restart `container@NODE`: its host-side unit changed, and only
+#                 a new start runs the new unit
+#   boot          nothing: the profile is what the next start boots
+#   test          run SYSTEM's `switch-to-configuration test` inside the running
+#                 container; refused (EXIT_REFUSED) when it is not running, since a
+#                 start boots the profile's system, not SYSTEM
+#   dry-activate  run SYSTEM's `switch-to-configuration dry-activate` inside the
+#                 running container; when it is stopped, say what a start would boot
+# `GOAL NODE SYSTEM`, `restart NODE SYSTEM`, or `retire NODE` (stop it).
 set -u
 unit=container@$2
 case $1 in
@@ -14,9 +24,20 @@ case $1 in
     fi
     ;;
   restart) exec systemctl restart "$unit" ;;
+  boot) exit 0 ;;
+  test | dry-activate)
+    if systemctl is-active --quiet "$unit"; then
+      exec nixos-container run "$2" -- "$3/bin/switch-to-configuration" "$1"
+    elif [ "$1" = test ]; then
+      echo "$unit is not running: test activates a running container only (a start boots its profile's system); use --goal switch or boot" >&2
+      exit "$EXIT_REFUSED"
+    else
+      echo "$unit is not running: a start would boot $3"
+    fi
+    ;;
   retire) exec systemctl stop "$unit" ;;
   *)
     echo "container.sh: unknown verb $1" >&2
-    exit 2
+    exit "$EXIT_USAGE"
     ;;
 esac

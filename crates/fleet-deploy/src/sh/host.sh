@@ -1,16 +1,19 @@
 # shellcheck shell=sh
-# A NixOS host's switch, as `nixos-rebuild --target-host` does it: inside a
-# transient unit, so the switch finishes even if the SSH connection drops.
-# `switch NODE SYSTEM` or `retire NODE` (a host is never stopped).
+# A NixOS host's activation, as `nixos-rebuild --target-host` does it: the
+# system's `switch-to-configuration GOAL` inside a transient unit, so it
+# finishes even if the SSH connection drops. The commands are the ones
+# `activation.txt` lists for the host.
+# `GOAL NODE SYSTEM` (GOAL: switch, boot, test or dry-activate), or
+# `retire NODE` (a host is never stopped).
 set -u
 case $1 in
-  switch)
+  switch | boot | test | dry-activate)
     exec systemd-run --collect --no-ask-password --pipe --quiet --service-type=exec \
-      --unit="fleet-switch-$2-$(date +%s)-$$" "$3/bin/switch-to-configuration" switch
+      --unit="fleet-$1-$2-$(date +%s)-$$" "$3/bin/switch-to-configuration" "$1"
     ;;
   retire) exit 0 ;;
   *)
     echo "host.sh: unknown verb $1" >&2
-    exit 2
+    exit "$EXIT_USAGE"
     ;;
 esac

@@ -175,6 +175,7 @@ where
                     let verb = if node.restart { Verb::Restart } else { Verb::Switch };
                     let (node, target) = (node.node, host.target);
                     let (old, new) = (self.nodes[i].old.clone(), self.nodes[i].new.clone());
+                    let generation = self.nodes[i].switch_generation;
                     let new = new.expect("ready nodes have a system");
                     let lock = Arc::clone(host.lock.as_ref().expect("a host that activates is locked"));
                     let containers: Vec<&'a str> = plan
@@ -186,7 +187,7 @@ where
                         .collect();
                     self.begin(i, Stage::Activate);
                     self.spawn(scope, tx, move |_| {
-                        let outcome = match plan.activate(node, &new, verb, target, &lock, sink) {
+                        let outcome = match plan.activate(node, &new, verb, generation, target, &lock, sink) {
                             Outcome::Activated if verb == Verb::Restart && old.as_deref() == Some(&new) => {
                                 Outcome::Restarted
                             }

@@ -112,32 +112,30 @@ where
     }
 
     /// Records what the probe read on `host`; in a rollback, a node's new
-    /// system is its previous generation.
+    /// system is the generation it rolls back to.
     pub(super) fn probed(&mut self, host: &str, probed: Vec<Probed>) {
         self.hosts.get_mut(host).expect("every involved host has a state").step = HostStep::Ready;
         let on_host: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].host == host).collect();
         for (i, probed) in on_host.into_iter().zip(probed) {
             let node = &mut self.nodes[i];
-            node.old = probed.current;
+            node.old = probed.current.clone();
             node.pending = probed.pending;
-            node.generation = probed.generation.map(|number| Generation { number, since: probed.since });
+            node.generation =
+                probed.generation.map(|number| Generation { number, since: probed.since.clone() });
             if self.flow.build {
                 continue;
             }
-            match probed.previous {
-                Some(previous) => node.new = Some(previous),
-                None if node.outcome.is_none() => {
-                    let profile = self.plan.kinds.of(node.node).profile(node.node);
-                    let error = CommandError {
-                        command: format!("read the generations of {profile}"),
-                        failure: Failure::Output(format!(
-                            "{profile} has no earlier generation to roll back to"
-                        )),
-                    };
+            let profile = self.plan.kinds.of(node.node).profile(node.node);
+            match crate::rollback::generation_to(&probed, self.plan.rollback_to, &profile) {
+                Ok((number, system)) => {
+                    node.new = Some(system);
+                    node.switch_generation = Some(number);
+                }
+                Err(error) if node.outcome.is_none() => {
                     let error = NodeError::new(&node.node.name, Stage::Probe, error);
                     self.finish(i, Outcome::Failed(error));
                 }
-                None => {}
+                Err(_) => {}
             }
         }
     }

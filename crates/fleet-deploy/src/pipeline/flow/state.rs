@@ -44,6 +44,8 @@ pub(super) struct NodeRun<'a> {
     pub(super) reused_evaluation: bool,
     /// Its host's switch changed its unit: it is restarted, not reloaded.
     pub(super) restart: bool,
+    /// A rollback moves its profile to this existing generation.
+    pub(super) switch_generation: Option<u32>,
     pub(super) outcome: Option<Outcome>,
     pub(super) finished_at: Duration,
 }
