@@ -1,0 +1,160 @@
+//! The options of the `fleet` commands, each defined once: the command table
+//! (`table.rs`) lists which command takes which.
+
+use super::GOALS;
+use crate::spec::{Complete, OptSpec};
+
+const fn opt(long: &'static str, value: Option<&'static str>, help: &'static str) -> OptSpec {
+    OptSpec { long, value, repeatable: false, help, complete: Complete::Nothing }
+}
+
+const fn many(long: &'static str, value: &'static str, help: &'static str) -> OptSpec {
+    OptSpec { long, value: Some(value), repeatable: true, help, complete: Complete::Nothing }
+}
+
+/// `--host`: hosts by name, `@tag` or glob.
+pub(super) static HOST: OptSpec = OptSpec {
+    complete: Complete::Nodes("host"),
+    ..many(
+        "--host",
+        "NAME",
+        "Only this host and its containers: a name, `@TAG` or a glob such as 'vps-*' \
+         (repeatable; default: every host)",
+    )
+};
+/// `--container`: containers by name, `@tag` or glob.
+pub(super) static CONTAINER: OptSpec = OptSpec {
+    complete: Complete::Nodes("container"),
+    ..many(
+        "--container",
+        "NAME",
+        "Only this container: a name, `@TAG` or a glob such as 'bgs-*' \
+         (repeatable; default: the host and every container)",
+    )
+};
+pub(super) static JOBS: OptSpec =
+    opt("--jobs", Some("N"), "Builds and activations to run at once (default: 8)");
+pub(super) static TARGET: OptSpec = opt(
+    "--target",
+    Some("TARGET"),
+    "USER@HOST[:PORT], or `local` for this machine (default: the host's `target` in the graph data)",
+);
+pub(super) static SSH_OPTION: OptSpec = many(
+    "--ssh-option",
+    "OPT",
+    "Extra ssh arguments, e.g. \"-i ~/.ssh/deploy\" (repeatable; also used by nix)",
+);
+/// `--flake`: the flake to build from.
+pub(super) static FLAKE: OptSpec = OptSpec {
+    long: "--flake",
+    value: Some("REF"),
+    repeatable: false,
+    help: "Flake to build from (default: the nearest folder upwards with flake.nix and nix/fleet.nix)",
+    complete: Complete::Dir,
+};
+pub(super) static GRAPH: OptSpec = OptSpec {
+    long: "--graph",
+    value: Some("FILE"),
+    repeatable: false,
+    help: "Graph data file (default: nix/fleet.nix inside a local --flake)",
+    complete: Complete::File,
+};
+pub(super) static DRY_RUN: OptSpec = opt(
+    "--dry-run",
+    None,
+    "Build and show each node's closure diff against what the target runs; change nothing",
+);
+pub(super) static JSON: OptSpec = opt(
+    "--json",
+    None,
+    "Print one JSON document instead of text (its schema: README, \"Machine-readable output\")",
+);
+pub(super) static JSON_EVENTS: OptSpec = opt(
+    "--json-events",
+    None,
+    "Print every event as a JSON line as it happens, then the result as a last line, for CI \
+     (README, \"Machine-readable output\")",
+);
+pub(super) static PRINT_BUILD_LOGS: OptSpec = opt(
+    "--print-build-logs",
+    None,
+    "Show the builders' output, each line after its derivation's name (like `nix build -L`)",
+);
+pub(super) static EVAL_WORKERS: OptSpec = opt(
+    "--eval-workers",
+    Some("N"),
+    "Nodes to evaluate at once, each in its own nix process (default: the number of cores)",
+);
+pub(super) static EVAL_MEMORY: OptSpec = opt(
+    "--eval-memory",
+    Some("SIZE"),
+    "Memory all evaluating nix processes may hold together, e.g. 4G or 1500M; a worker past its \
+     share is replaced before the next node (default: no limit)",
+);
+pub(super) static CONFIRM_TIMEOUT: OptSpec = opt(
+    "--confirm-timeout",
+    Some("SECS"),
+    "How long the host waits for this deployer to confirm its switch over a new SSH connection \
+     before rolling back by itself (default: 30)",
+);
+pub(super) static NO_CONFIRM: OptSpec =
+    opt("--no-confirm", None, "Keep the host's switch without confirmation (always so with --target local)");
+pub(super) static BUILD_ON_TARGET: OptSpec = opt(
+    "--build-on-target",
+    None,
+    "Build each closure on its host, like `nixos-rebuild --build-host`: evaluate here, copy the \
+     derivations there, build there; nothing is pushed afterwards",
+);
+pub(super) static BUILDERS: OptSpec = opt(
+    "--builders",
+    Some("SPEC"),
+    "Passed to nix: build on these machines (Nix's distributed builds, see `man nix.conf`, \
+     option builders), e.g. \"ssh://builder aarch64-linux\"",
+);
+pub(super) static SUBSTITUTE: OptSpec = opt(
+    "--substitute-on-destination",
+    None,
+    "Let the target fetch what it can from its own binary caches during the copy",
+);
+pub(super) static OUT_LINK: OptSpec = OptSpec {
+    long: "--out-link",
+    value: Some("DIR"),
+    repeatable: false,
+    help: "Keep what was built: DIR/NODE becomes a garbage-collector root pointing at the node's \
+           system (like `nix build --out-link`)",
+    complete: Complete::Dir,
+};
+pub(super) static KEEP_RESULT: OptSpec = opt(
+    "--keep-result",
+    None,
+    "Keep what was built as garbage-collector roots in .gcroots/NODE next to the flake's \
+     flake.nix (like colmena's --keep-result; --out-link DIR chooses the folder)",
+);
+pub(super) static GOAL: OptSpec = OptSpec {
+    complete: Complete::Words(GOALS),
+    ..opt(
+        "--goal",
+        Some("GOAL"),
+        "switch (default), boot, test or dry-activate, as nixos-rebuild means them (see above)",
+    )
+};
+pub(super) static ASK: OptSpec = opt(
+    "--ask",
+    None,
+    "Show every selected node's diff first, then ask once on the terminal before changing anything",
+);
+pub(super) static YES: OptSpec =
+    opt("--yes", None, "With --ask: answer yes without asking (needed when there is no terminal)");
+pub(super) static TO: OptSpec = opt(
+    "--to",
+    Some("N"),
+    "Move each selected node's profile to its generation N instead of the one before the current",
+);
+pub(super) static DOT: OptSpec =
+    opt("--dot", None, "Print Graphviz dot instead (edges point from a dependency to its dependent)");
+pub(super) static NAMES: OptSpec = opt(
+    "--names",
+    None,
+    "Print one line per node, `NAME KIND TAG...`, in the order the graph data declares them \
+     (for scripts; shell completion reads it)",
+);
