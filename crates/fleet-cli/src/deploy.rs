@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use std::time::Duration;
 
-use fleet_deploy::{ConfigError, Goal, Kinds, Mode, Plan, Summary, DEFAULT_CONFIRM};
+use fleet_deploy::{ConfigError, Goal, Kinds, Mode, Outcome, Plan, Summary, DEFAULT_CONFIRM};
 use fleet_graph::GraphError;
 use fleet_nix::{EvalSettings, Nix, Target};
 
@@ -158,10 +158,12 @@ impl Request {
         if let Some(dir) = roots {
             crate::gc_roots::keep(&nix, &dir, &summary)?;
         }
-        if summary.success() {
-            printed
-        } else {
-            Err(CliError::NodesFailed)
+        let not_started = |outcome: &Outcome| matches!(outcome, Outcome::NotStarted(_));
+        let unsuccessful = summary.nodes.iter().map(|n| &n.outcome).filter(|o| !o.is_success());
+        match unsuccessful.clone().next() {
+            None => printed,
+            Some(_) if unsuccessful.clone().all(not_started) => Err(CliError::Locked),
+            Some(_) => Err(CliError::NodesFailed),
         }
     }
 }

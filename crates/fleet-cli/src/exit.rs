@@ -11,6 +11,9 @@ pub const SUCCESS: u8 = 0;
 pub const NODE_FAILED: u8 = 1;
 /// The command line or the configuration is wrong; nothing was changed.
 pub const USAGE: u8 = 2;
+/// Another deploy holds a host's lock: nothing was started there, and no
+/// node failed (sysexits' `EX_TEMPFAIL`: try again later).
+pub const LOCKED: u8 = 75;
 
 /// Why a command did not succeed.
 #[derive(Debug)]
@@ -21,6 +24,9 @@ pub enum CliError {
     Config(String),
     /// Some node failed; the summary has already said which.
     NodesFailed,
+    /// Some nodes were not started because another deploy holds their host's
+    /// lock, and none failed; the summary has already said who holds it.
+    Locked,
     /// Whoever read the output stopped reading (`fleet graph | head -1`): the
     /// program ends quietly, as if the reader had read everything.
     ClosedPipe,
@@ -52,5 +58,6 @@ pub fn report(program: &str, command: Option<&str>, result: Result<(), CliError>
             USAGE
         }
         Err(CliError::NodesFailed) => NODE_FAILED,
+        Err(CliError::Locked) => LOCKED,
     })
 }

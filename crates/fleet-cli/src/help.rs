@@ -12,7 +12,8 @@ pub(crate) const TAGLINE: &str =
     "build and deploy a NixOS host and its native containers, in dependency order";
 
 /// What the exit status means.
-pub(crate) const EXIT_STATUS: &str = "0 success, 1 some node failed, 2 usage or configuration error.";
+pub(crate) const EXIT_STATUS: &str = "0 success, 1 some node failed, 2 usage or configuration error, \
+     75 not started: another deploy holds the lock (nothing was changed, no node failed).";
 
 /// What `exec`'s `-- COMMAND...` is, for help and the manual.
 pub(crate) const COMMAND_HELP: &str = "The command to run on each node: its words are passed as they \

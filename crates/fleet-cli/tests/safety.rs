@@ -49,22 +49,26 @@ fn a_deployer_killed_during_activation_leaves_no_node_half_switched_and_a_rerun_
 }
 
 #[test]
-fn a_deploy_while_another_holds_the_lock_fails_at_once_and_changes_nothing() {
+fn a_deploy_while_another_holds_the_lock_is_not_started_and_changes_nothing() {
     let bed = Bed::new("safety", "locked");
     let before = bed.snapshot();
     let lock = DeployLock::acquire(&bed.testbed.target()).unwrap();
     let out = bed.fleet(&["deploy"]);
-    assert_eq!(out.status.code(), Some(1));
     let shown = text(&out.stdout);
-    let expected_holder = format!("(pid {}) since 20", std::process::id());
-    assert!(
-        shown.contains("error: failed to lock vps-arm, bgs-backend, test-container, nannuo-bot:"),
-        "{shown}"
-    );
-    assert!(
-        shown.contains("another deploy holds the lock on this target:") && shown.contains(&expected_holder),
-        "{shown}"
-    );
+    assert_eq!(out.status.code(), Some(75), "its own exit code: {shown}");
+    let holder = format!("(pid {}) since 20", std::process::id());
+    let line =
+        shown.lines().find(|l| l.starts_with("not started: vps-arm is locked by ")).unwrap_or_default();
+    assert!(line.contains(&holder) && line.contains(&format!("(run {})", lock.run())), "{shown}");
+    assert!(!shown.contains("error:") && !shown.contains("failed"), "no node is marked failed: {shown}");
+    assert!(shown.contains("4 nodes: 4 not started"), "{shown}");
+    let json = bed.fleet(&["deploy", "--json"]);
+    assert_eq!(json.status.code(), Some(75));
+    let document: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    for node in document["nodes"].as_array().unwrap() {
+        assert_eq!(node["outcome"], "not started", "{node}");
+        assert!(node["error"]["reason"].as_str().unwrap().contains(&holder), "{node}");
+    }
     assert_eq!(bed.snapshot(), before);
     drop(lock);
     assert!(bed.fleet(&["deploy"]).status.success(), "released, the lock is free again");
@@ -79,7 +83,8 @@ fn concurrent_deploys_from_two_processes_never_both_activate() {
     assert!(a.status.success() || b.status.success(), "{}\n{}", text(&a.stdout), text(&b.stdout));
     for out in [&a, &b] {
         if !out.status.success() {
-            assert!(text(&out.stdout).contains("another deploy holds the lock"), "{}", text(&out.stdout));
+            assert_eq!(out.status.code(), Some(75), "{}", text(&out.stdout));
+            assert!(text(&out.stdout).contains("not started: vps-arm is locked by"), "{}", text(&out.stdout));
         }
     }
     let mut activated: Vec<String> = bed.testbed.activations().unwrap().into_iter().map(|r| r.node).collect();

@@ -55,11 +55,14 @@ pub enum Outcome {
     RolledBack(NodeError),
     /// Not attempted, because a node it depends on did not succeed.
     Skipped(String),
+    /// Not started, because another run holds its host's deploy lock; nothing
+    /// was changed. The reason names the holder and since when it holds it.
+    NotStarted(String),
 }
 
 impl Outcome {
     /// Every label [`Outcome::label`] gives, in the order summaries count them.
-    pub const LABELS: [&'static str; 11] = [
+    pub const LABELS: [&'static str; 12] = [
         "activated",
         "restarted",
         "set for boot",
@@ -71,6 +74,7 @@ impl Outcome {
         "rolled back",
         "failed",
         "skipped",
+        "not started",
     ];
 
     /// Whether dependents may proceed.
@@ -101,6 +105,7 @@ impl Outcome {
             Outcome::Failed(_) => "failed",
             Outcome::RolledBack(_) => "rolled back",
             Outcome::Skipped(_) => "skipped",
+            Outcome::NotStarted(_) => "not started",
         }
     }
 }
@@ -169,6 +174,7 @@ mod tests {
             Outcome::Failed(error.clone()),
             Outcome::RolledBack(error),
             Outcome::Skipped("z".into()),
+            Outcome::NotStarted("w".into()),
         ];
         // A new variant stops this from compiling until it is in `all` too.
         for outcome in &all {
@@ -181,7 +187,8 @@ mod tests {
                 | Outcome::Unchanged
                 | Outcome::Failed(_)
                 | Outcome::RolledBack(_)
-                | Outcome::Skipped(_) => {}
+                | Outcome::Skipped(_)
+                | Outcome::NotStarted(_) => {}
             }
         }
         let labels: Vec<&str> = all.iter().map(Outcome::label).collect();

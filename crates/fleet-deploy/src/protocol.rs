@@ -47,6 +47,52 @@ impl Exit {
     }
 }
 
+/// What the agent said when it could not take the lock because another run
+/// holds it (`EXIT_LOCKED`): `HOLDER (run RUN), its lease runs until TIME`,
+/// where HOLDER says who and since when. `None` for any other failure.
+pub(crate) fn lock_holder(error: &fleet_nix::CommandError) -> Option<String> {
+    if Exit::of(error.exit_code()) != Some(Exit::Locked) {
+        return None;
+    }
+    let line = error.stderr_tail().lines().rev().find(|line| !line.trim().is_empty())?;
+    Some(line.strip_prefix("another deploy holds the lock on this target: ").unwrap_or(line).to_string())
+}
+
+/// The lines of a job's log (its tail, as the agent sends it) that tell what
+/// the failed step printed: only those of run `run`'s job, after its first
+/// line (`job: VERB SYSTEM (run RUN)`), without the job's own notes that the
+/// final status already says (`activating`, `rolling back to`, `no earlier
+/// system`). The log holds every earlier job of the node too.
+pub(crate) fn failed_step_lines(log: &[String], node: &str, run: &str) -> Vec<String> {
+    let started = format!(" (run {run})");
+    let first = |line: &String| {
+        job_note(line, node).is_some_and(|note| note.starts_with("job: ")) && line.ends_with(&started)
+    };
+    let mine = match log.iter().rposition(first) {
+        Some(start) => &log[start + 1..],
+        // The tail is newer than the job's first line: all of it is the job's.
+        None => log,
+    };
+    let said = ["activating ", "dry-activate ", "rolling back to ", "no earlier system to roll back to"];
+    mine.iter()
+        .filter(|line| !job_note(line, node).is_some_and(|note| said.iter().any(|s| note.starts_with(s))))
+        .cloned()
+        .collect()
+}
+
+/// The text of a note the job wrote itself (`YYYY-MM-DD HH:MM:SS NODE: TEXT`).
+fn job_note<'l>(line: &'l str, node: &str) -> Option<&'l str> {
+    let (date, rest) = line.split_once(' ')?;
+    let (time, rest) = rest.split_once(' ')?;
+    let looks = |text: &str, len: usize| {
+        text.len() == len && text.bytes().all(|b| b.is_ascii_digit() || b"-:".contains(&b))
+    };
+    if !looks(date, 10) || !looks(time, 8) {
+        return None;
+    }
+    rest.strip_prefix(node)?.strip_prefix(": ")
+}
+
 /// How an activation job ended: the first line of its status file once it is
 /// no longer `started` or `switched`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +229,32 @@ impl Report<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_error_tail_is_the_failed_steps_own_output() {
+        let log: Vec<String> = [
+            "2026-12-02 04:39:36 web: activating /nix/store/a-1 (run old-run)",
+            "2026-12-02 04:39:36 web: activated /nix/store/a-1",
+            "2026-12-02 04:39:47 web: job: switch /nix/store/b-2 (run this-run)",
+            "2026-12-02 04:39:47 web: activating /nix/store/b-2 (run this-run)",
+            "warning: the unit web.service failed to start",
+            "2026-12-02 04:39:48 web: switch of /nix/store/b-2 did not finish within 5s; it was stopped",
+            "2026-12-02 04:39:49 web: rolling back to /nix/store/a-1: switching to /nix/store/b-2 failed",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            failed_step_lines(&log, "web", "this-run"),
+            [
+                "warning: the unit web.service failed to start",
+                "2026-12-02 04:39:48 web: switch of /nix/store/b-2 did not finish within 5s; it was stopped",
+            ]
+        );
+        // A tail that starts after the job's first line is all the job's.
+        assert_eq!(failed_step_lines(&log[4..5], "web", "this-run"), [log[4].clone()]);
+        // A job refused before it began to activate printed nothing of its own.
+        assert!(failed_step_lines(&log[..4], "web", "this-run").is_empty());
+    }
 
     /// What `job.rs` and `probe.rs` put in front of every script.
     const EXIT_CODES: &str = include_str!("sh/exit-codes.sh");

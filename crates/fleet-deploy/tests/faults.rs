@@ -90,6 +90,11 @@ fn a_failing_health_check_rolls_the_node_back() {
     let message = error.to_string();
     assert!(message.contains("health check failed for 2s"), "{message}");
     assert!(message.contains(unhealthy.as_str()), "names the failing check: {message}");
+    // Only the failed step: not the first deploy's job, nor the notes the
+    // status already says.
+    assert!(!message.contains(": activat"), "{message}");
+    assert!(!message.contains("rolling back to"), "{message}");
+    assert_eq!(message.matches("health check failed").count(), 1, "{message}");
     assert_eq!(bed.profile_of("test-container"), v1);
     let last = bed.testbed.activations().unwrap().pop().unwrap();
     assert_eq!(

@@ -62,6 +62,7 @@ fn node_json(report: &NodeReport) -> Value {
     let (status, error) = match &report.outcome {
         Outcome::Failed(error) | Outcome::RolledBack(error) => ("failed", Some(error.to_string())),
         Outcome::Skipped(reason) => ("skipped", Some(reason.clone())),
+        Outcome::NotStarted(reason) => ("not started", Some(reason.clone())),
         Outcome::Unchanged => ("unchanged", None),
         _ if report.old.is_none() => ("new", None),
         _ => ("changed", None),

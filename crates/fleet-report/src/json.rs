@@ -28,15 +28,15 @@ pub fn summary_json(command: &str, summary: &Summary) -> String {
 /// "pending", "elapsed_seconds", "reused_evaluation", "error"}`. `outcome` is one of
 /// [`Outcome::LABELS`](fleet_deploy::Outcome::LABELS): `built`, `activated`,
 /// `restarted`, `set for boot`, `tested`, `dry-activated`, `would activate`,
-/// `unchanged`, `rolled back`, `failed` or `skipped`; `old` and `new` are store paths or null; `generation` is
+/// `unchanged`, `rolled back`, `failed`, `skipped` or `not started`; `old` and `new` are store paths or null; `generation` is
 /// `{"number", "since"}` or null; `error` is `{"stage", "message"}` for a
-/// failed or rolled-back node, `{"reason"}` for a skipped one, else null.
+/// failed or rolled-back node, `{"reason"}` for a skipped or not started one, else null.
 pub fn node_json(report: &NodeReport) -> Value {
     let error = match &report.outcome {
         Outcome::Failed(error) | Outcome::RolledBack(error) => {
             json!({ "stage": error.stage.to_string(), "message": error.to_string() })
         }
-        Outcome::Skipped(reason) => json!({ "reason": reason }),
+        Outcome::Skipped(reason) | Outcome::NotStarted(reason) => json!({ "reason": reason }),
         _ => Value::Null,
     };
     json!({

@@ -49,6 +49,7 @@ impl Sink for PlainReporter {
                     format!("{}: rolled back after failing to {error}", report.node)
                 }
                 Outcome::Skipped(reason) => format!("{}: skipped, {reason}", report.node),
+                Outcome::NotStarted(reason) => format!("{}: not started, {reason}", report.node),
                 outcome => format!(
                     "{}: {} {}",
                     report.node,

@@ -47,6 +47,17 @@ pub(crate) fn problems(summary: &Summary) -> String {
             out.push_str(&format!("\nskipped {}: {reason}\n", report.node));
         }
     }
+    let mut not_started: Vec<&str> = Vec::new();
+    for report in &summary.nodes {
+        if let Outcome::NotStarted(reason) = &report.outcome {
+            if !not_started.contains(&reason.as_str()) {
+                not_started.push(reason);
+            }
+        }
+    }
+    for reason in not_started {
+        out.push_str(&format!("\nnot started: {reason}\n"));
+    }
     out
 }
 
@@ -147,6 +158,22 @@ mod tests {
         let table = summary_table(&summary);
         assert!(table.contains("c     rolled back  back to baaaaaa-sys (not caaaaaa-sys)"), "{table}");
         assert!(table.ends_with("\n2 nodes: 1 unchanged, 1 rolled back\n"), "{table}");
+    }
+
+    #[test]
+    fn a_locked_host_is_said_once_and_no_node_is_failed() {
+        let reason =
+            "h is locked by me@box (pid 7) since 2026-12-02T04:00:00Z (run 1-7-ab); nothing was changed";
+        let summary = Summary {
+            nodes: vec![
+                report("h", None, None, Outcome::NotStarted(reason.into())),
+                report("c", None, None, Outcome::NotStarted(reason.into())),
+            ],
+        };
+        let table = summary_table(&summary);
+        assert_eq!(table.matches("not started: h is locked by me@box").count(), 1, "{table}");
+        assert!(!table.contains("error") && !table.contains("failed"), "{table}");
+        assert!(table.ends_with("\n2 nodes: 2 not started\n"), "{table}");
     }
 
     #[test]

@@ -89,6 +89,7 @@ impl Sink for TerminalReporter {
                             format!("rolled back after failing at {}", error.stage)
                         }
                         Outcome::Skipped(reason) => format!("skipped: {reason}"),
+                        Outcome::NotStarted(_) => "not started: its host is locked by another deploy".into(),
                         outcome => format!(
                             "{} {}",
                             outcome.label(),

@@ -141,7 +141,8 @@ fn job_outcome(name: &str, lock: &DeployLock, status: FinalStatus, log: Vec<Stri
         };
     }
     let rolled_back = status.rolled_back();
-    let tail = std::iter::once(status.to_string()).chain(log).collect::<Vec<_>>().join("\n");
+    let step = crate::protocol::failed_step_lines(&log, name, lock.run());
+    let tail = std::iter::once(status.to_string()).chain(step).collect::<Vec<_>>().join("\n");
     let error = NodeError::new(
         name,
         Stage::Activate,

@@ -35,6 +35,8 @@ jobs=$state/jobs status=$state/jobs/$name.status
 marker=$state/activated/$name pending=$state/pending/$name
 say() { printf '%s\n' "$*" >"$status.tmp" && mv -f "$status.tmp" "$status"; }
 log() { printf '%s %s: %s\n' "$(date '+%F %T')" "$name" "$*"; }
+# Where this job's lines begin in the node's log, which keeps earlier jobs'.
+log "job: $verb $new (run $run)"
 
 # Fencing: only a job of the run that holds the deploy lock may start.
 holder=

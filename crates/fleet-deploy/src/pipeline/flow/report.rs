@@ -48,7 +48,22 @@ where
                 state.step = HostStep::Probing;
                 self.announce(host, Stage::Probe);
             }
-            Message::Locked(host, Err(failure)) => self.fail_host(host, Stage::Lock, failure),
+            Message::Locked(host, Err((error, tries))) => match crate::protocol::lock_holder(&error) {
+                // Contention is no failure of the nodes: none was started.
+                Some(holder) => {
+                    let reason = format!(
+                        "{host} is locked by {holder}; nothing was changed, deploy again when it is free"
+                    );
+                    self.hosts.get_mut(host).expect("every involved host has a state").step =
+                        HostStep::Failed;
+                    for i in 0..self.nodes.len() {
+                        if self.nodes[i].host == host {
+                            self.finish(i, Outcome::NotStarted(reason.clone()));
+                        }
+                    }
+                }
+                None => self.fail_host(host, Stage::Lock, (error, tries)),
+            },
             Message::Probed(host, Ok(probed)) => self.probed(host, probed),
             Message::Probed(host, Err(failure)) => self.fail_host(host, Stage::Probe, failure),
             Message::Pushed(host, batch, result) => {
