@@ -11,6 +11,7 @@ use crate::closure_pair::{nix_version, MIN_PAIR_PATHS};
 
 use fleet_cli::{Args, CliError};
 
+mod builder;
 mod deploy;
 mod diff;
 mod eval;
@@ -23,6 +24,7 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let sizes = args.value("--sizes")?;
     let keep_bashrc = args.flag("--keep-bashrc");
     let mixed = args.flag("--mixed");
+    let builder = args.flag("--builder");
     let benchmarks = args.positional();
     args.finish()?;
     let only =
@@ -40,6 +42,13 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
             )),
         },
         [_] if mixed => Err(only("--mixed", "deploy")),
+        [name] if name == "deploy" && builder => match (paths, sizes, runs, keep_bashrc) {
+            (None, None, None, false) => builder::run(),
+            _ => Err(CliError::Usage(
+                "`bench deploy --builder` runs one scenario once; it takes no other option".into(),
+            )),
+        },
+        [_] if builder => Err(only("--builder", "deploy")),
         [name] if name == "deploy" => match paths {
             Some(_) => Err(only("--paths", "diff")),
             None => {

@@ -63,6 +63,7 @@ pub(crate) const BENCH: CommandSpec = CommandSpec {
         "diff [--runs N] [--paths N]",
         "deploy [--runs N] [--sizes N,N,...] [--keep-bashrc]",
         "deploy --mixed",
+        "deploy --builder",
         "eval [--sizes N,N,...]",
     ],
     about: "\
@@ -100,6 +101,11 @@ Benchmarks:
            activated against its bound (built, or its dependencies activated,
            whichever is later, plus one copy and activation measured alone), and
            the deploy against the critical path (the longest chain of bounds).
+           With --builder, instead: a second testbed serves as a remote builder
+           (--builders 'ssh-ng://root@127.0.0.1 SYSTEM KEY 4'); a host and 20
+           containers (each build 1 s) at new versions are deployed once built
+           here alone and once with the builder; prints the wall times and how
+           many systems were built on the builder (read from its store).
   eval     For each size (default: 20,100), a testbed and a fixture of a host and N
            containers whose every node costs about 1 s and 400 MB to evaluate, then:
            one `nix eval` of every node (the orchestrator's evaluation before its pool;
@@ -112,12 +118,13 @@ Benchmarks:
 
 Installs nix-bin (and for deploy and eval openssh-server) with apt-get when missing and \
 this is Debian as root.",
-    options: &[&RUNS, &PATHS, &SIZES, &MIXED, &KEEP_BASHRC],
+    options: &[&RUNS, &PATHS, &SIZES, &MIXED, &BUILDER, &KEEP_BASHRC],
     after_dashes: Rest::Nothing,
     examples: &[
         ("bench diff --runs 3", "the closure diff, three timed runs"),
         ("bench deploy --sizes 4", "one size"),
         ("bench deploy --mixed", "pipelining: mixed build times"),
+        ("bench deploy --builder", "builds spread over this machine and a builder"),
     ],
     complete: Complete::Words(&["diff", "deploy"]),
 };
@@ -144,6 +151,14 @@ const SIZES: OptSpec = OptSpec {
     help: "deploy: container counts (default: 4,20,100; each at least 1)",
     complete: Complete::Nothing,
 };
+const BUILDER: OptSpec = OptSpec {
+    long: "--builder",
+    value: None,
+    repeatable: false,
+    help: "deploy: only the remote-builder scenario (see above), no sizes or tools.",
+    complete: Complete::Nothing,
+};
+
 const MIXED: OptSpec = OptSpec {
     long: "--mixed",
     value: None,

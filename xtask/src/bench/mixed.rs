@@ -108,7 +108,8 @@ fn measure(dir: &Utf8Path, fleet: &std::path::Path) -> Result<Results, CliError>
     let mut runs = 0;
     let mut deploy = |fixture: &Fixture| {
         runs += 1;
-        deploy_events(dir, runs, fleet, fixture, &testbed)
+        let jobs = ["--jobs".to_string(), (CONTAINERS + 1).to_string()];
+        deploy_events(dir, runs, fleet, fixture, &testbed, &jobs, &[])
     };
 
     // Seed: base packages on the target, every container running.
@@ -153,23 +154,27 @@ fn measure(dir: &Utf8Path, fleet: &std::path::Path) -> Result<Results, CliError>
     Ok(Results { nodes, step, total, machine: Machine::read().line() })
 }
 
-/// One `fleet deploy --json-events` of the fixture as it is now; its events.
-fn deploy_events(
+/// One `fleet deploy --json-events` of the fixture as it is now,
+/// with `extra` arguments and `env`; its events. Logs go in `dir/logs`.
+pub(super) fn deploy_events(
     dir: &Utf8Path,
     run: usize,
     fleet: &std::path::Path,
     fixture: &Fixture,
     testbed: &Testbed,
+    extra: &[String],
+    env: &[(&str, &str)],
 ) -> Result<Vec<Value>, CliError> {
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| failure(format!("create {logs}"), e))?;
     let log = logs.join(format!("{run:02}-fleet.log"));
     let err = std::fs::File::create(&log).map_err(|e| failure(format!("create {log}"), e))?;
-    let jobs = (CONTAINERS + 1).to_string();
     let out = Command::new(fleet)
-        .args(["deploy", "--json-events", "--flake", &fixture.flake_ref(), "--jobs", &jobs, "--ssh-option"])
+        .args(["deploy", "--json-events", "--flake", &fixture.flake_ref(), "--ssh-option"])
         .arg(testbed.ssh_options().join(" "))
+        .args(extra)
         .envs(fleet_testbed::nix_env())
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stderr(err)
         .output()
@@ -253,12 +258,12 @@ fn print(results: &Results) {
     println!("- machine: {}", results.machine);
 }
 
-fn failure(step: impl std::fmt::Display, reason: impl std::fmt::Display) -> CliError {
+pub(super) fn failure(step: impl std::fmt::Display, reason: impl std::fmt::Display) -> CliError {
     CliError::Config(format!("run the mixed-build benchmark: {step}: {reason}"))
 }
 
 /// The testbed's errors, as this benchmark's.
-fn from_testbed(error: TestbedError) -> CliError {
+pub(super) fn from_testbed(error: TestbedError) -> CliError {
     CliError::Config(format!("run the mixed-build benchmark: {error}"))
 }
 

@@ -67,7 +67,7 @@ pub(super) enum Finale {
 const ACTIVATIONS_PER_HOST: usize = 8;
 
 mod advance;
-mod report;
+mod record;
 mod state;
 
 use state::{HostRun, HostStep, NodeRun, Step};
