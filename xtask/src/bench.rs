@@ -83,6 +83,18 @@ fn prepare(benchmark: &str, programs: &[(&'static str, &'static str)]) -> Result
     .map_err(|_| CliError::Config("use the temporary folder: not a UTF-8 path".into()))
 }
 
+/// Removes `dir` after a measurement that succeeded; keeps it, and says so,
+/// after one that failed, for its logs.
+fn tidy_up<T>(dir: &camino::Utf8Path, result: Result<T, CliError>) -> Result<T, CliError> {
+    match &result {
+        Ok(_) => {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Err(_) => eprintln!("bench: kept {dir} (logs in {dir}/logs)"),
+    }
+    result
+}
+
 /// This program, which hands `deploy` to the same code as the `fleet` binary.
 fn this_program() -> Result<Utf8PathBuf, CliError> {
     let path = std::env::current_exe()

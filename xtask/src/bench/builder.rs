@@ -11,7 +11,7 @@ use fleet_cli::CliError;
 use fleet_testbed::{skip_bashrc, Fixture, Testbed, FIXTURE_HOST, TESTBED_PROGRAMS};
 
 use super::mixed::{deploy_events, failure, from_testbed};
-use super::{prepare, this_program, Machine};
+use super::{prepare, this_program, tidy_up, Machine};
 
 /// How many containers.
 const CONTAINERS: usize = 20;
@@ -33,13 +33,7 @@ pub(super) fn run() -> Result<(), CliError> {
     let dir = prepare("builder", TESTBED_PROGRAMS)?;
     let fleet = this_program()?;
     eprintln!("bench: builder: starting two testbeds (target, builder) in {dir}");
-    let result = measure(&dir, fleet.as_std_path());
-    match &result {
-        Ok(_) => {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        Err(_) => eprintln!("bench: kept {dir} (logs in {dir}/logs)"),
-    }
+    let result = tidy_up(&dir, measure(&dir, fleet.as_std_path()));
     let deploys = result?;
     println!(
         "## Builds spread over this machine and a builder: {CONTAINERS} containers, each build {BUILD_SECONDS}s\n"

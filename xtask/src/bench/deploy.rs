@@ -111,16 +111,7 @@ pub(super) fn run(runs: usize, sizes: &[usize], skip_bashrc: bool) -> Result<(),
         let dir = root.join(format!("size-{containers}"));
         let result =
             deploy_size(&dir, containers, runs, fleet.as_std_path(), &format!("{nonce:x}"), skip_bashrc);
-        match result {
-            Ok(r) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                results.push(r);
-            }
-            Err(e) => {
-                eprintln!("bench: kept {dir} (logs in {dir}/logs)");
-                return Err(e);
-            }
-        }
+        results.push(super::tidy_up(&dir, result)?);
     }
     let _ = std::fs::remove_dir_all(&root);
     print_deploy(&results, runs, skip_bashrc, started.elapsed());

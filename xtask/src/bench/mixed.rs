@@ -19,7 +19,7 @@ use fleet_cli::CliError;
 use fleet_testbed::{skip_bashrc, Fixture, Testbed, TestbedError, FIXTURE_HOST, TESTBED_PROGRAMS};
 use serde_json::Value;
 
-use super::{prepare, this_program, Machine};
+use super::{prepare, this_program, tidy_up, Machine};
 
 /// The slow container, and how long its build takes.
 const SLOW: (&str, u32) = ("ct-01", 20);
@@ -51,13 +51,7 @@ pub(super) fn run() -> Result<(), CliError> {
     let dir = prepare("mixed", TESTBED_PROGRAMS)?;
     let fleet = this_program()?;
     eprintln!("bench: mixed builds: starting a testbed in {dir}");
-    let result = measure(&dir, fleet.as_std_path());
-    match &result {
-        Ok(_) => {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        Err(_) => eprintln!("bench: kept {dir} (logs in {dir}/logs)"),
-    }
+    let result = tidy_up(&dir, measure(&dir, fleet.as_std_path()));
     print(&result?);
     Ok(())
 }
