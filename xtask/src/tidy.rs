@@ -42,6 +42,32 @@ fn every_rust_file_starts_with_a_doc_line() {
     assert!(missing.is_empty(), "files without a leading `//!` line: {missing:?}");
 }
 
+/// A source file is read more than written: past this many lines before its
+/// test module, split it by what its parts do (data goes in data files).
+const MOST_LINES_BEFORE_TESTS: usize = 400;
+
+#[test]
+fn no_source_file_is_over_400_lines_before_its_tests() {
+    let root = repo_root();
+    let mut files = Vec::new();
+    files_ending(&root.join("xtask/src"), "rs", &mut files);
+    for krate in fs::read_dir(root.join("crates")).unwrap().flatten() {
+        if krate.path().join("src").is_dir() {
+            files_ending(&krate.path().join("src"), "rs", &mut files);
+        }
+    }
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let text = fs::read_to_string(f).unwrap();
+            let lines = text.lines().take_while(|l| !l.starts_with("#[cfg(test)]")).count();
+            (lines > MOST_LINES_BEFORE_TESTS)
+                .then(|| format!("{} ({lines})", f.strip_prefix(&root).unwrap().display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "over {MOST_LINES_BEFORE_TESTS} lines before the tests: {long:?}");
+}
+
 #[test]
 fn architecture_md_has_a_section_per_crate() {
     let root = repo_root();
