@@ -55,6 +55,22 @@ pub(crate) fn closures(roots: &[String]) -> Option<Vec<Vec<PathInfo>>> {
         .then_some(closures)
 }
 
+/// Whether the local store holds `path` as a valid path, or `None` when the
+/// database cannot answer.
+pub(crate) fn is_valid(path: &str) -> Option<bool> {
+    let literal = sql_store_path(path)?;
+    let sqlite = which::which("sqlite3").ok()?;
+    let state = std::env::var("NIX_STATE_DIR").unwrap_or_else(|_| DEFAULT_STATE_DIR.to_string());
+    let query = format!("SELECT count(*) FROM ValidPaths WHERE path = {literal};");
+    let mut cmd = Command::new(sqlite);
+    cmd.args(["-readonly", "-batch"]).arg(format!("{state}/db/db.sqlite")).arg(query);
+    match command::run(&mut cmd).ok()?.trim() {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    }
+}
+
 /// `path` as an SQL string literal, if it is a plain store path: only the
 /// characters Nix allows in store paths, so no quoting can go wrong.
 fn sql_store_path(path: &str) -> Option<String> {

@@ -55,6 +55,10 @@ impl<'a> Plan<'a> {
         progress: &Mutex<BuildProgress<'n>>,
         sink: &dyn Sink,
     ) -> Result<String, CommandError> {
+        // Already built here (a no-op deploy): no nix process to start.
+        if let (Target::Local, Some(out)) = (store, nix.built_output(drv)) {
+            return Ok(out);
+        }
         let drvs = [drv.to_string()];
         nix.copy_derivations_to(store, &drvs)?;
         if let Ok(to_build) = nix.derivations_to_build(&drvs, store) {
