@@ -22,18 +22,24 @@ fn files_ending(dir: &Path, extension: &str, found: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn every_rust_file_starts_with_a_doc_line() {
-    let root = repo_root();
+/// Every Rust file of xtask's sources and of each crate's `folders`.
+fn rust_files(root: &Path, folders: &[&str]) -> Vec<PathBuf> {
     let mut files = Vec::new();
     files_ending(&root.join("xtask/src"), "rs", &mut files);
     for krate in fs::read_dir(root.join("crates")).unwrap().flatten() {
-        for sub in ["src", "tests", "benches"] {
+        for sub in folders {
             if krate.path().join(sub).is_dir() {
                 files_ending(&krate.path().join(sub), "rs", &mut files);
             }
         }
     }
+    files
+}
+
+#[test]
+fn every_rust_file_starts_with_a_doc_line() {
+    let root = repo_root();
+    let files = rust_files(&root, &["src", "tests", "benches"]);
     let missing: Vec<String> = files
         .iter()
         .filter(|f| !fs::read_to_string(f).unwrap().starts_with("//!"))
@@ -49,14 +55,7 @@ const MOST_LINES_BEFORE_TESTS: usize = 400;
 #[test]
 fn no_source_file_is_over_400_lines_before_its_tests() {
     let root = repo_root();
-    let mut files = Vec::new();
-    files_ending(&root.join("xtask/src"), "rs", &mut files);
-    for krate in fs::read_dir(root.join("crates")).unwrap().flatten() {
-        if krate.path().join("src").is_dir() {
-            files_ending(&krate.path().join("src"), "rs", &mut files);
-        }
-    }
-    let long: Vec<String> = files
+    let long: Vec<String> = rust_files(&root, &["src"])
         .iter()
         .filter_map(|f| {
             let text = fs::read_to_string(f).unwrap();

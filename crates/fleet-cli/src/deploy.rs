@@ -158,12 +158,14 @@ impl Request {
         if let Some(dir) = roots {
             crate::gc_roots::keep(&nix, &dir, &summary)?;
         }
-        let not_started = |outcome: &Outcome| matches!(outcome, Outcome::NotStarted(_));
-        let unsuccessful = summary.nodes.iter().map(|n| &n.outcome).filter(|o| !o.is_success());
-        match unsuccessful.clone().next() {
-            None => printed,
-            Some(_) if unsuccessful.clone().all(not_started) => Err(CliError::Locked),
-            Some(_) => Err(CliError::NodesFailed),
+        let unsuccessful: Vec<&Outcome> =
+            summary.nodes.iter().map(|n| &n.outcome).filter(|o| !o.is_success()).collect();
+        if unsuccessful.is_empty() {
+            printed
+        } else if unsuccessful.iter().all(|o| matches!(o, Outcome::NotStarted(_))) {
+            Err(CliError::Locked)
+        } else {
+            Err(CliError::NodesFailed)
         }
     }
 }

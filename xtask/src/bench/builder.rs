@@ -88,9 +88,10 @@ fn measure(dir: &Utf8Path, fleet: &std::path::Path) -> Result<Vec<Deploy>, CliEr
     set_versions(&mut fixture, "seed")?;
     deploy_events(dir, 1, fleet, &fixture, &testbed, &jobs, &[])?;
     let mut deploys = Vec::new();
-    for (run, label, extra) in [(2, "here alone", &jobs[..]), (3, "here and the builder", &with_builder[..])]
-    {
-        set_versions(&mut fixture, label.split(' ').next_back().unwrap_or(label))?;
+    let measured =
+        [(2, "here alone", "alone", &jobs[..]), (3, "here and the builder", "builder", &with_builder[..])];
+    for (run, label, version, extra) in measured {
+        set_versions(&mut fixture, version)?;
         let systems: Vec<String> = names
             .iter()
             .map(|name| fixture.system_path(name))

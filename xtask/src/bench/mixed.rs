@@ -184,12 +184,10 @@ pub(super) fn deploy_events(
 /// When `node`'s system was built (or, for one with nothing to build, when
 /// its probe ended), when it finished, and how.
 fn times(events: &[Value], node: &str) -> Option<(f64, f64, String)> {
-    let at = |kind: &str, find: &dyn Fn(&Value) -> bool| {
-        events.iter().find(|e| e["event"] == kind && find(e)).and_then(|e| e["elapsed_seconds"].as_f64())
-    };
     let finished = events.iter().find(|e| e["event"] == "finished" && e["report"]["node"] == node)?;
     let activated_at = finished["elapsed_seconds"].as_f64()?;
-    let built_at = at("system-built", &|e| e["node"] == node)?;
+    let built = events.iter().find(|e| e["event"] == "system-built" && e["node"] == node)?;
+    let built_at = built["elapsed_seconds"].as_f64()?;
     let outcome = finished["report"]["outcome"].as_str().unwrap_or("?").to_string();
     Some((built_at, activated_at, outcome))
 }

@@ -241,7 +241,6 @@ where
                 return;
             }
             match rx.recv() {
-                Ok(Message::Ended) => self.running -= 1,
                 Ok(message) => self.apply(message),
                 Err(_) => return,
             }

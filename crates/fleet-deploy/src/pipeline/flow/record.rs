@@ -54,13 +54,7 @@ where
                     let reason = format!(
                         "{host} is locked by {holder}; nothing was changed, deploy again when it is free"
                     );
-                    self.hosts.get_mut(host).expect("every involved host has a state").step =
-                        HostStep::Failed;
-                    for i in 0..self.nodes.len() {
-                        if self.nodes[i].host == host {
-                            self.finish(i, Outcome::NotStarted(reason.clone()));
-                        }
-                    }
+                    self.end_host(host, |_| Outcome::NotStarted(reason.clone()));
                 }
                 None => self.fail_host(host, Stage::Lock, (error, tries)),
             },
@@ -195,11 +189,19 @@ where
 
     /// Fails every unfinished node on `host` with one error of a shared stage.
     pub(super) fn fail_host(&mut self, host: &str, stage: Stage, (error, tries): Tried) {
+        self.end_host(host, |node| {
+            Outcome::Failed(NodeError { node: node.to_string(), stage, error: error.clone(), tries })
+        });
+    }
+
+    /// Nothing more happens on `host`: every unfinished node on it ends with
+    /// the outcome `outcome_of` gives for its name.
+    fn end_host(&mut self, host: &str, outcome_of: impl Fn(&str) -> Outcome) {
         self.hosts.get_mut(host).expect("every involved host has a state").step = HostStep::Failed;
         for i in 0..self.nodes.len() {
             if self.nodes[i].host == host && self.nodes[i].outcome.is_none() {
-                let node = self.nodes[i].node.name.clone();
-                self.finish(i, Outcome::Failed(NodeError { node, stage, error: error.clone(), tries }));
+                let outcome = outcome_of(&self.nodes[i].node.name);
+                self.finish(i, outcome);
             }
         }
     }
