@@ -26,7 +26,9 @@ const TCP_PROBE: &str = r#": <"/dev/tcp/$1/$2""#;
 /// messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
-    /// What the check is, for messages: `` `ARGV` `` or `tcp ADDRESS:PORT`.
+    /// What the check is, for messages: `` `ARGV` `` for a kind's own,
+    /// `` `checks` item N (a command) `` for a declared command, `tcp
+    /// ADDRESS:PORT`, `http URL`.
     pub label: String,
     /// The program and its arguments.
     pub argv: Vec<String>,
@@ -96,7 +98,12 @@ pub(crate) fn check_commands(kind: &dyn NodeKind, node: &Node) -> Result<Vec<Che
             if !argv.iter().all(|a| plain(a)) {
                 return Err(bad("`command` arguments must not hold newlines or other control characters"));
             }
-            Check::new(kind.check_command(node, &argv))
+            // Its arguments may hold what only the target should see: they
+            // stay out of the label, which reaches logs and terminals.
+            Check {
+                label: format!("`checks` item {} (a command)", i + 1),
+                ..Check::new(kind.check_command(node, &argv))
+            }
         } else if fields.contains_key("tcp") {
             let port = port(fields.get("tcp"))?.to_string();
             let argv = ["timeout", "5", "bash", "-c", TCP_PROBE, "fleet-check", &address, &port];
@@ -146,7 +153,7 @@ mod tests {
         check(
             r#"[{"command":["curl","-f","http://localhost/a b"]},{"tcp":7700},{"http":"/health","port":80}]"#,
             "`systemctl is-active --quiet container@web` = [\"systemctl\", \"is-active\", \"--quiet\", \"container@web\"]\n\
-             `nixos-container run web -- curl -f http://localhost/a b` = [\"nixos-container\", \"run\", \"web\", \"--\", \"curl\", \"-f\", \"http://localhost/a b\"]\n\
+             `checks` item 1 (a command) = [\"nixos-container\", \"run\", \"web\", \"--\", \"curl\", \"-f\", \"http://localhost/a b\"]\n\
              tcp 10.0.0.5:7700 = [\"timeout\", \"5\", \"bash\", \"-c\", \": <\\\"/dev/tcp/$1/$2\\\"\", \"fleet-check\", \"10.0.0.5\", \"7700\"]\n\
              http http://10.0.0.5:80/health = [\"curl\", \"-fsS\", \"-o\", \"/dev/null\", \"--max-time\", \"5\", \"http://10.0.0.5:80/health\"]",
         );

@@ -46,12 +46,15 @@ pub(crate) enum Verb {
     Restart,
 }
 
-/// What one activation needs: see `job.sh` for the meaning of each part.
+/// What one activation needs: see `job.sh` for the meaning of each part, and
+/// `protocol::job_spec` for how it travels.
 pub(crate) struct JobSpec<'a> {
-    pub(crate) node: &'a str,
     pub(crate) kind: &'static str,
     pub(crate) profile: String,
     pub(crate) new: &'a str,
+    /// What the profile pointed at when the run probed it: the job changes
+    /// nothing if it points elsewhere when the job starts.
+    pub(crate) expect: Option<&'a str>,
     pub(crate) verb: Verb,
     pub(crate) confirm_seconds: u64,
     pub(crate) check_seconds: u64,
@@ -65,39 +68,12 @@ pub(crate) struct JobSpec<'a> {
 impl JobSpec<'_> {
     /// What the job runs the kind's script with: the goal's name, or
     /// `restart` (a switch that restarts a container whose unit changed).
-    fn kind_verb(&self) -> &'static str {
+    pub(crate) fn kind_verb(&self) -> &'static str {
         match self.verb {
             Verb::Restart => "restart",
             Verb::Switch => self.goal.name(),
         }
     }
-
-    /// The job's arguments after its state dir and run id, as the agent's
-    /// `launch` takes them (one per line: none holds a newline).
-    pub(crate) fn args(&self) -> Vec<String> {
-        let mut args = vec![
-            self.node.to_string(),
-            self.kind.to_string(),
-            self.profile.clone(),
-            self.new.to_string(),
-            self.confirm_seconds.to_string(),
-            self.check_seconds.to_string(),
-            self.switch_seconds.to_string(),
-            self.kind_verb().to_string(),
-            self.generation.map(|n| n.to_string()).unwrap_or_default(),
-        ];
-        for check in &self.checks {
-            args.push(one_line(&check.label));
-            args.push(check.argv.len().to_string());
-            args.extend(check.argv.iter().cloned());
-        }
-        args
-    }
-}
-
-/// A label for messages, kept to one line.
-fn one_line(text: &str) -> String {
-    text.replace(|c: char| c.is_control(), " ")
 }
 
 /// The agent of run `run` for `holder`, with the job and the kinds' scripts.

@@ -22,14 +22,14 @@ use std::time::{Duration, Instant};
 use fleet_nix::{CommandError, Target};
 
 use crate::job;
-use crate::protocol::{FinalStatus, Progress};
+use crate::protocol::{FinalStatus, Progress, Request};
 use crate::Kinds;
 
 mod identity;
 mod session;
 
 use identity::holder;
-pub(crate) use identity::new_run_id;
+pub(crate) use identity::{new_run_id, utc};
 use session::{Shared, State, Track};
 
 /// How long the target keeps the lock after the last renewal.
@@ -90,27 +90,17 @@ impl DeployLock {
         &self.shared.run
     }
 
-    /// Launches a job through the agent (see [`job::JobSpec::args`]).
-    pub(crate) fn launch(&self, node: &str, args: Vec<String>) -> Result<(), CommandError> {
+    /// Launches a job through the agent, with its spec (see
+    /// [`crate::protocol::job_spec`]).
+    pub(crate) fn launch(&self, node: &str, spec: Vec<String>) -> Result<(), CommandError> {
         let shared = &self.shared;
-        // The agent reads one argument per line: a line break inside one would
-        // shift every argument after it.
-        if let Some(bad) = args.iter().find(|a| a.chars().any(char::is_control)) {
-            return Err(shared.error(format!(
-                "refused to launch {node}: the job argument {} holds a control character",
-                bad.escape_debug()
-            )));
-        }
         let stream = shared.live_stream()?;
         {
             let mut state = shared.lock();
-            state.nodes.insert(node.to_string(), Track { args: args.clone(), ..Track::default() });
+            state.nodes.insert(node.to_string(), Track { spec: spec.clone(), ..Track::default() });
         }
-        let header = format!("launch {}", args.len());
-        let lines: Vec<&str> =
-            std::iter::once(header.as_str()).chain(args.iter().map(String::as_str)).collect();
         // A failed write means the session dropped: waiting re-attaches.
-        let _ = stream.send(&lines);
+        let _ = shared.send(&stream, &Request::Launch { node, spec: &spec });
         Ok(())
     }
 
@@ -151,7 +141,7 @@ impl DeployLock {
                     )));
                 }
                 drop(state);
-                self.launch(node, track.args)?;
+                self.launch(node, track.spec)?;
                 state = shared.lock();
                 continue;
             }
@@ -195,7 +185,7 @@ impl Drop for DeployLock {
             let _ = heartbeat.join();
         }
         if let Some(stream) = stream {
-            let _ = stream.send(&["release"]);
+            let _ = self.shared.send(&stream, &Request::Release);
         }
     }
 }

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::job::JobSpec;
+
 /// How a target script ended, when it did not succeed: the codes of
 /// `sh/exit-codes.sh`, which the scripts use as `exit "$EXIT_LOCKED"` and so on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +50,7 @@ impl Exit {
 }
 
 /// What the agent said when it could not take the lock because another run
-/// holds it (`EXIT_LOCKED`): `HOLDER (run RUN), its lease runs until TIME`,
+/// holds it (`EXIT_LOCKED`): `HOLDER (run RUN), its lease runs for another Ns`,
 /// where HOLDER says who and since when. `None` for any other failure.
 pub(crate) fn lock_holder(error: &fleet_nix::CommandError) -> Option<String> {
     if Exit::of(error.exit_code()) != Some(Exit::Locked) {
@@ -91,6 +93,52 @@ fn job_note<'l>(line: &'l str, node: &str) -> Option<&'l str> {
         return None;
     }
     rest.strip_prefix(node)?.strip_prefix(": ")
+}
+
+/// A store path as the target printed it, checked: `/nix/store/`, a hash of
+/// 32 letters of Nix's base-32 alphabet, `-`, and a name of the characters Nix
+/// allows (at most 211, not starting with `.`). `Err` holds the text as it may
+/// be shown: it may come from a container's root, so it is decoded (the
+/// scripts print what fails their own check as `!HEX`) and escaped.
+pub(crate) fn store_path(text: &str) -> Result<String, String> {
+    let valid = text.strip_prefix("/nix/store/").and_then(|rest| rest.split_at_checked(32)).is_some_and(
+        |(hash, name)| {
+            hash.bytes().all(|b| b"0123456789abcdfghijklmnpqrsvwxyz".contains(&b))
+                && name.strip_prefix('-').is_some_and(|name| {
+                    !name.is_empty()
+                        && name.len() <= 211
+                        && !name.starts_with('.')
+                        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-._?=".contains(&b))
+                })
+        },
+    );
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(shown(text))
+    }
+}
+
+/// Text from the target as it may be shown in a message: `!HEX` (what a
+/// script found hostile and encoded) decoded, then every control character
+/// and non-ASCII character escaped, and at most 200 characters of it.
+pub(crate) fn shown(text: &str) -> String {
+    let decoded = text.strip_prefix('!').and_then(|hex| {
+        let bytes: Option<Vec<u8>> = (0..hex.len())
+            .step_by(2)
+            .map(|i| hex.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+            .collect();
+        bytes.filter(|_| hex.len() % 2 == 0)
+    });
+    let text = match &decoded {
+        Some(bytes) => String::from_utf8_lossy(bytes),
+        None => text.into(),
+    };
+    let escaped: String = text.chars().flat_map(char::escape_default).collect();
+    match escaped.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}...", &escaped[..cut]),
+        None => escaped,
+    }
 }
 
 /// How an activation job ended: the first line of its status file once it is
@@ -150,39 +198,110 @@ pub(crate) enum Progress {
     Switched,
 }
 
-/// What the agent's first line says about the lock it took.
+/// What the agent's first line says about the lock it took:
+/// `locked EPOCH SINCE [HOW]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Locked {
-    /// `locked`: the lock was free.
+pub(crate) struct Locked {
+    /// This taking's epoch: every taking of a target's lock has a greater one.
+    pub(crate) epoch: u64,
+    /// The epoch since which this run holds the lock without a break: a
+    /// reconnected agent that says another than the first agent said found
+    /// that another run held the lock in between.
+    pub(crate) since: u64,
+    /// How it was taken.
+    pub(crate) how: Taking,
+}
+
+/// How the agent took the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Taking {
+    /// Nothing: the lock was free.
     Free,
-    /// `locked re-took`: this run's own earlier agent held it (a dropped session).
+    /// `re-took`: this run's own earlier agent held it (a dropped session).
     ReTook,
-    /// `locked took-over HOLDER`: its agent had ended without releasing it.
+    /// `took-over HOLDER`: its agent had ended without releasing it.
     TookOver(String),
-    /// `locked expired HOLDER`: its lease had run out.
+    /// `expired HOLDER`: its lease had run out.
     Expired(String),
 }
 
 impl Locked {
     /// Reads the agent's first line; `None` if it is not a `locked` line.
     pub(crate) fn parse(line: &str) -> Option<Locked> {
-        let note = line.strip_prefix("locked")?.trim();
-        Some(match note.split_once(' ') {
-            _ if note.is_empty() => Locked::Free,
-            _ if note == "re-took" => Locked::ReTook,
-            Some(("took-over", who)) => Locked::TookOver(who.to_string()),
-            Some(("expired", who)) => Locked::Expired(who.to_string()),
+        let mut words = line.strip_prefix("locked ")?.splitn(3, ' ');
+        let epoch = words.next()?.parse().ok()?;
+        let since = words.next()?.parse().ok()?;
+        let note = words.next().unwrap_or("");
+        let how = match note.split_once(' ') {
+            _ if note.is_empty() => Taking::Free,
+            _ if note == "re-took" => Taking::ReTook,
+            Some(("took-over", who)) => Taking::TookOver(who.to_string()),
+            Some(("expired", who)) => Taking::Expired(who.to_string()),
             _ => return None,
-        })
+        };
+        Some(Locked { epoch, since, how })
     }
 
     /// Who held the lock before, and how it was lost, when it was taken over.
     pub(crate) fn previous_holder(&self) -> Option<String> {
-        match self {
-            Locked::TookOver(who) => Some(format!("{who}, which had ended without releasing it")),
-            Locked::Expired(who) => Some(format!("{who}, whose lease had run out")),
-            Locked::Free | Locked::ReTook => None,
+        match &self.how {
+            Taking::TookOver(who) => Some(format!("{who}, which had ended without releasing it")),
+            Taking::Expired(who) => Some(format!("{who}, whose lease had run out")),
+            Taking::Free | Taking::ReTook => None,
         }
+    }
+}
+
+/// A request to the agent (see `sh/agent.sh`), one line each but a launch's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Request<'a> {
+    /// `renew`: the deployer is alive.
+    Renew,
+    /// `launch NODE COUNT`, then the job's spec, a line each.
+    Launch { node: &'a str, spec: &'a [String] },
+    /// `watch NODE`: report its job of this run (after a reconnect).
+    Watch(&'a str),
+    /// `release`: give up the lock and exit.
+    Release,
+}
+
+impl Request<'_> {
+    /// The lines that say it.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        match self {
+            Request::Renew => vec!["renew".into()],
+            Request::Launch { node, spec } => {
+                std::iter::once(format!("launch {node} {}", spec.len())).chain(spec.iter().cloned()).collect()
+            }
+            Request::Watch(node) => vec![format!("watch {node}")],
+            Request::Release => vec!["release".into()],
+        }
+    }
+}
+
+/// A job's spec as `job.sh` reads it: a `NAME=VALUE` line per field, then
+/// each check as `check=LABEL` and an `arg=ARG` line per argument. `Err`
+/// names a value that holds a line break or other control character, which
+/// would break it into lines.
+pub(crate) fn job_spec(spec: &JobSpec<'_>) -> Result<Vec<String>, String> {
+    let mut lines = vec![
+        format!("kind={}", spec.kind),
+        format!("profile={}", spec.profile),
+        format!("system={}", spec.new),
+        format!("expect={}", spec.expect.unwrap_or_default()),
+        format!("confirm={}", spec.confirm_seconds),
+        format!("check-timeout={}", spec.check_seconds),
+        format!("switch-timeout={}", spec.switch_seconds),
+        format!("verb={}", spec.kind_verb()),
+        format!("generation={}", spec.generation.map(|n| n.to_string()).unwrap_or_default()),
+    ];
+    for check in &spec.checks {
+        lines.push(format!("check={}", check.label));
+        lines.extend(check.argv.iter().map(|arg| format!("arg={arg}")));
+    }
+    match lines.iter().find(|line| line.chars().any(char::is_control)) {
+        Some(bad) => Err(bad.escape_debug().to_string()),
+        None => Ok(lines),
     }
 }
 
@@ -323,17 +442,20 @@ mod tests {
 
     #[test]
     fn agent_lines_parse() {
-        assert_eq!(Locked::parse("locked"), Some(Locked::Free));
-        assert_eq!(Locked::parse("locked re-took"), Some(Locked::ReTook));
+        let locked = |epoch, since, how| Some(Locked { epoch, since, how });
+        assert_eq!(Locked::parse("locked 3 3"), locked(3, 3, Taking::Free));
+        assert_eq!(Locked::parse("locked 4 2 re-took"), locked(4, 2, Taking::ReTook));
         assert_eq!(
-            Locked::parse("locked took-over a@b (pid 1) since D (run r)"),
-            Some(Locked::TookOver("a@b (pid 1) since D (run r)".into()))
+            Locked::parse("locked 5 5 took-over a@b (pid 1) since D (run r)"),
+            locked(5, 5, Taking::TookOver("a@b (pid 1) since D (run r)".into()))
         );
         assert_eq!(
-            Locked::parse("locked expired x (run r)").and_then(|l| l.previous_holder()),
+            Locked::parse("locked 1 1 expired x (run r)").and_then(|l| l.previous_holder()),
             Some("x (run r), whose lease had run out".into())
         );
-        assert_eq!(Locked::parse("busy"), None);
+        for bad in ["busy", "locked", "locked 1", "locked x 1", "locked 1 1 stolen"] {
+            assert_eq!(Locked::parse(bad), None, "{bad}");
+        }
         assert_eq!(Report::parse("status web switched"), Some(Report::Progress("web", Progress::Switched)));
         assert_eq!(
             Report::parse("status web rolled back: checks failed"),

@@ -38,9 +38,11 @@ pub(crate) fn generation_to(
                     existing()
                 ))
             }),
-        None => match (probed.previous_generation, &probed.previous) {
-            (Some(number), Some(system)) => Ok((number, system.clone())),
-            _ => Err(error(format!("{profile} has no earlier generation to roll back to ({})", existing()))),
+        None => match probed.previous() {
+            Some((number, system)) => Ok((*number, system.clone())),
+            None => {
+                Err(error(format!("{profile} has no earlier generation to roll back to ({})", existing())))
+            }
         },
     }
 }
@@ -52,12 +54,9 @@ mod tests {
     fn probed(current: u32, numbers: &[u32]) -> Probed {
         let generations: Vec<(u32, String)> =
             numbers.iter().map(|n| (*n, format!("/nix/store/s{n}"))).collect();
-        let previous = generations.iter().rev().find(|(n, _)| *n < current).cloned();
         Probed {
             current: Some(format!("/nix/store/s{current}")),
             generation: Some(current),
-            previous: previous.as_ref().map(|(_, s)| s.clone()),
-            previous_generation: previous.map(|(n, _)| n),
             generations,
             ..Probed::default()
         }

@@ -182,6 +182,15 @@ fn write_script(path: &camino::Utf8Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// A lease record that run `run` holds at `epoch` (see `sh/agent.sh`), with
+/// time left on this machine's clock.
+fn lease_record(run: &str, epoch: u32) -> String {
+    let uptime = std::fs::read_to_string("/proc/uptime").unwrap();
+    let up: u64 = uptime.split('.').next().unwrap().parse().unwrap();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    format!("{epoch} {run} 1 {} {} {epoch} test\n", up + 3600, boot.trim())
+}
+
 /// A line with the run's values replaced by the definition's names.
 fn normalize(line: &str, replace: &[(&str, &str)]) -> String {
     let mut line = line.to_string();
@@ -254,15 +263,27 @@ fn the_kinds_and_the_testbed_stand_ins_do_what_the_definition_says() {
             &system.join("bin/switch-to-configuration"),
             &format!("#!/bin/sh\necho \"{node} $1 {system}\" >>\"$TESTBED_DIR/activation.log\"\n"),
         );
-        std::fs::write(scene.dir.join("kind.sh"), kind_script(kind)).unwrap();
-        std::fs::write(scene.dir.join("job.sh"), JOB).unwrap();
-        std::fs::write(scene.dir.join("state/deploy.lease"), "run-1 1 1 0 test\n").unwrap();
         let state = scene.dir.join("state");
+        std::fs::create_dir_all(state.join("bin")).unwrap();
+        std::fs::write(state.join(format!("bin/run-1-kind-{kind}.sh")), kind_script(kind)).unwrap();
+        std::fs::write(scene.dir.join("job.sh"), JOB).unwrap();
+        std::fs::write(state.join("deploy.lease"), lease_record("run-1", 1)).unwrap();
+        let spec = [
+            format!("kind={kind}"),
+            format!("profile={profile}"),
+            format!("system={system}"),
+            "expect=".into(),
+            "confirm=0".into(),
+            "check-timeout=5".into(),
+            "switch-timeout=60".into(),
+            format!("verb={goal}"),
+            "generation=".into(),
+        ];
+        std::fs::write(state.join(format!("jobs/{node}.spec")), spec.join("\n") + "\n").unwrap();
         let out = scene
             .command("sh")
             .arg(scene.dir.join("job.sh"))
-            .args([state.as_str(), "run-1", node, scene.dir.join("kind.sh").as_str(), profile.as_str()])
-            .args([system.as_str(), "0", "5", "60", goal, ""])
+            .args([state.as_str(), "run-1", "1", node])
             .output()
             .unwrap();
         let status = std::fs::read_to_string(state.join(format!("jobs/{node}.status"))).unwrap_or_default();

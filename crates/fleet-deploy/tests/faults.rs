@@ -89,7 +89,9 @@ fn a_failing_health_check_rolls_the_node_back() {
     let Outcome::RolledBack(error) = &summary.nodes[0].outcome else { unreachable!() };
     let message = error.to_string();
     assert!(message.contains("health check failed for 2s"), "{message}");
-    assert!(message.contains(unhealthy.as_str()), "names the failing check: {message}");
+    // By its place in the list: its arguments stay out of messages.
+    assert!(message.contains("`checks` item 1 (a command) failed"), "names the failing check: {message}");
+    assert!(!message.contains(unhealthy.as_str()), "{message}");
     // Only the failed step: not the first deploy's job, nor the notes the
     // status already says.
     assert!(!message.contains(": activat"), "{message}");

@@ -6,6 +6,7 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -21,7 +22,8 @@ fn state(testbed: &Testbed, path: &str) -> Utf8PathBuf {
     testbed.dir().join(format!("nix{}/{path}", STATE_DIR.trim_start_matches("/nix")))
 }
 
-/// The target's lease record: run, agent pids, expiry, holder.
+/// The target's lease record: epoch, run, the agent's process group, expiry,
+/// boot id, the epoch the run holds it since, holder.
 fn lease(testbed: &Testbed) -> Option<Vec<String>> {
     let text = std::fs::read_to_string(state(testbed, "deploy.lease")).ok()?;
     Some(text.split_whitespace().map(String::from).collect())
@@ -31,7 +33,7 @@ fn lease(testbed: &Testbed) -> Option<Vec<String>> {
 /// connection drops or someone kills the session); the jobs go on.
 fn kill_agent(testbed: &Testbed) {
     let record = lease(testbed).expect("an agent holds the lock");
-    let status = Command::new("kill").args(["-KILL", &record[1], &record[2]]).status().unwrap();
+    let status = Command::new("kill").args(["-KILL", "--", &format!("-{}", record[2])]).status().unwrap();
     assert!(status.success());
 }
 
@@ -82,7 +84,7 @@ fn a_run_that_lost_its_lock_launches_nothing_and_names_the_run_that_holds_it() {
         assert_eq!(bed.profile_of(node), None);
         assert!(!state(&bed.testbed, &format!("jobs/{node}.run")).exists(), "no job of {node} was launched");
     }
-    assert_eq!(lease(&bed.testbed).unwrap()[0], other, "the other run still holds the lock");
+    assert_eq!(lease(&bed.testbed).unwrap()[1], other, "the other run still holds the lock");
     drop(thief);
     wait_until("the lock is released", WAIT, || lease(&bed.testbed).is_none());
 }
@@ -141,9 +143,7 @@ fn a_check_that_never_returns_is_killed_at_its_timeout() {
     assert_eq!(outcomes(&second), ["test-container=rolled back"]);
     let Outcome::RolledBack(error) = &second.nodes[0].outcome else { unreachable!() };
     assert!(
-        error.to_string().contains(
-            "health check failed for 2s: `nixos-container run test-container -- sleep 3600.25` failed"
-        ),
+        error.to_string().contains("health check failed for 2s: `checks` item 1 (a command) failed"),
         "{error}"
     );
     assert_eq!(bed.profile_of("test-container"), v1);
@@ -250,25 +250,17 @@ fn a_job_of_a_run_without_the_lock_refuses_to_start() {
     let before = bed.activation_order().len();
     let holder = DeployLock::acquire(&bed.testbed.target()).unwrap();
     // The job file that the holder's agent installed, launched for a run that
-    // is not the holder's.
+    // is not the holder's, with a spec that would switch the node.
     let job = format!("{STATE_DIR}/bin/{}-job.sh", holder.run());
-    let kind = format!("{STATE_DIR}/bin/{}-kind-container.sh", holder.run());
     let new = first.nodes[0].new.clone().unwrap();
-    let profile = container_profile("test-container");
-    let args = [
-        job.as_str(),
-        STATE_DIR,
-        "some-other-run",
-        "test-container",
-        &kind,
-        &profile,
-        &new,
-        "0",
-        "1",
-        "5",
-        "switch",
-        "",
-    ];
+    let spec = format!(
+        "kind=container\nprofile={}\nsystem={new}\nexpect={}\nconfirm=0\ncheck-timeout=1\n\
+         switch-timeout=5\nverb=switch\ngeneration=\n",
+        container_profile("test-container"),
+        new,
+    );
+    std::fs::write(state(&bed.testbed, "jobs/test-container.spec"), spec).unwrap();
+    let args = [job.as_str(), STATE_DIR, "some-other-run", "1", "test-container"];
     let out = bed.testbed.target().run(&RemoteScript::new(r#"sh "$@" || echo "exit $?""#, args)).unwrap();
     // Run by hand, the job writes its log's lines to stdout, before the exit.
     assert_eq!(out.trim().lines().last(), Some("exit 4"), "{out}");
@@ -328,6 +320,8 @@ fn an_expired_lease_is_taken_over_and_reported() {
         .args(["-c", r#"exec 9>>"$1"; flock 9 && echo held && while :; do sleep 1; done"#, "fleet"])
         .arg(dir.join("deploy.lock"))
         .arg("frozen-run")
+        // A group of its own, as an agent's session is.
+        .process_group(0)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -336,9 +330,11 @@ fn an_expired_lease_is_taken_over_and_reported() {
         .unwrap();
     assert_eq!(line.trim(), "held");
     let pid = frozen.id();
+    // Its lease ended long ago on this boot's clock.
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
     std::fs::write(
         dir.join("deploy.lease"),
-        format!("frozen-run {pid} {pid} 1000000000 ghost@elsewhere (pid 7)\n"),
+        format!("7 frozen-run {pid} 1 {} 7 ghost@elsewhere (pid 7)\n", boot.trim()),
     )
     .unwrap();
 

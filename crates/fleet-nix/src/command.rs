@@ -128,6 +128,11 @@ pub(crate) fn run_shown(cmd: &mut Command, shown: String) -> Result<String, Comm
         .stderr(Stdio::piped())
         .output()
         .map_err(|e| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) })?;
+    outcome(output, shown)
+}
+
+/// A finished command's stdout, or the error its exit status and stderr say.
+fn outcome(output: std::process::Output, shown: String) -> Result<String, CommandError> {
     if output.status.success() {
         return String::from_utf8(output.stdout)
             .map_err(|_| CommandError { command: shown, failure: Failure::Output("not UTF-8".into()) });
@@ -139,6 +144,26 @@ pub(crate) fn run_shown(cmd: &mut Command, shown: String) -> Result<String, Comm
             stderr_tail: tail(&String::from_utf8_lossy(&output.stderr)),
         },
     })
+}
+
+/// [`run_shown`], with `input` written to the command's stdin (from a thread
+/// of its own, so that a command that writes before it reads cannot block).
+pub(crate) fn run_with_input(cmd: &mut Command, input: &str, shown: String) -> Result<String, CommandError> {
+    use std::io::Write;
+    let spawn_error =
+        |e: std::io::Error| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) };
+    let mut child = spawn_piped(cmd, Stdio::piped(), &shown)?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let output = std::thread::scope(|scope| {
+        // A script that exits before reading all of it closes the pipe; its
+        // exit status says what went wrong.
+        scope.spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        child.wait_with_output()
+    })
+    .map_err(spawn_error)?;
+    outcome(output, shown)
 }
 
 /// Runs `cmd` to completion with stdin closed, handing each line of its

@@ -53,12 +53,22 @@ pub struct RemoteScript {
     pub script: &'static str,
     /// Positional arguments.
     pub args: Vec<String>,
+    /// What the script reads on its stdin, if anything: lists that may be
+    /// long (one argument is capped at 128 KiB by Linux, and ssh sends the
+    /// remote command as one).
+    pub input: Option<String>,
 }
 
 impl RemoteScript {
     /// A script with arguments.
     pub fn new(script: &'static str, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        RemoteScript { script, args: args.into_iter().map(Into::into).collect() }
+        RemoteScript { script, args: args.into_iter().map(Into::into).collect(), input: None }
+    }
+
+    /// The same script, reading `input` on its stdin.
+    pub fn with_input(mut self, input: String) -> Self {
+        self.input = Some(input);
+        self
     }
 }
 
@@ -149,7 +159,11 @@ impl Target {
 
     /// Runs `script` on the target and returns its stdout.
     pub fn run(&self, script: &RemoteScript) -> Result<String, CommandError> {
-        command::run_shown(&mut self.command(script)?, self.describe(script))
+        let mut cmd = self.command(script)?;
+        match &script.input {
+            None => command::run_shown(&mut cmd, self.describe(script)),
+            Some(input) => command::run_with_input(&mut cmd, input, self.describe(script)),
+        }
     }
 
     /// How a script run on this target appears in errors: the target, then the

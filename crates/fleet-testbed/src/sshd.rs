@@ -37,7 +37,13 @@ impl Testbed {
         };
         let mut child = command
             .args(["--mount", "--propagation", "private", "sh", "-c"])
-            .arg("mount --bind \"$1\" /nix && exec /usr/sbin/sshd -D -e -f \"$2\"")
+            // A /run of its own: the target's /run/current-system is what its
+            // host switch made it (the fixture's switch writes it when it finds
+            // the marker), never this machine's.
+            .arg(
+                "mount --bind \"$1\" /nix && mount -t tmpfs -o mode=0755 testbed-run /run && \
+                 mkdir -p /run/sshd && : >/run/fleet-testbed && exec /usr/sbin/sshd -D -e -f \"$2\"",
+            )
             .arg("testbed")
             .arg(self.dir.join("nix"))
             .arg(self.dir.join("sshd_config"))

@@ -16,14 +16,14 @@ pub(super) fn holder() -> String {
     let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
-    let holder = format!("{user}@{machine} (pid {}) since {}", std::process::id(), utc_now());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let holder = format!("{user}@{machine} (pid {}) since {}", std::process::id(), utc(now));
     // It is one line of the lease record.
     holder.replace(|c: char| c.is_control(), " ")
 }
 
-/// The current time as `YYYY-MM-DDTHH:MM:SSZ`.
-fn utc_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+/// A time in seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+pub(crate) fn utc(secs: u64) -> String {
     let (days, rest) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -47,7 +47,8 @@ mod tests {
         let (a, b) = (new_run_id(), new_run_id());
         assert_ne!(a, b);
         assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'), "{a}");
-        let now = utc_now();
-        assert!(now.len() == 20 && now.starts_with("20") && now.ends_with('Z'), "{now}");
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(1_764_133_200), "2025-11-26T05:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
     }
 }

@@ -10,7 +10,7 @@ use fleet_nix::{CommandError, Failure, Stream, Target};
 
 use super::{LEASE, NODE_WAIT, RENEW_EVERY, REOPEN_BACKOFF, REOPEN_TRIES};
 use crate::job;
-use crate::protocol::{Exit, FinalStatus, Locked, Progress, Report};
+use crate::protocol::{Exit, FinalStatus, Locked, Progress, Report, Request, Taking};
 
 /// What the session's threads share.
 pub(super) struct Shared {
@@ -37,13 +37,16 @@ pub(super) struct State {
     pub(super) nodes: HashMap<String, Track>,
     /// The agent's own reports (`bye ...`, re-takes), newest last.
     pub(super) notes: Vec<String>,
+    /// The epoch since which this run holds the lock without a break, as
+    /// its first agent said.
+    pub(super) since: Option<u64>,
 }
 
 /// What the agents reported about one node's job of this run.
 #[derive(Default, Clone)]
 pub(super) struct Track {
-    /// The `launch` arguments, to launch again if the job never started.
-    pub(super) args: Vec<String>,
+    /// The job's spec, to launch again if the job never started.
+    pub(super) spec: Vec<String>,
     pub(super) launched: bool,
     pub(super) gone: bool,
     pub(super) launch_failed: Option<String>,
@@ -64,8 +67,17 @@ impl Shared {
         }
     }
 
+    /// Sends `request` to the agent on `stream`.
+    pub(super) fn send(&self, stream: &Stream, request: &Request<'_>) -> Result<(), CommandError> {
+        let lines = request.lines();
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        stream.send(&lines)
+    }
+
     /// Starts an agent, waits for it to hold the lock and starts reading its
-    /// reports; returns what it said of the lock it took.
+    /// reports; returns what it said of the lock it took. An agent that
+    /// finds that another run held the lock since this run's first one took
+    /// it is stopped at once: this run is fenced.
     pub(super) fn open(shared: &Arc<Shared>) -> Result<Locked, CommandError> {
         let script =
             job::agent(&shared.run, &shared.holder, LEASE.as_secs(), NODE_WAIT.as_secs(), &shared.kinds);
@@ -75,11 +87,25 @@ impl Shared {
             Err(_) => return Err(stream.ended()),
         };
         let Some(locked) = Locked::parse(&first) else {
-            return Err(shared.error(format!("the agent answered `{first}` instead of `locked`")));
+            return Err(shared.error(format!(
+                "the agent answered `{}` instead of `locked EPOCH SINCE`",
+                crate::protocol::shown(&first)
+            )));
         };
         let stream = Arc::new(stream);
         let generation = {
             let mut state = shared.lock();
+            match state.since {
+                Some(since) if since != locked.since => {
+                    let _ = shared.send(&stream, &Request::Release);
+                    return Err(shared.error(format!(
+                        "fenced: another run held the deploy lock while this run's session was down (this run \
+                         held it since epoch {since}, the lock is at epoch {} now), so nothing more was launched",
+                        locked.epoch
+                    )));
+                }
+                _ => state.since = Some(locked.since),
+            }
             state.generation += 1;
             state.live = Some(Arc::clone(&stream));
             state.generation
@@ -131,18 +157,13 @@ impl Shared {
                 state.notes.push(format!(
                     "the session to {} dropped; a new one {} the deploy lock for run {} and re-attached",
                     self.target,
-                    if locked == Locked::ReTook { "took back" } else { "took" },
+                    if locked.how == Taking::ReTook { "took back" } else { "took" },
                     self.run
                 ));
                 let stream = state.live.clone().expect("just opened");
-                let watched: Vec<String> = state
-                    .nodes
-                    .iter()
-                    .filter(|(_, t)| t.done.is_none())
-                    .map(|(n, _)| format!("watch {n}"))
-                    .collect();
-                let lines: Vec<&str> = watched.iter().map(String::as_str).collect();
-                let _ = stream.send(&lines);
+                for (node, _) in state.nodes.iter().filter(|(_, t)| t.done.is_none()) {
+                    let _ = self.send(&stream, &Request::Watch(node));
+                }
                 Ok(stream)
             }
             Err(error) => {
@@ -168,7 +189,18 @@ impl Shared {
     /// Applies the agent's reports until its session ends.
     fn read(&self, lines: Receiver<String>, generation: u64) {
         for line in lines.iter() {
-            let Some(report) = Report::parse(&line) else { continue };
+            let Some(report) = Report::parse(&line) else {
+                // A drift between the two ends of the protocol: waiting for
+                // a word that never comes would take the jobs' whole bound.
+                let mut state = self.lock();
+                state.lost = Some(self.error(format!(
+                    "the agent printed a line in no known form: `{}`",
+                    crate::protocol::shown(&line)
+                )));
+                drop(state);
+                self.changed.notify_all();
+                break;
+            };
             let mut state = self.lock();
             match report {
                 Report::Launched(node) => {
@@ -223,7 +255,7 @@ impl Shared {
         while !state.stopping {
             if let Some(stream) = state.live.clone() {
                 drop(state);
-                let _ = stream.send(&["renew"]);
+                let _ = self.send(&stream, &Request::Renew);
                 state = self.lock();
             }
             state = self

@@ -22,12 +22,14 @@ const UNITS: &str = include_str!("../sh/units.sh");
 impl Plan<'_> {
     /// Runs the activation job that moves `node` to `new` on `target` (with
     /// `verb`: switched in place, or restarted; for the run's goal; a
-    /// rollback's to `generation`), under `lock`.
+    /// rollback's to `generation`), under `lock`, if its profile still points
+    /// at `expect`, what the run probed.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn activate(
         &self,
         node: &Node,
         new: &str,
+        expect: Option<&str>,
         verb: Verb,
         generation: Option<u32>,
         target: &Target,
@@ -46,10 +48,10 @@ impl Plan<'_> {
             _ => 0,
         };
         let spec = JobSpec {
-            node: name,
             kind: kind.name(),
             profile: kind.profile(node),
             new,
+            expect,
             verb,
             confirm_seconds,
             check_seconds: checks::check_seconds(node).expect("checks are validated"),
@@ -64,7 +66,16 @@ impl Plan<'_> {
         let bound =
             Duration::from_secs(2 * spec.switch_seconds + spec.check_seconds + confirm_seconds + 60 + 60);
         let failed = |stage: Stage, error: CommandError| Outcome::Failed(NodeError::new(name, stage, error));
-        if let Err(error) = lock.launch(name, spec.args()) {
+        let launched = crate::protocol::job_spec(&spec)
+            .map_err(|bad| {
+                lock_error(
+                    lock,
+                    name,
+                    &format!("was not launched: its job's spec would hold a line break ({bad})"),
+                )
+            })
+            .and_then(|spec| lock.launch(name, spec));
+        if let Err(error) = launched {
             return failed(Stage::Activate, error);
         }
         match lock.wait(name, confirm_seconds > 0, bound) {

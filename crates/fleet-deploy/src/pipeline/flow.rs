@@ -77,7 +77,7 @@ enum Message<'a> {
     Evaluated(usize, Result<Evaluated, CommandError>),
     Built(usize, Result<String, CommandError>),
     Locked(&'a str, Result<DeployLock, Tried>),
-    Probed(&'a str, Result<Vec<Probed>, Tried>),
+    Probed(&'a str, Result<Vec<Result<Probed, CommandError>>, Tried>),
     Pushed(&'a str, Vec<usize>, Result<(), Tried>),
     Diffed(usize, Result<ClosureDiff, NodeError>),
     /// A node's activation, and the containers its switch left to restart.

@@ -41,12 +41,11 @@ impl Plan<'_> {
         nodes: &[&Node],
         full: bool,
         sink: &dyn Sink,
-    ) -> Result<Vec<Probed>, Tried> {
+    ) -> Result<Vec<Result<Probed, CommandError>>, Tried> {
         let profiles: Vec<(String, String)> =
             nodes.iter().map(|node| (node.name.clone(), self.kinds.of(node).profile(node))).collect();
-        let names: Vec<String> = nodes.iter().map(|node| node.name.clone()).collect();
         retrying(host, Stage::Probe, sink, || {
-            target.run(&probe_script(&profiles, full)).and_then(|out| parse_probe(&out, &names))
+            target.run(&probe_script(&profiles, full)).and_then(|out| parse_probe(&out, &profiles))
         })
     }
 

@@ -1,25 +1,28 @@
 # shellcheck shell=sh
 # The deployer's agent on the target: one per host per run, on one SSH session.
 #
-# It takes the deploy lock (a flock, with a lease record naming the run) and
-# holds it for its session; renews the lease while the deployer keeps saying
-# `renew`, and exits, releasing the lock, when it stops hearing from it (a
-# dead deployer, or a network partition that the SSH server does not notice);
-# launches each activation as a detached job that starts only if this run
-# still holds the lock; and streams the jobs' status back.
+# It takes the deploy lock (a flock, with a lease record naming the run and an
+# epoch that grows with every taking) and holds it for its session; renews the
+# lease at each `renew` the deployer sends, and exits, releasing the lock, when
+# the lease runs out (a dead deployer, or a network partition that the SSH
+# server does not notice); launches each activation as a detached job that
+# starts, and changes anything, only while this run and epoch hold the lock;
+# and streams the jobs' status back.
+#
+# The lease runs on the target's monotonic clock (/proc/uptime, with the boot
+# id): moving the wall clock neither ends a live lease nor keeps a dead one.
 #
 # $1 state dir, $2 run id, $3 who is deploying, $4 lease in seconds,
 # $5 job script text, $6 how long a launch waits for an earlier activation of
 # its node (seconds), then pairs KIND-NAME KIND-SCRIPT-TEXT.
 #
-# Reads commands on stdin, one per line:
-#   renew                 the deployer is alive
-#   launch COUNT          then COUNT lines, the job's arguments after the state
-#                         dir and run id (node, kind, profile, ...)
+# Reads requests on stdin, one per line (protocol.rs writes them):
+#   renew                 the deployer is alive: the lease runs another $4 s
+#   launch NODE COUNT     then COUNT lines: the job's spec (see job.sh)
 #   watch NODE            report NODE's job of this run (after a reconnect)
 #   release               give up the lock and exit
 # Prints, one per line:
-#   locked [took-over HOLDER | re-took | expired HOLDER]   first line
+#   locked EPOCH SINCE [took-over HOLDER | re-took | expired HOLDER]  first line
 #   launched NODE | gone NODE | failed NODE WHY
 #   log NODE LINE         the job log's tail, before a final status that is not ok
 #   status NODE STATUS    started, switched, ok, rolled back: ..., failed: ...,
@@ -40,40 +43,90 @@ mkdir -p "$jobs" "$bin" "$state/activated" "$state/pending" || exit "$EXIT_REFUS
 # Older versions left world-readable files; job logs may hold secrets.
 chmod -R go-rwx "$state" 2>/dev/null
 
-now=$(date +%s)
+# Seconds since boot, in `up`: the lease's clock.
+uptime_now() {
+  read -r up _ </proc/uptime
+  up=${up%.*}
+}
+read -r boot </proc/sys/kernel/random/boot_id
+# This agent's process group (its session's, which every launcher and the
+# watcher share): what a taking over agent ends. /proc/PID/stat holds
+# `PID (COMM) STATE PPID PGRP ...`.
+group_of() { pgid=$3; }
+read -r stat <"/proc/$$/stat"
+# shellcheck disable=SC2086
+group_of ${stat##*) }
+is_number() { case $1 in '' | *[!0-9]*) return 1 ;; esac; }
+
+# The lease record: epoch, run, process group, when the lease ends (uptime),
+# boot id, the epoch since which the run holds the lock without a break, and
+# the holder. A job checks the last two (job.sh).
+r_epoch='' r_run='' r_pgid='' r_expires='' r_boot='' r_since='' r_holder=''
+read_record() {
+  r_epoch='' r_run='' r_pgid='' r_expires='' r_boot='' r_since='' r_holder=''
+  [ -e "$record" ] && read -r r_epoch r_run r_pgid r_expires r_boot r_since r_holder <"$record"
+}
+write() { printf '%s' "$2" >"$1.tmp" && mv -f "$1.tmp" "$1"; }
+write_record() {
+  uptime_now
+  write "$record" "$epoch $run $pgid $((up + lease)) $boot $since $holder
+"
+}
+# Whether the record's lease ran out: its boot ended, or its time passed.
+expired() {
+  uptime_now
+  [ "$r_boot" != "$boot" ] || ! is_number "$r_expires" || [ "$up" -gt "$r_expires" ]
+}
+
 exec 9>>"$state/deploy.lock"
 note=
-r_run='' r_reader='' r_watcher='' r_expires='' r_holder=''
-[ -e "$record" ] && read -r r_run r_reader r_watcher r_expires r_holder <"$record"
+read_record
 if flock -n 9; then
   # A record without a live lock: its agent ended without releasing it.
   [ -n "$r_run" ] && [ "$r_run" != "$run" ] && note="took-over $r_holder (run $r_run)"
 else
   if [ "$r_run" = "$run" ]; then
     note=re-took
-  elif [ -n "$r_expires" ] && [ "$now" -gt "$r_expires" ]; then
+  elif expired; then
     note="expired $r_holder (run $r_run)"
   else
-    echo "another deploy holds the lock on this target: ${r_holder:-unknown holder} (run ${r_run:-unknown})${r_expires:+, its lease runs until $(date -u -d "@$r_expires" '+%Y-%m-%dT%H:%M:%SZ')}" >&2
+    echo "another deploy holds the lock on this target: ${r_holder:-unknown holder} (run ${r_run:-unknown}), its lease runs for another $((r_expires - up))s" >&2
     exit "$EXIT_LOCKED"
   fi
-  # Our own earlier agent (a dropped session) or one whose lease ran out:
-  # end its two processes, but only if they still are that agent (their
-  # command line holds its run id), never a process that reused a pid.
-  for p in "$r_reader" "$r_watcher"; do
-    case $p in '' | *[!0-9]*) continue ;; esac
-    if tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qxF -- "$r_run"; then
-      kill "$p" 2>/dev/null
-    fi
-  done
+  # Our own earlier agent (a dropped session) or one whose lease ran out.
+  # The record names this run first, so that nothing the old agent still
+  # launches passes its check; then its whole process group is killed (KILL:
+  # a stopped agent would never handle TERM), but only if it still is that
+  # agent (its leader's command line holds its run id), never a group that
+  # reused the number, and never our own.
+  epoch=$r_epoch since=$r_since
+  is_number "$epoch" || epoch=0
+  is_number "$since" || since=0
+  write_record
+  if is_number "$r_pgid" && [ "$r_pgid" != "$pgid" ] &&
+    tr '\0' '\n' <"/proc/$r_pgid/cmdline" 2>/dev/null | grep -qF -- "$r_run"; then
+    kill -KILL "-$r_pgid" 2>/dev/null
+  fi
   if ! flock -w 10 9; then
-    echo "the deploy lock on this target is still held 10s after ending the agent of run $r_run (pids $r_reader $r_watcher)" >&2
+    echo "the deploy lock on this target is still held 10s after ending the agent of run $r_run (process group $r_pgid)" >&2
     exit "$EXIT_LOCKED"
   fi
 fi
+# Every taking of the lock has an epoch of its own; `since` is the epoch at
+# which this run began to hold it without a break (another run's taking in
+# between starts it anew). A reconnected deployer that finds a `since` not its
+# own, and a job whose epoch is older than `since`, know that another run held
+# the lock in between. deploy.epoch: the last epoch, its run, its `since`.
+epoch=0 last_run='' since=''
+[ -e "$state/deploy.epoch" ] && read -r epoch last_run since <"$state/deploy.epoch"
+is_number "$epoch" || epoch=0
+epoch=$((epoch + 1))
+{ [ "$last_run" = "$run" ] && is_number "$since"; } || since=$epoch
+write "$state/deploy.epoch" "$epoch $run $since
+"
+write_record
 
 # The job and kind scripts of this run, as files the jobs run.
-write() { printf '%s' "$2" >"$1.tmp" && mv -f "$1.tmp" "$1"; }
 write "$bin/$run-job.sh" "$job"
 while [ $# -ge 2 ]; do
   case $1 in *[!a-z0-9-]* | '') echo "invalid kind name $1" >&2 && exit "$EXIT_USAGE" ;; esac
@@ -83,31 +136,21 @@ done
 # Scripts of runs that ended a day ago or more.
 find "$bin" -type f -mtime +1 -delete 2>/dev/null
 
-reader=$$
-beat=$state/agent-$run.beat watchlist=$state/agent-$run.watch
-printf '0\n' >"$beat"
-: >"$watchlist"
+# One file per watched node, holding the last status reported: each tick
+# reads only the jobs not yet finished.
+watching=$state/watch-$epoch
+rm -rf "$watching"
+mkdir -p "$watching"
 
-# The lease record: run, the agent's two pids, when the lease ends, holder.
-write_record() {
-  printf '%s %s %s %s %s\n' "$run" "$reader" "$1" "$2" "$holder" >"$record.tmp" && mv -f "$record.tmp" "$record"
-}
-
-# Extends this run's lease to $1 (seconds since the epoch).
-renew_record() {
-  r='' w=''
-  [ -e "$record" ] && read -r r _ w _ <"$record"
-  [ "$r" = "$run" ] && write_record "$w" "$1"
-}
-
-# Reports the jobs in the watch list and keeps the lease: renewed while the
-# deployer's beats come, given up when they stop for the lease's length.
+# Reports the jobs being watched, and ends the agent when its lease ran out
+# or another agent took the lock.
 watcher() {
-  finished=' ' seen=' ' ticks=0 last_beat=0 heard=$(date +%s)
+  ticks=0
   while :; do
-    while IFS= read -r n; do
-      case $finished in *" $n "*) continue ;; esac
-      s='' p=''
+    for w in "$watching"/*; do
+      [ -e "$w" ] || continue
+      n=${w##*/}
+      s='' p='' said=''
       [ -e "$jobs/$n.status" ] && IFS= read -r s <"$jobs/$n.status"
       case $s in
         '' | started | switched)
@@ -122,34 +165,34 @@ watcher() {
       case $s in
         '') ;;
         started | switched)
-          case $seen in *" $n:$s "*) ;; *)
-            seen="$seen$n:$s "
+          IFS= read -r said <"$w"
+          if [ "$said" != "$s" ]; then
+            printf '%s\n' "$s" >"$w"
             printf 'status %s %s\n' "$n" "$s"
-            ;;
-          esac
+          fi
           ;;
         *)
-          finished="$finished$n "
+          rm -f "$w"
           if [ "$s" != ok ]; then
-            tail -n 15 "$jobs/$n.log" 2>/dev/null | while IFS= read -r l; do printf 'log %s %s\n' "$n" "$l"; done
+            tail -n 15 "$jobs/$n.log" 2>/dev/null | cut -c 1-2000 | while IFS= read -r l; do printf 'log %s %s\n' "$n" "$l"; done
           fi
           printf 'status %s %s\n' "$n" "$s"
           ;;
       esac
-    done <"$watchlist"
+    done
     ticks=$((ticks + 1))
     if [ "$ticks" -ge 20 ]; then
       ticks=0
       kill -0 "$reader" 2>/dev/null || exit 0
-      now=$(date +%s)
-      b=
-      read -r b <"$beat"
-      if [ "$b" != "$last_beat" ]; then
-        last_beat=$b heard=$now
-        renew_record $((now + lease))
-      elif [ $((now - heard)) -ge "$lease" ]; then
+      read_record
+      if [ "$r_run" != "$run" ] || [ "$r_epoch" != "$epoch" ]; then
+        echo "bye run ${r_run:-none} took the deploy lock"
+        kill "$reader" 2>/dev/null
+        exit 0
+      elif expired; then
         echo "bye the deployer was silent for ${lease}s; the lock was released"
-        rm -f "$record" "$beat" "$watchlist"
+        rm -f "$record"
+        rm -rf "$watching"
         kill "$reader" 2>/dev/null
         exit 0
       fi
@@ -159,29 +202,33 @@ watcher() {
 }
 
 # Starts one job, in the background of the agent (its wait for the node's job
-# lock must not hold up the agent): `launch NODE KIND ARGS...`.
+# lock must not hold up the agent): `launcher NODE SPEC-FILE`.
 launcher() {
   exec 9>&-
-  n=$1 kind=$2
-  shift 2
+  n=$1 spec=$2
   exec 8>>"$jobs/$n.lock"
   if ! flock -w "$node_wait" 8; then
+    rm -f "$spec"
     p=
     [ -e "$jobs/$n.pid" ] && read -r p <"$jobs/$n.pid"
     echo "failed $n an earlier activation of $n (pid ${p:-unknown}) was still running after ${node_wait}s; nothing was changed"
     exit 0
   fi
-  r=
-  [ -e "$record" ] && read -r r _ <"$record"
-  if [ "$r" != "$run" ]; then
+  read_record
+  if [ "$r_run" != "$run" ] || [ "$r_epoch" != "$epoch" ]; then
+    rm -f "$spec"
     echo "failed $n run $run no longer held the deploy lock; nothing was changed"
     exit 0
   fi
   rm -f "$jobs/$n.status" "$jobs/$n.confirm" "$jobs/$n.pid"
+  # A log that never shrinks: the one before stays beside it.
+  size=$(stat -c %s -- "$jobs/$n.log" 2>/dev/null) || size=0
+  [ "$size" -gt 1048576 ] && mv -f "$jobs/$n.log" "$jobs/$n.log.1"
   printf '%s\n' "$run" >"$jobs/$n.run"
-  printf '%s\n' "$n" >>"$watchlist"
-  setsid -f sh "$bin/$run-job.sh" "$state" "$run" "$n" "$bin/$run-kind-$kind.sh" "$@" \
-    </dev/null >>"$jobs/$n.log" 2>&1
+  mv -f "$spec" "$jobs/$n.spec"
+  : >"$watching/$n"
+  # The job keeps fd 8, the node's lock, until it ends.
+  setsid -f sh "$bin/$run-job.sh" "$state" "$run" "$epoch" "$n" </dev/null >>"$jobs/$n.log" 2>&1
   # The job's first act is to write its pid: wait for it, bounded (10 s).
   i=0
   while [ ! -e "$jobs/$n.pid" ]; do
@@ -195,44 +242,50 @@ launcher() {
   echo "launched $n"
 }
 
+reader=$$
 watcher &
 watcher_pid=$!
-write_record "$watcher_pid" $((now + lease))
-echo "locked${note:+ $note}"
+echo "locked $epoch $since${note:+ $note}"
 
-count=0
+is_node() { case $1 in '' | *[!A-Za-z0-9_-]*) return 1 ;; esac; }
 while IFS= read -r line; do
   case $line in
     renew)
-      count=$((count + 1))
-      printf '%s\n' "$count" >"$beat"
+      read_record
+      [ "$r_run" = "$run" ] && [ "$r_epoch" = "$epoch" ] && write_record
       ;;
     'launch '*)
-      k=${line#launch }
-      set --
+      rest=${line#launch }
+      n=${rest%% *} k=${rest#* }
+      is_number "$k" || k=0
+      # The spec is read off stdin whatever the name, to stay in step.
+      spec=/dev/null
+      is_node "$n" && spec=$jobs/.spec-$epoch-$$-$n
       while [ "$k" -gt 0 ] && IFS= read -r arg; do
-        set -- "$@" "$arg"
+        printf '%s\n' "$arg"
         k=$((k - 1))
-      done
-      case ${1:-} in '' | *[!A-Za-z0-9_-]*) echo "failed ${1:-?} not a node name" && continue ;; esac
-      case ${2:-} in '' | *[!a-z0-9-]*) echo "failed $1 not a kind name" && continue ;; esac
-      launcher "$@" &
+      done >"$spec"
+      if [ "$spec" != /dev/null ]; then
+        launcher "$n" "$spec" &
+      else
+        echo "failed ${n:-?} not a node name"
+      fi
       ;;
     'watch '*)
       n=${line#watch }
       r=
-      [ -e "$jobs/$n.run" ] && read -r r <"$jobs/$n.run"
+      is_node "$n" && [ -e "$jobs/$n.run" ] && read -r r <"$jobs/$n.run"
       if [ "$r" = "$run" ]; then
-        printf '%s\n' "$n" >>"$watchlist"
+        : >"$watching/$n"
       else
         echo "gone $n"
       fi
       ;;
     release) break ;;
+    *) echo "bye the deployer sent a request in no known form; the lock was released" && break ;;
   esac
 done
 kill "$watcher_pid" 2>/dev/null
-r=
-[ -e "$record" ] && read -r r _ <"$record"
-[ "$r" = "$run" ] && rm -f "$record"
-rm -f "$beat" "$watchlist"
+read_record
+[ "$r_run" = "$run" ] && [ "$r_epoch" = "$epoch" ] && rm -f "$record"
+rm -rf "$watching"

@@ -1,6 +1,8 @@
 # shellcheck shell=sh
 # Confirms a host's switch, over a new connection: proves that the switched
 # host still accepts connections. The agent reports the job's final status.
+# The confirmation names the run: a late one of another run's job, started
+# after these checks, confirms nothing.
 # $1 state dir, $2 node, $3 run id.
 set -u
 umask 077
@@ -17,5 +19,5 @@ if [ "$s" != switched ]; then
   echo "cannot confirm $2: its activation had already ended: ${s:-unknown}" >&2
   exit "$EXIT_FAILED"
 fi
-: >"$jobs/$2.confirm"
+printf '%s\n' "$3" >"$jobs/$2.confirm"
 echo confirmed

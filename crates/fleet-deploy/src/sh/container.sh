@@ -12,7 +12,9 @@
 #                 start boots the profile's system, not SYSTEM
 #   dry-activate  run SYSTEM's `switch-to-configuration dry-activate` inside the
 #                 running container; when it is stopped, say what a start would boot
-# `GOAL NODE SYSTEM`, `restart NODE SYSTEM`, or `retire NODE` (stop it).
+# `GOAL NODE SYSTEM`, `restart NODE SYSTEM`, `retire NODE` (stop it), or
+# `running NODE`: nothing, since what a container runs is its root's to say
+# (the job goes by its profile).
 set -u
 unit=container@$2
 case $1 in
@@ -36,6 +38,7 @@ case $1 in
     fi
     ;;
   retire) exec systemctl stop "$unit" ;;
+  running) ;;
   *)
     echo "container.sh: unknown verb $1" >&2
     exit "$EXIT_USAGE"

@@ -3,8 +3,8 @@
 # system's `switch-to-configuration GOAL` inside a transient unit, so it
 # finishes even if the SSH connection drops. The commands are the ones
 # `activation.txt` lists for the host.
-# `GOAL NODE SYSTEM` (GOAL: switch, boot, test or dry-activate), or
-# `retire NODE` (a host is never stopped).
+# `GOAL NODE SYSTEM` (GOAL: switch, boot, test or dry-activate), `retire NODE`
+# (a host is never stopped), or `running NODE`: the system it runs.
 set -u
 case $1 in
   switch | boot | test | dry-activate)
@@ -12,6 +12,7 @@ case $1 in
       --unit="fleet-$1-$2-$(date +%s)-$$" "$3/bin/switch-to-configuration" "$1"
     ;;
   retire) exit 0 ;;
+  running) readlink -e /run/current-system ;;
   *)
     echo "host.sh: unknown verb $1" >&2
     exit "$EXIT_USAGE"

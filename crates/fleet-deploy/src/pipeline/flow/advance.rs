@@ -187,7 +187,10 @@ where
                         .collect();
                     self.begin(i, Stage::Activate);
                     self.spawn(scope, tx, move |_| {
-                        let outcome = match plan.activate(node, &new, verb, generation, target, &lock, sink) {
+                        let expect = old.as_deref();
+                        let outcome = match plan
+                            .activate(node, &new, expect, verb, generation, target, &lock, sink)
+                        {
                             Outcome::Activated if verb == Verb::Restart && old.as_deref() == Some(&new) => {
                                 Outcome::Restarted
                             }

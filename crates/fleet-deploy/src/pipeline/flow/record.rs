@@ -122,10 +122,20 @@ where
 
     /// Records what the probe read on `host`; in a rollback, a node's new
     /// system is the generation it rolls back to.
-    pub(super) fn probed(&mut self, host: &str, probed: Vec<Probed>) {
+    pub(super) fn probed(&mut self, host: &str, probed: Vec<Result<Probed, CommandError>>) {
         self.hosts.get_mut(host).expect("every involved host has a state").step = HostStep::Ready;
         let on_host: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].host == host).collect();
         for (i, probed) in on_host.into_iter().zip(probed) {
+            let probed = match probed {
+                Ok(probed) => probed,
+                Err(error) => {
+                    if self.nodes[i].outcome.is_none() {
+                        let error = NodeError::new(&self.nodes[i].node.name, Stage::Probe, error);
+                        self.finish(i, Outcome::Failed(error));
+                    }
+                    continue;
+                }
+            };
             let node = &mut self.nodes[i];
             node.old = probed.current.clone();
             node.pending = probed.pending;
