@@ -233,7 +233,7 @@ flake="git+file://$mirror?ref=refs/heads/$branch&rev=$commit"
 graph=$state/fleet.nix
 git show "$commit:nix/fleet.nix" >"$graph"
 report=$state/report.json
-nodes=$("$fleet" graph --graph "$graph" --names 2>/dev/null | cut -d' ' -f1 || true)
+nodes=$("$fleet" graph --flake "$flake" --graph "$graph" --names 2>/dev/null | cut -d' ' -f1 || true)
 status pending "deploying ${commit:0:12}"
 for node in $nodes; do status pending "deploying ${commit:0:12}" "$node"; done
 
@@ -261,6 +261,7 @@ done < <(jq -r '.nodes[] | [.node, .outcome, (.error.message // .error.reason //
 # metrics SUCCESS: the Prometheus textfile, replaced whole.
 metrics() {
   [ -n "${GITOPS_TEXTFILE-}" ] || return 0
+  mkdir -p "$(dirname "$GITOPS_TEXTFILE")"
   {
     echo "# HELP gitops_deploy_success Whether the last deploy succeeded on every node."
     echo "# TYPE gitops_deploy_success gauge"
