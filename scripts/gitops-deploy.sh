@@ -136,7 +136,9 @@ if ! queued still_queued; then
 fi
 
 last=$(cat "$attempted" 2>/dev/null || cat "$deployed" 2>/dev/null || true)
-if [ "$commit" = "$(cat "$deployed" 2>/dev/null || true)" ]; then
+# Already deployed, and nothing attempted since (else the checks below
+# refuse it: some nodes may run the newer attempt).
+if [ "$commit" = "$last" ] && [ "$commit" = "$(cat "$deployed" 2>/dev/null || true)" ]; then
   queued drop "$commit"
   log "$commit is already deployed; nothing to do"
   note "unchanged: already deployed"
@@ -251,12 +253,19 @@ ended=$(date +%s)
 summary=$(jq -r '(.nodes | length | tostring) + " nodes: " +
   ([.nodes | group_by(.outcome)[] | "\(length) \(.[0].outcome)"] | join(", "))' "$report" 2>/dev/null ||
   echo "fleet exited $result with no report")
+reported=" "
 while IFS=$'\t' read -r node outcome message; do
+  reported="$reported$node "
   case $outcome in
     failed | "rolled back" | skipped | "not started") status failure "$outcome: $message" "$node" ;;
     *) status success "$outcome" "$node" ;;
   esac
 done < <(jq -r '.nodes[] | [.node, .outcome, (.error.message // .error.reason // "")] | @tsv' "$report" 2>/dev/null)
+# A node the report does not name (the run ended before its nodes did) is
+# not left pending.
+for node in $nodes; do
+  [[ $reported == *" $node "* ]] || status failure "$summary" "$node"
+done
 
 # metrics SUCCESS: the Prometheus textfile, replaced whole.
 metrics() {

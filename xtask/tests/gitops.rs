@@ -118,7 +118,12 @@ fn a_commit_delivered_during_a_deploy_is_deployed_after_it_and_reported() {
         format!("GITOPS_STATUS_TOKEN_FILE={dir}/token"),
         format!("GITOPS_STATUS_TARGET_URL={TARGET_URL}"),
         format!("GITOPS_TEXTFILE={textfile}"),
+        format!("GITOPS_ON_FAILURE={dir}/on-failure"),
     ];
+    write_executable(
+        dir.join("on-failure").as_std_path(),
+        &format!("#!/bin/sh\necho \"$*\" >>{dir}/failures\n"),
+    );
     fs::write(dir.join("unit.env"), unit_env.join("\n") + "\n").unwrap();
     write_executable(dir.join("standin/systemctl").as_std_path(), SYSTEMCTL);
     let ssh_port = testbed.address().rsplit(':').next().unwrap().to_string();
@@ -238,4 +243,42 @@ fn a_commit_delivered_during_a_deploy_is_deployed_after_it_and_reported() {
     let forged = Delivery::new(dir.as_std_path(), &a, "not-the-secret");
     assert_ne!(forged.post(&url).trim(), "deploy requested");
     assert_eq!(read(units.join("started").as_std_path()), started, "a forged delivery starts no unit");
+
+    // C fails on one node (its switch fails and it rolls back): failure
+    // statuses, overall and for that node, and the failure hook.
+    fixture.set_version("test-container", "2").unwrap();
+    fixture.fail_switch("test-container", true).unwrap();
+    let c = push(&fixture);
+    let deliver_c = Delivery::new(dir.as_std_path(), &c, SECRET);
+    assert_eq!(deliver_c.post(&url).trim(), "deploy requested");
+    let c_instance = format!("{c}-{}", deliver_c.id);
+    wait_until("C's unit ended", DEPLOY_LIMIT, || !ended(units.as_std_path(), &c_instance).is_empty());
+    assert_eq!(ended(units.as_std_path(), &c_instance), ["1"], "C failed");
+    let with_end = |end: &str| [(c.clone(), "pending".to_string()), (c.clone(), end.to_string())];
+    assert_eq!(statuses(&forge, overall)[4..], with_end("failure"));
+    assert_eq!(statuses(&forge, "fleet/deploy/test-container")[4..], with_end("failure"));
+    assert_eq!(statuses(&forge, "fleet/deploy/nannuo-bot")[4..], with_end("success"));
+    let container =
+        forge.received().into_iter().rfind(|r| r.body["context"] == "fleet/deploy/test-container").unwrap();
+    assert!(
+        container.body["description"].as_str().unwrap().starts_with("rolled back: "),
+        "{:?}",
+        container.body
+    );
+    let failures = read(&dir.join("failures").into_std_path_buf());
+    assert_eq!(failures, format!("{c} 1 4 nodes: 1 rolled back, 3 unchanged\n"), "the failure hook ran once");
+
+    // No rewind after the partial failure: a new delivery for B (a re-run of
+    // its CI) is refused, since C is the last attempted commit.
+    let activations = testbed.activations().unwrap();
+    let again_b = Delivery::new(dir.as_std_path(), &b, SECRET);
+    assert_eq!(again_b.post(&url).trim(), "deploy requested");
+    let again_instance = format!("{b}-{}", again_b.id);
+    wait_until("B's second unit ended", DEPLOY_LIMIT, || {
+        !ended(units.as_std_path(), &again_instance).is_empty()
+    });
+    assert_eq!(ended(units.as_std_path(), &again_instance), ["3"], "B refused");
+    let again_log = read(units.join(format!("{again_instance}.log")).as_std_path());
+    assert!(again_log.contains(&format!("not a descendant of the last attempted commit {c}")), "{again_log}");
+    assert_eq!(testbed.activations().unwrap(), activations, "nothing was rewound");
 }
