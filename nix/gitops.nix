@@ -103,7 +103,7 @@ in
 
   config = lib.mkIf cfg.enable {
     systemd.services."gitops-deploy@" = {
-      description = "GitOps deploy of commit %i";
+      description = "GitOps deploy of %i (COMMIT-DELIVERY)";
       # The deploy may switch this very host; a switch must not restart (kill)
       # the deploy that is performing it.
       restartIfChanged = false;

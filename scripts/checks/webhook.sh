@@ -156,4 +156,29 @@ rejects "GET instead of POST" "$tmp/b.json" "$(sign "$tmp/b.json")" workflow_run
 check "only the accepted deliveries ever ran the hook" test "$(calls)" = "$accepted"
 check "the secret is not in the daemon's log" sh -c "! grep -qF '$secret' '$tmp/daemon.log'"
 
+# The hook's command on the host, scripts/gitops-trigger.sh, with a
+# stand-in for the one systemctl call it makes: it starts exactly
+# gitops-deploy@COMMIT-DELIVERY.service, and refuses anything else.
+mkdir "$tmp/bin"
+cat >"$tmp/bin/systemctl" <<STUB
+#!/usr/bin/env bash
+echo "\$*" >>"$tmp/systemctl-calls"
+STUB
+chmod +x "$tmp/bin/systemctl"
+trigger() { PATH=$tmp/bin:$PATH bash "$repo_root/scripts/gitops-trigger.sh" "$@"; }
+refuses() {
+  local code=0
+  trigger "$@" || code=$?
+  [ "$code" -eq 2 ]
+}
+check "the trigger starts the unit for the commit and the delivery" trigger "$good" "$delivery"
+check "with --no-block, as that instance" \
+  test "$(cat "$tmp/systemctl-calls")" = "start --no-block gitops-deploy@$good-$delivery.service"
+for args in "$good" "$good $delivery extra" "${good^^} $delivery" "$good ${delivery^^}" \
+  "$good;x $delivery" "$good $delivery;x" "$good ../$delivery"; do
+  # shellcheck disable=SC2086 # split on purpose: each case is an argument list
+  check "the trigger refuses: $args" refuses $args
+done
+check "and started nothing for those" test "$(wc -l <"$tmp/systemctl-calls")" -eq 1
+
 summary webhook

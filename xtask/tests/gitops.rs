@@ -19,6 +19,7 @@ mod forge;
 mod parts;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -182,6 +183,9 @@ fn a_commit_delivered_during_a_deploy_is_deployed_after_it_and_reported() {
         "the VPS runs B's nannuo-bot"
     );
     assert_eq!(read(state.join("last-deployed").as_std_path()).trim(), b);
+    let mode = fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the state folder (a private repository's mirror) is private");
+    assert!(state.join("cache/nix/gitv3").is_dir(), "Nix's fetcher cache is under the persisted state");
     let deploy_log = read(state.join("deploy.log").as_std_path());
     let deployed: Vec<&str> = deploy_log
         .lines()
