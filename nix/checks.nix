@@ -37,6 +37,7 @@ let
             python3
             webhook
             util-linux
+            jq
           ];
         }
         // env

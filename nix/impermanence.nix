@@ -18,7 +18,17 @@ in
       "/var/lib/systemd/coredump"
       "/var/lib/caddy" # ACME account and certificates
       "/var/lib/nixos-containers" # the containers' root file systems and state
-      "/var/lib/gitops-deploy" # the last deployed commit: forward-only needs it
+      # The last attempted and deployed commits (forward-only needs them),
+      # the queue, the delivery ids, the mirror and Nix's fetcher cache.
+      {
+        directory = "/var/lib/gitops-deploy";
+        mode = "0700";
+      }
+      # The deploy key and known_hosts for fetching a private repository.
+      {
+        directory = "/root/.ssh";
+        mode = "0700";
+      }
     ];
     files = [ "/etc/machine-id" ];
   };

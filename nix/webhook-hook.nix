@@ -6,7 +6,8 @@
 # pinned to workflow_run, and a completed, successful run of the pinned
 # workflow for a push to `branch` of `repository` itself (not a fork's branch
 # of the same name). The hook gets only the commit id, and only if it is 40
-# lowercase hex digits.
+# lowercase hex digits, and the delivery's X-GitHub-Delivery id (a GUID, the
+# same for a redelivery), by which the deploy unit ignores a replay.
 {
   executeCommand,
   repository,
@@ -49,6 +50,9 @@ let
     "^(${literal repository}/)?${literal workflowPath}"
     + "(@(refs/heads/)?${literal branch})?$";
 
+  # X-GitHub-Delivery as GitHub sends it: a lowercase GUID.
+  guid = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+
   # Replaced below by a template action: the secret must not reach the
   # world-readable store, so webhook reads it from its environment when it
   # loads the file (`-template`). `js` escapes it for the JSON string it lands
@@ -65,7 +69,10 @@ let
     # Answered at once; the command runs detached and its output is never
     # returned (include-command-output-in-response stays off).
     response-message = "deploy requested";
-    pass-arguments-to-command = [ (payload "workflow_run.head_sha") ];
+    pass-arguments-to-command = [
+      (payload "workflow_run.head_sha")
+      (header "X-GitHub-Delivery")
+    ];
     trigger-rule.and = [
       {
         match = {
@@ -83,6 +90,7 @@ let
       (matches (payload "workflow_run.path") workflowPathRegex)
       (is (payload "workflow_run.conclusion") "success")
       (matches (payload "workflow_run.head_sha") "^[0-9a-f]{40}$")
+      (matches (header "X-GitHub-Delivery") "^${guid}$")
     ];
   };
 in

@@ -3,7 +3,8 @@
 # by scripts/checks/webhook.sh). The shared secret comes from sops through an
 # EnvironmentFile; the hooks file in the store holds only a template action.
 # The hook runs as the unprivileged `webhook` user and can do exactly one
-# thing as root: start gitops-deploy@COMMIT.service (polkit rule below).
+# thing as root: start gitops-deploy@COMMIT-DELIVERY.service (polkit rule
+# below), through scripts/gitops-trigger.sh.
 {
   config,
   lib,
@@ -13,11 +14,9 @@
 let
   cfg = config.fleet.gitops;
   port = 9000;
-  # webhook matched the id already; checked again so that this script is
-  # safe on its own.
   trigger = pkgs.writeShellScript "gitops-trigger" ''
-    [[ ''${1-} =~ ^[0-9a-f]{40}$ ]] || exit 2
-    exec ${config.systemd.package}/bin/systemctl start --no-block "gitops-deploy@$1.service"
+    export PATH=${config.systemd.package}/bin
+    exec ${pkgs.bash}/bin/bash ${../scripts/gitops-trigger.sh} "$@"
   '';
 in
 {
@@ -61,7 +60,7 @@ in
         if (action.id == "org.freedesktop.systemd1.manage-units" &&
             subject.user == "webhook" &&
             action.lookup("verb") == "start" &&
-            /^gitops-deploy@[0-9a-f]{40}\.service$/.test(action.lookup("unit"))) {
+            /^gitops-deploy@[0-9a-f]{40}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.service$/.test(action.lookup("unit"))) {
           return polkit.Result.YES;
         }
       });

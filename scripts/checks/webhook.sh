@@ -4,7 +4,8 @@
 # secret in its environment). The hook command is a stub recording its
 # arguments. Only a correctly signed, successful workflow_run of the pinned
 # workflow (its path in each form GitHub gives) for a push to main of the
-# pinned repository runs it.
+# pinned repository, with a well-formed X-GitHub-Delivery id, runs it, with
+# the commit id and the delivery id as its two arguments.
 #
 # WEBHOOK_HOOKS_FILE may name a pre-rendered hooks file (with the command
 # "@EXECUTE_COMMAND@"), for running where nix cannot evaluate (the flake's
@@ -70,13 +71,16 @@ PY
 }
 sign() { echo "sha256=$(openssl dgst -sha256 -hmac "$secret" -r <"$1" | cut -d' ' -f1)"; }
 
+# The X-GitHub-Delivery id of the next post; GitHub sends a lowercase GUID.
+delivery=72d3162e-cc78-11e3-81ab-4c9367dc0958
 # post BODYFILE SIGNATURE [EVENT] [METHOD]: prints "HTTPCODE SECONDS", body to $tmp/resp.
 post() {
-  local sig_header=() event=${3:-workflow_run}
+  local sig_header=() delivery_header=() event=${3:-workflow_run}
   [ -n "$2" ] && sig_header=(-H "X-Hub-Signature-256: $2")
+  [ -n "$delivery" ] && delivery_header=(-H "X-GitHub-Delivery: $delivery")
   curl -s --max-time 10 -o "$tmp/resp" -w '%{http_code} %{time_total}' -X "${4:-POST}" \
     -H "Content-Type: application/json" -H "X-GitHub-Event: $event" "${sig_header[@]}" \
-    --data-binary "@$1" "$url"
+    "${delivery_header[@]}" --data-binary "@$1" "$url"
 }
 calls() { if [ -e "$tmp/calls" ]; then cat "$tmp/calls"; fi; }
 
@@ -100,13 +104,14 @@ check "answer is fast (under 10 s)" python3 -c "import sys; sys.exit(not float('
 check "answer is the fixed message, no command output" \
   sh -c "grep -qx 'deploy requested' '$tmp/resp' && ! grep -q STUB-OUTPUT '$tmp/resp'"
 deadline=$((SECONDS + 10))
-until grep -qxF "$good" "$tmp/calls" 2>/dev/null || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
-check "the hook ran with exactly the commit id as its argument" test "$(calls)" = "$good"
+until grep -qxF "$good $delivery" "$tmp/calls" 2>/dev/null || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+check "the hook ran with exactly the commit id and the delivery id as its arguments" \
+  test "$(calls)" = "$good $delivery"
 
 # GitHub's workflow_run.path comes bare, with the ref, or (its schema's
 # example) with the repository and the ref: every form of the pinned workflow
 # on the pinned branch deploys.
-accepted=$good
+accepted="$good $delivery"
 n=0
 for path in ".github/workflows/ci.yml@main" ".github/workflows/ci.yml@refs/heads/main" \
   "$repo/.github/workflows/ci.yml@main" "$repo/.github/workflows/ci.yml"; do
@@ -115,9 +120,9 @@ for path in ".github/workflows/ci.yml@main" ".github/workflows/ci.yml@refs/heads
   body "$tmp/form.json" sha="$sha" path="$path"
   res=$(post "$tmp/form.json" "$(sign "$tmp/form.json")")
   deadline=$((SECONDS + 10))
-  until grep -qxF "$sha" "$tmp/calls" 2>/dev/null || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
-  check "accepts workflow path $path" sh -c "test '${res%% *}' = 200 && grep -qxF '$sha' '$tmp/calls'"
-  accepted=$accepted$'\n'$sha
+  until grep -qxF "$sha $delivery" "$tmp/calls" 2>/dev/null || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+  check "accepts workflow path $path" sh -c "test '${res%% *}' = 200 && grep -qxF '$sha $delivery' '$tmp/calls'"
+  accepted=$accepted$'\n'"$sha $delivery"
 done
 
 bad=fedcba9876543210fedcba9876543210fedcba98
@@ -139,10 +144,41 @@ for case in "branch=feature" "repo=mallory/fleet" "head_repo=mallory/fleet" \
   body "$tmp/case.json" sha=$bad "$case"
   rejects "$case" "$tmp/case.json" "$(sign "$tmp/case.json")"
 done
+for bad_delivery in "" "72D3162E-CC78-11E3-81AB-4C9367DC0958" "72d3162e-cc78-11e3-81ab-4c9367dc095" \
+  "72d3162e-cc78-11e3-81ab-4c9367dc0958;reboot" "../../etc/passwd"; do
+  delivery=$bad_delivery
+  rejects "X-GitHub-Delivery '$bad_delivery'" "$tmp/b.json" "$(sign "$tmp/b.json")"
+done
+delivery=72d3162e-cc78-11e3-81ab-4c9367dc0958
 rejects "another event (check_run)" "$tmp/b.json" "$(sign "$tmp/b.json")" check_run
 rejects "GET instead of POST" "$tmp/b.json" "$(sign "$tmp/b.json")" workflow_run GET
 
 check "only the accepted deliveries ever ran the hook" test "$(calls)" = "$accepted"
 check "the secret is not in the daemon's log" sh -c "! grep -qF '$secret' '$tmp/daemon.log'"
+
+# The hook's command on the host, scripts/gitops-trigger.sh, with a
+# stand-in for the one systemctl call it makes: it starts exactly
+# gitops-deploy@COMMIT-DELIVERY.service, and refuses anything else.
+mkdir "$tmp/bin"
+cat >"$tmp/bin/systemctl" <<STUB
+#!/usr/bin/env bash
+echo "\$*" >>"$tmp/systemctl-calls"
+STUB
+chmod +x "$tmp/bin/systemctl"
+trigger() { PATH=$tmp/bin:$PATH bash "$repo_root/scripts/gitops-trigger.sh" "$@"; }
+refuses() {
+  local code=0
+  trigger "$@" || code=$?
+  [ "$code" -eq 2 ]
+}
+check "the trigger starts the unit for the commit and the delivery" trigger "$good" "$delivery"
+check "with --no-block, as that instance" \
+  test "$(cat "$tmp/systemctl-calls")" = "start --no-block gitops-deploy@$good-$delivery.service"
+for args in "$good" "$good $delivery extra" "${good^^} $delivery" "$good ${delivery^^}" \
+  "$good;x $delivery" "$good $delivery;x" "$good ../$delivery"; do
+  # shellcheck disable=SC2086 # split on purpose: each case is an argument list
+  check "the trigger refuses: $args" refuses $args
+done
+check "and started nothing for those" test "$(wc -l <"$tmp/systemctl-calls")" -eq 1
 
 summary webhook

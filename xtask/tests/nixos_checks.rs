@@ -12,6 +12,7 @@ fn nixos_offline_checks_pass() {
             ("curl", "curl"),
             ("openssl", "openssl"),
             ("git", "git"),
+            ("jq", "jq"),
         ],
         true,
         &mut |line| eprintln!("nixos checks: {line}"),
