@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::build_log::{derivation_name, BuildLog, BuildLogEvent};
 use crate::command::{self, CommandError, Failure};
+use crate::restrict::GraphFile;
 use crate::target::Target;
 
 /// Every flake and `nix` command this driver runs needs these, whatever the
@@ -170,18 +171,12 @@ impl Nix {
     }
 
     /// `nix eval --json --file FILE`: the file's value as JSON text. Graph data
-    /// is pure data, so import-from-derivation is off: evaluating it never
-    /// builds (or runs) anything.
+    /// is pure data, so import-from-derivation is off (evaluating it never
+    /// builds or runs anything) and it is evaluated in restricted mode: it
+    /// reads nothing but its own folder (see [`crate::GRAPH_MAY_READ`]).
     pub fn eval_json_file(&self, file: &Utf8Path) -> Result<String, CommandError> {
-        self.run(&[
-            "eval",
-            "--option",
-            "allow-import-from-derivation",
-            "false",
-            "--json",
-            "--file",
-            file.as_str(),
-        ])
+        let args = GraphFile::resolve(file)?.eval_args();
+        self.run(&["eval"].into_iter().chain(args.iter().map(String::as_str)).collect::<Vec<_>>())
     }
 
     /// Makes `link` a garbage-collector root of the local store path `path`
@@ -193,11 +188,21 @@ impl Nix {
 
     /// Fails with a clear message when this `nix` is older than `flake`'s
     /// nixpkgs input requires (see [`CommandError::is_nix_too_old`]); asked
-    /// when an evaluation failed, to say why if this is the reason.
+    /// when an evaluation failed, to say why if this is the reason. The flake
+    /// is opened by its locked reference, in pure mode: `getFlake` runs the
+    /// flake's `outputs`, which must not read the operator's files here either.
     pub fn check_version(&self, flake: &str) -> Result<(), CommandError> {
         let flake = absolute_flake_ref(flake);
-        let expr = format!("let flake = builtins.getFlake {}; {NIX_VERSION_CHECK} null", nix_string(&flake));
-        self.run(&["eval", "--json", "--impure", "--expr", &expr]).map(drop)
+        let metadata = self.run(&["flake", "metadata", "--json", &flake])?;
+        let locked = serde_json::from_str::<serde_json::Value>(&metadata)
+            .ok()
+            .and_then(|m| m["url"].as_str().map(str::to_string))
+            .ok_or_else(|| CommandError {
+                command: format!("nix flake metadata --json {flake}"),
+                failure: Failure::Output("no locked `url`".into()),
+            })?;
+        let expr = format!("let flake = builtins.getFlake {}; {NIX_VERSION_CHECK} null", nix_string(&locked));
+        self.run(&["eval", "--json", "--expr", &expr]).map(drop)
     }
 
     /// One `nix build --json --no-link --max-jobs JOBS` of already evaluated

@@ -5,6 +5,7 @@ use fleet_deploy::{NodeReport, Outcome, Summary};
 use fleet_diff::{render, ClosureDiff, RenderOptions};
 use serde_json::{json, Value};
 
+use crate::escape::{json_text, terminal_line};
 use crate::summary::{counts, problems, short_path};
 
 /// The version of the JSON documents below; bumped on any incompatible change.
@@ -27,7 +28,7 @@ pub fn dry_run_text(summary: &Summary, color: bool) -> String {
             }
             _ => report.node.clone(),
         };
-        out.push_str(&render(&heading, diff, &options));
+        out.push_str(&render(&terminal_line(&heading), diff, &options));
         if !diff.is_unchanged() {
             out.push('\n');
         }
@@ -48,14 +49,14 @@ pub fn dry_run_text(summary: &Summary, color: bool) -> String {
 pub fn dry_run_json(summary: &Summary) -> String {
     let nodes: Vec<Value> = summary.nodes.iter().map(node_json).collect();
     let document = json!({ "version": JSON_VERSION, "nodes": nodes });
-    serde_json::to_string_pretty(&document).expect("JSON values serialise")
+    json_text(&serde_json::to_string_pretty(&document).expect("JSON values serialise"))
 }
 
 /// One JSON document for a diff of two local closures:
 /// `{"version": 1, "old": PATH, "new": PATH, "diff": {...}}`.
 pub fn diff_json(old: &str, new: &str, diff: &ClosureDiff) -> String {
     let document = json!({ "version": JSON_VERSION, "old": old, "new": new, "diff": diff });
-    serde_json::to_string_pretty(&document).expect("JSON values serialise")
+    json_text(&serde_json::to_string_pretty(&document).expect("JSON values serialise"))
 }
 
 fn node_json(report: &NodeReport) -> Value {

@@ -6,6 +6,7 @@ use std::io::Write;
 use fleet_deploy::{Event, NodeReport, Outcome, Sink, Summary};
 use serde_json::{json, Value};
 
+use crate::escape::json_text;
 use crate::lines::Lines;
 use crate::JSON_VERSION;
 
@@ -21,7 +22,7 @@ pub fn summary_json(command: &str, summary: &Summary) -> String {
         "success": summary.success(),
         "nodes": nodes,
     });
-    serde_json::to_string_pretty(&document).expect("JSON values serialise")
+    json_text(&serde_json::to_string_pretty(&document).expect("JSON values serialise"))
 }
 
 /// One node's report: `{"node", "outcome", "old", "new", "generation",
@@ -82,15 +83,15 @@ impl JsonEventsReporter {
     /// `elapsed_seconds` like every event.
     pub fn summary_line(&self, command: &str, summary: &Summary) -> String {
         let nodes: Vec<Value> = summary.nodes.iter().map(node_json).collect();
-        json!({
+        let line = json!({
             "version": JSON_VERSION,
             "elapsed_seconds": self.lines.elapsed().as_secs_f64(),
             "event": "summary",
             "command": command,
             "success": summary.success(),
             "nodes": nodes,
-        })
-        .to_string()
+        });
+        json_text(&line.to_string())
     }
 }
 
@@ -129,7 +130,7 @@ impl Sink for JsonEventsReporter {
         if let (Value::Object(line), Value::Object(fields)) = (&mut line, fields) {
             line.extend(fields);
         }
-        self.lines.write(&line.to_string());
+        self.lines.write(&json_text(&line.to_string()));
     }
 }
 

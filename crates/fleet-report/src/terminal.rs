@@ -7,6 +7,7 @@ use std::time::Duration;
 use fleet_deploy::{Event, Outcome, Sink};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::escape::{terminal_line, terminal_text};
 use crate::summary::{seconds, short_path};
 
 /// Draws a spinner line per node on stderr.
@@ -65,21 +66,23 @@ impl Sink for TerminalReporter {
             Event::Building { node, done, expected, derivation } => {
                 if let Some(bar) = bars.get(node) {
                     bar.set_message(match derivation {
-                        Some(derivation) => format!("building {done}/{expected} {derivation}"),
+                        Some(derivation) => {
+                            format!("building {done}/{expected} {}", terminal_line(derivation))
+                        }
                         None => format!("building {done}/{expected}"),
                     });
                 }
             }
             Event::Built { .. } | Event::Evaluated { .. } | Event::SystemBuilt { .. } => {}
             Event::BuildLog { derivation, line } => {
-                let _ = self.multi.println(format!("{derivation}> {line}"));
+                let _ = self.multi.println(format!("{derivation}> {}", terminal_line(line)));
             }
             Event::Retry { host, stage, attempt, .. } => {
                 let line = format!("{host}: {stage} lost its connection (try {attempt}), trying again");
                 let _ = self.multi.println(line);
             }
             Event::Notice { host, message } => {
-                let _ = self.multi.println(format!("{host}: {message}"));
+                let _ = self.multi.println(format!("{host}: {}", terminal_text(message)));
             }
             Event::Finished(report) => {
                 if let Some(bar) = bars.get(&report.node) {
@@ -88,12 +91,12 @@ impl Sink for TerminalReporter {
                         Outcome::RolledBack(error) => {
                             format!("rolled back after failing at {}", error.stage)
                         }
-                        Outcome::Skipped(reason) => format!("skipped: {reason}"),
+                        Outcome::Skipped(reason) => format!("skipped: {}", terminal_line(reason)),
                         Outcome::NotStarted(_) => "not started: its host is locked by another deploy".into(),
                         outcome => format!(
                             "{} {}",
                             outcome.label(),
-                            report.new.as_deref().map(short_path).unwrap_or_default()
+                            terminal_line(&report.new.as_deref().map(short_path).unwrap_or_default())
                         ),
                     };
                     // The time the summary table will show for it, not the
