@@ -125,17 +125,24 @@ fn fleet_graph(graph: &Utf8PathBuf, home: &Utf8PathBuf) -> Output {
         .unwrap()
 }
 
+/// A fresh folder for `test` and a home in it whose `~/.ssh/id_ed25519`
+/// holds `SECRET-KEY`.
+fn fresh_with_home(test: &str) -> (Utf8PathBuf, Utf8PathBuf) {
+    let dir = scratch("untrusted", test);
+    let _ = std::fs::remove_dir_all(&dir);
+    let home = dir.join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/id_ed25519"), "SECRET-KEY").unwrap();
+    (dir, home)
+}
+
 /// Failure 6: graph data read the operator's files (`~/.ssh`, through a
 /// symlink, through `NIX_PATH`) and fetched URLs that could carry them. It
 /// is evaluated in restricted mode now: each is refused, saying what a graph
 /// may read, and nothing reaches the network; its own folder stays readable.
 #[test]
 fn a_graph_reads_nothing_but_its_own_folder() {
-    let dir = scratch("untrusted", "graph_reads");
-    let _ = std::fs::remove_dir_all(&dir);
-    let home = dir.join("home");
-    std::fs::create_dir_all(home.join(".ssh")).unwrap();
-    std::fs::write(home.join(".ssh/id_ed25519"), "SECRET-KEY\n").unwrap();
+    let (dir, home) = fresh_with_home("graph_reads");
     let graphs = dir.join("repo/nix");
     std::fs::create_dir_all(&graphs).unwrap();
     std::os::unix::fs::symlink(home.join(".ssh/id_ed25519"), graphs.join("key")).unwrap();
@@ -244,11 +251,7 @@ fn an_error_reaches_the_terminal_escaped() {
 /// locked reference, in pure mode, now.
 #[test]
 fn a_failed_evaluation_does_not_open_the_flake_impurely() {
-    let dir = scratch("untrusted", "impure_version_check");
-    let _ = std::fs::remove_dir_all(&dir);
-    let home = dir.join("home");
-    std::fs::create_dir_all(home.join(".ssh")).unwrap();
-    std::fs::write(home.join(".ssh/id_ed25519"), "SECRET").unwrap();
+    let (dir, home) = fresh_with_home("impure_version_check");
     let (port, requests) = recording_listener();
     let flake = dir.join("flake");
     std::fs::create_dir_all(flake.join("nix")).unwrap();

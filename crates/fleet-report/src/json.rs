@@ -186,4 +186,19 @@ mod tests {
         assert_eq!(lines[2]["report"]["elapsed_seconds"], 0.25);
         assert!(lines.iter().all(|l| l["version"] == JSON_VERSION));
     }
+
+    /// Pins issue 20's finding: what serde leaves raw (C1 controls, bidi
+    /// overrides) reached the terminal through `--json-events`.
+    #[test]
+    fn event_lines_hold_no_character_a_terminal_obeys() {
+        let buffer = Buffer::default();
+        let reporter = JsonEventsReporter::new(Box::new(buffer.clone()));
+        let line = "a\x1b]52;c;eA==\x07 \u{9b}2J \u{202e}b\r";
+        reporter.event(Event::BuildLog { derivation: "web-1.0", line });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains(['\x1b', '\x07', '\u{9b}', '\u{202e}', '\r']), "{text:?}");
+        assert!(text.contains(r"\u009b2J \u202eb"), "{text}");
+        let event: Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(event["line"], line, "the same value");
+    }
 }

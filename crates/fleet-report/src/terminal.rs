@@ -19,10 +19,11 @@ pub struct TerminalReporter {
 impl TerminalReporter {
     /// A reporter drawing on stderr.
     pub fn new() -> TerminalReporter {
-        TerminalReporter {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            bars: Mutex::new(HashMap::new()),
-        }
+        TerminalReporter::drawing_on(ProgressDrawTarget::stderr())
+    }
+
+    fn drawing_on(target: ProgressDrawTarget) -> TerminalReporter {
+        TerminalReporter { multi: MultiProgress::with_draw_target(target), bars: Mutex::new(HashMap::new()) }
     }
 }
 
@@ -109,5 +110,68 @@ impl Sink for TerminalReporter {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    use fleet_deploy::{Event, Sink};
+    use indicatif::{ProgressDrawTarget, TermLike};
+
+    use super::TerminalReporter;
+
+    /// A terminal that keeps what is written to it.
+    #[derive(Debug, Clone, Default)]
+    struct Screen(Arc<Mutex<String>>);
+
+    impl TermLike for Screen {
+        fn width(&self) -> u16 {
+            200
+        }
+        fn move_cursor_up(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> io::Result<()> {
+            self.write_str(&format!("{s}\n"))
+        }
+        fn write_str(&self, s: &str) -> io::Result<()> {
+            self.0.lock().unwrap().push_str(s);
+            Ok(())
+        }
+        fn clear_line(&self) -> io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Pins issue 20's finding: a build log line and a notice reached the
+    /// terminal raw, escape sequences and `\r` included.
+    #[test]
+    fn what_targets_and_builds_print_is_drawn_escaped() {
+        let screen = Screen::default();
+        let reporter = TerminalReporter::drawing_on(ProgressDrawTarget::term_like(Box::new(screen.clone())));
+        let nodes = ["web".to_string()];
+        reporter.event(Event::Planned { nodes: &nodes });
+        reporter.event(Event::BuildLog { derivation: "web-1.0", line: "x\x1b]52;c;eA==\x07\rweb: ok" });
+        reporter.event(Event::Notice { host: "h", message: "y\x1b[2J\u{202e}z" });
+        drop(reporter);
+        let shown = screen.0.lock().unwrap().clone();
+        assert!(shown.contains("web-1.0> x\\x1b]52;c;eA==\\x07\\rweb: ok"), "{shown:?}");
+        assert!(shown.contains("h: y\\x1b[2J\\u{202e}z"), "{shown:?}");
+        assert!(!shown.contains(['\x1b', '\x07', '\r', '\u{202e}']), "{shown:?}");
     }
 }
