@@ -28,7 +28,7 @@ pub fn dry_run_text(summary: &Summary, color: bool) -> String {
             }
             _ => report.node.clone(),
         };
-        out.push_str(&render(&terminal_line(&heading), diff, &options));
+        out.push_str(&render(&terminal_line(&heading), &escaped(diff), &options));
         if !diff.is_unchanged() {
             out.push('\n');
         }
@@ -40,6 +40,19 @@ pub fn dry_run_text(summary: &Summary, color: bool) -> String {
     out.push_str(&problems(summary));
     out.push_str(&counts(summary));
     out
+}
+
+/// `diff` with its package names and versions escaped for a terminal: they
+/// are read from store paths of the target's closure.
+fn escaped(diff: &ClosureDiff) -> ClosureDiff {
+    let mut diff = diff.clone();
+    for package in &mut diff.packages {
+        package.name = terminal_line(&package.name);
+        for version in package.old_versions.iter_mut().chain(&mut package.new_versions) {
+            *version = terminal_line(version);
+        }
+    }
+    diff
 }
 
 /// One JSON document for a dry run:
@@ -76,4 +89,37 @@ fn node_json(report: &NodeReport) -> Value {
         "diff": report.diff,
         "error": error,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use fleet_deploy::{NodeReport, Outcome, Summary};
+    use fleet_diff::PathInfo;
+
+    use super::dry_run_text;
+
+    /// Pins issue 20's finding: the names in a closure diff come from the
+    /// target's store paths, and reached the terminal raw.
+    #[test]
+    fn a_diff_shows_hostile_package_names_escaped() {
+        let path = |name: &str| PathInfo { path: format!("/nix/store/{:a<32}-{name}", ""), nar_size: 1 };
+        let diff =
+            fleet_diff::diff(&[path("tool-1.0")], &[path("tool-1.0"), path("x\x1b]52;c;eA==\x07\r-2.0")]);
+        let report = NodeReport {
+            node: "web".into(),
+            old: Some("/nix/store/old-web".into()),
+            new: Some("/nix/store/new-web\x1b[2J".into()),
+            outcome: Outcome::WouldActivate,
+            diff: Some(diff),
+            generation: None,
+            pending: false,
+            elapsed: Duration::ZERO,
+            reused_evaluation: false,
+        };
+        let text = dry_run_text(&Summary { nodes: vec![report] }, false);
+        assert!(!text.contains(['\x1b', '\x07', '\r']), "{text:?}");
+        assert!(text.contains(r"x\x1b]52;c;eA==\x07\r"), "{text}");
+    }
 }
