@@ -247,8 +247,8 @@ fn an_error_reaches_the_terminal_escaped() {
 /// Failure 6: when a node's evaluation failed, the check of the nix version
 /// opened the flake with `getFlake` in impure mode, which ran the flake's
 /// `outputs` with the operator's files and network in reach: a flake made to
-/// fail its pure evaluation got `~/.ssh` sent out. It opens the flake by its
-/// locked reference, in pure mode, now.
+/// fail its pure evaluation got `~/.ssh` sent out. It fetches only the
+/// locked nixpkgs input now, in pure mode, and runs none of the flake's code.
 #[test]
 fn a_failed_evaluation_does_not_open_the_flake_impurely() {
     let (dir, home) = fresh_with_home("impure_version_check");

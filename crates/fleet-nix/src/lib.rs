@@ -16,6 +16,7 @@ mod restrict;
 mod store_db;
 mod stream;
 mod target;
+mod version;
 
 pub use build_log::{derivation_name, BuildLog, BuildLogEvent};
 pub use command::{CommandError, Failure};
