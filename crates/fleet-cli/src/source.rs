@@ -62,7 +62,7 @@ impl Source {
         }
         let json = nix.eval_json_file(&self.graph).map_err(|e| {
             let hint = if e.is_refused_by_restricted_mode() {
-                format!("\n{} ({})", fleet_nix::GRAPH_MAY_READ, self.graph.parent().unwrap_or(&self.graph))
+                format!("\nnote: {}", fleet_nix::GRAPH_MAY_READ)
             } else {
                 String::new()
             };

@@ -20,7 +20,7 @@ const REFUSED: &str = "forbidden in restricted mode";
 
 /// What graph data may read, for the error when it read more (and the README).
 pub const GRAPH_MAY_READ: &str = "graph data is evaluated in Nix's restricted mode: it may read the files \
-     in its own folder, and no other file, no URL, no environment variable and no `<...>` search path";
+     in its own folder (the real one, symlinks resolved), and no other file, no URL, no environment variable and no `<...>` search path";
 
 /// A graph file, resolved: the file and the one folder it may read.
 pub(crate) struct GraphFile {
