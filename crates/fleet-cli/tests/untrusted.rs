@@ -137,7 +137,7 @@ fn fresh_with_home(test: &str) -> (Utf8PathBuf, Utf8PathBuf) {
 }
 
 /// Failure 6: graph data read the operator's files (`~/.ssh`, through a
-/// symlink, through `NIX_PATH`) and fetched URLs that could carry them. It
+/// symlink, through `NIX_PATH`, a copy in the Nix store) and fetched URLs that could carry them. It
 /// is evaluated in restricted mode now: each is refused, saying what a graph
 /// may read, and nothing reaches the network; its own folder stays readable.
 #[test]
@@ -148,6 +148,20 @@ fn a_graph_reads_nothing_but_its_own_folder() {
     std::os::unix::fs::symlink(home.join(".ssh/id_ed25519"), graphs.join("key")).unwrap();
     std::fs::write(graphs.join("target.nix"), "\"root@example.org\"\n").unwrap();
 
+    // A secret that made it into the local store.
+    let added = Command::new("nix")
+        .args([
+            "--extra-experimental-features",
+            "nix-command",
+            "store",
+            "add-file",
+            home.join(".ssh/id_ed25519").as_str(),
+        ])
+        .envs(fleet_testbed::nix_env())
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", stderr(&added));
+    let in_store = stdout(&added).trim().to_string();
     let (port, requests) = recording_listener();
 
     // Each reads the key, and uses it only in a way that still evaluates.
@@ -163,6 +177,7 @@ fn a_graph_reads_nothing_but_its_own_folder() {
             uses("builtins.readFile <home/.ssh/id_ed25519>"),
             "was not found in the Nix search path",
         ),
+        ("store", uses(&format!(r#"builtins.readFile "{in_store}""#)), restricted),
         ("fetchurl", uses(&format!(r#"builtins.fetchurl "{url}""#)), restricted),
         (
             "fetchurl-hash",
