@@ -58,7 +58,10 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
                 let kinds = &kinds;
                 scope.spawn(move || {
                     let mut on_line = |line: &str| {
-                        let _ = lines.send(format!("{name:width$} | {line}\n"));
+                        // What the node printed, one line each: a `\r` or an
+                        // escape sequence cannot forge another node's line.
+                        let _ =
+                            lines.send(format!("{name:width$} | {}\n", fleet_report::terminal_line(line)));
                     };
                     fleet_deploy::exec_on(kinds.of(node), node, target, command, &mut on_line)
                 })
@@ -85,7 +88,9 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     for (name, result) in names.iter().zip(&results) {
         let line = match result {
             Ok(code) => format!("exit {code}"),
-            Err(error) => format!("failed: {}", error.to_string().replace('\n', "\n  ")),
+            Err(error) => {
+                format!("failed: {}", fleet_report::terminal_text(&error.to_string()).replace('\n', "\n  "))
+            }
         };
         summary.push_str(&format!("  {name:width$}  {line}\n"));
     }

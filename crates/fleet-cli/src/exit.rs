@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use fleet_report::terminal_text;
+
 use crate::args::UsageError;
 
 /// Everything went as asked.
@@ -50,11 +52,12 @@ pub fn report(program: &str, command: Option<&str>, result: Result<(), CliError>
                 Some(command) => format!("{program} help {command}"),
                 None => format!("{program} help"),
             };
-            let _ = writeln!(stderr, "error: {message}\n(see `{help}`)");
+            let _ = writeln!(stderr, "error: {}\n(see `{help}`)", terminal_text(&message));
             USAGE
         }
         Err(CliError::Config(message)) => {
-            let _ = writeln!(stderr, "error: failed to {message}");
+            // Errors carry what targets and nix printed.
+            let _ = writeln!(stderr, "error: failed to {}", terminal_text(&message));
             USAGE
         }
         Err(CliError::NodesFailed) => NODE_FAILED,

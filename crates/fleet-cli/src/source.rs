@@ -60,8 +60,14 @@ impl Source {
                 self.graph
             )));
         }
-        let json =
-            nix.eval_json_file(&self.graph).map_err(|e| CliError::Config(format!("read graph data: {e}")))?;
+        let json = nix.eval_json_file(&self.graph).map_err(|e| {
+            let hint = if e.is_refused_by_restricted_mode() {
+                format!("\nnote: {}", fleet_nix::GRAPH_MAY_READ)
+            } else {
+                String::new()
+            };
+            CliError::Config(format!("read graph data: {e}{hint}"))
+        })?;
         Fleet::from_json(&json).map_err(|e| CliError::Config(e.to_string()))
     }
 }

@@ -49,12 +49,20 @@ pub(crate) fn validate(nodes: &[Node]) -> Result<(), GraphError> {
             ));
         }
     }
+    if let Some(node) = nodes.iter().find(|n| n.attr_str("target") == Some("local")) {
+        // A graph from a branch someone else pushed must not run its
+        // activation and `command` checks on the operator's machine.
+        return Err(invalid(
+            node,
+            "has `target = \"local\"`, which would run its activation and checks on the machine \
+             that runs fleet; a graph names a remote machine (USER@HOST[:PORT]): to deploy here, \
+             pass `--target local` on the command line"
+                .into(),
+        ));
+    }
     let mut targets: HashMap<String, &str> = HashMap::new();
     for host in nodes.iter().filter(|n| n.kind == HOST_KIND) {
         let Some(target) = host.attr_str("target") else { continue };
-        if target == "local" {
-            continue;
-        }
         if let Some(other) = targets.insert(normal_target(target), &host.name) {
             return Err(invalid(
                 host,
@@ -287,5 +295,19 @@ mod tests {
             "validate graph: node `b`: `target = \"admin@VPS\"` is also the target of host `a`; \
              one machine is one host: give each host its own target"
         );
+    }
+
+    /// Pins that a graph cannot make fleet run a node's checks on the
+    /// operator's machine: `local` is for the command line only.
+    #[test]
+    fn local_is_not_a_target_in_graph_data() {
+        check(
+            r#","target":"local""#,
+            "",
+            "validate graph: node `h`: has `target = \"local\"`, which would run its activation and checks \
+             on the machine that runs fleet; a graph names a remote machine (USER@HOST[:PORT]): to deploy \
+             here, pass `--target local` on the command line",
+        );
+        check(r#","target":"root@local""#, "", "ok");
     }
 }

@@ -12,9 +12,11 @@ mod connections;
 mod eval;
 mod nix;
 mod quote;
+mod restrict;
 mod store_db;
 mod stream;
 mod target;
+mod version;
 
 pub use build_log::{derivation_name, BuildLog, BuildLogEvent};
 pub use command::{CommandError, Failure};
@@ -22,5 +24,6 @@ pub use connections::Connections;
 pub use eval::{default_cache_dir, EvalSettings, EvalStats, Evaluated};
 pub use nix::{nix_string, Nix, PathInfo};
 pub use quote::shell_quote;
+pub use restrict::GRAPH_MAY_READ;
 pub use stream::{Held, Stream};
 pub use target::{RemoteScript, Sharing, SshTarget, Target};

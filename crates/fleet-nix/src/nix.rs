@@ -7,26 +7,14 @@ use serde::Deserialize;
 
 use crate::build_log::{derivation_name, BuildLog, BuildLogEvent};
 use crate::command::{self, CommandError, Failure};
+use crate::restrict::GraphFile;
 use crate::target::Target;
+/// Read by [`CommandError::is_nix_too_old`].
+pub(crate) use crate::version::NIX_TOO_OLD;
 
 /// Every flake and `nix` command this driver runs needs these, whatever the
 /// user's nix.conf enables.
 const FEATURES: &[&str] = &["--extra-experimental-features", "nix-command flakes"];
-
-/// Nix source that stops the evaluation of `flake` with a clear message when
-/// this `nix` is older than its nixpkgs input asks (`lib/minver.nix`, 2.18.0
-/// for nixpkgs 26.05). Followed by the expression to evaluate when the
-/// version suffices.
-const NIX_VERSION_CHECK: &str = "\
-    minver = (flake.inputs.nixpkgs.outPath or \"/nonexistent\") + \"/lib/minver.nix\"; \
-    required = if builtins.pathExists minver then import minver else \"0\"; \
-    in if builtins.compareVersions builtins.nixVersion required < 0 \
-    then throw \"this machine's nix ${builtins.nixVersion} is older than ${required}, \
-    which the flake's nixpkgs requires (its lib/minver.nix): upgrade Nix on the deploying machine\" \
-    else";
-
-/// What the message of [`NIX_VERSION_CHECK`] says, whatever the versions.
-pub(crate) const NIX_TOO_OLD: &str = "which the flake's nixpkgs requires (its lib/minver.nix)";
 
 /// The hint printed when `nix` is missing.
 const INSTALL_NIX: &str =
@@ -110,17 +98,6 @@ fn store_args(target: &Target) -> (Vec<String>, Vec<(&'static str, String)>) {
     }
 }
 
-/// `getFlake` needs an absolute reference: a relative folder is made absolute.
-fn absolute_flake_ref(flake: &str) -> String {
-    if flake.contains(':') || flake.starts_with('/') {
-        return flake.to_string();
-    }
-    match std::env::current_dir() {
-        Ok(cwd) => cwd.join(flake).display().to_string(),
-        Err(_) => flake.to_string(),
-    }
-}
-
 impl Nix {
     /// A driver that runs `nix` from PATH with the current environment.
     pub fn new() -> Nix {
@@ -170,18 +147,12 @@ impl Nix {
     }
 
     /// `nix eval --json --file FILE`: the file's value as JSON text. Graph data
-    /// is pure data, so import-from-derivation is off: evaluating it never
-    /// builds (or runs) anything.
+    /// is pure data, so import-from-derivation is off (evaluating it never
+    /// builds or runs anything) and it is evaluated in restricted mode: it
+    /// reads nothing but its own folder (see [`crate::GRAPH_MAY_READ`]).
     pub fn eval_json_file(&self, file: &Utf8Path) -> Result<String, CommandError> {
-        self.run(&[
-            "eval",
-            "--option",
-            "allow-import-from-derivation",
-            "false",
-            "--json",
-            "--file",
-            file.as_str(),
-        ])
+        let args = GraphFile::resolve(file)?.eval_args();
+        self.run(&["eval"].into_iter().chain(args.iter().map(String::as_str)).collect::<Vec<_>>())
     }
 
     /// Makes `link` a garbage-collector root of the local store path `path`
@@ -189,15 +160,6 @@ impl Nix {
     /// it for as long as the link exists.
     pub fn add_root(&self, link: &Utf8Path, path: &str) -> Result<(), CommandError> {
         self.run(&["build", "--out-link", link.as_str(), path]).map(drop)
-    }
-
-    /// Fails with a clear message when this `nix` is older than `flake`'s
-    /// nixpkgs input requires (see [`CommandError::is_nix_too_old`]); asked
-    /// when an evaluation failed, to say why if this is the reason.
-    pub fn check_version(&self, flake: &str) -> Result<(), CommandError> {
-        let flake = absolute_flake_ref(flake);
-        let expr = format!("let flake = builtins.getFlake {}; {NIX_VERSION_CHECK} null", nix_string(&flake));
-        self.run(&["eval", "--json", "--impure", "--expr", &expr]).map(drop)
     }
 
     /// One `nix build --json --no-link --max-jobs JOBS` of already evaluated

@@ -5,6 +5,7 @@ use fleet_deploy::{NodeReport, Outcome, Summary};
 use fleet_diff::{render, ClosureDiff, RenderOptions};
 use serde_json::{json, Value};
 
+use crate::escape::{json_text, terminal_line};
 use crate::summary::{counts, problems, short_path};
 
 /// The version of the JSON documents below; bumped on any incompatible change.
@@ -27,7 +28,7 @@ pub fn dry_run_text(summary: &Summary, color: bool) -> String {
             }
             _ => report.node.clone(),
         };
-        out.push_str(&render(&heading, diff, &options));
+        out.push_str(&render(&terminal_line(&heading), &escaped(diff), &options));
         if !diff.is_unchanged() {
             out.push('\n');
         }
@@ -41,6 +42,19 @@ pub fn dry_run_text(summary: &Summary, color: bool) -> String {
     out
 }
 
+/// `diff` with its package names and versions escaped for a terminal: they
+/// are read from store paths of the target's closure.
+fn escaped(diff: &ClosureDiff) -> ClosureDiff {
+    let mut diff = diff.clone();
+    for package in &mut diff.packages {
+        package.name = terminal_line(&package.name);
+        for version in package.old_versions.iter_mut().chain(&mut package.new_versions) {
+            *version = terminal_line(version);
+        }
+    }
+    diff
+}
+
 /// One JSON document for a dry run:
 /// `{"version": 1, "nodes": [{"node", "status", "old", "new", "diff", "error"}]}`.
 /// `status` is `new`, `changed`, `unchanged`, `failed` or `skipped`; `diff` is a
@@ -48,14 +62,14 @@ pub fn dry_run_text(summary: &Summary, color: bool) -> String {
 pub fn dry_run_json(summary: &Summary) -> String {
     let nodes: Vec<Value> = summary.nodes.iter().map(node_json).collect();
     let document = json!({ "version": JSON_VERSION, "nodes": nodes });
-    serde_json::to_string_pretty(&document).expect("JSON values serialise")
+    json_text(&serde_json::to_string_pretty(&document).expect("JSON values serialise"))
 }
 
 /// One JSON document for a diff of two local closures:
 /// `{"version": 1, "old": PATH, "new": PATH, "diff": {...}}`.
 pub fn diff_json(old: &str, new: &str, diff: &ClosureDiff) -> String {
     let document = json!({ "version": JSON_VERSION, "old": old, "new": new, "diff": diff });
-    serde_json::to_string_pretty(&document).expect("JSON values serialise")
+    json_text(&serde_json::to_string_pretty(&document).expect("JSON values serialise"))
 }
 
 fn node_json(report: &NodeReport) -> Value {
@@ -75,4 +89,37 @@ fn node_json(report: &NodeReport) -> Value {
         "diff": report.diff,
         "error": error,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use fleet_deploy::{NodeReport, Outcome, Summary};
+    use fleet_diff::PathInfo;
+
+    use super::dry_run_text;
+
+    /// Pins issue 20's finding: the names in a closure diff come from the
+    /// target's store paths, and reached the terminal raw.
+    #[test]
+    fn a_diff_shows_hostile_package_names_escaped() {
+        let path = |name: &str| PathInfo { path: format!("/nix/store/{:a<32}-{name}", ""), nar_size: 1 };
+        let diff =
+            fleet_diff::diff(&[path("tool-1.0")], &[path("tool-1.0"), path("x\x1b]52;c;eA==\x07\r-2.0")]);
+        let report = NodeReport {
+            node: "web".into(),
+            old: Some("/nix/store/old-web".into()),
+            new: Some("/nix/store/new-web\x1b[2J".into()),
+            outcome: Outcome::WouldActivate,
+            diff: Some(diff),
+            generation: None,
+            pending: false,
+            elapsed: Duration::ZERO,
+            reused_evaluation: false,
+        };
+        let text = dry_run_text(&Summary { nodes: vec![report] }, false);
+        assert!(!text.contains(['\x1b', '\x07', '\r']), "{text:?}");
+        assert!(text.contains(r"x\x1b]52;c;eA==\x07\r"), "{text}");
+    }
 }

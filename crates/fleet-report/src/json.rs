@@ -6,6 +6,7 @@ use std::io::Write;
 use fleet_deploy::{Event, NodeReport, Outcome, Sink, Summary};
 use serde_json::{json, Value};
 
+use crate::escape::json_text;
 use crate::lines::Lines;
 use crate::JSON_VERSION;
 
@@ -21,7 +22,7 @@ pub fn summary_json(command: &str, summary: &Summary) -> String {
         "success": summary.success(),
         "nodes": nodes,
     });
-    serde_json::to_string_pretty(&document).expect("JSON values serialise")
+    json_text(&serde_json::to_string_pretty(&document).expect("JSON values serialise"))
 }
 
 /// One node's report: `{"node", "outcome", "old", "new", "generation",
@@ -82,15 +83,15 @@ impl JsonEventsReporter {
     /// `elapsed_seconds` like every event.
     pub fn summary_line(&self, command: &str, summary: &Summary) -> String {
         let nodes: Vec<Value> = summary.nodes.iter().map(node_json).collect();
-        json!({
+        let line = json!({
             "version": JSON_VERSION,
             "elapsed_seconds": self.lines.elapsed().as_secs_f64(),
             "event": "summary",
             "command": command,
             "success": summary.success(),
             "nodes": nodes,
-        })
-        .to_string()
+        });
+        json_text(&line.to_string())
     }
 }
 
@@ -129,7 +130,7 @@ impl Sink for JsonEventsReporter {
         if let (Value::Object(line), Value::Object(fields)) = (&mut line, fields) {
             line.extend(fields);
         }
-        self.lines.write(&line.to_string());
+        self.lines.write(&json_text(&line.to_string()));
     }
 }
 
@@ -184,5 +185,20 @@ mod tests {
         assert_eq!(lines[2]["report"]["outcome"], "activated");
         assert_eq!(lines[2]["report"]["elapsed_seconds"], 0.25);
         assert!(lines.iter().all(|l| l["version"] == JSON_VERSION));
+    }
+
+    /// Pins issue 20's finding: what serde leaves raw (C1 controls, bidi
+    /// overrides) reached the terminal through `--json-events`.
+    #[test]
+    fn event_lines_hold_no_character_a_terminal_obeys() {
+        let buffer = Buffer::default();
+        let reporter = JsonEventsReporter::new(Box::new(buffer.clone()));
+        let line = "a\x1b]52;c;eA==\x07 \u{9b}2J \u{202e}b\r";
+        reporter.event(Event::BuildLog { derivation: "web-1.0", line });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains(['\x1b', '\x07', '\u{9b}', '\u{202e}', '\r']), "{text:?}");
+        assert!(text.contains(r"\u009b2J \u202eb"), "{text}");
+        let event: Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(event["line"], line, "the same value");
     }
 }

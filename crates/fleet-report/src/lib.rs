@@ -5,10 +5,13 @@
 //! [`JsonEventsReporter`] writes each event as a JSON line; [`summary_table`]
 //! renders the end-of-run table and [`summary_json`] the same as one JSON
 //! document, [`dry_run_text`] and [`dry_run_json`] what a dry run would
-//! change. None of them runs anything.
+//! change. None of them runs anything. Text that a target, a container or a
+//! build printed reaches the terminal through [`terminal_text`] or
+//! [`terminal_line`], and JSON through [`json_text`].
 #![deny(missing_docs)]
 
 mod dry_run;
+mod escape;
 mod json;
 mod lines;
 mod plain;
@@ -18,6 +21,7 @@ mod table;
 mod terminal;
 
 pub use dry_run::{diff_json, dry_run_json, dry_run_text, JSON_VERSION};
+pub use escape::{json_text, terminal_line, terminal_text};
 pub use json::{node_json, summary_json, JsonEventsReporter};
 pub use plain::PlainReporter;
 pub use status::status_table;

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use fleet_deploy::{Event, Outcome, Sink};
 
+use crate::escape::{terminal_line, terminal_text};
 use crate::lines::Lines;
 use crate::summary::{seconds, short_path};
 
@@ -38,7 +39,7 @@ impl Sink for PlainReporter {
             Event::Building { .. } => return,
             Event::Built { derivation, nodes } => format!("built {derivation} (for {})", nodes.join(", ")),
             Event::SystemBuilt { node, path } => format!("{node}: built {}", short_path(path)),
-            Event::BuildLog { derivation, line } => format!("{derivation}> {line}"),
+            Event::BuildLog { derivation, line } => format!("{derivation}> {}", terminal_line(line)),
             Event::Retry { host, stage, attempt, reason } => {
                 format!("{host}: {stage} lost its connection (try {attempt}), trying again: {reason}")
             }
@@ -58,6 +59,8 @@ impl Sink for PlainReporter {
                 ),
             },
         };
-        self.lines.write(&format!("[{:>8}] {}", seconds(self.lines.elapsed()), line.trim_end()));
+        // Messages and reasons carry what targets printed.
+        let line = terminal_text(line.trim_end());
+        self.lines.write(&format!("[{:>8}] {line}", seconds(self.lines.elapsed())));
     }
 }

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use fleet_deploy::{NodeError, NodeReport, Outcome, Summary};
 
+use crate::escape::terminal_text;
+
 /// A store path shortened for tables: `/nix/store/abcdefgh...-name` becomes
 /// `abcdefg-name`.
 pub fn short_path(path: &str) -> String {
@@ -58,7 +60,8 @@ pub(crate) fn problems(summary: &Summary) -> String {
     for reason in not_started {
         out.push_str(&format!("\nnot started: {reason}\n"));
     }
-    out
+    // Errors and reasons carry what targets printed (stderr, job logs).
+    terminal_text(&out)
 }
 
 /// `N nodes: 3 activated, 1 failed`: the outcomes that occurred, in a fixed order.

@@ -1,15 +1,21 @@
 //! Aligned text tables, shared by the summary and the status table.
 
+use crate::escape::terminal_line;
+
 /// Renders `rows` (the first is the header) in columns two spaces apart, each
 /// as wide as its widest cell; a column whose `right_aligned` entry is true is
-/// aligned right. Trailing spaces are trimmed.
+/// aligned right. Trailing spaces are trimmed; each cell is one line, its
+/// control characters escaped.
 pub(crate) fn render(rows: &[Vec<String>], right_aligned: &[bool]) -> String {
+    // Cells hold what targets report (paths, dates): escaped before they are measured.
+    let rows: Vec<Vec<String>> =
+        rows.iter().map(|row| row.iter().map(|cell| terminal_line(cell)).collect()).collect();
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|cell| cell.chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
-    for row in rows {
+    for row in &rows {
         let cells: Vec<String> = row
             .iter()
             .zip(&widths)

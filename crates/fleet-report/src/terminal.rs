@@ -7,6 +7,7 @@ use std::time::Duration;
 use fleet_deploy::{Event, Outcome, Sink};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::escape::{terminal_line, terminal_text};
 use crate::summary::{seconds, short_path};
 
 /// Draws a spinner line per node on stderr.
@@ -18,10 +19,11 @@ pub struct TerminalReporter {
 impl TerminalReporter {
     /// A reporter drawing on stderr.
     pub fn new() -> TerminalReporter {
-        TerminalReporter {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            bars: Mutex::new(HashMap::new()),
-        }
+        TerminalReporter::drawing_on(ProgressDrawTarget::stderr())
+    }
+
+    fn drawing_on(target: ProgressDrawTarget) -> TerminalReporter {
+        TerminalReporter { multi: MultiProgress::with_draw_target(target), bars: Mutex::new(HashMap::new()) }
     }
 }
 
@@ -65,21 +67,23 @@ impl Sink for TerminalReporter {
             Event::Building { node, done, expected, derivation } => {
                 if let Some(bar) = bars.get(node) {
                     bar.set_message(match derivation {
-                        Some(derivation) => format!("building {done}/{expected} {derivation}"),
+                        Some(derivation) => {
+                            format!("building {done}/{expected} {}", terminal_line(derivation))
+                        }
                         None => format!("building {done}/{expected}"),
                     });
                 }
             }
             Event::Built { .. } | Event::Evaluated { .. } | Event::SystemBuilt { .. } => {}
             Event::BuildLog { derivation, line } => {
-                let _ = self.multi.println(format!("{derivation}> {line}"));
+                let _ = self.multi.println(format!("{derivation}> {}", terminal_line(line)));
             }
             Event::Retry { host, stage, attempt, .. } => {
                 let line = format!("{host}: {stage} lost its connection (try {attempt}), trying again");
                 let _ = self.multi.println(line);
             }
             Event::Notice { host, message } => {
-                let _ = self.multi.println(format!("{host}: {message}"));
+                let _ = self.multi.println(format!("{host}: {}", terminal_text(message)));
             }
             Event::Finished(report) => {
                 if let Some(bar) = bars.get(&report.node) {
@@ -88,12 +92,12 @@ impl Sink for TerminalReporter {
                         Outcome::RolledBack(error) => {
                             format!("rolled back after failing at {}", error.stage)
                         }
-                        Outcome::Skipped(reason) => format!("skipped: {reason}"),
+                        Outcome::Skipped(reason) => format!("skipped: {}", terminal_line(reason)),
                         Outcome::NotStarted(_) => "not started: its host is locked by another deploy".into(),
                         outcome => format!(
                             "{} {}",
                             outcome.label(),
-                            report.new.as_deref().map(short_path).unwrap_or_default()
+                            terminal_line(&report.new.as_deref().map(short_path).unwrap_or_default())
                         ),
                     };
                     // The time the summary table will show for it, not the
@@ -106,5 +110,68 @@ impl Sink for TerminalReporter {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    use fleet_deploy::{Event, Sink};
+    use indicatif::{ProgressDrawTarget, TermLike};
+
+    use super::TerminalReporter;
+
+    /// A terminal that keeps what is written to it.
+    #[derive(Debug, Clone, Default)]
+    struct Screen(Arc<Mutex<String>>);
+
+    impl TermLike for Screen {
+        fn width(&self) -> u16 {
+            200
+        }
+        fn move_cursor_up(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> io::Result<()> {
+            self.write_str(&format!("{s}\n"))
+        }
+        fn write_str(&self, s: &str) -> io::Result<()> {
+            self.0.lock().unwrap().push_str(s);
+            Ok(())
+        }
+        fn clear_line(&self) -> io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Pins issue 20's finding: a build log line and a notice reached the
+    /// terminal raw, escape sequences and `\r` included.
+    #[test]
+    fn what_targets_and_builds_print_is_drawn_escaped() {
+        let screen = Screen::default();
+        let reporter = TerminalReporter::drawing_on(ProgressDrawTarget::term_like(Box::new(screen.clone())));
+        let nodes = ["web".to_string()];
+        reporter.event(Event::Planned { nodes: &nodes });
+        reporter.event(Event::BuildLog { derivation: "web-1.0", line: "x\x1b]52;c;eA==\x07\rweb: ok" });
+        reporter.event(Event::Notice { host: "h", message: "y\x1b[2J\u{202e}z" });
+        drop(reporter);
+        let shown = screen.0.lock().unwrap().clone();
+        assert!(shown.contains("web-1.0> x\\x1b]52;c;eA==\\x07\\rweb: ok"), "{shown:?}");
+        assert!(shown.contains("h: y\\x1b[2J\\u{202e}z"), "{shown:?}");
+        assert!(!shown.contains(['\x1b', '\x07', '\r', '\u{202e}']), "{shown:?}");
     }
 }

@@ -143,6 +143,22 @@ impl Plan<'_> {
     }
 }
 
+/// The most lines of a failed job's log that its error reports.
+const REPORTED_LINES: usize = 15;
+
+/// The longest line of a job's log that its error reports, in characters: a
+/// check may print a line of any length, and the error goes to the terminal,
+/// the JSON output and, under GitOps, the journal.
+const REPORTED_LINE_CHARS: usize = 300;
+
+/// `line`, cut at [`REPORTED_LINE_CHARS`], saying how much was left out.
+fn capped(line: String) -> String {
+    match line.char_indices().nth(REPORTED_LINE_CHARS) {
+        Some((cut, _)) => format!("{}... ({} more bytes)", &line[..cut], line.len() - cut),
+        None => line,
+    }
+}
+
 /// The outcome a job's final status means, for a job of `goal`.
 fn job_outcome(name: &str, lock: &DeployLock, status: FinalStatus, log: Vec<String>, goal: Goal) -> Outcome {
     if status == FinalStatus::Ok {
@@ -153,7 +169,12 @@ fn job_outcome(name: &str, lock: &DeployLock, status: FinalStatus, log: Vec<Stri
     }
     let rolled_back = status.rolled_back();
     let step = crate::protocol::failed_step_lines(&log, name, lock.run());
-    let tail = std::iter::once(status.to_string()).chain(step).collect::<Vec<_>>().join("\n");
+    let step = &step[step.len().saturating_sub(REPORTED_LINES)..];
+    let tail = std::iter::once(status.to_string())
+        .chain(step.iter().cloned())
+        .map(capped)
+        .collect::<Vec<_>>()
+        .join("\n");
     let error = NodeError::new(
         name,
         Stage::Activate,
@@ -173,5 +194,19 @@ fn lock_error(lock: &DeployLock, name: &str, what: &str) -> CommandError {
     CommandError {
         command: format!("activation job of {name} (run {})", lock.run()),
         failure: Failure::Output(format!("{name} {what}; see {}/jobs/{name}.status", crate::STATE_DIR)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_log_line_is_cut_and_says_how_much_is_left_out() {
+        let line = "é".repeat(REPORTED_LINE_CHARS + 10);
+        let cut = capped(line);
+        assert!(cut.ends_with("é... (20 more bytes)"), "{cut}");
+        assert_eq!(cut.chars().filter(|&c| c == 'é').count(), REPORTED_LINE_CHARS);
+        assert_eq!(capped("short".into()), "short");
     }
 }
