@@ -105,7 +105,7 @@ flake="git+file://$mirror?ref=refs/heads/$branch&rev=$commit"
 graph=$state/fleet.nix
 git show "$commit:nix/fleet.nix" >"$graph" || refuse "no nix/fleet.nix in $commit"
 log "deploying $commit (previous: ${last:-none})"
-if "$fleet" deploy --flake "$flake" --graph "$graph" --target local --no-confirm; then
+if "$fleet" deploy --flake "$flake" --graph "$graph" --target local --no-magic-rollback; then
   printf '%s\n' "$commit" >"$record.tmp"
   mv "$record.tmp" "$record"
   note "deployed"

@@ -74,7 +74,7 @@ check "nothing deployed for malformed ids" test "$(calls)" -eq 0
 
 expect_exit 0 "first deploy of a commit on main" "$A"
 check "orchestrator got exactly that commit" \
-  grep -qxF "deploy --flake git+file://$state/repo.git?ref=refs/heads/main&rev=$A --graph $state/fleet.nix --target local --no-confirm" "$tmp/calls"
+  grep -qxF "deploy --flake git+file://$state/repo.git?ref=refs/heads/main&rev=$A --graph $state/fleet.nix --target local --no-magic-rollback" "$tmp/calls"
 check "the graph data comes from that commit" grep -qxF "{ nodes = { }; } # a" "$state/fleet.nix"
 check "first deploy recorded" test "$(recorded)" = "$A"
 

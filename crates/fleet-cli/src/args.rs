@@ -50,12 +50,16 @@ impl Args {
             )));
         }
         let mut expect_value = false;
-        for item in &items {
+        for item in &mut items {
             if std::mem::take(&mut expect_value) {
                 continue;
             }
             if item == "--help" || item == "-h" {
                 continue;
+            }
+            // A one-letter name stands for its option's long one from here on.
+            if let Some(option) = one_letter(item).and_then(|c| spec.short_option(c)) {
+                *item = option.long.to_string();
             }
             if !item.starts_with('-') || item == "-" {
                 if spec.takes_operands() {
@@ -145,6 +149,15 @@ impl Args {
     }
 }
 
+/// The letter of `-X`, a one-letter option name.
+fn one_letter(item: &str) -> Option<char> {
+    let mut chars = item.strip_prefix('-')?.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c != '-' => Some(c),
+        _ => None,
+    }
+}
+
 /// The error for `item`, an option `spec` does not list: with the commands
 /// that take it, if any do, else with the closest option of this one.
 fn unknown_option(spec: &CommandSpec, item: &str, name: &str) -> UsageError {
@@ -156,7 +169,8 @@ fn unknown_option(spec: &CommandSpec, item: &str, name: &str) -> UsageError {
     let hint = if elsewhere.is_empty() {
         did_you_mean(name, spec.options.iter().map(|o| o.long).chain(["--help"]))
     } else {
-        format!("; `{}` does not take it ({} does)", spec.name, elsewhere.join(", "))
+        let verb = if elsewhere.len() == 1 { "does" } else { "do" };
+        format!("; `{}` does not take it ({} {verb})", spec.name, elsewhere.join(", "))
     };
     UsageError(format!("unexpected argument `{item}`{hint}"))
 }
@@ -202,6 +216,17 @@ mod tests {
         assert!(parse("diff", &["/nix/store/a", "/nix/store/b", "--json"]).is_ok());
         // A value is never mistaken for an option or an operand.
         assert!(parse("deploy", &["--target", "root@h", "--flake=.", "--graph", "g.nix"]).is_ok());
+    }
+
+    #[test]
+    fn one_letter_names_stand_for_their_options_but_never_a_value() {
+        let mut a = parse("deploy", &["-n", "-L", "-j", "4", "--ssh-option", "-n"]).unwrap();
+        assert!(a.flag("--dry-run"));
+        assert!(a.flag("--print-build-logs"));
+        assert_eq!(a.value("--jobs").unwrap().as_deref(), Some("4"));
+        assert_eq!(a.values("--ssh-option").unwrap(), ["-n"]);
+        assert!(a.finish().is_ok());
+        assert_eq!(parse("graph", &["-n"]).err().unwrap(), "unexpected argument `-n`");
     }
 
     #[test]

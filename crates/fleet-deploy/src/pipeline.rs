@@ -118,6 +118,15 @@ impl<'a> Plan<'a> {
         self
     }
 
+    /// Narrows the selection to its hosts, none of their containers
+    /// (`--no-containers`).
+    pub fn hosts_only(mut self) -> Plan<'a> {
+        let fleet = self.fleet;
+        self.selection =
+            self.selection.only(|name| fleet.node(name).is_some_and(|n| n.kind == fleet_graph::HOST_KIND));
+        self
+    }
+
     /// How long one switch may take on the target before the job stops it
     /// and rolls back (at least a second).
     pub fn with_switch_timeout(mut self, timeout: Duration) -> Plan<'a> {
