@@ -110,6 +110,11 @@ fn a_mistyped_command_or_option_gets_one_suggestion_and_one_hint() {
         "error: unexpected argument `--dry-rn`; did you mean `--dry-run`?\n(see `fleet help deploy`)\n"
     );
     assert_eq!(
+        usage_error(&["deploy", "--show-trace"]),
+        "error: unexpected argument `--show-trace`; nix's own flags go after `--`, e.g. `deploy -- --show-trace`\n\
+         (see `fleet help deploy`)\n"
+    );
+    assert_eq!(
         usage_error(&["build", "--dry-run"]),
         "error: unexpected argument `--dry-run`; `build` does not take it (`deploy`, `rollback`, `exec` do)\n(see `fleet help build`)\n"
     );

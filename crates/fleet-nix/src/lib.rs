@@ -15,6 +15,7 @@ mod quote;
 mod store_db;
 mod stream;
 mod target;
+mod unreachable;
 
 pub use build_log::{derivation_name, BuildLog, BuildLogEvent};
 pub use command::{CommandError, Failure};
@@ -24,3 +25,4 @@ pub use nix::{nix_string, Nix, PathInfo};
 pub use quote::shell_quote;
 pub use stream::{Held, Stream};
 pub use target::{RemoteScript, Sharing, SshTarget, Target};
+pub use unreachable::Unreachable;
