@@ -50,6 +50,7 @@ pub(crate) struct Request {
     evaluation: EvalSettings,
     goal: Goal,
     rollback_to: Option<u32>,
+    status_build: bool,
 }
 
 impl Request {
@@ -127,6 +128,7 @@ impl Request {
             evaluation,
             goal,
             rollback_to,
+            status_build: false,
         })
     }
 
@@ -138,6 +140,12 @@ impl Request {
     /// The output format asked for.
     pub(crate) fn format(&self) -> Format {
         self.format
+    }
+
+    /// Makes `status` build first (`--build`).
+    pub(crate) fn with_status_build(mut self, build: bool) -> Request {
+        self.status_build = build;
+        self
     }
 
     /// Whether no node was named: the selection is every node.
@@ -179,7 +187,8 @@ impl Request {
             .with_build_logs(self.build_logs)
             .with_evaluation(self.evaluation.clone())
             .with_goal(self.goal)
-            .with_rollback_to(self.rollback_to);
+            .with_rollback_to(self.rollback_to)
+            .with_status_build(self.status_build);
         let plan = if self.hosts_only { plan.hosts_only() } else { plan };
         let selected = plan.selection().names();
         if let (Some(n), true) = (self.rollback_to, selected.len() != 1) {

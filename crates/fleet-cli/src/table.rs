@@ -237,16 +237,20 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "status",
-        summary: "What each node runs on its host, and whether it matches the local build",
+        summary: "What each node runs on its host, and whether it matches the last local build",
         operands: "",
         forms: &[],
-        about: "Builds the selected nodes (a no-op when nothing changed) and reads their profiles on \
-                the target in one SSH round trip: the running system, its generation number and date, \
-                and whether it is the system the build produced. Changes nothing on the target.",
+        about: "Reads the selected nodes' profiles on the target in one SSH round trip: the running \
+                system, its generation number and date, and whether it is the system the last build of \
+                the flake's current content here produced (nothing is evaluated or built; when no build \
+                of the flake as it is now is known here, as for a changed or uncommitted git tree, it \
+                says so). --build evaluates and \
+                builds first, and compares with that. Changes nothing on the target.",
         options: &[
             &HOST,
             &CONTAINER,
             &NO_CONTAINERS,
+            &STATUS_BUILD,
             &TARGET,
             &SSH_OPTION,
             &JOBS,
@@ -259,7 +263,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
         after_dashes: Rest::Nix,
         examples: &[
-            ("status", "every node"),
+            ("status", "every node, against the last build"),
+            ("status --build", "every node, against a fresh build"),
             ("status --container @web --container 'test-*'", "the containers tagged web, and test-*"),
         ],
         complete: Complete::Nothing,

@@ -55,6 +55,7 @@ fn exec_on_a_host_alone_and_its_dry_run_and_ask() {
     assert_eq!(stdout(&out), "vps-arm | here\n\nexec: 1 nodes: 1 ok, 0 failed\n  vps-arm  exit 0\n");
 
     let marker = bed.dir.join("ran");
+    let _ = std::fs::remove_file(&marker);
     let touch = ["touch", marker.as_str()];
     let out = exec(&["--host", "vps-arm", "-n"], &touch);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -121,4 +122,40 @@ fn rollback_to_takes_one_node_and_a_rollback_of_everything_asks() {
     let after = bed.snapshot();
     assert_ne!(after.0[0], before.0[0], "the host went back");
     assert_eq!(after.0[1..], before.0[1..], "its containers did not");
+}
+
+#[test]
+fn status_builds_nothing_unless_asked_and_says_when_it_cannot_tell() {
+    let mut bed = Bed::new("names", "status");
+    let deploy = bed.fleet(&["deploy", "--no-magic-rollback"]);
+    assert!(deploy.status.success(), "{}", stderr(&deploy));
+    let row = |table: &str, node: &str| {
+        table.lines().find(|l| l.starts_with(&format!("{node} "))).unwrap_or_default().to_string()
+    };
+    let out = bed.fleet(&["status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(row(&stdout(&out), "test-container").ends_with(" matches"), "{}", stdout(&out));
+
+    // A change not built yet (a version no earlier run built): status says
+    // it cannot tell, and builds nothing.
+    let unique = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    bed.fixture.set_version("test-container", &format!("2-status-{unique}")).unwrap();
+    let new = bed.fixture.system_path("test-container").unwrap();
+    let out = bed.fleet(&["status", "--container", "test-container"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        row(&stdout(&out), "test-container")
+            .ends_with("no build of the flake as it is now known here (status --build builds it)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!std::path::Path::new(&new).exists(), "status built {new}");
+    assert!(!stderr(&out).contains("build"), "{}", stderr(&out));
+
+    let out = bed.fleet(&["status", "--container", "test-container", "--build"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let name = new.split_once('-').unwrap().1;
+    let after = row(&stdout(&out), "test-container");
+    assert!(after.contains(" differs: ") && after.ends_with(name), "{}", stdout(&out));
+    assert!(std::path::Path::new(&new).exists(), "--build built it");
 }

@@ -189,6 +189,12 @@ pub(super) static TO: OptSpec = opt(
     "Move the selected node's profile to its generation N instead of the one before the current \
      (exactly one node: generation numbers are each profile's own)",
 );
+pub(super) static STATUS_BUILD: OptSpec = opt(
+    "--build",
+    None,
+    "Evaluate and build the selected nodes first, and compare with that (default: with the last \
+     build of the flake's current content here, evaluating and building nothing)",
+);
 pub(super) static DOT: OptSpec =
     opt("--dot", None, "Print Graphviz dot instead (edges point from a dependency to its dependent)");
 pub(super) static NAMES: OptSpec = opt(
