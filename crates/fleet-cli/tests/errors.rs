@@ -36,7 +36,7 @@ fn a_refused_connection_or_an_unknown_name_is_not_retried_and_says_so() {
         assert_eq!(out.status.code(), Some(1), "{target}: {text}{log}");
         assert!(!log.contains("trying again") && !text.contains("tries"), "{target}: retried:\n{log}");
         assert!(text.contains(&format!("error: failed to lock vps-arm: {said} (check ")), "{target}: {text}");
-        assert!(text.contains(&format!("    | ssh: ")) && text.contains(ssh_said), "{target}: {text}");
+        assert!(text.contains("    | ssh: ") && text.contains(ssh_said), "{target}: {text}");
         for internal in ["sh -c", "-line script>", "/nix/var/fleet"] {
             assert!(
                 !text.contains(internal) && !log.contains(internal),
