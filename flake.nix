@@ -34,45 +34,51 @@
       ];
       forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
 
-      mkSystem =
-        name: system: modules:
-        lib.nixosSystem {
-          specialArgs = {
-            inherit self inputs fleet;
-            nodeName = name;
-          };
-          modules = [ { nixpkgs.hostPlatform = system; } ] ++ modules;
+      # A host gets nix/host.nix and nix/hosts/<name>.nix, a container
+      # nix/container-base.nix and containers/<name>/, beside what
+      # lib.nixosConfigurations gives every node of the graph.
+      nodeSystems =
+        extraModules:
+        self.lib.nixosConfigurations {
+          inherit nixpkgs fleet;
+          specialArgs = { inherit self inputs; };
+          modules =
+            name: node:
+            (
+              if node.kind == "host" then
+                [
+                  ./nix/host.nix
+                  ./nix/hosts/${name}.nix
+                ]
+              else
+                [
+                  ./nix/container-base.nix
+                  ./containers/${name}
+                ]
+            )
+            ++ extraModules;
         };
-
-      # A host, or a container as a standalone system, so the orchestrator
-      # can build and activate each container on its own (per-container
-      # profile), without a host switch.
-      nodeSystem =
-        extraModules: name: node:
-        if node.kind == "host" then
-          mkSystem name node.system (
-            [
-              { networking.hostName = name; }
-              ./nix/host.nix
-              ./nix/hosts/${name}.nix
-            ]
-            ++ extraModules
-          )
-        else
-          mkSystem name fleet.nodes.${node.host}.system (
-            [
-              ./nix/container-base.nix
-              ./containers/${name}
-            ]
-            ++ extraModules
-          );
 
       # What CI builds from a fresh clone: every node with placeholder
       # secrets and keys (nix/check-variant.nix), never deployed.
-      checkSystems = lib.mapAttrs (nodeSystem [ ./nix/check-variant.nix ]) fleet.nodes;
+      checkSystems = nodeSystems [ ./nix/check-variant.nix ];
     in
     {
-      nixosConfigurations = lib.mapAttrs (nodeSystem [ ]) fleet.nodes;
+      nixosConfigurations = nodeSystems [ ];
+
+      # The interface for other flakes (README, "Use it in your flake"): the
+      # modules that give a host its containers and a container its network,
+      # lib.nixosConfigurations to make every node's system from a fleet.nix,
+      # and a template to start from (`nix flake init -t`).
+      nixosModules = {
+        host = ./nix/fleet-host.nix;
+        container = ./nix/fleet-container.nix;
+      };
+      lib = import ./nix/lib.nix { inherit (self) nixosModules; };
+      templates.default = {
+        path = ./template;
+        description = "A NixOS host with one native container, deployed by fleet";
+      };
 
       packages = forAllSystems (pkgs: {
         fleet = pkgs.callPackage ./nix/package.nix { };

@@ -1,5 +1,7 @@
 # Everything a fleet host runs, one concern per file. A host's own file in
-# nix/hosts/ adds what differs per machine (disk, keys, domains, boot loader).
+# nix/hosts/ adds what differs per machine (disk, keys, domains, boot loader);
+# its containers, bridge and NAT are nixosModules.host (nix/fleet-host.nix),
+# which lib.nixosConfigurations adds to every host.
 { inputs, ... }:
 {
   imports = [
@@ -9,7 +11,7 @@
     ./nix-daemon.nix
     ./ssh.nix
     ./network.nix
-    ./containers.nix
+    ./container-key.nix
     ./caddy.nix
     ./gitops.nix
     ./webhook.nix

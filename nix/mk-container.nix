@@ -12,7 +12,6 @@
   hostNode,
 }:
 let
-  paths = import ./paths.nix;
   unit = dep: "container@${dep}.service";
 in
 {
@@ -37,14 +36,6 @@ in
     # The module copies this into the unit; set on the unit itself it would
     # conflict with that definition.
     restartIfChanged = false;
-
-    # Shared identity: sops-nix in the container converts this SSH key to an
-    # age key. Read-only; root in the container can still read it (see
-    # README.md, "Secrets and identity").
-    bindMounts.${paths.containerKey} = {
-      hostPath = paths.hostKey;
-      isReadOnly = true;
-    };
   };
 
   # Boot order follows the graph, as the orchestrator's activation waves do:

@@ -245,7 +245,7 @@ result=0
 # Exactly this commit, from the mirror just verified, with Nix's own git
 # fetcher (so the flake sees the same tree and its rev), and its lock file as
 # committed: never re-locked here.
-"$fleet" deploy --flake "$flake" --graph "$graph" --target local --no-confirm --json \
+"$fleet" deploy --flake "$flake" --graph "$graph" --target local --no-magic-rollback --json \
   -- --no-update-lock-file >"$report" || result=$?
 ended=$(date +%s)
 

@@ -96,7 +96,7 @@ check "nothing deployed for malformed ids" test "$(calls)" -eq 0
 
 expect_exit 0 "first deploy of a commit on main" "$A-$(id)"
 check "orchestrator got exactly that commit, its lock file as committed" \
-  grep -qxF "deploy --flake git+file://$state/repo.git?ref=refs/heads/main&rev=$A --graph $state/fleet.nix --target local --no-confirm --json -- --no-update-lock-file" "$tmp/calls"
+  grep -qxF "deploy --flake git+file://$state/repo.git?ref=refs/heads/main&rev=$A --graph $state/fleet.nix --target local --no-magic-rollback --json -- --no-update-lock-file" "$tmp/calls"
 check "the graph data comes from that commit" grep -qxF "{ nodes = { }; } # a" "$state/fleet.nix"
 check "first deploy recorded" test "$(recorded)" = "$A"
 check "the state folder is private (0700)" test "$(stat -c %a "$state")" = 700

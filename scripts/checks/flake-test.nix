@@ -69,11 +69,13 @@ let
     name:
     if fleet.nodes.${name}.kind == "host" then
       [
+        ../../nix/fleet-host.nix
         ../../nix/host.nix
         (../../nix/hosts + "/${name}.nix")
       ]
     else
       [
+        ../../nix/fleet-container.nix
         ../../nix/container-base.nix
         (../../containers + "/${name}")
       ];
@@ -101,6 +103,15 @@ let
   systems = attrNames outputs.checks;
 in
 [
+  (case "nixosModules.host and .container are the graph's modules for any flake" (
+    outputs.nixosModules.host == ../../nix/fleet-host.nix
+    && outputs.nixosModules.container == ../../nix/fleet-container.nix
+  ) (show (builtins.mapAttrs (_: toString) outputs.nixosModules)))
+  (case "templates.default is the template folder, with a flake and its graph" (
+    outputs.templates.default.path == ../../template
+    && builtins.pathExists (../../template + "/flake.nix")
+    && builtins.pathExists (../../template + "/nix/fleet.nix")
+  ) (toString outputs.templates.default.path))
   (case "one nixosConfiguration per node of nix/fleet.nix" (
     attrNames outputs.nixosConfigurations == names
   ) (show (attrNames outputs.nixosConfigurations)))

@@ -1,7 +1,7 @@
 # Evaluates what each node's own system takes from nix/fleet.nix, with
-# builtins only (no nixpkgs): a host's network (nix/network.nix), a
-# container's network (nix/container-network.nix) and the URLs of the HTTP
-# services a container depends on (nix/dependency-urls.nix), for the real
+# builtins only (no nixpkgs): a host's network (nix/network.nix and
+# nix/bridge.nix), a container's network (nix/container-network.nix) and the
+# URLs of the HTTP services a container depends on (nix/dependency-urls.nix), for the real
 # topology and for a made-up one whose names and addresses differ, so a value
 # written into a module instead of taken from the graph shows.
 # Returns a list of { name; ok; detail; } like fleet-test.nix.
@@ -12,6 +12,7 @@ let
   containerNetwork = import ../../nix/container-network.nix;
   dependencyUrls = import ../../nix/dependency-urls.nix;
   hostNetwork = import ../../nix/network.nix;
+  hostBridge = import ../../nix/bridge.nix;
   inherit (builtins) attrNames concatMap filter;
 
   case = name: ok: detail: { inherit name ok detail; };
@@ -34,10 +35,12 @@ let
       bridge = f.nodes.${name}.bridge;
       out = hostNetwork {
         lib = { inherit mkDefault; };
+      };
+      bridged = hostBridge {
         fleet = f;
         nodeName = name;
       };
-      net = out.systemd.network;
+      net = bridged.systemd.network;
     in
     [
       (case "${label}${name}: useNetworkd and useDHCP are defaults a host may override" (
@@ -48,8 +51,11 @@ let
         && net.networks."20-${bridge.name}".address == [ "${bridge.address}/${toString bridge.prefixLength}" ]
       ) (show net.networks))
       (case "${label}${name}: NAT from the bridge" (
-        out.networking.nat.internalInterfaces == [ bridge.name ]
-      ) (show out.networking.nat))
+        bridged.networking.nat.internalInterfaces == [ bridge.name ]
+      ) (show bridged.networking.nat))
+      (case "${label}${name}: networkd runs, for the bridge" (bridged.systemd.network.enable == true) (
+        show (bridged.systemd.network.enable or null)
+      ))
     ];
 
   networkCases =

@@ -1,4 +1,4 @@
-# Evaluates nix/mk-container.nix for every container of nix/fleet.nix, with
+# Evaluates nix/mk-container.nix (and nix/container-key.nix) for every container of nix/fleet.nix, with
 # builtins only (no nixpkgs), and checks each field ARCHITECTURE.md asks for.
 # Returns a list of { name; ok; detail; } like fleet-test.nix.
 {
@@ -22,7 +22,11 @@ let
       out = mkContainer { inherit name node hostNode; };
       c = out.containers.${name};
       unit = out.systemd.services."container@${name}";
-      keyMount = c.bindMounts.${paths.containerKey} or null;
+      keyMount =
+        (import ../../nix/container-key.nix {
+          inherit fleet;
+          nodeName = node.host;
+        }).containers.${name}.bindMounts.${paths.containerKey} or null;
       depUnits = map (d: "container@${d}.service") node.dependsOn;
     in
     [
@@ -31,12 +35,15 @@ let
         && attrNames out.containers == [ name ]
         && attrNames out.systemd.services == [ "container@${name}" ]
       ) (show (attrNames out)))
-      (case "${name}: host key bind-mounted read-only at ${paths.containerKey}" (
+      (case "${name}: host key bind-mounted read-only at ${paths.containerKey} (nix/container-key.nix)" (
         keyMount == {
           hostPath = "/persistent/etc/ssh/ssh_host_ed25519_key";
           isReadOnly = true;
         }
       ) (show keyMount))
+      (case "${name}: mkContainer mounts nothing, so any host can run it" (!(c ? bindMounts)) (
+        show (c.bindMounts or null)
+      ))
       (case "${name}: bridged on ${hostNode.bridge.name}" (
         c.hostBridge == hostNode.bridge.name && c.hostBridge == "br0"
       ) (show c.hostBridge))

@@ -32,6 +32,7 @@ pub(crate) const DEMO: CommandSpec = CommandSpec {
 
 const KEEP: OptSpec = OptSpec {
     long: "--keep",
+    short: None,
     value: None,
     repeatable: false,
     help: "Leave the simulated VPS running, with its folder (the target's /nix, logs, keys), and \
@@ -40,6 +41,7 @@ const KEEP: OptSpec = OptSpec {
 };
 const STOP: OptSpec = OptSpec {
     long: "--stop",
+    short: None,
     value: None,
     repeatable: false,
     help: "Stop the simulated VPS that `demo --keep` left running and remove its folder",
@@ -47,6 +49,7 @@ const STOP: OptSpec = OptSpec {
 };
 const DIR: OptSpec = OptSpec {
     long: "--dir",
+    short: None,
     value: Some("DIR"),
     repeatable: false,
     help: "The demo's folder (default: fleet-demo in the temporary folder with --keep and --stop, \
@@ -131,6 +134,7 @@ this is Debian as root.",
 
 const RUNS: OptSpec = OptSpec {
     long: "--runs",
+    short: None,
     value: Some("N"),
     repeatable: false,
     help: "Timed runs per tool (diff default: 5; deploy default: 3; the deploy baseline runs once at \
@@ -139,6 +143,7 @@ const RUNS: OptSpec = OptSpec {
 };
 const PATHS: OptSpec = OptSpec {
     long: "--paths",
+    short: None,
     value: Some("N"),
     repeatable: false,
     help: "diff: store paths per closure (default: 2000, at least 20)",
@@ -146,6 +151,7 @@ const PATHS: OptSpec = OptSpec {
 };
 const SIZES: OptSpec = OptSpec {
     long: "--sizes",
+    short: None,
     value: Some("N,..."),
     repeatable: false,
     help: "deploy: container counts (default: 4,20,100; each at least 1)",
@@ -153,6 +159,7 @@ const SIZES: OptSpec = OptSpec {
 };
 const BUILDER: OptSpec = OptSpec {
     long: "--builder",
+    short: None,
     value: None,
     repeatable: false,
     help: "deploy: only the remote-builder scenario (see above), no sizes or tools.",
@@ -161,6 +168,7 @@ const BUILDER: OptSpec = OptSpec {
 
 const MIXED: OptSpec = OptSpec {
     long: "--mixed",
+    short: None,
     value: None,
     repeatable: false,
     help: "deploy: only the mixed-build scenario (see above), no sizes or tools.",
@@ -169,6 +177,7 @@ const MIXED: OptSpec = OptSpec {
 
 const KEEP_BASHRC: OptSpec = OptSpec {
     long: "--keep-bashrc",
+    short: None,
     value: None,
     repeatable: false,
     help: "deploy: let the target's SSH sessions run root's ~/.bashrc, as bash does for commands \

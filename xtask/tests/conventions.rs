@@ -60,7 +60,7 @@ fn demo_keep_leaves_a_vps_to_try_commands_on_and_demo_stop_removes_it() {
     assert!(table.lines().any(|l| l.starts_with("nannuo-bot") && l.contains(" 2 (")), "{table}");
     // ... and rollback changes it.
     let rollback =
-        xtask(&[&["rollback", "--container", "nannuo-bot", "--no-confirm"][..], &options].concat());
+        xtask(&[&["rollback", "--container", "nannuo-bot", "--no-magic-rollback"][..], &options].concat());
     assert!(rollback.status.success(), "{}{}", text(&rollback.stdout), text(&rollback.stderr));
     let profile = dir.join("target/nix/var/nix/profiles/per-container/nannuo-bot/system");
     let running = std::fs::canonicalize(&profile).unwrap();

@@ -50,12 +50,16 @@ impl Args {
             )));
         }
         let mut expect_value = false;
-        for item in &items {
+        for item in &mut items {
             if std::mem::take(&mut expect_value) {
                 continue;
             }
             if item == "--help" || item == "-h" {
                 continue;
+            }
+            // A one-letter name stands for its option's long one from here on.
+            if let Some(option) = one_letter(item).and_then(|c| spec.short_option(c)) {
+                *item = option.long.to_string();
             }
             if !item.starts_with('-') || item == "-" {
                 if spec.takes_operands() {
@@ -145,6 +149,53 @@ impl Args {
     }
 }
 
+/// What other deploy tools call an option of ours: (their name, ours).
+const OTHER_TOOLS: &[(&str, &str)] = &[
+    ("--on", "colmena's --on is --host NAME (a host and its containers) or --container NAME here"),
+    ("--target-host", "nixos-rebuild's --target-host is --target USER@HOST[:PORT] here"),
+    ("--build-host", "nixos-rebuild's --build-host is --build-on-target or --builders SPEC here"),
+    ("--hostname", "deploy-rs's --hostname is --target USER@HOST[:PORT] here"),
+    ("--magic-rollback", "magic rollback is on by default; --no-magic-rollback turns it off"),
+    ("--confirm", "magic rollback is on by default; --no-magic-rollback turns it off"),
+];
+
+/// Flags of nix that users pass to nix-based tools directly.
+const NIX_FLAGS: &[&str] = &[
+    "--show-trace",
+    "--impure",
+    "--option",
+    "--override-input",
+    "--offline",
+    "--refresh",
+    "--keep-going",
+    "--no-write-lock-file",
+    "--recreate-lock-file",
+    "--max-jobs",
+    "--cores",
+    "-v",
+    "-vv",
+];
+
+/// A hint for an option another tool or nix has and this command lacks.
+fn foreign_hint(spec: &CommandSpec, name: &str) -> Option<String> {
+    if let Some((_, ours)) = OTHER_TOOLS.iter().find(|(theirs, _)| *theirs == name) {
+        return Some(format!("; {ours}"));
+    }
+    NIX_FLAGS.contains(&name).then(|| match spec.after_dashes {
+        Rest::Nix => format!("; nix's own flags go after `--`, e.g. `{} -- {name}`", spec.name),
+        _ => format!("; that is a nix flag, and `{}` passes nothing to nix", spec.name),
+    })
+}
+
+/// The letter of `-X`, a one-letter option name.
+fn one_letter(item: &str) -> Option<char> {
+    let mut chars = item.strip_prefix('-')?.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c != '-' => Some(c),
+        _ => None,
+    }
+}
+
 /// The error for `item`, an option `spec` does not list: with the commands
 /// that take it, if any do, else with the closest option of this one.
 fn unknown_option(spec: &CommandSpec, item: &str, name: &str) -> UsageError {
@@ -153,10 +204,13 @@ fn unknown_option(spec: &CommandSpec, item: &str, name: &str) -> UsageError {
         .filter(|c| c.option(name).is_some())
         .map(|c| format!("`{}`", c.name))
         .collect();
-    let hint = if elsewhere.is_empty() {
+    let hint = if let Some(hint) = foreign_hint(spec, name) {
+        hint
+    } else if elsewhere.is_empty() {
         did_you_mean(name, spec.options.iter().map(|o| o.long).chain(["--help"]))
     } else {
-        format!("; `{}` does not take it ({} does)", spec.name, elsewhere.join(", "))
+        let verb = if elsewhere.len() == 1 { "does" } else { "do" };
+        format!("; `{}` does not take it ({} {verb})", spec.name, elsewhere.join(", "))
     };
     UsageError(format!("unexpected argument `{item}`{hint}"))
 }
@@ -202,6 +256,38 @@ mod tests {
         assert!(parse("diff", &["/nix/store/a", "/nix/store/b", "--json"]).is_ok());
         // A value is never mistaken for an option or an operand.
         assert!(parse("deploy", &["--target", "root@h", "--flake=.", "--graph", "g.nix"]).is_ok());
+    }
+
+    #[test]
+    fn one_letter_names_stand_for_their_options_but_never_a_value() {
+        let mut a = parse("deploy", &["-n", "-L", "-j", "4", "--ssh-option", "-n"]).unwrap();
+        assert!(a.flag("--dry-run"));
+        assert!(a.flag("--print-build-logs"));
+        assert_eq!(a.value("--jobs").unwrap().as_deref(), Some("4"));
+        assert_eq!(a.values("--ssh-option").unwrap(), ["-n"]);
+        assert!(a.finish().is_ok());
+        assert_eq!(parse("graph", &["-n"]).err().unwrap(), "unexpected argument `-n`");
+    }
+
+    #[test]
+    fn other_tools_flags_get_ours_and_nix_flags_go_after_dashes() {
+        assert_eq!(
+            parse("exec", &["--on", "vps-arm"]).err().unwrap(),
+            "unexpected argument `--on`; colmena's --on is --host NAME (a host and its containers) or \
+             --container NAME here"
+        );
+        assert_eq!(
+            parse("deploy", &["--target-host", "root@h"]).err().unwrap(),
+            "unexpected argument `--target-host`; nixos-rebuild's --target-host is --target USER@HOST[:PORT] here"
+        );
+        assert_eq!(
+            parse("deploy", &["--show-trace"]).err().unwrap(),
+            "unexpected argument `--show-trace`; nix's own flags go after `--`, e.g. `deploy -- --show-trace`"
+        );
+        assert_eq!(
+            parse("rollback", &["--show-trace"]).err().unwrap(),
+            "unexpected argument `--show-trace`; that is a nix flag, and `rollback` passes nothing to nix"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `deploy --ask`: the dry run's diffs of every selected node first, then one
-//! question on the terminal, and the deploy only after a yes.
+//! question on the terminal, and the deploy only after a yes; and that one
+//! question (`ask_once`) for the other commands that ask.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -24,25 +25,37 @@ pub(crate) fn run(request: Request, dry_run: bool, yes: bool) -> Result<(), CliE
                 .into(),
         ));
     }
-    let stdin = std::io::stdin();
-    if !yes && !stdin.is_terminal() {
-        return Err(CliError::Usage(
-            "--ask needs a terminal to ask on, and stdin is not one; pass --yes to deploy without asking"
-                .into(),
-        ));
-    }
+    let refused =
+        "--ask needs a terminal to ask on, and stdin is not one; pass --yes to deploy without asking";
+    terminal_or_yes(yes, refused)?;
     request.run(Mode::DryRun)?;
-    if !yes && !confirmed(&mut stdin.lock())? {
+    if !ask_once("Deploy these changes?", yes, refused)? {
         eprintln!("Not deployed: nothing was changed.");
         return Ok(());
     }
     request.run(Mode::Deploy)
 }
 
+/// Fails with `refused` when there is no terminal to ask on and `yes` did
+/// not answer already.
+pub(crate) fn terminal_or_yes(yes: bool, refused: &str) -> Result<(), CliError> {
+    match yes || std::io::stdin().is_terminal() {
+        true => Ok(()),
+        false => Err(CliError::Usage(refused.to_string())),
+    }
+}
+
+/// `question` once on the terminal, unless `yes` answered it; refused
+/// (`refused`, a usage error) without a terminal.
+pub(crate) fn ask_once(question: &str, yes: bool, refused: &str) -> Result<bool, CliError> {
+    terminal_or_yes(yes, refused)?;
+    Ok(yes || confirmed(question, &mut std::io::stdin().lock())?)
+}
+
 /// Asks once on stderr and reads the answer: only `y` or `yes` (any case) is a yes.
-fn confirmed(input: &mut dyn BufRead) -> Result<bool, CliError> {
+fn confirmed(question: &str, input: &mut dyn BufRead) -> Result<bool, CliError> {
     let mut stderr = std::io::stderr();
-    let _ = write!(stderr, "\nDeploy these changes? [y/N] ");
+    let _ = write!(stderr, "\n{question} [y/N] ");
     let _ = stderr.flush();
     let mut answer = String::new();
     input

@@ -67,9 +67,17 @@ fn bash(commands: &[CommandSpec]) -> String {
                 Some(generator) => format!("{}; return 0", reply(&generator)),
                 None => "COMPREPLY=(); return 0".into(),
             };
-            values.push_str(&format!("                {}) {action} ;;\n", option.long));
+            values.push_str(&format!("                {}) {action} ;;\n", bash_names(option)));
         }
-        let options: Vec<&str> = command.options.iter().map(|o| o.long).chain(["--help"]).collect();
+        let shorts: Vec<String> =
+            command.options.iter().filter_map(|o| o.short).map(|c| format!("-{c}")).collect();
+        let options: Vec<&str> = command
+            .options
+            .iter()
+            .map(|o| o.long)
+            .chain(shorts.iter().map(String::as_str))
+            .chain(["--help"])
+            .collect();
         let operands = match value_generator(command.complete) {
             Some(generator) => {
                 format!("            if [[ $cur != -* ]]; then {}; return 0; fi\n", reply(&generator))
@@ -111,6 +119,14 @@ fn bash(commands: &[CommandSpec]) -> String {
     )
 }
 
+/// An option's names as a bash `case` pattern: `-j|--jobs`, or `--jobs`.
+fn bash_names(option: &OptSpec) -> String {
+    match option.short {
+        Some(short) => format!("-{short}|{}", option.long),
+        None => option.long.to_string(),
+    }
+}
+
 /// Text for inside single quotes in zsh's `_arguments` specs.
 fn zsh_quote(text: &str) -> String {
     text.replace('\\', "\\\\")
@@ -134,11 +150,20 @@ fn zsh_action(complete: Complete, commands: &[CommandSpec]) -> String {
 fn zsh_option(option: &OptSpec, commands: &[CommandSpec]) -> String {
     let repeat = if option.repeatable { "*" } else { "" };
     let description = zsh_quote(&short(option.help));
-    match option.value {
+    let long = match option.value {
         None => format!("'{repeat}{}[{description}]'", option.long),
         Some(value) => format!(
             "'{repeat}{}=[{description}]:{value}:{}'",
             option.long,
+            zsh_action(option.complete, commands)
+        ),
+    };
+    // The one-letter name is a spec of its own, its value the next word.
+    match (option.short, option.value) {
+        (None, _) => long,
+        (Some(c), None) => format!("{long} \\\n                '{repeat}-{c}[{description}]'"),
+        (Some(c), Some(value)) => format!(
+            "{long} \\\n                '{repeat}-{c}[{description}]:{value}:{}'",
             zsh_action(option.complete, commands)
         ),
     }
@@ -224,8 +249,9 @@ fn fish(commands: &[CommandSpec]) -> String {
                 (Some(_), Complete::File) => " -r -F".to_string(),
                 (Some(_), complete) => format!(" -x{}", words(complete)),
             };
+            let letter = option.short.map(|c| format!(" -s {c}")).unwrap_or_default();
             text.push_str(&format!(
-                "complete -c fleet {when} -l {}{value} -d '{}'\n",
+                "complete -c fleet {when}{letter} -l {}{value} -d '{}'\n",
                 option.long.trim_start_matches('-'),
                 fish_quote(&short(option.help))
             ));

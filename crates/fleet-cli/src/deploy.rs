@@ -22,11 +22,9 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let yes = args.flag("--yes");
     let request = Request::take(&mut args)?;
     args.finish()?;
+    // Without --ask nothing asks, so --yes alone has nothing to answer.
     if ask {
         return crate::ask::run(request, dry_run, yes);
-    }
-    if yes {
-        return Err(CliError::Usage("--yes answers --ask; give both, or neither".into()));
     }
     request.run(if dry_run { Mode::DryRun } else { Mode::Deploy })
 }
@@ -34,6 +32,7 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
 /// The options `deploy` and `diff` share, as given.
 pub(crate) struct Request {
     hosts: Vec<String>,
+    hosts_only: bool,
     build_on_target: bool,
     builders: Option<String>,
     substitute_on_destination: bool,
@@ -51,6 +50,7 @@ pub(crate) struct Request {
     evaluation: EvalSettings,
     goal: Goal,
     rollback_to: Option<u32>,
+    status_build: bool,
 }
 
 impl Request {
@@ -63,7 +63,14 @@ impl Request {
         let builders = args.value("--builders")?;
         let substitute_on_destination = args.flag("--substitute-on-destination");
         let containers = args.values("--container")?;
-        let no_confirm = args.flag("--no-confirm");
+        let hosts_only = args.flag("--no-containers");
+        if hosts_only && !containers.is_empty() {
+            return Err(CliError::Usage(
+                "--no-containers leaves every container out, and --container selects some; give one of them"
+                    .into(),
+            ));
+        }
+        let no_confirm = no_magic_rollback(args);
         let confirm = match args.value("--confirm-timeout")? {
             None => DEFAULT_CONFIRM,
             Some(text) => match text.parse::<u64>() {
@@ -104,6 +111,7 @@ impl Request {
         let nix_args = args.nix_args();
         Ok(Request {
             hosts,
+            hosts_only,
             build_on_target,
             builders,
             substitute_on_destination,
@@ -120,6 +128,7 @@ impl Request {
             evaluation,
             goal,
             rollback_to,
+            status_build: false,
         })
     }
 
@@ -133,9 +142,35 @@ impl Request {
         self.format
     }
 
+    /// Makes `status` build first (`--build`).
+    pub(crate) fn with_status_build(mut self, build: bool) -> Request {
+        self.status_build = build;
+        self
+    }
+
+    /// Whether no node was named: the selection is every node.
+    pub(crate) fn selects_everything(&self) -> bool {
+        self.hosts.is_empty() && self.containers.is_empty()
+    }
+
+    /// The generation `--to` named.
+    pub(crate) fn rollback_to(&self) -> Option<u32> {
+        self.rollback_to
+    }
+
     /// Runs the pipeline in `mode` (deploy, dry run, status or rollback) and
     /// prints the result.
     pub(crate) fn run(&self, mode: Mode) -> Result<(), CliError> {
+        self.run_if(mode, |_| Ok(true))
+    }
+
+    /// [`Request::run`], once `proceed` said yes to the plan (its selection
+    /// known, nothing run yet); a no ends the command without running it.
+    pub(crate) fn run_if(
+        &self,
+        mode: Mode,
+        proceed: impl FnOnce(&Plan<'_>) -> Result<bool, CliError>,
+    ) -> Result<(), CliError> {
         let source = self.source.clone().resolve()?;
         let roots = self.roots.dir(&source)?;
         let builders = self.builders.iter().flat_map(|spec| ["--builders".to_string(), spec.clone()]);
@@ -152,7 +187,21 @@ impl Request {
             .with_build_logs(self.build_logs)
             .with_evaluation(self.evaluation.clone())
             .with_goal(self.goal)
-            .with_rollback_to(self.rollback_to);
+            .with_rollback_to(self.rollback_to)
+            .with_status_build(self.status_build);
+        let plan = if self.hosts_only { plan.hosts_only() } else { plan };
+        let selected = plan.selection().names();
+        if let (Some(n), true) = (self.rollback_to, selected.len() != 1) {
+            return Err(CliError::Usage(format!(
+                "--to {n} takes exactly one node, and {} are selected ({}): generation numbers are \
+                 each profile's own; select one with --container NAME or --host NAME --no-containers",
+                selected.len(),
+                selected.join(", ")
+            )));
+        }
+        if !proceed(&plan)? {
+            return Ok(());
+        }
         let (summary, printed) =
             run_and_print(&plan, &nix, mode, self.target.as_ref(), &self.ssh_options, self.format)?;
         if let Some(dir) = roots {
@@ -168,6 +217,21 @@ impl Request {
             Err(CliError::NodesFailed)
         }
     }
+}
+
+/// Takes `--no-magic-rollback`, or its old name `--no-confirm` with a
+/// warning: a CI user who added `--no-confirm` to skip a question lost the
+/// rollback without knowing.
+fn no_magic_rollback(args: &mut Args) -> bool {
+    let old = args.flag("--no-confirm");
+    if old {
+        eprintln!(
+            "warning: --no-confirm is now called --no-magic-rollback: it turns off the automatic \
+             rollback of a host switch that this deployer cannot confirm, and answers no question; \
+             the old name will be removed"
+        );
+    }
+    args.flag("--no-magic-rollback") || old
 }
 
 /// The nix driver for a run, with the arguments given after `--` passed to

@@ -1,5 +1,6 @@
 //! `exec`: run one command on every selected node at once, each output line
-//! prefixed by its node, and a summary of every node's exit status.
+//! prefixed by its node, and a summary of every node's exit status; with
+//! `--dry-run` only where it would run, with `--ask` that first and a question.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -16,6 +17,10 @@ use crate::source::SourceArgs;
 pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let hosts = args.values("--host")?;
     let containers = args.values("--container")?;
+    let hosts_only = args.flag("--no-containers");
+    let dry_run = args.flag("--dry-run");
+    let ask = args.flag("--ask");
+    let yes = args.flag("--yes");
     let target = args.value("--target")?.map(|t| Target::parse(&t)).transpose().map_err(CliError::Usage)?;
     let ssh_options: Vec<String> =
         args.values("--ssh-option")?.iter().flat_map(|o| o.split_whitespace().map(String::from)).collect();
@@ -30,7 +35,34 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let source = source.resolve()?;
     let fleet = source.load(&Nix::new())?;
     let kinds = Kinds::standard();
+    if hosts_only && !containers.is_empty() {
+        return Err(CliError::Usage(
+            "--no-containers leaves every container out, and --container selects some; give one of them"
+                .into(),
+        ));
+    }
     let plan = Plan::new(&fleet, &kinds, &hosts, &containers, &source.flake).map_err(plan_failure)?;
+    let plan = if hosts_only { plan.hosts_only() } else { plan };
+    if dry_run && ask {
+        return Err(CliError::Usage(
+            "--ask asks before running, and --dry-run runs nothing; give one of them".into(),
+        ));
+    }
+    if dry_run || ask {
+        let names = plan.selection().names();
+        let list =
+            format!("would run `{}` on {} nodes: {}\n", command.join(" "), names.len(), names.join(", "));
+        if dry_run {
+            return crate::output::print(&list);
+        }
+        eprint!("{list}");
+        let refused =
+            "--ask needs a terminal to ask on, and stdin is not one; pass --yes to run without asking";
+        if !crate::ask::ask_once("Run it?", yes, refused)? {
+            eprintln!("Not run anywhere.");
+            return Ok(());
+        }
+    }
     // One SSH connection per host, shared by its nodes' commands.
     let connections = Connections::new().ok();
     let targets: BTreeMap<String, Target> = plan

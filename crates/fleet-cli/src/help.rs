@@ -137,7 +137,7 @@ pub(crate) fn usage_word(option: &OptSpec) -> String {
 const OPTION_COLUMN: usize = 2 + SYNOPSIS_MAX + 2;
 
 fn option_entry(option: &OptSpec) -> String {
-    aligned(&format!("  {}", option.synopsis()), option.help, OPTION_COLUMN)
+    aligned(&format!("  {}", option.entry()), option.help, OPTION_COLUMN)
 }
 
 /// `left` followed by `help` wrapped in the column at `column`; a `left`

@@ -59,9 +59,10 @@ pub fn man_page() -> String {
             }
         }
         for option in command.options {
+            let short = option.short.map(|c| format!("\\fB\\-{c}\\fR, ")).unwrap_or_default();
             let synopsis = match option.value {
-                Some(value) => format!("\\fB{}\\fR \\fI{value}\\fR", roff(option.long)),
-                None => format!("\\fB{}\\fR", roff(option.long)),
+                Some(value) => format!("{short}\\fB{}\\fR \\fI{value}\\fR", roff(option.long)),
+                None => format!("{short}\\fB{}\\fR", roff(option.long)),
             };
             page.push_str(&format!(".TP\n{synopsis}\n{}\n", roff(option.help)));
         }

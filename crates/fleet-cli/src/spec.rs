@@ -30,6 +30,8 @@ pub struct CommandSpec {
 pub struct OptSpec {
     /// The option's name with its dashes, e.g. `--host`.
     pub long: &'static str,
+    /// Its one-letter name, e.g. `j` for `-j`, if it has one.
+    pub short: Option<char>,
     /// The value's placeholder, e.g. `NAME`; `None` for a flag.
     pub value: Option<&'static str>,
     /// Whether it may be given more than once.
@@ -76,6 +78,11 @@ impl CommandSpec {
         self.options.iter().copied().find(|o| o.long == long)
     }
 
+    /// The option whose one-letter name is `short`, if the command takes it.
+    pub fn short_option(&self, short: char) -> Option<&'static OptSpec> {
+        self.options.iter().copied().find(|o| o.short == Some(short))
+    }
+
     /// Whether the command takes positional operands.
     pub fn takes_operands(&self) -> bool {
         !self.operands.is_empty() || !self.forms.is_empty()
@@ -88,6 +95,15 @@ impl OptSpec {
         match self.value {
             Some(value) => format!("{} {value}", self.long),
             None => self.long.to_string(),
+        }
+    }
+
+    /// The synopsis with the one-letter name first, `-j, --jobs N`, for the
+    /// option lists of help and the manual page.
+    pub fn entry(&self) -> String {
+        match self.short {
+            Some(short) => format!("-{short}, {}", self.synopsis()),
+            None => self.synopsis(),
         }
     }
 }

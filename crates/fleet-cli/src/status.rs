@@ -1,4 +1,5 @@
-//! `status`: what each node runs on its host, and whether it matches the build.
+//! `status`: what each node runs on its host, and whether it matches the last
+//! build of the flake as it is (or, with `--build`, a fresh one).
 
 use fleet_deploy::Mode;
 
@@ -8,7 +9,8 @@ use crate::exit::CliError;
 
 /// Runs `status`.
 pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
-    let request = Request::take(&mut args)?;
+    let build = args.flag("--build");
+    let request = Request::take(&mut args)?.with_status_build(build);
     args.finish()?;
     request.run(Mode::Status)
 }

@@ -90,6 +90,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         options: &[
             &HOST,
             &CONTAINER,
+            &NO_CONTAINERS,
             &GOAL,
             &DRY_RUN,
             &ASK,
@@ -101,6 +102,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             &SSH_OPTION,
             &JOBS,
             &CONFIRM_TIMEOUT,
+            &NO_MAGIC_ROLLBACK,
             &NO_CONFIRM,
             &BUILD_ON_TARGET,
             &BUILDERS,
@@ -172,13 +174,21 @@ pub static COMMANDS: &[CommandSpec] = &[
                 current number). The system is then activated like a deploy would (health checks, \
                 confirmation for the host, and back to where it was if that fails), in dependency \
                 order, under the target's deploy lock. A generation that does not exist is an error \
-                naming those that do, and nothing changes.",
+                naming those that do, and nothing changes.\n\n\
+                With no --host or --container, every node would roll back: rollback asks first \
+                (refused without a terminal unless --yes answers it). --to takes exactly one node, \
+                since generation numbers are each profile's own.",
         options: &[
             &HOST,
             &CONTAINER,
+            &NO_CONTAINERS,
             &TO,
+            &ROLLBACK_DRY_RUN,
+            &LIST_ASK,
+            &YES,
             &TARGET,
             &SSH_OPTION,
+            &NO_MAGIC_ROLLBACK,
             &NO_CONFIRM,
             &CONFIRM_TIMEOUT,
             &JSON,
@@ -190,6 +200,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         examples: &[
             ("rollback --container nannuo-bot", "one container back to its previous generation"),
             ("rollback --container nannuo-bot --to 3", "one container to its generation 3"),
+            ("rollback --host vps-arm --no-containers --dry-run", "which generation the host alone would go to"),
         ],
         complete: Complete::Nothing,
     },
@@ -201,26 +212,45 @@ pub static COMMANDS: &[CommandSpec] = &[
         about: "Runs COMMAND on every selected node in parallel: on a host over SSH, in a container \
                 with `nixos-container run NAME -- COMMAND`. Each line of output (stdout and stderr) \
                 comes prefixed with its node's name; the summary gives each node's exit status, and the \
-                exit status is 1 if any node's command failed. Nothing is built and no lock is taken.",
-        options: &[&HOST, &CONTAINER, &TARGET, &SSH_OPTION, &FLAKE, &GRAPH],
+                exit status is 1 if any node's command failed. Nothing is built and no lock is taken. \
+                --host NAME selects the host and its containers; add --no-containers for the host \
+                alone.",
+        options: &[
+            &HOST,
+            &CONTAINER,
+            &NO_CONTAINERS,
+            &EXEC_DRY_RUN,
+            &LIST_ASK,
+            &YES,
+            &TARGET,
+            &SSH_OPTION,
+            &FLAKE,
+            &GRAPH,
+        ],
         after_dashes: Rest::Command,
         examples: &[
             ("exec -- systemctl --failed", "failed units on every node"),
             ("exec --container 'bgs-*' -- df -h /", "disk use in the bgs containers"),
+            ("exec --host vps-arm --no-containers --ask -- systemctl reboot", "reboot the host alone, after a yes"),
         ],
         complete: Complete::Nothing,
     },
     CommandSpec {
         name: "status",
-        summary: "What each node runs on its host, and whether it matches the local build",
+        summary: "What each node runs on its host, and whether it matches the last local build",
         operands: "",
         forms: &[],
-        about: "Builds the selected nodes (a no-op when nothing changed) and reads their profiles on \
-                the target in one SSH round trip: the running system, its generation number and date, \
-                and whether it is the system the build produced. Changes nothing on the target.",
+        about: "Reads the selected nodes' profiles on the target in one SSH round trip: the running \
+                system, its generation number and date, and whether it is the system the last build of \
+                the flake's current content here produced (nothing is evaluated or built; when no build \
+                of the flake as it is now is known here, as for a changed or uncommitted git tree, it \
+                says so). --build evaluates and \
+                builds first, and compares with that. Changes nothing on the target.",
         options: &[
             &HOST,
             &CONTAINER,
+            &NO_CONTAINERS,
+            &STATUS_BUILD,
             &TARGET,
             &SSH_OPTION,
             &JOBS,
@@ -233,7 +263,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
         after_dashes: Rest::Nix,
         examples: &[
-            ("status", "every node"),
+            ("status", "every node, against the last build"),
+            ("status --build", "every node, against a fresh build"),
             ("status --container @web --container 'test-*'", "the containers tagged web, and test-*"),
         ],
         complete: Complete::Nothing,

@@ -48,8 +48,8 @@ fn every_command_has_aligned_help_with_every_option_and_examples() {
                 option.long
             );
             assert!(
-                options.contains(&format!("\n  {}", option.synopsis()))
-                    || options.starts_with(&format!("  {}", option.synopsis())),
+                options.contains(&format!("\n  {}", option.entry()))
+                    || options.starts_with(&format!("  {}", option.entry())),
                 "{}: {}",
                 command.name,
                 option.long
@@ -64,7 +64,7 @@ fn every_command_has_aligned_help_with_every_option_and_examples() {
     let deploy = stdout(&fleet(&["help", "deploy"]));
     for option in [
         "--confirm-timeout SECS",
-        "--no-confirm",
+        "--no-magic-rollback",
         "--build-on-target",
         "--builders SPEC",
         "--substitute-on-destination",
@@ -110,8 +110,13 @@ fn a_mistyped_command_or_option_gets_one_suggestion_and_one_hint() {
         "error: unexpected argument `--dry-rn`; did you mean `--dry-run`?\n(see `fleet help deploy`)\n"
     );
     assert_eq!(
+        usage_error(&["deploy", "--show-trace"]),
+        "error: unexpected argument `--show-trace`; nix's own flags go after `--`, e.g. `deploy -- --show-trace`\n\
+         (see `fleet help deploy`)\n"
+    );
+    assert_eq!(
         usage_error(&["build", "--dry-run"]),
-        "error: unexpected argument `--dry-run`; `build` does not take it (`deploy` does)\n(see `fleet help build`)\n"
+        "error: unexpected argument `--dry-run`; `build` does not take it (`deploy`, `rollback`, `exec` do)\n(see `fleet help build`)\n"
     );
     assert_eq!(
         usage_error(&["status", "--no-such"]),

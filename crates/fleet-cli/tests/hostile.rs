@@ -78,7 +78,7 @@ fn graph_values_never_reach_a_shell() {
             &format!(r#"checks = [ {{ command = [ "test" "!" "-e" "$(touch {marker})" ]; }} ];"#),
         )
         .unwrap();
-    let out = bed.fleet(&["deploy", "--no-confirm"]);
+    let out = bed.fleet(&["deploy", "--no-magic-rollback"]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     assert!(!marker.exists(), "nothing ran `touch`");
 }
@@ -93,7 +93,7 @@ fn host_names_cannot_leave_the_state_folder() {
     std::fs::create_dir_all(outside).unwrap();
     let name = "../../../../tmp/fleet-issue10-traversal/trav";
     let graph = bed.graph("traversal", &host(name, &bed.testbed.address()));
-    for command in [&["rollback", "--no-confirm"][..], &["deploy"], &["graph"]] {
+    for command in [&["rollback", "--no-magic-rollback"][..], &["deploy"], &["graph"]] {
         let args: Vec<&str> = command.iter().copied().chain(["--graph", graph.as_str()]).collect();
         bed.refused(&args, &format!("node `{name}`: not a valid name (44 characters)"));
     }

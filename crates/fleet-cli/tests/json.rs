@@ -136,7 +136,7 @@ fn every_command_prints_its_documented_json() {
     assert_eq!(last["event"], "summary");
     assert_eq!(last["nodes"][0]["outcome"], "activated", "{last}");
 
-    let out = remote(&["rollback", "--json", "--no-confirm", "--container", "test-container"]);
+    let out = remote(&["rollback", "--json", "--no-magic-rollback", "--container", "test-container"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let nodes = summary_document("rollback", &stdout(&out), "rollback");
     assert_eq!(nodes[0]["new"].as_str().map(|p| p.ends_with("-json-1")), Some(true), "{nodes:?}");

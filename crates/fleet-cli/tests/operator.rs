@@ -122,7 +122,7 @@ fn rollbacks_walk_back_through_existing_generations_and_to_any_one() {
     };
     assert_eq!(link().to_str(), Some("system-3-link"));
 
-    let args = ["rollback", "--no-confirm", "--container", "test-container"];
+    let args = ["rollback", "--no-magic-rollback", "--container", "test-container"];
     ok(&bed, &args);
     assert_eq!(bed.profile_of("test-container").as_ref(), Some(&systems[1]));
     assert_eq!(link().to_str(), Some("system-2-link"), "the profile moved to generation 2");
@@ -142,7 +142,7 @@ fn rollbacks_walk_back_through_existing_generations_and_to_any_one() {
     );
 
     let log = bed.testbed.activations().unwrap().len();
-    ok(&bed, &["rollback", "--no-confirm", "--container", "test-container", "--to", "3"]);
+    ok(&bed, &["rollback", "--no-magic-rollback", "--container", "test-container", "--to", "3"]);
     assert_eq!(link().to_str(), Some("system-3-link"));
     assert_eq!(activations_since(&bed, log), [format!("test-container test {}", systems[2])]);
     assert_eq!(bed.testbed.generations(CONTAINER_PROFILE), 3, "no rollback made a generation");
@@ -150,7 +150,7 @@ fn rollbacks_walk_back_through_existing_generations_and_to_any_one() {
     // A rollback whose switch fails moves the profile back to the generation
     // it was on, again making none (the stand-in's reload fails both ways).
     bed.testbed.set_fault("container@test-container", true).unwrap();
-    let out = bed.fleet(&["rollback", "--no-confirm", "--container", "test-container", "--to", "1"]);
+    let out = bed.fleet(&["rollback", "--no-magic-rollback", "--container", "test-container", "--to", "1"]);
     bed.testbed.set_fault("container@test-container", false).unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("switching to"), "{}", stdout(&out));

@@ -1,5 +1,6 @@
 //! The live terminal line of a node while it builds: run in a pseudo-terminal
-//! (util-linux's `script`), `fleet deploy` draws the derivation being built.
+//! (util-linux's `script`), `fleet deploy` draws the derivation being built;
+//! and the events that say a node is evaluated before it is built.
 
 mod common;
 
@@ -94,4 +95,14 @@ fn json_events_carry_the_build_progress_of_a_node() {
     let finished =
         position(&|e| e["event"] == "finished" && e["report"]["node"] == "test-container").unwrap();
     assert!(building < built && built < finished, "{building} {built} {finished}");
+
+    // While nix evaluates (and fetches the flake's inputs), the node's line
+    // says so; it says build only once its derivation is known.
+    let stage = |name: &str| {
+        position(&|e| e["event"] == "stage" && e["node"] == "test-container" && e["stage"] == name)
+            .unwrap_or_else(|| panic!("no {name} stage: {events:?}"))
+    };
+    let evaluated = position(&|e| e["event"] == "evaluated" && e["node"] == "test-container").unwrap();
+    assert!(stage("evaluate") < evaluated && evaluated < stage("build"), "{events:?}");
+    assert!(stage("build") < building, "{events:?}");
 }

@@ -257,7 +257,7 @@ fn status_shows_generations_and_rollback_returns_to_the_previous_one() {
 
     // The host has one generation: nothing to go back to, and nothing changes.
     let before = bed.snapshot();
-    let out = bed.fleet(&["rollback"]);
+    let out = bed.fleet(&["rollback", "--yes"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stdout).contains("/nix/var/nix/profiles/system has no earlier generation to roll back to")

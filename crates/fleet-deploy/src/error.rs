@@ -105,13 +105,25 @@ impl NodeError {
     }
 }
 
+impl NodeError {
+    /// What failed, for a person: a connection failure said as one (what
+    /// happened, what to check, ssh's words), anything else as its command
+    /// and stderr.
+    pub fn cause(&self) -> String {
+        match fleet_nix::Unreachable::of(&self.error) {
+            Some(unreachable) => unreachable.explain(&self.error, self.tries > 1),
+            None => self.error.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for NodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.stage, self.node)?;
         if self.tries > 1 {
             write!(f, " (gave up after {} tries)", self.tries)?;
         }
-        write!(f, ": {}", self.error)
+        write!(f, ": {}", self.cause())
     }
 }
 

@@ -7,6 +7,9 @@ use crate::NodeReport;
 /// A step of the pipeline for one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
+    /// `nix eval` of the node's derivation (nix fetches the flake's inputs
+    /// first when they are not in the store yet).
+    Evaluate,
     /// `nix build` of the node's system closure.
     Build,
     /// Taking the target's deploy lock.
@@ -26,6 +29,7 @@ pub enum Stage {
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Stage::Evaluate => "evaluate",
             Stage::Build => "build",
             Stage::Lock => "lock",
             Stage::Probe => "probe",

@@ -38,6 +38,7 @@ pub struct Plan<'a> {
     evaluation: EvalSettings,
     goal: Goal,
     rollback_to: Option<u32>,
+    status_build: bool,
 }
 
 /// How long a host waits for confirmation by default.
@@ -68,6 +69,7 @@ impl<'a> Plan<'a> {
             evaluation: EvalSettings::default(),
             goal: Goal::Switch,
             rollback_to: None,
+            status_build: false,
         })
     }
 
@@ -115,6 +117,22 @@ impl<'a> Plan<'a> {
     /// rolls back by itself; `None` turns confirmation off.
     pub fn with_confirm_timeout(mut self, timeout: Option<Duration>) -> Plan<'a> {
         self.confirm = timeout;
+        self
+    }
+
+    /// Makes `status` build the selected nodes and compare with that build,
+    /// instead of with the last build of the flake's current content.
+    pub fn with_status_build(mut self, build: bool) -> Plan<'a> {
+        self.status_build = build;
+        self
+    }
+
+    /// Narrows the selection to its hosts, none of their containers
+    /// (`--no-containers`).
+    pub fn hosts_only(mut self) -> Plan<'a> {
+        let fleet = self.fleet;
+        self.selection =
+            self.selection.only(|name| fleet.node(name).is_some_and(|n| n.kind == fleet_graph::HOST_KIND));
         self
     }
 
@@ -182,10 +200,13 @@ impl<'a> Plan<'a> {
         flow::run(self, flow, nix, &BTreeMap::new(), sink)
     }
 
-    /// Builds every selected node and reads what its target runs, without the
-    /// lock: each node is unchanged or would be activated.
+    /// Reads what each selected node's target runs, without the lock, and
+    /// compares it with a fresh build ([`Plan::with_status_build`]) or with
+    /// what the last build of the flake's current content left: each node is
+    /// unchanged or would be activated.
     fn status(&self, nix: &Nix, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
-        let flow = Flow { build: true, lock: false, probe: Some(Probe::Full), finale: Finale::Status };
+        let flow =
+            Flow { build: self.status_build, lock: false, probe: Some(Probe::Full), finale: Finale::Status };
         self.with_connections(targets, |targets| flow::run(self, flow, nix, targets, sink))
     }
 

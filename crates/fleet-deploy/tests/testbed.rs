@@ -120,8 +120,10 @@ fn a_failed_build_skips_its_dependents_and_deploys_independent_nodes() {
     assert_eq!(bed.testbed.profile(&container_profile("nannuo-bot")), None);
 }
 
+/// A refused first contact would be refused again: it is not retried
+/// (issue 23; a refusal later in a run, sshd restarting, is: faults.rs).
 #[test]
-fn an_unreachable_target_fails_every_node_after_bounded_retries_and_changes_nothing() {
+fn a_refused_target_fails_every_node_at_once_and_changes_nothing() {
     let bed = Bed::new("unreachable");
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let address = format!("root@127.0.0.1:{closed_port}");
@@ -129,10 +131,13 @@ fn an_unreachable_target_fails_every_node_after_bounded_retries_and_changes_noth
     let (summary, events) = bed.deploy_to(&[], &target);
     for report in &summary.nodes {
         let Outcome::Failed(error) = &report.outcome else { panic!("{report:?}") };
-        assert_eq!((error.stage, error.tries), (Stage::Lock, 4), "{error}");
+        assert_eq!((error.stage, error.tries), (Stage::Lock, 1), "{error}");
         let message = error.to_string();
-        assert!(message.contains(&address) && message.contains("Connection refused"), "{message}");
-        assert!(message.contains("gave up after 4 tries"), "{message}");
+        assert!(message.contains(&format!("127.0.0.1 port {closed_port}: Connection refused")), "{message}");
+        assert!(
+            message.contains("the target refused the connection, so it was not tried again"),
+            "{message}"
+        );
     }
     assert!(stages(&events, Stage::Push).is_empty());
     assert!(bed.testbed.store_paths().is_empty(), "nothing reached the target's store");

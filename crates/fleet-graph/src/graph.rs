@@ -36,6 +36,11 @@ impl Selection {
     pub fn contains(&self, name: &str) -> bool {
         self.names.iter().any(|n| n == name)
     }
+
+    /// The selected nodes that `keep` accepts, in the same order.
+    pub fn only(&self, keep: impl Fn(&str) -> bool) -> Selection {
+        Selection { names: self.names.iter().filter(|n| keep(n)).cloned().collect() }
+    }
 }
 
 impl Fleet {

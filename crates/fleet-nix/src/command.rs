@@ -110,7 +110,7 @@ impl fmt::Display for CommandError {
 
 impl std::error::Error for CommandError {}
 
-fn indent(text: &str) -> String {
+pub(crate) fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    | {l}")).collect::<Vec<_>>().join("\n")
 }
 

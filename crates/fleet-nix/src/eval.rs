@@ -245,6 +245,29 @@ impl Nix {
         Ok(Evaluated { drv: stdout, reused: false })
     }
 
+    /// The derivation of each `flake#attribute` from the last evaluation of
+    /// the flake's current content here (the evaluation cache), evaluating
+    /// nothing: `None` for an attribute not evaluated since the content
+    /// changed, and for all of them when the content is not pinned by a hash
+    /// or there is no cache.
+    pub fn known_derivations(
+        &self,
+        flake: &str,
+        attributes: &[String],
+        settings: &EvalSettings,
+    ) -> Vec<Option<String>> {
+        let known = match &settings.cache_dir {
+            Some(dir) if self.eval_args_are_plain() => {
+                self.cache_for(flake, dir).as_ref().map(EvalCache::load).unwrap_or_default()
+            }
+            _ => BTreeMap::new(),
+        };
+        attributes
+            .iter()
+            .map(|attribute| known.get(attribute).filter(|drv| std::path::Path::new(drv).exists()).cloned())
+            .collect()
+    }
+
     /// Where earlier evaluations of `flake`'s current content are kept, if
     /// that content is pinned by a hash: a git flake with a clean tree, or a
     /// `path:` flake (hashed as it is now). `None` for a dirty tree or for

@@ -16,6 +16,7 @@ mod restrict;
 mod store_db;
 mod stream;
 mod target;
+mod unreachable;
 mod version;
 
 pub use build_log::{derivation_name, BuildLog, BuildLogEvent};
@@ -27,3 +28,4 @@ pub use quote::shell_quote;
 pub use restrict::GRAPH_MAY_READ;
 pub use stream::{Held, Stream};
 pub use target::{RemoteScript, Sharing, SshTarget, Target};
+pub use unreachable::Unreachable;

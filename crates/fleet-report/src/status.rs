@@ -26,6 +26,9 @@ pub fn status_table(summary: &Summary) -> String {
                 "not switched in full (unfinished, or --goal boot or test): deploy to switch".to_string()
             }
             (Outcome::WouldActivate, _, Some(new)) => format!("differs: {}", short_path(new)),
+            (Outcome::WouldActivate, _, None) => {
+                "no build of the flake as it is now known here (status --build builds it)".to_string()
+            }
             (outcome, _, _) => outcome.label().to_string(),
         };
         vec![report.node.clone(), running, generation, matches]

@@ -42,7 +42,12 @@ pub(crate) fn problems(summary: &Summary) -> String {
     }
     let mut out = String::new();
     for (nodes, error) in failures {
-        out.push_str(&format!("\nerror: failed to {} {}: {}\n", error.stage, nodes.join(", "), error.error));
+        out.push_str(&format!(
+            "\nerror: failed to {} {}: {}\n",
+            error.stage,
+            nodes.join(", "),
+            error.cause()
+        ));
     }
     for report in &summary.nodes {
         if let Outcome::Skipped(reason) = &report.outcome {

@@ -22,7 +22,7 @@ pub const FIXTURE_CONTAINERS: &[(&str, &[&str])] =
 
 const FLAKE: &str = include_str!("fixture/flake.nix");
 const PACKAGE_BUILDER: &str = include_str!("fixture/package.sh");
-const TOPLEVEL_BUILDER: &str = include_str!("fixture/toplevel.sh");
+pub(crate) const TOPLEVEL_BUILDER: &str = include_str!("fixture/toplevel.sh");
 
 /// Containers of a fixture host: (name, the names it depends on).
 pub type Containers<'a> = &'a [(&'a str, &'a [&'a str])];

@@ -19,6 +19,7 @@ mod nix_config;
 mod prerequisites;
 mod procfs;
 mod sshd;
+mod stand_in;
 mod testbed;
 mod wait;
 
@@ -29,5 +30,6 @@ pub use netns::NETNS_PROGRAMS;
 pub use nix_config::{hermetic, nix_env, NIX_CONF, NIX_CONF_DIR, NIX_CONF_FILE};
 pub use prerequisites::{ensure_programs, Missing, TESTBED_PROGRAMS};
 pub use procfs::{descendants, status_kib};
+pub use stand_in::stand_in_nixpkgs;
 pub use testbed::{ActivationRecord, Testbed};
 pub use wait::wait_until;

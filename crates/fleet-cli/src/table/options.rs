@@ -5,11 +5,11 @@ use super::GOALS;
 use crate::spec::{Complete, OptSpec};
 
 const fn opt(long: &'static str, value: Option<&'static str>, help: &'static str) -> OptSpec {
-    OptSpec { long, value, repeatable: false, help, complete: Complete::Nothing }
+    OptSpec { long, short: None, value, repeatable: false, help, complete: Complete::Nothing }
 }
 
 const fn many(long: &'static str, value: &'static str, help: &'static str) -> OptSpec {
-    OptSpec { long, value: Some(value), repeatable: true, help, complete: Complete::Nothing }
+    OptSpec { long, short: None, value: Some(value), repeatable: true, help, complete: Complete::Nothing }
 }
 
 /// `--host`: hosts by name, `@tag` or glob.
@@ -32,8 +32,10 @@ pub(super) static CONTAINER: OptSpec = OptSpec {
          (repeatable; default: the host and every container)",
     )
 };
-pub(super) static JOBS: OptSpec =
-    opt("--jobs", Some("N"), "Builds and activations to run at once (default: 8)");
+pub(super) static JOBS: OptSpec = OptSpec {
+    short: Some('j'),
+    ..opt("--jobs", Some("N"), "Builds and activations to run at once (default: 8)")
+};
 pub(super) static TARGET: OptSpec = opt(
     "--target",
     Some("TARGET"),
@@ -47,6 +49,7 @@ pub(super) static SSH_OPTION: OptSpec = many(
 /// `--flake`: the flake to build from.
 pub(super) static FLAKE: OptSpec = OptSpec {
     long: "--flake",
+    short: None,
     value: Some("REF"),
     repeatable: false,
     help: "Flake to build from (default: the nearest folder upwards with flake.nix and nix/fleet.nix)",
@@ -54,16 +57,28 @@ pub(super) static FLAKE: OptSpec = OptSpec {
 };
 pub(super) static GRAPH: OptSpec = OptSpec {
     long: "--graph",
+    short: None,
     value: Some("FILE"),
     repeatable: false,
     help: "Graph data file (default: nix/fleet.nix inside a local --flake)",
     complete: Complete::File,
 };
-pub(super) static DRY_RUN: OptSpec = opt(
-    "--dry-run",
-    None,
-    "Build and show each node's closure diff against what the target runs; change nothing",
-);
+pub(super) static ROLLBACK_DRY_RUN: OptSpec = OptSpec {
+    short: Some('n'),
+    ..opt("--dry-run", None, "Print which nodes would roll back and to which generation; change nothing")
+};
+pub(super) static EXEC_DRY_RUN: OptSpec = OptSpec {
+    short: Some('n'),
+    ..opt("--dry-run", None, "Print the nodes the command would run on; run nothing")
+};
+pub(super) static DRY_RUN: OptSpec = OptSpec {
+    short: Some('n'),
+    ..opt(
+        "--dry-run",
+        None,
+        "Build and show each node's closure diff against what the target runs; change nothing",
+    )
+};
 pub(super) static JSON: OptSpec = opt(
     "--json",
     None,
@@ -75,11 +90,14 @@ pub(super) static JSON_EVENTS: OptSpec = opt(
     "Print every event as a JSON line as it happens, then the result as a last line, for CI \
      (README, \"Machine-readable output\")",
 );
-pub(super) static PRINT_BUILD_LOGS: OptSpec = opt(
-    "--print-build-logs",
-    None,
-    "Show the builders' output, each line after its derivation's name (like `nix build -L`)",
-);
+pub(super) static PRINT_BUILD_LOGS: OptSpec = OptSpec {
+    short: Some('L'),
+    ..opt(
+        "--print-build-logs",
+        None,
+        "Show the builders' output, each line after its derivation's name (like `nix build -L`)",
+    )
+};
 pub(super) static EVAL_WORKERS: OptSpec = opt(
     "--eval-workers",
     Some("N"),
@@ -97,8 +115,22 @@ pub(super) static CONFIRM_TIMEOUT: OptSpec = opt(
     "How long the host waits for this deployer to confirm its switch over a new SSH connection \
      before rolling back by itself (default: 30)",
 );
-pub(super) static NO_CONFIRM: OptSpec =
-    opt("--no-confirm", None, "Keep the host's switch without confirmation (always so with --target local)");
+pub(super) static NO_MAGIC_ROLLBACK: OptSpec = opt(
+    "--no-magic-rollback",
+    None,
+    "Keep the host's switch even when this deployer cannot confirm it over a new SSH connection \
+     afterwards: no automatic rollback of a switch that cut SSH off (always so with --target local)",
+);
+pub(super) static NO_CONFIRM: OptSpec = opt(
+    "--no-confirm",
+    None,
+    "Old name of --no-magic-rollback: still works, with a warning; will be removed",
+);
+pub(super) static NO_CONTAINERS: OptSpec = opt(
+    "--no-containers",
+    None,
+    "Only the selected hosts themselves, none of their containers (e.g. --host vps-arm --no-containers)",
+);
 pub(super) static BUILD_ON_TARGET: OptSpec = opt(
     "--build-on-target",
     None,
@@ -118,6 +150,7 @@ pub(super) static SUBSTITUTE: OptSpec = opt(
 );
 pub(super) static OUT_LINK: OptSpec = OptSpec {
     long: "--out-link",
+    short: None,
     value: Some("DIR"),
     repeatable: false,
     help: "Keep what was built: DIR/NODE becomes a garbage-collector root pointing at the node's \
@@ -143,12 +176,24 @@ pub(super) static ASK: OptSpec = opt(
     None,
     "Show every selected node's diff first, then ask once on the terminal before changing anything",
 );
-pub(super) static YES: OptSpec =
-    opt("--yes", None, "With --ask: answer yes without asking (needed when there is no terminal)");
+pub(super) static LIST_ASK: OptSpec =
+    opt("--ask", None, "Print what --dry-run prints, then ask once on the terminal before doing anything");
+pub(super) static YES: OptSpec = opt(
+    "--yes",
+    None,
+    "Answer yes instead of asking (--ask, or a rollback of every node); needed without a terminal",
+);
 pub(super) static TO: OptSpec = opt(
     "--to",
     Some("N"),
-    "Move each selected node's profile to its generation N instead of the one before the current",
+    "Move the selected node's profile to its generation N instead of the one before the current \
+     (exactly one node: generation numbers are each profile's own)",
+);
+pub(super) static STATUS_BUILD: OptSpec = opt(
+    "--build",
+    None,
+    "Evaluate and build the selected nodes first, and compare with that (default: with the last \
+     build of the flake's current content here, evaluating and building nothing)",
 );
 pub(super) static DOT: OptSpec =
     opt("--dot", None, "Print Graphviz dot instead (edges point from a dependency to its dependent)");

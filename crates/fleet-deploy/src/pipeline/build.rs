@@ -75,6 +75,18 @@ impl<'a> Plan<'a> {
         output_of(&outs, drv, store)
     }
 
+    /// Each selected node's system as the last build of the flake's current
+    /// content here left it, building and evaluating nothing: `None` where
+    /// that content was not evaluated, or its system not built, here.
+    pub(super) fn known_systems(&self, nix: &Nix) -> Vec<Option<String>> {
+        let attributes: Vec<String> =
+            self.selection.names().iter().map(|name| self.build_attr(name)).collect();
+        nix.known_derivations(&self.flake, &attributes, &self.evaluation)
+            .into_iter()
+            .map(|drv| drv.and_then(|drv| nix.built_output(&drv)))
+            .collect()
+    }
+
     fn build_attr(&self, name: &str) -> String {
         let node = self.fleet.node(name).expect("selected nodes exist");
         self.kinds.of(node).build_attr(node)

@@ -120,6 +120,12 @@ pub(super) fn run(
     sink: &dyn Sink,
 ) -> Summary {
     let fleet = plan.fleet;
+    // A status without a build compares with what the last one left.
+    let mut known = match (flow.build, flow.finale) {
+        (false, Finale::Status) => plan.known_systems(nix),
+        _ => Vec::new(),
+    }
+    .into_iter();
     let nodes: Vec<NodeRun<'_>> = plan
         .selection
         .names()
@@ -129,7 +135,7 @@ pub(super) fn run(
             host: &fleet.host_of(name).expect("validated nodes have hosts").name,
             step: if flow.build { Step::Evaluating } else { Step::Built },
             old: None,
-            new: None,
+            new: known.next().flatten(),
             pending: false,
             generation: None,
             diff: None,
@@ -192,7 +198,7 @@ where
         let (plan, nix, sink) = (self.plan, self.nix, self.sink);
         if self.flow.build {
             for node in &self.nodes {
-                sink.event(Event::Stage { node: &node.node.name, stage: Stage::Build });
+                sink.event(Event::Stage { node: &node.node.name, stage: Stage::Evaluate });
             }
             self.spawn(scope, tx, move |tx| {
                 plan.evaluate(nix, sink, &mut |i, result| {

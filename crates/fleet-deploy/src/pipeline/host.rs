@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fleet_graph::Node;
-use fleet_nix::{CommandError, Nix, Target};
+use fleet_nix::{CommandError, Nix, Target, Unreachable};
 
 use super::Plan;
 use crate::lock::DeployLock;
@@ -67,20 +67,28 @@ const TRIES: u32 = 4;
 /// The wait before the first retry; it doubles for each further one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
-/// Runs `op`, trying again with backoff while it fails with a lost or refused
-/// connection; returns the last error and how many tries were made.
+/// Runs `op`, trying again with backoff while it fails with a connection
+/// failure worth retrying ([`Unreachable::worth_retrying`]); returns the last error and how many tries were made.
 pub(super) fn retrying<T>(
     host: &str,
     stage: Stage,
     sink: &dyn Sink,
     mut op: impl FnMut() -> Result<T, CommandError>,
 ) -> Result<T, Tried> {
+    // A run reaches a host first to lock it (or, without a lock, to probe it).
+    let first_contact = matches!(stage, Stage::Lock | Stage::Probe);
     let mut attempt = 1;
     loop {
         match op() {
             Ok(value) => return Ok(value),
-            Err(error) if error.is_connection_failure() && attempt < TRIES => {
-                let reason = error.to_string();
+            // A name that does not resolve, rejected keys, a wrong host key
+            // and a refused first contact fail the same way each time.
+            Err(error)
+                if Unreachable::of(&error).is_some_and(|u| u.worth_retrying(first_contact))
+                    && attempt < TRIES =>
+            {
+                let reason =
+                    Unreachable::of(&error).map_or_else(|| error.to_string(), |u| u.explain(&error, true));
                 sink.event(Event::Retry { host, stage, attempt, reason: &reason });
                 std::thread::sleep(FIRST_BACKOFF * 2u32.pow(attempt - 1));
                 attempt += 1;

@@ -20,6 +20,7 @@ where
             Message::Evaluated(i, Ok(evaluated)) => {
                 self.nodes[i].reused_evaluation = evaluated.reused;
                 self.nodes[i].step = Step::Evaluated(evaluated.drv);
+                self.say_stage(i, Stage::Build);
             }
             Message::Evaluated(i, Err(error)) => self.fail_build(i, error),
             Message::Built(i, Err(error)) => {
@@ -141,7 +142,7 @@ where
             node.pending = probed.pending;
             node.generation =
                 probed.generation.map(|number| Generation { number, since: probed.since.clone() });
-            if self.flow.build {
+            if self.flow.build || self.flow.finale != Finale::Activate {
                 continue;
             }
             let profile = self.plan.kinds.of(node.node).profile(node.node);
