@@ -4,8 +4,15 @@
 use std::fmt;
 use std::process::{Child, Command, Stdio};
 
+use crate::capture::{
+    human_bytes, read_line_capped, Captured, Drain, Keep, LINE_CAP, STDERR_CAP, STDOUT_CAP,
+};
+
 /// How many trailing lines of a failed command's stderr an error keeps.
 const STDERR_TAIL_LINES: usize = 15;
+
+/// The most of one line of stderr an error shows.
+const TAIL_LINE_CAP: usize = 2000;
 
 /// An external program that did not do its job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,69 +129,73 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String, CommandError> {
 
 /// [`run`], with `shown` as the command line in errors.
 pub(crate) fn run_shown(cmd: &mut Command, shown: String) -> Result<String, CommandError> {
-    let output = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
+    let mut child = spawn_piped(cmd, Stdio::null(), &shown)?;
+    let stdout = Drain::start(child.stdout.take().expect("stdout is piped"), Keep::Head, STDOUT_CAP);
+    let stderr = Drain::start(child.stderr.take().expect("stderr is piped"), Keep::Tail, STDERR_CAP);
+    let status = child.wait();
+    let (stdout, stderr) = (stdout.finish(), stderr.finish());
+    let status = status
         .map_err(|e| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) })?;
-    if output.status.success() {
-        return String::from_utf8(output.stdout)
-            .map_err(|_| CommandError { command: shown, failure: Failure::Output("not UTF-8".into()) });
+    if !status.success() {
+        return Err(CommandError {
+            command: shown,
+            failure: Failure::Exit { code: status.code(), stderr_tail: tail(&stderr.tail_text()) },
+        });
     }
-    Err(CommandError {
-        command: shown,
-        failure: Failure::Exit {
-            code: output.status.code(),
-            stderr_tail: tail(&String::from_utf8_lossy(&output.stderr)),
-        },
-    })
+    stdout_text(stdout, shown)
+}
+
+/// A successful command's stdout as text: all of it, or an error that says
+/// how much more than the cap there was.
+fn stdout_text(stdout: Captured, shown: String) -> Result<String, CommandError> {
+    if stdout.more > 0 {
+        let reason = format!(
+            "it printed {} more than the {} read of it",
+            human_bytes(stdout.more),
+            human_bytes(STDOUT_CAP as u64)
+        );
+        return Err(CommandError { command: shown, failure: Failure::Output(reason) });
+    }
+    String::from_utf8(stdout.bytes)
+        .map_err(|_| CommandError { command: shown, failure: Failure::Output("not UTF-8".into()) })
 }
 
 /// Runs `cmd` to completion with stdin closed, handing each line of its
-/// stderr to `on_line` as it comes; returns its stdout. `on_line` returns the
-/// human text of a line, if any: a failure's stderr tail is made of those.
+/// stderr (each cut at [`LINE_CAP`]) to `on_line` as it comes; returns its
+/// stdout. `on_line` returns the human text of a line, if any: a failure's
+/// stderr tail is made of those.
 pub(crate) fn run_streaming(
     cmd: &mut Command,
     on_line: &mut dyn FnMut(&str) -> Option<String>,
 ) -> Result<String, CommandError> {
-    use std::io::{BufRead, Read};
     let shown = display(cmd);
     let mut child = spawn_piped(cmd, Stdio::null(), &shown)?;
-    let spawn_error =
-        |e: std::io::Error| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) };
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let (stdout, text, status) = std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            let mut bytes = Vec::new();
-            stdout.read_to_end(&mut bytes).map(|_| bytes)
-        });
-        let mut text = Vec::new();
-        for line in std::io::BufReader::new(stderr).split(b'\n').map_while(Result::ok) {
-            if let Some(human) = on_line(&String::from_utf8_lossy(&line)) {
-                text.push(human);
-                if text.len() > 4 * STDERR_TAIL_LINES {
-                    text.drain(..text.len() - STDERR_TAIL_LINES);
-                }
+    let stdout = Drain::start(child.stdout.take().expect("stdout is piped"), Keep::Head, STDOUT_CAP);
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr is piped"));
+    let mut text = Vec::new();
+    while let Ok(Some(line)) = read_line_capped(&mut stderr, LINE_CAP) {
+        if let Some(human) = on_line(&line) {
+            text.push(human);
+            if text.len() > 4 * STDERR_TAIL_LINES {
+                text.drain(..text.len() - STDERR_TAIL_LINES);
             }
         }
-        let stdout = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (stdout, text, child.wait())
-    });
-    let status = status.map_err(spawn_error)?;
-    let stdout = stdout.map_err(spawn_error)?;
-    if status.success() {
-        return String::from_utf8(stdout)
-            .map_err(|_| CommandError { command: shown, failure: Failure::Output("not UTF-8".into()) });
     }
-    Err(CommandError {
-        command: shown,
-        failure: Failure::Exit { code: status.code(), stderr_tail: tail(&text.join("\n")) },
-    })
+    // Whatever follows a read error is still read, so the child never blocks.
+    std::io::copy(&mut stderr, &mut std::io::sink()).ok();
+    let status = child.wait();
+    let stdout = stdout.finish();
+    let status = status
+        .map_err(|e| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) })?;
+    if !status.success() {
+        return Err(CommandError {
+            command: shown,
+            failure: Failure::Exit { code: status.code(), stderr_tail: tail(&text.join("\n")) },
+        });
+    }
+    stdout_text(stdout, shown)
 }
 
-/// Resolves `program` on PATH, or says what to install.
 /// Starts `cmd` with `stdin` and its stdout and stderr piped; failing to start
 /// it is an error that shows it as `shown`.
 pub(crate) fn spawn_piped(cmd: &mut Command, stdin: Stdio, shown: &str) -> Result<Child, CommandError> {
@@ -195,6 +206,7 @@ pub(crate) fn spawn_piped(cmd: &mut Command, stdin: Stdio, shown: &str) -> Resul
         .map_err(|e| CommandError { command: shown.to_string(), failure: Failure::Spawn(e.to_string()) })
 }
 
+/// Resolves `program` on PATH, or says what to install.
 pub(crate) fn find_program(program: &str, hint: &str) -> Result<std::path::PathBuf, CommandError> {
     which::which(program).map_err(|_| CommandError {
         command: program.to_string(),
@@ -211,9 +223,15 @@ pub(crate) fn display(cmd: &Command) -> String {
         .join(" ")
 }
 
+/// The last lines of `stderr` that are not blank, each cut at
+/// [`TAIL_LINE_CAP`] bytes: what an error shows of a command's stderr.
 pub(crate) fn tail(stderr: &str) -> String {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n")
+    lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..]
+        .iter()
+        .map(|line| crate::capture::shorten(line, TAIL_LINE_CAP))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -246,6 +264,20 @@ mod tests {
         assert!(err.stderr_tail().starts_with("text16\n") && err.stderr_tail().ends_with("text30"), "{err}");
         let out = run_streaming(Command::new("sh").arg("-c").arg("echo hello; echo x >&2"), &mut |_| None);
         assert_eq!(out.unwrap(), "hello\n");
+    }
+
+    #[test]
+    fn output_past_its_cap_is_an_error_that_says_how_much_more() {
+        let script = "head -c 1000000 /dev/zero >&2; head -c 67208864 /dev/zero; echo done >&2";
+        let err = run(Command::new("sh").arg("-c").arg(script)).unwrap_err();
+        assert_eq!(
+            err.failure,
+            Failure::Output("it printed 100.0 kB more than the 67.1 MB read of it".into())
+        );
+        let err = run(Command::new("sh").arg("-c").arg("head -c 1000000 /dev/zero | tr '\\0' x >&2; exit 3"))
+            .unwrap_err();
+        let expected = format!("... 934.5 kB more before this\n{} ... 63.5 kB more", "x".repeat(2000));
+        assert_eq!(err.stderr_tail(), expected);
     }
 
     #[test]

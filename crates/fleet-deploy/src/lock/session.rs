@@ -48,8 +48,30 @@ pub(super) struct Track {
     pub(super) gone: bool,
     pub(super) launch_failed: Option<String>,
     pub(super) statuses: Vec<Progress>,
+    /// The job's log lines, at most [`LOG_LINES`] of them, the newest.
     pub(super) log: Vec<String>,
+    /// How many older ones were dropped (said by the first line kept).
+    pub(super) log_dropped: u64,
     pub(super) done: Option<FinalStatus>,
+}
+
+/// The most lines of one job's log the deployer keeps; the agent sends a
+/// tail, but what a target sends is never trusted to be small.
+const LOG_LINES: usize = 100;
+
+/// Adds `line` to `log`, dropping the oldest past [`LOG_LINES`]; once lines
+/// were dropped, the first says how many.
+fn keep_log_line(log: &mut Vec<String>, dropped: &mut u64, line: &str) {
+    log.push(line.to_string());
+    if log.len() <= LOG_LINES {
+        return;
+    }
+    // The first place holds the count once lines were dropped; the first
+    // time, the oldest line kept gives way to it too.
+    let first_line = usize::from(*dropped > 0);
+    log.remove(first_line);
+    *dropped += 1 + u64::from(first_line == 0);
+    log[0] = format!("... {dropped} earlier lines of the log not kept", dropped = *dropped);
 }
 
 impl Shared {
@@ -189,7 +211,7 @@ impl Shared {
                 }
                 Report::Log(node, text) => {
                     if let Some(t) = state.nodes.get_mut(node) {
-                        t.log.push(text.to_string());
+                        keep_log_line(&mut t.log, &mut t.log_dropped, text);
                     }
                 }
                 Report::Progress(node, progress) => {
@@ -232,5 +254,25 @@ impl Shared {
                 .map(|(s, _)| s)
                 .unwrap_or_else(|p| p.into_inner().0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_log_keeps_its_newest_lines_and_counts_the_rest() {
+        let (mut log, mut dropped) = (Vec::new(), 0);
+        for i in 0..LOG_LINES {
+            keep_log_line(&mut log, &mut dropped, &format!("line {i}"));
+        }
+        assert_eq!((log.len(), dropped, log[0].as_str()), (LOG_LINES, 0, "line 0"));
+        for i in LOG_LINES..1000 {
+            keep_log_line(&mut log, &mut dropped, &format!("line {i}"));
+        }
+        assert_eq!(log.len(), LOG_LINES);
+        assert_eq!(log[0], "... 901 earlier lines of the log not kept");
+        assert_eq!((log[1].as_str(), log[LOG_LINES - 1].as_str()), ("line 901", "line 999"));
     }
 }
