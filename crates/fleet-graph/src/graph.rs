@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::data::{self, Node};
@@ -24,9 +24,17 @@ pub struct Fleet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
     names: Vec<String>,
+    /// The same names, for [`Selection::contains`] in constant time: the
+    /// waves ask it of every dependency.
+    set: HashSet<String>,
 }
 
 impl Selection {
+    fn new(names: Vec<String>) -> Selection {
+        let set = names.iter().cloned().collect();
+        Selection { names, set }
+    }
+
     /// The selected names in activation order.
     pub fn names(&self) -> &[String] {
         &self.names
@@ -34,7 +42,7 @@ impl Selection {
 
     /// Whether `name` is selected.
     pub fn contains(&self, name: &str) -> bool {
-        self.names.iter().any(|n| n == name)
+        self.set.contains(name)
     }
 }
 
@@ -163,9 +171,10 @@ impl Fleet {
                 });
             }
         }
-        Ok(Selection {
-            names: self.order(|n| on_hosts(n) && (containers.is_empty() || containers.contains(&n.name))),
-        })
+        let named: HashSet<&str> = containers.iter().map(String::as_str).collect();
+        Ok(Selection::new(
+            self.order(|n| on_hosts(n) && (named.is_empty() || named.contains(n.name.as_str()))),
+        ))
     }
 
     /// The selected nodes grouped into activation waves: every node comes in a
@@ -268,10 +277,12 @@ impl Fleet {
 }
 
 /// One cycle of the graph as a closed walk (first node repeated at the end),
-/// shortest from the first node of the first cyclic component found.
+/// shortest from the first node of the first cyclic component found. Every
+/// step is iterative (`kosaraju_scc`, not `tarjan_scc`, which recurses once
+/// per node of a chain), so no dependency chain is too deep.
 fn find_cycle(graph: &DiGraph<usize, ()>) -> Option<Vec<NodeIndex>> {
     let component =
-        tarjan_scc(graph).into_iter().find(|scc| scc.len() > 1 || graph.contains_edge(scc[0], scc[0]))?;
+        kosaraju_scc(graph).into_iter().find(|scc| scc.len() > 1 || graph.contains_edge(scc[0], scc[0]))?;
     let members: HashSet<NodeIndex> = component.iter().copied().collect();
     let start = *component.iter().min_by_key(|id| graph[**id])?;
     let mut came_from: HashMap<NodeIndex, NodeIndex> = HashMap::new();
@@ -431,6 +442,32 @@ mod tests {
             "h:host a:container:h:a",
             &[],
             "error: validate graph: dependency cycle a -> a; remove one of these dependsOn edges",
+        );
+    }
+
+    /// Pins the iterative cycle search: petgraph's `tarjan_scc` recursed once
+    /// per node of a chain, and a deep one overflowed the stack.
+    #[test]
+    fn a_20000_deep_chain_validates_and_its_cycle_is_found() {
+        let chain = |closed: bool| {
+            let mut spec = String::from("h:host c0:container:h");
+            if closed {
+                spec.push_str(":c19999");
+            }
+            for i in 1..20_000 {
+                spec.push_str(&format!(" c{i}:container:h:c{}", i - 1));
+            }
+            fleet_json(&spec)
+        };
+        let fleet = Fleet::from_json(&chain(false)).unwrap();
+        let selection = fleet.select_on(&[], &[]).unwrap();
+        assert_eq!(fleet.waves(&selection).len(), 20_001);
+        let err = Fleet::from_json(&chain(true)).unwrap_err().to_string();
+        assert!(err.starts_with("validate graph: dependency cycle c0 -> c1 -> c2 -> "), "{}", &err[..100]);
+        assert!(
+            err.ends_with("c19999 -> c0; remove one of these dependsOn edges"),
+            "{}",
+            &err[err.len() - 100..]
         );
     }
 

@@ -4,7 +4,8 @@
 //! nothing a child (or a target) prints can exhaust the deployer's memory.
 
 use std::io::{BufRead, ErrorKind, Read};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::Instant;
 
 /// The most of a command's stdout that is kept; more is an error that says
 /// how much more there was.
@@ -52,17 +53,31 @@ impl Captured {
 }
 
 /// A thread reading one pipe to its end.
-pub(crate) struct Drain(JoinHandle<Captured>);
+pub(crate) struct Drain(Receiver<Captured>);
 
 impl Drain {
     /// Starts reading `pipe`, keeping at most `cap` bytes of it.
     pub(crate) fn start(pipe: impl Read + Send + 'static, keep: Keep, cap: usize) -> Drain {
-        Drain(std::thread::spawn(move || read_capped(pipe, keep, cap)))
+        let (done, read) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(read_capped(pipe, keep, cap));
+        });
+        Drain(read)
     }
 
     /// What was read, once the pipe closed (every writer ended).
     pub(crate) fn finish(self) -> Captured {
-        self.0.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        self.0.recv().unwrap_or_default()
+    }
+
+    /// [`Drain::finish`], if the pipe closes before `deadline`; `None` if it
+    /// is still open then (its thread goes on reading until it closes).
+    pub(crate) fn finish_by(&self, deadline: Instant) -> Option<Captured> {
+        match self.0.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(captured) => Some(captured),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => Some(Captured::default()),
+        }
     }
 }
 

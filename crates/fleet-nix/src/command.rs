@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::capture::{
     human_bytes, read_line_capped, Captured, Drain, Keep, LINE_CAP, STDERR_CAP, STDOUT_CAP,
@@ -44,6 +45,13 @@ pub enum Failure {
     },
     /// The program succeeded but printed something unexpected.
     Output(String),
+    /// The program gave no answer within its step's limit and was stopped.
+    TimedOut {
+        /// The step, as a person names it (`the probe`, `units.sh`).
+        step: String,
+        /// Its limit, in seconds.
+        seconds: u64,
+    },
 }
 
 /// What ssh and nix print when the connection itself failed, as opposed to a
@@ -111,6 +119,12 @@ impl fmt::Display for CommandError {
                 Ok(())
             }
             Failure::Output(reason) => write!(f, "read output of `{}`: {reason}", self.command),
+            Failure::TimedOut { step, seconds } => write!(
+                f,
+                "run `{}`: {step} gave no answer within {seconds}s and was given up (the target accepted \
+                 the connection, then said nothing)",
+                self.command
+            ),
         }
     }
 }
@@ -129,11 +143,38 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String, CommandError> {
 
 /// [`run`], with `shown` as the command line in errors.
 pub(crate) fn run_shown(cmd: &mut Command, shown: String) -> Result<String, CommandError> {
+    run_bounded(cmd, shown, None)
+}
+
+/// [`run_shown`], stopped (killed) if it has not ended within `limit`: an
+/// error that names the step.
+pub(crate) fn run_bounded(
+    cmd: &mut Command,
+    shown: String,
+    limit: Option<(&str, Duration)>,
+) -> Result<String, CommandError> {
     let mut child = spawn_piped(cmd, Stdio::null(), &shown)?;
     let stdout = Drain::start(child.stdout.take().expect("stdout is piped"), Keep::Head, STDOUT_CAP);
     let stderr = Drain::start(child.stderr.take().expect("stderr is piped"), Keep::Tail, STDERR_CAP);
-    let status = child.wait();
-    let (stdout, stderr) = (stdout.finish(), stderr.finish());
+    let (status, stdout, stderr) = match limit {
+        None => {
+            let status = child.wait();
+            (status, stdout.finish(), stderr.finish())
+        }
+        Some((step, limit)) => {
+            let deadline = Instant::now() + limit;
+            let ended = stdout.finish_by(deadline).and_then(|out| Some((out, stderr.finish_by(deadline)?)));
+            let Some((stdout, stderr)) = ended else {
+                // Its pipes may stay open in what it started; they are not
+                // waited for.
+                let _ = child.kill();
+                let _ = child.wait();
+                let failure = Failure::TimedOut { step: step.to_string(), seconds: limit.as_secs() };
+                return Err(CommandError { command: shown, failure });
+            };
+            (child.wait(), stdout, stderr)
+        }
+    };
     let status = status
         .map_err(|e| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) })?;
     if !status.success() {

@@ -121,16 +121,21 @@ impl Nix {
         let mut known: BTreeMap<String, String> = cache.as_ref().map(EvalCache::load).unwrap_or_default();
         let mut results: Vec<Option<Result<Evaluated, CommandError>>> = vec![None; attributes.len()];
         let mut queue: Vec<usize> = Vec::new();
+        let mut reused: Vec<(usize, String)> = Vec::new();
         for (index, attribute) in attributes.iter().enumerate() {
             match known.get(attribute).filter(|drv| std::path::Path::new(drv).exists()) {
-                Some(drv) => {
-                    let result = Ok(Evaluated { drv: drv.clone(), reused: true });
-                    on_each(index, &result);
-                    results[index] = Some(result);
-                    stats.reused += 1;
-                }
+                Some(drv) => reused.push((index, drv.clone())),
                 None => queue.push(index),
             }
+        }
+        // Whether each is built already, asked of the Nix database at once:
+        // a no-op's nodes then need one query, not one each.
+        self.built_outputs(&reused.iter().map(|(_, drv)| drv.clone()).collect::<Vec<_>>());
+        for (index, drv) in reused {
+            let result = Ok(Evaluated { drv, reused: true });
+            on_each(index, &result);
+            results[index] = Some(result);
+            stats.reused += 1;
         }
         queue.reverse();
 

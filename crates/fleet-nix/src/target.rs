@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::process::Command;
+use std::time::Duration;
 
 use crate::command::{self, CommandError};
 use crate::shell_quote;
@@ -152,6 +153,18 @@ impl Target {
         command::run_shown(&mut self.command(script)?, self.describe(script))
     }
 
+    /// [`Target::run`], given up after `limit`: a target that accepted the
+    /// connection and then said nothing is an error that names `step`
+    /// ([`crate::Failure::TimedOut`]), not a wait for ever.
+    pub fn run_within(
+        &self,
+        script: &RemoteScript,
+        step: &str,
+        limit: Duration,
+    ) -> Result<String, CommandError> {
+        command::run_bounded(&mut self.command(script)?, self.describe(script), Some((step, limit)))
+    }
+
     /// How a script run on this target appears in errors: the target, then the
     /// script's first line and its arguments, with multi-line ones elided.
     pub(crate) fn describe(&self, script: &RemoteScript) -> String {
@@ -272,6 +285,19 @@ mod tests {
             "root@-oProxyCommand=x",
             "target `root@-oProxyCommand=x` has an invalid host `-oProxyCommand=x`; write USER@HOST[:PORT] or `local`",
         );
+    }
+
+    #[test]
+    fn a_script_that_says_nothing_is_given_up_at_its_limit_with_its_step_named() {
+        // The sleep is a child of the shell and keeps its pipes open: the
+        // limit does not wait for it.
+        let silent = RemoteScript::new("echo partial; sleep 60; echo late", ["x"]);
+        let err = Target::Local.run_within(&silent, "the nap", Duration::from_secs(1)).unwrap_err();
+        assert_eq!(err.failure, crate::Failure::TimedOut { step: "the nap".into(), seconds: 1 });
+        assert!(err.to_string().contains("the nap gave no answer within 1s and was given up"), "{err}");
+        assert!(!err.is_connection_failure(), "a silent target is not worth retrying");
+        let quick = RemoteScript::new("echo \"$1\"", ["fine"]);
+        assert_eq!(Target::Local.run_within(&quick, "the echo", Duration::from_secs(30)).unwrap(), "fine\n");
     }
 
     #[test]

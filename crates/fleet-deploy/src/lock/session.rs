@@ -3,8 +3,9 @@
 //! renewing the lease.
 
 use std::collections::HashMap;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use fleet_nix::{CommandError, Failure, Stream, Target};
 
@@ -18,6 +19,8 @@ pub(super) struct Shared {
     pub(super) run: String,
     pub(super) holder: String,
     pub(super) kinds: Vec<(&'static str, &'static str)>,
+    /// How long a new agent may take to say it holds the lock.
+    pub(super) answer_within: Duration,
     pub(super) state: Mutex<State>,
     pub(super) changed: Condvar,
 }
@@ -92,9 +95,19 @@ impl Shared {
         let script =
             job::agent(&shared.run, &shared.holder, LEASE.as_secs(), NODE_WAIT.as_secs(), &shared.kinds);
         let (stream, lines) = shared.target.open(&script)?;
-        let first = match lines.recv() {
+        let first = match lines.recv_timeout(shared.answer_within) {
             Ok(line) => line,
-            Err(_) => return Err(stream.ended()),
+            Err(RecvTimeoutError::Disconnected) => return Err(stream.ended()),
+            // Dropping the stream ends the session.
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(CommandError {
+                    command: format!("on {}: the deploy agent of run {}", shared.target, shared.run),
+                    failure: Failure::TimedOut {
+                        step: "the deploy agent's first line (`locked`)".into(),
+                        seconds: shared.answer_within.as_secs(),
+                    },
+                })
+            }
         };
         let Some(locked) = Locked::parse(&first) else {
             return Err(shared.error(format!("the agent answered `{first}` instead of `locked`")));
@@ -190,8 +203,19 @@ impl Shared {
     /// Applies the agent's reports until its session ends.
     fn read(&self, lines: Receiver<String>, generation: u64) {
         for line in lines.iter() {
-            let Some(report) = Report::parse(&line) else { continue };
             let mut state = self.lock();
+            let Some(report) = Report::parse(&line) else {
+                // A drift between this deployer and the agent: said at once,
+                // to every wait, rather than a wait for a status that never comes.
+                state.lost.get_or_insert(self.error(format!(
+                    "the agent sent `{}`, a line this deployer does not know; is the same fleet version \
+                     deploying?",
+                    line.escape_debug()
+                )));
+                drop(state);
+                self.changed.notify_all();
+                continue;
+            };
             match report {
                 Report::Launched(node) => {
                     if let Some(t) = state.nodes.get_mut(node) {
@@ -260,6 +284,32 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_agent_line_is_an_error_that_names_it() {
+        let shared = Shared {
+            target: Target::Local,
+            run: "r1".into(),
+            holder: "me".into(),
+            kinds: Vec::new(),
+            answer_within: Duration::from_secs(1),
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        };
+        shared.lock().nodes.insert("web".into(), Track::default());
+        let (lines, received) = std::sync::mpsc::channel();
+        for line in ["launched web", "stauts web ok", "status web ok"] {
+            lines.send(line.to_string()).unwrap();
+        }
+        drop(lines);
+        shared.read(received, 0);
+        let state = shared.lock();
+        let lost = state.lost.as_ref().expect("the drift is an error");
+        assert!(lost
+            .to_string()
+            .contains("the agent sent `stauts web ok`, a line this deployer does not know"));
+        assert!(state.nodes["web"].launched, "the lines around it still count");
+    }
 
     #[test]
     fn a_job_log_keeps_its_newest_lines_and_counts_the_rest() {
