@@ -283,6 +283,7 @@ fn a_command_that_prints_100_mb_without_a_newline_leaves_the_deployer_small() {
     let (status, usage) = fleet_testbed::run_measured(&mut cmd).unwrap();
     let shown = std::fs::read_to_string(&printed).unwrap();
     assert!(status.success(), "{status}: {}", &shown[shown.len().saturating_sub(2000)..]);
+    eprintln!("fleet's peak memory: {} bytes", usage.peak_rss);
     assert!(
         usage.peak_rss < FLOOD_MEMORY_BOUND,
         "fleet held {} bytes, over {FLOOD_MEMORY_BOUND}",

@@ -165,6 +165,23 @@ impl Target {
         command::run_bounded(&mut self.command(script)?, self.describe(script), Some((step, limit)))
     }
 
+    /// Opens the shared master connection to this target now, without a
+    /// session (`ssh -f -N`: no remote shell, no login shell setup), so that
+    /// the sessions started next share it instead of each racing to open a
+    /// connection of its own. Nothing to do for a target that shares none.
+    pub fn connect(&self) -> Result<(), CommandError> {
+        let Target::Ssh(ssh) = self else { return Ok(()) };
+        if !matches!(ssh.sharing, Sharing::Shared(_)) {
+            return Ok(());
+        }
+        let program = command::find_program("ssh", "install openssh-client")?;
+        let mut cmd = Command::new(program);
+        // The master goes to the background once connected, its output on
+        // /dev/null (ControlPersist), so the pipes close and this returns.
+        cmd.args(ssh.connection_args()).args(["-f", "-N"]).arg(ssh.destination());
+        command::run(&mut cmd).map(drop)
+    }
+
     /// How a script run on this target appears in errors: the target, then the
     /// script's first line and its arguments, with multi-line ones elided.
     pub(crate) fn describe(&self, script: &RemoteScript) -> String {
