@@ -85,20 +85,9 @@ impl Fleet {
                 }
             }
         }
-        let placement = |node: &Node| node.host.clone().unwrap_or_else(|| node.name.clone());
-        for node in &nodes {
-            for dep in &node.depends_on {
-                let (host, dependency_host) = (placement(node), placement(&nodes[index[dep]]));
-                if host != dependency_host {
-                    return Err(GraphError::CrossHostDependency {
-                        node: node.name.clone(),
-                        dependency: dep.clone(),
-                        host,
-                        dependency_host,
-                    });
-                }
-            }
-        }
+        // A node may depend on a node of another host (routers before the
+        // servers behind them): the run orders activations across hosts,
+        // and each host still comes before its own containers.
         crate::validate::validate(&nodes)?;
         let mut fleet = Fleet { nodes, index, depth: Vec::new() };
         fleet.depth = fleet.compute_depths()?;
@@ -491,13 +480,22 @@ mod tests {
     }
 
     #[test]
-    fn dependencies_stay_on_one_host() {
-        check_waves(
-            "h:host g:host a:container:h b:container:g:a",
-            &[],
-            "error: validate graph: node `b` (on `g`) depends on `a` (on `h`); a node may depend only on nodes of its own host, since hosts deploy independently",
-        );
+    fn dependencies_may_cross_hosts_but_not_in_a_cycle() {
+        check_waves("h:host g:host a:container:h b:container:g:a", &[], "h,g | a | b");
+        check_waves("h:host g:host::a a:container:h b:container:g", &[], "h | a | g | b");
         check_waves("h:host a:container:h:h", &[], "h | a");
+        check_waves(
+            "h:host g:host a:container:h:b b:container:g:a",
+            &[],
+            "error: validate graph: dependency cycle a -> b -> a; remove one of these dependsOn edges",
+        );
+        // Through a host: g waits for a, a for b, and b, on g, for g (each
+        // arrow points from a node to one that needs it).
+        check_waves(
+            "h:host g:host::a a:container:h:b b:container:g",
+            &[],
+            "error: validate graph: dependency cycle g -> b -> a -> g; remove one of these dependsOn edges",
+        );
     }
 
     #[test]
