@@ -134,6 +134,8 @@ impl DeployLock {
         let deadline = Instant::now() + bound;
         let mut state = shared.lock();
         loop {
+            // Waiting for a job, itself bounded, is progress of the run.
+            state.last_progress = Some(Instant::now());
             if let Some(lost) = &state.lost {
                 return Err(lost.clone());
             }

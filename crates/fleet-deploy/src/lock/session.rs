@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fleet_nix::{CommandError, Failure, Stream, Target};
 
@@ -40,6 +40,22 @@ pub(super) struct State {
     pub(super) nodes: HashMap<String, Track>,
     /// The agent's own reports (`bye ...`, re-takes), newest last.
     pub(super) notes: Vec<String>,
+    /// When the run last did something with this host: an agent opened, a
+    /// line from it, a launch. `None` before the first agent.
+    pub(super) last_progress: Option<Instant>,
+}
+
+/// How long the heartbeat keeps renewing the lease while the run does
+/// nothing with the host: past it the lease runs out (the agent releases the
+/// lock within [`super::LEASE`]), so a deployer wedged in some other step
+/// cannot hold a target for ever; a run that goes on re-takes the lock when it
+/// next launches, as after a dropped session. Longer than any one step of a
+/// run: a copy of a large closure, a switch and its rollback.
+const IDLE_RENEWAL: Duration = Duration::from_secs(30 * 60);
+
+/// Whether the lease is still renewed, given when the run last made progress.
+fn keeps_renewing(last_progress: Option<Instant>, now: Instant, bound: Duration) -> bool {
+    last_progress.is_none_or(|at| now.saturating_duration_since(at) <= bound)
 }
 
 /// What the agents reported about one node's job of this run.
@@ -116,6 +132,7 @@ impl Shared {
         let generation = {
             let mut state = shared.lock();
             state.generation += 1;
+            state.last_progress = Some(Instant::now());
             state.live = Some(Arc::clone(&stream));
             state.generation
         };
@@ -128,6 +145,7 @@ impl Shared {
     /// and re-attaching to launched jobs) when it has dropped.
     pub(super) fn live_stream(self: &Arc<Self>) -> Result<Arc<Stream>, CommandError> {
         let mut state = self.lock();
+        state.last_progress = Some(Instant::now());
         loop {
             if let Some(lost) = &state.lost {
                 return Err(lost.clone());
@@ -204,6 +222,7 @@ impl Shared {
     fn read(&self, lines: Receiver<String>, generation: u64) {
         for line in lines.iter() {
             let mut state = self.lock();
+            state.last_progress = Some(Instant::now());
             let Some(report) = Report::parse(&line) else {
                 // A drift between this deployer and the agent: said at once,
                 // to every wait, rather than a wait for a status that never comes.
@@ -267,7 +286,8 @@ impl Shared {
     pub(super) fn heartbeat(&self) {
         let mut state = self.lock();
         while !state.stopping {
-            if let Some(stream) = state.live.clone() {
+            let renewing = keeps_renewing(state.last_progress, Instant::now(), IDLE_RENEWAL);
+            if let Some(stream) = state.live.clone().filter(|_| renewing) {
                 drop(state);
                 let _ = stream.send(&["renew"]);
                 state = self.lock();
@@ -309,6 +329,14 @@ mod tests {
             .to_string()
             .contains("the agent sent `stauts web ok`, a line this deployer does not know"));
         assert!(state.nodes["web"].launched, "the lines around it still count");
+    }
+
+    #[test]
+    fn the_lease_is_renewed_only_while_the_run_makes_progress() {
+        let (start, bound) = (Instant::now(), Duration::from_secs(60));
+        assert!(keeps_renewing(None, start, bound), "before the first agent");
+        assert!(keeps_renewing(Some(start), start + bound, bound));
+        assert!(!keeps_renewing(Some(start), start + bound + Duration::from_secs(1), bound));
     }
 
     #[test]
