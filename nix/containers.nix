@@ -12,9 +12,17 @@ let
   onThisHost = lib.filterAttrs (
     _: node: node.kind == "container" && node.host == nodeName
   ) fleet.nodes;
+  # systemd orders units of one machine only: a dependency on a node of
+  # another host is the orchestrator's to order (it activates that node
+  # first), so mkContainer sees only those on this host.
+  sameHost = node: {
+    dependsOn = builtins.filter (dep: onThisHost ? ${dep}) node.dependsOn;
+  };
 in
 {
   config = lib.mkMerge (
-    lib.mapAttrsToList (name: node: mkContainer { inherit name node hostNode; }) onThisHost
+    lib.mapAttrsToList (
+      name: node: mkContainer { inherit name hostNode; node = node // sameHost node; }
+    ) onThisHost
   );
 }

@@ -3,9 +3,10 @@
 # lib), so scripts/checks/mk-container-test.nix can evaluate it offline. The
 # result is a module: nix/containers.nix merges one per container of the host.
 #
-# Invariant: every name in `node.dependsOn` is a container on the same host
-# (checked by scripts/checks/fleet-test.nix); systemd can only order units of
-# one machine.
+# Invariant: every name in `node.dependsOn` is a container on the same host:
+# systemd can only order units of one machine, so nix/containers.nix hands in
+# only those (a dependency on another host's node is the orchestrator's to
+# order; scripts/checks/fleet-test.nix checks the rest).
 {
   name,
   node,

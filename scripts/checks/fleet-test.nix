@@ -88,12 +88,12 @@ let
       (case "container ${c} address lies inside its host's bridge subnet" (
         host != null && host ? bridge && inSubnet host.bridge (node.address or "")
       ) "${node.address or "missing"}")
-      (case "container ${c} dependsOn names containers on the same host" (
+      (case "container ${c} dependsOn names other nodes, on its own host containers" (
         builtins.isList deps
         && all (
-          d: elem d containers && nodes.${d}.host == node.host && d != c
+          d: d != c && nodes ? ${d} && ((nodes.${d}.host or d) != node.host || elem d containers)
         ) deps
-      ) "systemd ordering (mkContainer) only works within one host")
+      ) "the orchestrator orders nodes across hosts; on one host, mkContainer orders containers")
       (case "container ${c} http, if any, has a domain and a port" (
         !(node ? http)
         || (

@@ -28,7 +28,7 @@ caught=$(nix_cases scripts/checks/fleet-test.nix "{ fleet = $broken; }" | awk -F
 for expected in \
   "container a_b name has no underscore" \
   "container a_b address lies inside its host's bridge subnet" \
-  "container a_b dependsOn names containers on the same host" \
+  "container a_b dependsOn names other nodes, on its own host containers" \
   "container bc address lies inside its host's bridge subnet" \
   "container bc http, if any, has a domain and a port" \
   "host h: container and bridge addresses are unique"; do

@@ -2,8 +2,8 @@
 //! prefixed by its node, and a summary of every node's exit status; with
 //! `--dry-run` only where it would run, with `--ask` that first and a question.
 
-use std::collections::BTreeMap;
-use std::sync::mpsc;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{mpsc, Mutex};
 
 use fleet_deploy::{Kinds, Plan};
 use fleet_nix::{Connections, Nix, Target};
@@ -12,6 +12,12 @@ use crate::args::Args;
 use crate::deploy::plan_failure;
 use crate::exit::CliError;
 use crate::source::SourceArgs;
+
+/// How many of a host's nodes run their command at once: one SSH session
+/// each over the host's shared connection, and sshd's `MaxSessions` (10 by
+/// default) refuses more on one connection. Two fewer, as a margin: a
+/// session just ended may still count there while the next one opens.
+const SESSIONS_PER_HOST: usize = 8;
 
 /// Runs `exec`.
 pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
@@ -78,27 +84,51 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let names = plan.selection().names();
     let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
     let (lines, received) = mpsc::channel::<String>();
-    let (results, printed) = std::thread::scope(|scope| {
-        let runs: Vec<_> = names
-            .iter()
-            .map(|name| {
-                let node = fleet.node(name).expect("selected nodes exist");
-                let host = fleet.host_of(name).expect("validated nodes have hosts");
-                let target = &targets[&host.name];
-                let lines = lines.clone();
-                let command = &command;
-                let kinds = &kinds;
-                scope.spawn(move || {
-                    let mut on_line = |line: &str| {
-                        // What the node printed, one line each: a `\r` or an
-                        // escape sequence cannot forge another node's line.
-                        let _ =
-                            lines.send(format!("{name:width$} | {}\n", fleet_report::terminal_line(line)));
-                    };
-                    fleet_deploy::exec_on(kinds.of(node), node, target, command, &mut on_line)
-                })
-            })
-            .collect();
+    // Per host, a queue of its nodes and at most SESSIONS_PER_HOST workers
+    // taking from it: sshd refuses sessions past its MaxSessions on one
+    // connection.
+    let mut by_host: BTreeMap<&str, VecDeque<usize>> = BTreeMap::new();
+    for (i, name) in names.iter().enumerate() {
+        let host = fleet.host_of(name).expect("validated nodes have hosts");
+        by_host.entry(host.name.as_str()).or_default().push_back(i);
+    }
+    let queues: Vec<(&str, Mutex<VecDeque<usize>>)> =
+        by_host.into_iter().map(|(host, queue)| (host, Mutex::new(queue))).collect();
+    let results: Vec<Mutex<Option<Result<i32, fleet_nix::CommandError>>>> =
+        names.iter().map(|_| Mutex::new(None)).collect();
+    let printed = std::thread::scope(|scope| {
+        for (host, queue) in &queues {
+            let (lines, target, results) = (lines.clone(), &targets[*host], &results);
+            let (command, kinds, names, fleet) = (&command, &kinds, names, &fleet);
+            scope.spawn(move || {
+                // One connection first; when it cannot be opened, each
+                // session tries on its own and says why.
+                let _ = target.connect();
+                let workers = queue.lock().unwrap_or_else(|p| p.into_inner()).len().min(SESSIONS_PER_HOST);
+                std::thread::scope(|workers_scope| {
+                    for _ in 0..workers {
+                        let lines = lines.clone();
+                        workers_scope.spawn(move || loop {
+                            // Taken apart from the loop's test, so the queue
+                            // is not locked while the command runs.
+                            let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                            let Some(i) = next else { break };
+                            let name = &names[i];
+                            let node = fleet.node(name).expect("selected nodes exist");
+                            let mut on_line = |line: &str| {
+                                // What the node printed, one line each: a `\r` or
+                                // an escape sequence cannot forge another node's line.
+                                let line = fleet_report::terminal_line(line);
+                                let _ = lines.send(format!("{name:width$} | {line}\n"));
+                            };
+                            let result =
+                                fleet_deploy::exec_on(kinds.of(node), node, target, command, &mut on_line);
+                            *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+                        });
+                    }
+                });
+            });
+        }
         drop(lines);
         // Lines are printed as they come; after a closed pipe, the commands
         // still run to their end, unread.
@@ -108,10 +138,12 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
                 printed = crate::output::print(&line);
             }
         }
-        let results: Vec<_> =
-            runs.into_iter().map(|run| run.join().expect("exec threads do not panic")).collect();
-        (results, printed)
+        printed
     });
+    let results: Vec<Result<i32, fleet_nix::CommandError>> = results
+        .into_iter()
+        .map(|r| r.into_inner().unwrap_or_else(|p| p.into_inner()).expect("every node ran"))
+        .collect();
     drop(connections);
     printed?;
     let failed = results.iter().filter(|r| !matches!(r, Ok(0))).count();

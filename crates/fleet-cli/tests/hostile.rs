@@ -266,3 +266,38 @@ fn a_frozen_deployer_reports_the_rollback_in_the_past_tense() {
     assert!(!shown.contains("rolls back by itself"), "no future tense: {shown}");
     assert_eq!(bed.profile_of("vps-arm"), v1);
 }
+
+/// The most memory `fleet` itself may hold while a target floods it.
+const FLOOD_MEMORY_BOUND: u64 = 50 * 1000 * 1000;
+
+/// Pins the cap on what the target prints: a stream kept whole lines, so one
+/// line of 100 MB was 100 MB of the deployer's memory (and more, copied).
+#[test]
+fn a_command_that_prints_100_mb_without_a_newline_leaves_the_deployer_small() {
+    let bed = Bed::new("hostile", "flood");
+    let printed = bed.dir.join("flood.out");
+    let mut cmd = bed.command(&["exec", "--host", "vps-arm"]);
+    cmd.args(["--", "sh", "-c", "head -c 100000000 /dev/zero | tr '\\0' x; echo; echo after"])
+        .stdout(std::fs::File::create(&printed).unwrap())
+        .stderr(Stdio::null());
+    let (status, usage) = fleet_testbed::run_measured(&mut cmd).unwrap();
+    let shown = std::fs::read_to_string(&printed).unwrap();
+    assert!(status.success(), "{status}: {}", &shown[shown.len().saturating_sub(2000)..]);
+    eprintln!("fleet's peak memory: {} bytes", usage.peak_rss);
+    assert!(
+        usage.peak_rss < FLOOD_MEMORY_BOUND,
+        "fleet held {} bytes, over {FLOOD_MEMORY_BOUND}",
+        usage.peak_rss
+    );
+    // Every node ran it (a host's containers are selected with it); each
+    // flood is one line cut at 64 KiB, the rest named, and what follows it
+    // still arrives.
+    let floods: Vec<&str> = shown.lines().filter(|l| l.contains("| xxxx")).collect();
+    let after: Vec<&str> = shown.lines().filter(|l| l.ends_with("| after")).collect();
+    assert!(floods.iter().any(|l| l.starts_with("vps-arm ")), "{}", &shown[..200]);
+    assert_eq!(floods.len(), after.len(), "{after:?}");
+    for flood in floods {
+        let (_, line) = flood.split_once("| ").unwrap();
+        assert_eq!(line, format!("{} ... 99.9 MB more", "x".repeat(64 * 1024)), "{}", &flood[..80]);
+    }
+}

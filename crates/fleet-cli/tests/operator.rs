@@ -291,3 +291,39 @@ fn exec_runs_on_every_node_with_hostile_values_kept_as_arguments() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).starts_with("error: exec needs the command to run after `--`"), "{}", stderr(&out));
 }
+
+/// Pins one connection and a bounded pool per host: a session per node at
+/// once opened a connection each (31 handshakes, which sshd's default
+/// `MaxStartups` 10:30:100 drops at random) or, over one connection, went
+/// past its `MaxSessions` (10 by default).
+#[test]
+fn exec_reaches_30_containers_on_one_host_under_sshds_default_session_limits() {
+    fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |l| eprintln!("{l}")).unwrap();
+    let dir = common::scratch("operator", "exec_30");
+    let testbed = fleet_testbed::Testbed::start(&dir.join("target")).unwrap();
+    // sshd's own limits, not the testbed's higher MaxStartups.
+    let config_path = testbed.dir().join("sshd_config");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let config: String =
+        config.lines().filter(|l| !l.starts_with("MaxStartups")).map(|l| format!("{l}\n")).collect();
+    assert!(!config.contains("MaxSessions") && !config.contains("MaxStartups"), "{config}");
+    std::fs::write(&config_path, config).unwrap();
+    testbed.stop_sshd();
+    testbed.start_sshd().unwrap();
+    let names: Vec<String> = (1..=30).map(|i| format!("ct-{i:02}")).collect();
+    let spec: Vec<(&str, &[&str])> = names.iter().map(|name| (name.as_str(), &[][..])).collect();
+    let fixture = fleet_testbed::Fixture::create_with(&dir.join("flake"), &testbed.address(), &spec).unwrap();
+    // Each command lasts a second, so that the sessions overlap.
+    let out = Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .args(["exec", "--flake", &fixture.flake_ref(), "--ssh-option", &testbed.ssh_options().join(" ")])
+        .args(["--", "sh", "-c", "sleep 1; echo \"in ${CONTAINER:-the host}\""])
+        .envs(fleet_testbed::nix_env())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    for name in &names {
+        assert!(text.contains(&format!("{name:7} | in {name}\n")), "{name}: {text}");
+    }
+    assert!(text.contains("exec: 31 nodes: 31 ok, 0 failed"), "{text}");
+}

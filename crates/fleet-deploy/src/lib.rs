@@ -35,4 +35,4 @@ pub use kind::{Kinds, NodeKind};
 pub use kinds::{ContainerKind, HostKind};
 pub use lock::{DeployLock, LEASE};
 pub use outcome::{Generation, Mode, NodeReport, Outcome, Summary};
-pub use pipeline::{Plan, DEFAULT_CONFIRM};
+pub use pipeline::{Plan, DEFAULT_ANSWER, DEFAULT_CONFIRM};

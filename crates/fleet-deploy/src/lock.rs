@@ -66,16 +66,23 @@ impl DeployLock {
     /// Takes the lock on `target` for a run of its own, with the standard kinds,
     /// or fails at once with a message naming the current holder and its run.
     pub fn acquire(target: &Target) -> Result<DeployLock, CommandError> {
-        DeployLock::acquire_for(target, &new_run_id(), &Kinds::standard())
+        DeployLock::acquire_for(target, &new_run_id(), &Kinds::standard(), crate::DEFAULT_ANSWER)
     }
 
-    /// Takes the lock on `target` for run `run`, whose jobs use `kinds`.
-    pub(crate) fn acquire_for(target: &Target, run: &str, kinds: &Kinds) -> Result<DeployLock, CommandError> {
+    /// Takes the lock on `target` for run `run`, whose jobs use `kinds`; an
+    /// agent that has not said it holds the lock within `answer_within` is given up.
+    pub(crate) fn acquire_for(
+        target: &Target,
+        run: &str,
+        kinds: &Kinds,
+        answer_within: Duration,
+    ) -> Result<DeployLock, CommandError> {
         let shared = Arc::new(Shared {
             target: target.clone(),
             run: run.to_string(),
             holder: holder(),
             kinds: kinds.scripts(),
+            answer_within,
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
         });
@@ -117,6 +124,8 @@ impl DeployLock {
         let deadline = Instant::now() + bound;
         let mut state = shared.lock();
         loop {
+            // Waiting for a job, itself bounded, is progress of the run.
+            state.last_progress = Some(Instant::now());
             if let Some(lost) = &state.lost {
                 return Err(lost.clone());
             }

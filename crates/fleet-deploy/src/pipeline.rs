@@ -32,6 +32,7 @@ pub struct Plan<'a> {
     flake: String,
     jobs: usize,
     confirm: Option<Duration>,
+    answer_within: Duration,
     switch_seconds: u64,
     build_on_target: bool,
     build_logs: bool,
@@ -43,6 +44,11 @@ pub struct Plan<'a> {
 
 /// How long a host waits for confirmation by default.
 pub const DEFAULT_CONFIRM: Duration = Duration::from_secs(30);
+
+/// How long a target may take, by default, to answer a step that does little
+/// work there: the agent's first line, the probe, `units.sh`, the
+/// confirmation.
+pub const DEFAULT_ANSWER: Duration = Duration::from_secs(60);
 
 impl<'a> Plan<'a> {
     /// Checks that every node's kind is known and accepts it, and selects the
@@ -63,6 +69,7 @@ impl<'a> Plan<'a> {
             flake: flake.to_string(),
             jobs: 8,
             confirm: Some(DEFAULT_CONFIRM),
+            answer_within: DEFAULT_ANSWER,
             switch_seconds: crate::DEFAULT_SWITCH_SECONDS,
             build_on_target: false,
             build_logs: false,
@@ -133,6 +140,14 @@ impl<'a> Plan<'a> {
         let fleet = self.fleet;
         self.selection =
             self.selection.only(|name| fleet.node(name).is_some_and(|n| n.kind == fleet_graph::HOST_KIND));
+        self
+    }
+
+    /// How long a target may take to answer a step that does little work
+    /// there (default [`DEFAULT_ANSWER`]); past it the step fails, naming
+    /// itself, and the run goes on without that host.
+    pub fn with_answer_timeout(mut self, limit: Duration) -> Plan<'a> {
+        self.answer_within = limit;
         self
     }
 

@@ -106,3 +106,28 @@ fn a_clean_commit_reuses_its_evaluation_and_a_dirty_tree_does_not() {
     assert!(evaluations.values().all(|reused| !reused), "{evaluations:?}");
     assert!(bed.profile_of("test-container").is_some_and(|p| p.contains("-dirty-")));
 }
+
+/// Pins the fix of a hang: the pool read a worker's pipes only after it
+/// exited, so one that printed more than a pipe holds waited for ever.
+#[test]
+fn an_evaluation_that_prints_a_megabyte_on_stderr_finishes() {
+    let mut bed = Bed::new("eval_noisy");
+    bed.fixture.set_version("test-container", &unique("noisy")).unwrap();
+    bed.fixture.set_eval_trace("test-container", 1024 * 1024).unwrap();
+    let flake = bed.fixture.flake_ref();
+    let settings = EvalSettings { workers: 1, memory_budget: None, cache_dir: None };
+    let (sender, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let attributes = [attribute("test-container")];
+        let _ = sender.send(Testbed::nix().evaluate(&flake, &attributes, &settings, &mut |_, _| {}));
+    });
+    let mut outcome = None;
+    fleet_testbed::wait_until("the noisy evaluation ends", Duration::from_secs(120), || {
+        outcome = outcome.take().or_else(|| finished.try_recv().ok());
+        outcome.is_some()
+    });
+    let (results, stats) = outcome.unwrap();
+    assert_eq!(stats.evaluated, 1);
+    let drv = &results[0].as_ref().unwrap().drv;
+    assert!(drv.starts_with("/nix/store/") && drv.ends_with(".drv"), "{drv}");
+}

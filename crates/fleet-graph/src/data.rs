@@ -66,8 +66,9 @@ impl<'de> Deserialize<'de> for OrderedNodes {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedNodes, A::Error> {
                 let mut pairs: Vec<(String, Value)> = Vec::new();
+                let mut seen = std::collections::HashSet::new();
                 while let Some((key, value)) = map.next_entry::<String, Value>()? {
-                    if pairs.iter().any(|(k, _)| *k == key) {
+                    if !seen.insert(key.clone()) {
                         return Err(de::Error::custom(format!("{DUPLICATE_MARK}{key}")));
                     }
                     pairs.push((key, value));

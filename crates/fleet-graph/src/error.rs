@@ -34,17 +34,6 @@ pub enum GraphError {
         /// The host nodes that exist.
         hosts: Vec<String>,
     },
-    /// A node depends on a node placed on another host, which no machine can order.
-    CrossHostDependency {
-        /// The node that declares the dependency.
-        node: String,
-        /// The dependency.
-        dependency: String,
-        /// The node's host.
-        host: String,
-        /// The dependency's host.
-        dependency_host: String,
-    },
     /// The dependencies form a cycle; the names are in order, first repeated last.
     Cycle(Vec<String>),
     /// A node's name or a field fails validation (see `validate.rs`).
@@ -87,11 +76,6 @@ impl fmt::Display for GraphError {
                 f,
                 "validate graph: node `{node}` is placed on host `{host}`, which is not a node of kind \"host\" (hosts: {})",
                 if hosts.is_empty() { "none".to_string() } else { hosts.join(", ") }
-            ),
-            GraphError::CrossHostDependency { node, dependency, host, dependency_host } => write!(
-                f,
-                "validate graph: node `{node}` (on `{host}`) depends on `{dependency}` (on `{dependency_host}`); \
-                 a node may depend only on nodes of its own host, since hosts deploy independently"
             ),
             GraphError::Cycle(path) => write!(
                 f,

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::data::{self, Node};
@@ -24,9 +24,17 @@ pub struct Fleet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
     names: Vec<String>,
+    /// The same names, for [`Selection::contains`] in constant time: the
+    /// waves ask it of every dependency.
+    set: HashSet<String>,
 }
 
 impl Selection {
+    fn new(names: Vec<String>) -> Selection {
+        let set = names.iter().cloned().collect();
+        Selection { names, set }
+    }
+
     /// The selected names in activation order.
     pub fn names(&self) -> &[String] {
         &self.names
@@ -34,12 +42,12 @@ impl Selection {
 
     /// Whether `name` is selected.
     pub fn contains(&self, name: &str) -> bool {
-        self.names.iter().any(|n| n == name)
+        self.set.contains(name)
     }
 
     /// The selected nodes that `keep` accepts, in the same order.
     pub fn only(&self, keep: impl Fn(&str) -> bool) -> Selection {
-        Selection { names: self.names.iter().filter(|n| keep(n)).cloned().collect() }
+        Selection::new(self.names.iter().filter(|n| keep(n)).cloned().collect())
     }
 }
 
@@ -82,20 +90,9 @@ impl Fleet {
                 }
             }
         }
-        let placement = |node: &Node| node.host.clone().unwrap_or_else(|| node.name.clone());
-        for node in &nodes {
-            for dep in &node.depends_on {
-                let (host, dependency_host) = (placement(node), placement(&nodes[index[dep]]));
-                if host != dependency_host {
-                    return Err(GraphError::CrossHostDependency {
-                        node: node.name.clone(),
-                        dependency: dep.clone(),
-                        host,
-                        dependency_host,
-                    });
-                }
-            }
-        }
+        // A node may depend on a node of another host (routers before the
+        // servers behind them): the run orders activations across hosts,
+        // and each host still comes before its own containers.
         crate::validate::validate(&nodes)?;
         let mut fleet = Fleet { nodes, index, depth: Vec::new() };
         fleet.depth = fleet.compute_depths()?;
@@ -168,9 +165,10 @@ impl Fleet {
                 });
             }
         }
-        Ok(Selection {
-            names: self.order(|n| on_hosts(n) && (containers.is_empty() || containers.contains(&n.name))),
-        })
+        let named: HashSet<&str> = containers.iter().map(String::as_str).collect();
+        Ok(Selection::new(
+            self.order(|n| on_hosts(n) && (named.is_empty() || named.contains(n.name.as_str()))),
+        ))
     }
 
     /// The selected nodes grouped into activation waves: every node comes in a
@@ -273,10 +271,12 @@ impl Fleet {
 }
 
 /// One cycle of the graph as a closed walk (first node repeated at the end),
-/// shortest from the first node of the first cyclic component found.
+/// shortest from the first node of the first cyclic component found. Every
+/// step is iterative (`kosaraju_scc`, not `tarjan_scc`, which recurses once
+/// per node of a chain), so no dependency chain is too deep.
 fn find_cycle(graph: &DiGraph<usize, ()>) -> Option<Vec<NodeIndex>> {
     let component =
-        tarjan_scc(graph).into_iter().find(|scc| scc.len() > 1 || graph.contains_edge(scc[0], scc[0]))?;
+        kosaraju_scc(graph).into_iter().find(|scc| scc.len() > 1 || graph.contains_edge(scc[0], scc[0]))?;
     let members: HashSet<NodeIndex> = component.iter().copied().collect();
     let start = *component.iter().min_by_key(|id| graph[**id])?;
     let mut came_from: HashMap<NodeIndex, NodeIndex> = HashMap::new();
@@ -439,6 +439,32 @@ mod tests {
         );
     }
 
+    /// Pins the iterative cycle search: petgraph's `tarjan_scc` recursed once
+    /// per node of a chain, and a deep one overflowed the stack.
+    #[test]
+    fn a_20000_deep_chain_validates_and_its_cycle_is_found() {
+        let chain = |closed: bool| {
+            let mut spec = String::from("h:host c0:container:h");
+            if closed {
+                spec.push_str(":c19999");
+            }
+            for i in 1..20_000 {
+                spec.push_str(&format!(" c{i}:container:h:c{}", i - 1));
+            }
+            fleet_json(&spec)
+        };
+        let fleet = Fleet::from_json(&chain(false)).unwrap();
+        let selection = fleet.select_on(&[], &[]).unwrap();
+        assert_eq!(fleet.waves(&selection).len(), 20_001);
+        let err = Fleet::from_json(&chain(true)).unwrap_err().to_string();
+        assert!(err.starts_with("validate graph: dependency cycle c0 -> c1 -> c2 -> "), "{}", &err[..100]);
+        assert!(
+            err.ends_with("c19999 -> c0; remove one of these dependsOn edges"),
+            "{}",
+            &err[err.len() - 100..]
+        );
+    }
+
     #[test]
     fn unknown_dependency_and_host() {
         check_waves(
@@ -459,13 +485,22 @@ mod tests {
     }
 
     #[test]
-    fn dependencies_stay_on_one_host() {
-        check_waves(
-            "h:host g:host a:container:h b:container:g:a",
-            &[],
-            "error: validate graph: node `b` (on `g`) depends on `a` (on `h`); a node may depend only on nodes of its own host, since hosts deploy independently",
-        );
+    fn dependencies_may_cross_hosts_but_not_in_a_cycle() {
+        check_waves("h:host g:host a:container:h b:container:g:a", &[], "h,g | a | b");
+        check_waves("h:host g:host::a a:container:h b:container:g", &[], "h | a | g | b");
         check_waves("h:host a:container:h:h", &[], "h | a");
+        check_waves(
+            "h:host g:host a:container:h:b b:container:g:a",
+            &[],
+            "error: validate graph: dependency cycle a -> b -> a; remove one of these dependsOn edges",
+        );
+        // Through a host: g waits for a, a for b, and b, on g, for g (each
+        // arrow points from a node to one that needs it).
+        check_waves(
+            "h:host g:host::a a:container:h:b b:container:g",
+            &[],
+            "error: validate graph: dependency cycle g -> b -> a -> g; remove one of these dependsOn edges",
+        );
     }
 
     #[test]

@@ -3,9 +3,17 @@
 
 use std::fmt;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::capture::{
+    human_bytes, read_line_capped, Captured, Drain, Keep, LINE_CAP, STDERR_CAP, STDOUT_CAP,
+};
 
 /// How many trailing lines of a failed command's stderr an error keeps.
 const STDERR_TAIL_LINES: usize = 15;
+
+/// The most of one line of stderr an error shows.
+const TAIL_LINE_CAP: usize = 2000;
 
 /// An external program that did not do its job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +45,13 @@ pub enum Failure {
     },
     /// The program succeeded but printed something unexpected.
     Output(String),
+    /// The program gave no answer within its step's limit and was stopped.
+    TimedOut {
+        /// The step, as a person names it (`the probe`, `units.sh`).
+        step: String,
+        /// Its limit, in seconds.
+        seconds: u64,
+    },
 }
 
 /// What ssh and nix print when the connection itself failed, as opposed to a
@@ -104,6 +119,12 @@ impl fmt::Display for CommandError {
                 Ok(())
             }
             Failure::Output(reason) => write!(f, "read output of `{}`: {reason}", self.command),
+            Failure::TimedOut { step, seconds } => write!(
+                f,
+                "run `{}`: {step} gave no answer within {seconds}s and was given up (the target accepted \
+                 the connection, then said nothing)",
+                self.command
+            ),
         }
     }
 }
@@ -122,94 +143,111 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String, CommandError> {
 
 /// [`run`], with `shown` as the command line in errors.
 pub(crate) fn run_shown(cmd: &mut Command, shown: String) -> Result<String, CommandError> {
-    let output = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) })?;
-    outcome(output, shown)
+    run_bounded(cmd, shown, None, None)
 }
 
-/// A finished command's stdout, or the error its exit status and stderr say.
-fn outcome(output: std::process::Output, shown: String) -> Result<String, CommandError> {
-    if output.status.success() {
-        return String::from_utf8(output.stdout)
-            .map_err(|_| CommandError { command: shown, failure: Failure::Output("not UTF-8".into()) });
-    }
-    Err(CommandError {
-        command: shown,
-        failure: Failure::Exit {
-            code: output.status.code(),
-            stderr_tail: tail(&String::from_utf8_lossy(&output.stderr)),
-        },
-    })
-}
-
-/// [`run_shown`], with `input` written to the command's stdin (from a thread
-/// of its own, so that a command that writes before it reads cannot block).
-pub(crate) fn run_with_input(cmd: &mut Command, input: &str, shown: String) -> Result<String, CommandError> {
-    use std::io::Write;
-    let spawn_error =
-        |e: std::io::Error| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) };
-    let mut child = spawn_piped(cmd, Stdio::piped(), &shown)?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let output = std::thread::scope(|scope| {
-        // A script that exits before reading all of it closes the pipe; its
-        // exit status says what went wrong.
-        scope.spawn(move || {
-            let _ = stdin.write_all(input.as_bytes());
+/// [`run_shown`], with `input` (if any) on its stdin, stopped (killed) if it
+/// has not ended within `limit`: an error that names the step.
+pub(crate) fn run_bounded(
+    cmd: &mut Command,
+    shown: String,
+    input: Option<&str>,
+    limit: Option<(&str, Duration)>,
+) -> Result<String, CommandError> {
+    let stdin = if input.is_some() { Stdio::piped() } else { Stdio::null() };
+    let mut child = spawn_piped(cmd, stdin, &shown)?;
+    if let (Some(input), Some(mut pipe)) = (input, child.stdin.take()) {
+        let input = input.to_string();
+        // From a thread of its own, so that a command that writes before it
+        // reads cannot block; a script that exits before reading all of it
+        // closes the pipe, and its exit status says what went wrong.
+        std::thread::spawn(move || {
+            let _ = std::io::Write::write_all(&mut pipe, input.as_bytes());
         });
-        child.wait_with_output()
-    })
-    .map_err(spawn_error)?;
-    outcome(output, shown)
+    }
+    let stdout = Drain::start(child.stdout.take().expect("stdout is piped"), Keep::Head, STDOUT_CAP);
+    let stderr = Drain::start(child.stderr.take().expect("stderr is piped"), Keep::Tail, STDERR_CAP);
+    let (status, stdout, stderr) = match limit {
+        None => {
+            let status = child.wait();
+            (status, stdout.finish(), stderr.finish())
+        }
+        Some((step, limit)) => {
+            let deadline = Instant::now() + limit;
+            let ended = stdout.finish_by(deadline).and_then(|out| Some((out, stderr.finish_by(deadline)?)));
+            let Some((stdout, stderr)) = ended else {
+                // Its pipes may stay open in what it started; they are not
+                // waited for.
+                let _ = child.kill();
+                let _ = child.wait();
+                let failure = Failure::TimedOut { step: step.to_string(), seconds: limit.as_secs() };
+                return Err(CommandError { command: shown, failure });
+            };
+            (child.wait(), stdout, stderr)
+        }
+    };
+    let status = status
+        .map_err(|e| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) })?;
+    if !status.success() {
+        return Err(CommandError {
+            command: shown,
+            failure: Failure::Exit { code: status.code(), stderr_tail: tail(&stderr.tail_text()) },
+        });
+    }
+    stdout_text(stdout, shown)
+}
+
+/// A successful command's stdout as text: all of it, or an error that says
+/// how much more than the cap there was.
+fn stdout_text(stdout: Captured, shown: String) -> Result<String, CommandError> {
+    if stdout.more > 0 {
+        let reason = format!(
+            "it printed {} more than the {} read of it",
+            human_bytes(stdout.more),
+            human_bytes(STDOUT_CAP as u64)
+        );
+        return Err(CommandError { command: shown, failure: Failure::Output(reason) });
+    }
+    String::from_utf8(stdout.bytes)
+        .map_err(|_| CommandError { command: shown, failure: Failure::Output("not UTF-8".into()) })
 }
 
 /// Runs `cmd` to completion with stdin closed, handing each line of its
-/// stderr to `on_line` as it comes; returns its stdout. `on_line` returns the
-/// human text of a line, if any: a failure's stderr tail is made of those.
+/// stderr (each cut at [`LINE_CAP`]) to `on_line` as it comes; returns its
+/// stdout. `on_line` returns the human text of a line, if any: a failure's
+/// stderr tail is made of those.
 pub(crate) fn run_streaming(
     cmd: &mut Command,
     on_line: &mut dyn FnMut(&str) -> Option<String>,
 ) -> Result<String, CommandError> {
-    use std::io::{BufRead, Read};
     let shown = display(cmd);
     let mut child = spawn_piped(cmd, Stdio::null(), &shown)?;
-    let spawn_error =
-        |e: std::io::Error| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) };
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let (stdout, text, status) = std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            let mut bytes = Vec::new();
-            stdout.read_to_end(&mut bytes).map(|_| bytes)
-        });
-        let mut text = Vec::new();
-        for line in std::io::BufReader::new(stderr).split(b'\n').map_while(Result::ok) {
-            if let Some(human) = on_line(&String::from_utf8_lossy(&line)) {
-                text.push(human);
-                if text.len() > 4 * STDERR_TAIL_LINES {
-                    text.drain(..text.len() - STDERR_TAIL_LINES);
-                }
+    let stdout = Drain::start(child.stdout.take().expect("stdout is piped"), Keep::Head, STDOUT_CAP);
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr is piped"));
+    let mut text = Vec::new();
+    while let Ok(Some(line)) = read_line_capped(&mut stderr, LINE_CAP) {
+        if let Some(human) = on_line(&line) {
+            text.push(human);
+            if text.len() > 4 * STDERR_TAIL_LINES {
+                text.drain(..text.len() - STDERR_TAIL_LINES);
             }
         }
-        let stdout = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (stdout, text, child.wait())
-    });
-    let status = status.map_err(spawn_error)?;
-    let stdout = stdout.map_err(spawn_error)?;
-    if status.success() {
-        return String::from_utf8(stdout)
-            .map_err(|_| CommandError { command: shown, failure: Failure::Output("not UTF-8".into()) });
     }
-    Err(CommandError {
-        command: shown,
-        failure: Failure::Exit { code: status.code(), stderr_tail: tail(&text.join("\n")) },
-    })
+    // Whatever follows a read error is still read, so the child never blocks.
+    std::io::copy(&mut stderr, &mut std::io::sink()).ok();
+    let status = child.wait();
+    let stdout = stdout.finish();
+    let status = status
+        .map_err(|e| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) })?;
+    if !status.success() {
+        return Err(CommandError {
+            command: shown,
+            failure: Failure::Exit { code: status.code(), stderr_tail: tail(&text.join("\n")) },
+        });
+    }
+    stdout_text(stdout, shown)
 }
 
-/// Resolves `program` on PATH, or says what to install.
 /// Starts `cmd` with `stdin` and its stdout and stderr piped; failing to start
 /// it is an error that shows it as `shown`.
 pub(crate) fn spawn_piped(cmd: &mut Command, stdin: Stdio, shown: &str) -> Result<Child, CommandError> {
@@ -220,6 +258,7 @@ pub(crate) fn spawn_piped(cmd: &mut Command, stdin: Stdio, shown: &str) -> Resul
         .map_err(|e| CommandError { command: shown.to_string(), failure: Failure::Spawn(e.to_string()) })
 }
 
+/// Resolves `program` on PATH, or says what to install.
 pub(crate) fn find_program(program: &str, hint: &str) -> Result<std::path::PathBuf, CommandError> {
     which::which(program).map_err(|_| CommandError {
         command: program.to_string(),
@@ -236,9 +275,15 @@ pub(crate) fn display(cmd: &Command) -> String {
         .join(" ")
 }
 
+/// The last lines of `stderr` that are not blank, each cut at
+/// [`TAIL_LINE_CAP`] bytes: what an error shows of a command's stderr.
 pub(crate) fn tail(stderr: &str) -> String {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n")
+    lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..]
+        .iter()
+        .map(|line| crate::capture::shorten(line, TAIL_LINE_CAP))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -271,6 +316,20 @@ mod tests {
         assert!(err.stderr_tail().starts_with("text16\n") && err.stderr_tail().ends_with("text30"), "{err}");
         let out = run_streaming(Command::new("sh").arg("-c").arg("echo hello; echo x >&2"), &mut |_| None);
         assert_eq!(out.unwrap(), "hello\n");
+    }
+
+    #[test]
+    fn output_past_its_cap_is_an_error_that_says_how_much_more() {
+        let script = "head -c 1000000 /dev/zero >&2; head -c 67208864 /dev/zero; echo done >&2";
+        let err = run(Command::new("sh").arg("-c").arg(script)).unwrap_err();
+        assert_eq!(
+            err.failure,
+            Failure::Output("it printed 100.0 kB more than the 67.1 MB read of it".into())
+        );
+        let err = run(Command::new("sh").arg("-c").arg("head -c 1000000 /dev/zero | tr '\\0' x >&2; exit 3"))
+            .unwrap_err();
+        let expected = format!("... 934.5 kB more before this\n{} ... 63.5 kB more", "x".repeat(2000));
+        assert_eq!(err.stderr_tail(), expected);
     }
 
     #[test]

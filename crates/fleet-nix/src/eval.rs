@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::capture::{self, Drain, Keep};
 use crate::command::{self, CommandError, Failure};
 use crate::nix::Nix;
 
@@ -90,10 +91,14 @@ struct Locked {
     nar_hash: Option<String>,
 }
 
-/// A running worker: the attribute's index, the process and its peak.
+/// A running worker: the attribute's index, the process, the threads that
+/// read its output while it runs (a worker that writes more than a pipe holds
+/// must not wait for the pool) and its peak.
 struct Worker {
     index: usize,
     child: Child,
+    stdout: Drain,
+    stderr: Drain,
     peak: u64,
 }
 
@@ -116,16 +121,21 @@ impl Nix {
         let mut known: BTreeMap<String, String> = cache.as_ref().map(EvalCache::load).unwrap_or_default();
         let mut results: Vec<Option<Result<Evaluated, CommandError>>> = vec![None; attributes.len()];
         let mut queue: Vec<usize> = Vec::new();
+        let mut reused: Vec<(usize, String)> = Vec::new();
         for (index, attribute) in attributes.iter().enumerate() {
             match known.get(attribute).filter(|drv| std::path::Path::new(drv).exists()) {
-                Some(drv) => {
-                    let result = Ok(Evaluated { drv: drv.clone(), reused: true });
-                    on_each(index, &result);
-                    results[index] = Some(result);
-                    stats.reused += 1;
-                }
+                Some(drv) => reused.push((index, drv.clone())),
                 None => queue.push(index),
             }
+        }
+        // Whether each is built already, asked of the Nix database at once:
+        // a no-op's nodes then need one query, not one each.
+        self.built_outputs(&reused.iter().map(|(_, drv)| drv.clone()).collect::<Vec<_>>());
+        for (index, drv) in reused {
+            let result = Ok(Evaluated { drv, reused: true });
+            on_each(index, &result);
+            results[index] = Some(result);
+            stats.reused += 1;
         }
         queue.reverse();
 
@@ -148,6 +158,7 @@ impl Nix {
                     holding -= newest.peak;
                     let _ = newest.child.kill();
                     let _ = newest.child.wait();
+                    let _ = (newest.stdout.finish(), newest.stderr.finish());
                     queue.push(newest.index);
                     stats.requeued += 1;
                 }
@@ -159,7 +170,17 @@ impl Nix {
             while running.len() < workers && (running.is_empty() || fits(holding)) {
                 let Some(index) = queue.pop() else { break };
                 match self.spawn_eval(flake, &attributes[index], workers > 1) {
-                    Ok(child) => running.push(Worker { index, child, peak: 0 }),
+                    Ok(mut child) => {
+                        let stdout = child.stdout.take().expect("stdout is piped");
+                        let stderr = child.stderr.take().expect("stderr is piped");
+                        running.push(Worker {
+                            index,
+                            child,
+                            stdout: Drain::start(stdout, Keep::Head, capture::LINE_CAP),
+                            stderr: Drain::start(stderr, Keep::Tail, capture::STDERR_CAP),
+                            peak: 0,
+                        })
+                    }
                     Err(error) => {
                         let result = Err(error);
                         on_each(index, &result);
@@ -179,13 +200,14 @@ impl Nix {
                         if share.is_some_and(|share| worker.peak > share) {
                             stats.over_budget += 1;
                         }
-                        let result = self.finish_eval(flake, &attributes[worker.index], worker.child);
+                        let index = worker.index;
+                        let result = self.finish_eval(flake, &attributes[index], worker);
                         if let Ok(evaluated) = &result {
-                            known.insert(attributes[worker.index].clone(), evaluated.drv.clone());
+                            known.insert(attributes[index].clone(), evaluated.drv.clone());
                         }
                         stats.evaluated += 1;
-                        on_each(worker.index, &result);
-                        results[worker.index] = Some(result);
+                        on_each(index, &result);
+                        results[index] = Some(result);
                     }
                 }
             }
@@ -221,25 +243,31 @@ impl Nix {
     }
 
     /// The derivation a finished worker printed, or its failure.
-    fn finish_eval(&self, flake: &str, attribute: &str, child: Child) -> Result<Evaluated, CommandError> {
+    fn finish_eval(
+        &self,
+        flake: &str,
+        attribute: &str,
+        mut worker: Worker,
+    ) -> Result<Evaluated, CommandError> {
         let shown = format!("nix eval --raw {}", installable(flake, attribute));
-        let output = child
-            .wait_with_output()
+        let status = worker.child.wait();
+        let (stdout, stderr) = (worker.stdout.finish(), worker.stderr.finish());
+        let status = status
             .map_err(|e| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) })?;
-        let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
-        if !output.status.success() {
+        if !status.success() {
             return Err(CommandError {
                 command: shown,
                 failure: Failure::Exit {
-                    code: output.status.code(),
-                    stderr_tail: command::tail(&String::from_utf8_lossy(&output.stderr)),
+                    code: status.code(),
+                    stderr_tail: command::tail(&stderr.tail_text()),
                 },
             });
         }
+        let stdout = String::from_utf8_lossy(&stdout.bytes).trim().to_string();
         if !(stdout.starts_with("/nix/store/") && stdout.ends_with(".drv")) {
             return Err(CommandError {
                 command: shown,
-                failure: Failure::Output(format!("`{stdout}` is not a derivation")),
+                failure: Failure::Output(format!("`{}` is not a derivation", stdout.escape_debug())),
             });
         }
         Ok(Evaluated { drv: stdout, reused: false })

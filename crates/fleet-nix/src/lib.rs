@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 mod build_log;
+mod capture;
 mod command;
 mod connections;
 mod eval;

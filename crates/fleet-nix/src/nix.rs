@@ -32,6 +32,9 @@ pub struct Nix {
     /// Let the target fetch from its substituters what it can, instead of
     /// receiving everything from here.
     substitute_on_destination: bool,
+    /// Derivations whose `out` path the local store was found to hold, with
+    /// that path: asked for many at once (see [`Nix::built_outputs`]).
+    pub(crate) built: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 /// One store path of a closure with its NAR size.
@@ -194,16 +197,6 @@ impl Nix {
         Ok(results.into_iter().filter_map(|r| Some((r.drv_path, r.outputs.get("out")?.clone()))).collect())
     }
 
-    /// The `out` path of `drv`, when the local store already holds it: then
-    /// nothing needs building, and no nix process is started to learn it. Read
-    /// from the derivation file and the Nix database; `None` whenever either
-    /// cannot tell (then build as usual).
-    pub fn built_output(&self, drv: &str) -> Option<String> {
-        let text = std::fs::read_to_string(drv).ok()?;
-        let out = out_path_of_derivation(&text)?;
-        crate::store_db::is_valid(&out)?.then_some(out)
-    }
-
     /// The derivations among the closures of `drvs` that `store` lacks the
     /// outputs of, so that a build of `drvs` would build them (`nix build
     /// --dry-run`); substitutable ones are not counted.
@@ -345,26 +338,9 @@ impl Nix {
     }
 }
 
-/// The `out` path a derivation file (`Derive([("out","/nix/store/...",...`)
-/// names; `None` for one without a fixed `out` path (content-addressed).
-fn out_path_of_derivation(aterm: &str) -> Option<String> {
-    let rest = aterm.strip_prefix("Derive([")?;
-    let start = rest.find("(\"out\",\"")? + "(\"out\",\"".len();
-    let path = &rest[start..start + rest[start..].find('"')?];
-    path.starts_with("/nix/store/").then(|| path.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_derivations_out_path_is_read_from_its_file() {
-        let drv = r#"Derive([("dev","/nix/store/aaa-x-dev","",""),("out","/nix/store/bbb-x","","")],[],[],"x86_64-linux","/bin/sh",[],[("out","/nix/store/bbb-x")])"#;
-        assert_eq!(out_path_of_derivation(drv).as_deref(), Some("/nix/store/bbb-x"));
-        assert_eq!(out_path_of_derivation(r#"Derive([("out","","sha256","")],[])"#), None);
-        assert_eq!(out_path_of_derivation("garbage"), None);
-    }
 
     /// A driver on the testbed's Nix configuration (fleet-testbed's
     /// `nix-conf`; this crate cannot depend on the testbed, which depends on it),

@@ -4,10 +4,11 @@
 //! whenever the database cannot answer (no `sqlite3`, no read access, a path
 //! it does not know), the caller falls back to `nix path-info`.
 
+use std::collections::BTreeSet;
 use std::process::Command;
 
 use crate::command;
-use crate::PathInfo;
+use crate::{Nix, PathInfo};
 
 /// Where Nix keeps its database, unless `NIX_STATE_DIR` moves it.
 const DEFAULT_STATE_DIR: &str = "/nix/var/nix";
@@ -17,7 +18,6 @@ const DEFAULT_STATE_DIR: &str = "/nix/var/nix";
 pub(crate) fn closures(roots: &[String]) -> Option<Vec<Vec<PathInfo>>> {
     let literals: Vec<String> = roots.iter().map(|root| sql_store_path(root)).collect::<Option<_>>()?;
     let sqlite = which::which("sqlite3").ok()?;
-    let state = std::env::var("NIX_STATE_DIR").unwrap_or_else(|_| DEFAULT_STATE_DIR.to_string());
     let mut query = String::from("WITH RECURSIVE ");
     let walks: Vec<String> = literals
         .iter()
@@ -36,8 +36,8 @@ pub(crate) fn closures(roots: &[String]) -> Option<Vec<Vec<PathInfo>>> {
     query.push(' ');
     query.push_str(&selects.join(" UNION ALL "));
     query.push(';');
-    let mut cmd = Command::new(sqlite);
-    cmd.args(["-readonly", "-batch", "-separator", "\t"]).arg(format!("{state}/db/db.sqlite")).arg(query);
+    let mut cmd = sqlite_command(&sqlite);
+    cmd.arg(query);
     let stdout = command::run(&mut cmd).ok()?;
     let mut closures: Vec<Vec<PathInfo>> = vec![Vec::new(); roots.len()];
     for line in stdout.lines() {
@@ -55,20 +55,78 @@ pub(crate) fn closures(roots: &[String]) -> Option<Vec<Vec<PathInfo>>> {
         .then_some(closures)
 }
 
-/// Whether the local store holds `path` as a valid path, or `None` when the
-/// database cannot answer.
-pub(crate) fn is_valid(path: &str) -> Option<bool> {
-    let literal = sql_store_path(path)?;
-    let sqlite = which::which("sqlite3").ok()?;
-    let state = std::env::var("NIX_STATE_DIR").unwrap_or_else(|_| DEFAULT_STATE_DIR.to_string());
-    let query = format!("SELECT count(*) FROM ValidPaths WHERE path = {literal};");
-    let mut cmd = Command::new(sqlite);
-    cmd.args(["-readonly", "-batch"]).arg(format!("{state}/db/db.sqlite")).arg(query);
-    match command::run(&mut cmd).ok()?.trim() {
-        "1" => Some(true),
-        "0" => Some(false),
-        _ => None,
+impl Nix {
+    /// The `out` path of `drv`, when the local store already holds it: then
+    /// nothing needs building, and no nix process is started to learn it. Read
+    /// from the derivation file and the Nix database (or what
+    /// [`Nix::built_outputs`] found); `None` whenever either cannot tell (then
+    /// build as usual).
+    pub fn built_output(&self, drv: &str) -> Option<String> {
+        if let Some(out) = self.built.lock().unwrap_or_else(|p| p.into_inner()).get(drv) {
+            return Some(out.clone());
+        }
+        let out = out_path_of_derivation(&std::fs::read_to_string(drv).ok()?)?;
+        let valid = valid_paths(std::slice::from_ref(&out))?;
+        valid.contains(&out).then_some(out)
     }
+
+    /// [`Nix::built_output`] of many derivations with one query of the Nix
+    /// database (a no-op deploy's nodes all at once, instead of a `sqlite3`
+    /// each); what it finds is remembered for [`Nix::built_output`].
+    pub fn built_outputs(&self, drvs: &[String]) -> Vec<Option<String>> {
+        let outs: Vec<Option<String>> =
+            drvs.iter().map(|drv| out_path_of_derivation(&std::fs::read_to_string(drv).ok()?)).collect();
+        let known: Vec<String> = outs.iter().flatten().cloned().collect();
+        let valid = valid_paths(&known).unwrap_or_default();
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        drvs.iter()
+            .zip(outs)
+            .map(|(drv, out)| {
+                let out = out.filter(|out| valid.contains(out))?;
+                built.insert(drv.clone(), out.clone());
+                Some(out)
+            })
+            .collect()
+    }
+}
+
+/// The `out` path a derivation file (`Derive([("out","/nix/store/...",...`)
+/// names; `None` for one without a fixed `out` path (content-addressed).
+fn out_path_of_derivation(aterm: &str) -> Option<String> {
+    let rest = aterm.strip_prefix("Derive([")?;
+    let start = rest.find("(\"out\",\"")? + "(\"out\",\"".len();
+    let path = &rest[start..start + rest[start..].find('"')?];
+    path.starts_with("/nix/store/").then(|| path.to_string())
+}
+
+/// How many paths one query asks about: its text travels as one argument,
+/// which Linux caps at 128 KiB.
+const PATHS_PER_QUERY: usize = 1000;
+
+/// Which of `paths` the local store holds as valid paths, or `None` when the
+/// database cannot answer.
+fn valid_paths(paths: &[String]) -> Option<BTreeSet<String>> {
+    let sqlite = which::which("sqlite3").ok()?;
+    let mut valid = BTreeSet::new();
+    for chunk in paths.chunks(PATHS_PER_QUERY) {
+        let literals: Vec<String> = chunk.iter().map(|path| sql_store_path(path)).collect::<Option<_>>()?;
+        let query = format!("SELECT path FROM ValidPaths WHERE path IN ({});", literals.join(","));
+        let mut cmd = sqlite_command(&sqlite);
+        cmd.arg(query);
+        valid.extend(command::run(&mut cmd).ok()?.lines().map(str::to_string));
+    }
+    Some(valid)
+}
+
+/// `sqlite3` on the Nix database, read-only, waiting while another reader
+/// sets up the write-ahead log's index: several queries at once otherwise
+/// fail now and then with `database is locked`.
+fn sqlite_command(sqlite: &std::path::Path) -> Command {
+    let state = std::env::var("NIX_STATE_DIR").unwrap_or_else(|_| DEFAULT_STATE_DIR.to_string());
+    let mut cmd = Command::new(sqlite);
+    cmd.args(["-readonly", "-batch", "-cmd", ".timeout 5000", "-separator", "\t"])
+        .arg(format!("{state}/db/db.sqlite"));
+    cmd
 }
 
 /// `path` as an SQL string literal, if it is a plain store path: only the
@@ -84,6 +142,14 @@ fn sql_store_path(path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_derivations_out_path_is_read_from_its_file() {
+        let drv = r#"Derive([("dev","/nix/store/aaa-x-dev","",""),("out","/nix/store/bbb-x","","")],[],[],"x86_64-linux","/bin/sh",[],[("out","/nix/store/bbb-x")])"#;
+        assert_eq!(out_path_of_derivation(drv).as_deref(), Some("/nix/store/bbb-x"));
+        assert_eq!(out_path_of_derivation(r#"Derive([("out","","sha256","")],[])"#), None);
+        assert_eq!(out_path_of_derivation("garbage"), None);
+    }
 
     #[test]
     fn only_plain_store_paths_reach_the_query() {

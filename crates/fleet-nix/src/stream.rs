@@ -1,11 +1,12 @@
 //! Scripts that keep running on a target: held open until dropped (`Target::hold`)
 //! or spoken to line by line (`Target::open`, for the deploy agent).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
+use crate::capture::{self, Drain, Keep, LINE_CAP, STDERR_CAP};
 use crate::command::{self, CommandError, Failure};
 use crate::target::{RemoteScript, Target};
 
@@ -17,44 +18,39 @@ impl Target {
     pub fn hold(&self, script: &RemoteScript) -> Result<(Held, String), CommandError> {
         let shown = self.describe(script);
         let mut child = command::spawn_piped(&mut self.command(script)?, Stdio::piped(), &shown)?;
-        let mut first_line = String::new();
-        let stdout = child.stdout.take().expect("stdout is piped");
-        if BufReader::new(stdout).read_line(&mut first_line).is_ok_and(|n| n > 0) {
-            return Ok((Held { child }, first_line.trim_end().to_string()));
+        let stderr = Drain::start(child.stderr.take().expect("stderr is piped"), Keep::Tail, STDERR_CAP);
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        if let Ok(Some(first_line)) = capture::read_line_capped(&mut stdout, LINE_CAP) {
+            // The rest of its stdout is read too, and dropped: a script that
+            // prints more must not block on a full pipe while it is held.
+            let stdout = Drain::start(stdout, Keep::Tail, 0);
+            return Ok((Held { child, drains: vec![stdout, stderr] }, first_line));
         }
         drop(child.stdin.take());
-        let output = child
-            .wait_with_output()
+        let status = child.wait();
+        let stderr = stderr.finish();
+        let status = status
             .map_err(|e| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) })?;
         Err(CommandError {
-            command: shown.clone(),
-            failure: Failure::Exit {
-                code: output.status.code(),
-                stderr_tail: command::tail(&String::from_utf8_lossy(&output.stderr)),
-            },
+            command: shown,
+            failure: Failure::Exit { code: status.code(), stderr_tail: command::tail(&stderr.tail_text()) },
         })
     }
 
     /// Starts `script` on the target as a two-way stream: lines written with
-    /// [`Stream::send`] reach its stdin, and each line it prints arrives on the
-    /// returned receiver. The receiver ends when the script (or the
-    /// connection) ends; [`Stream::ended`] then says how.
+    /// [`Stream::send`] reach its stdin, and each line it prints (cut at 64
+    /// KiB, the rest named) arrives on the returned receiver, which holds at
+    /// most 64 unread lines: a script that prints faster
+    /// than its reader takes waits for it. The receiver ends when the script
+    /// (or the connection) ends; [`Stream::ended`] then says how.
     pub fn open(&self, script: &RemoteScript) -> Result<(Stream, Receiver<String>), CommandError> {
         let shown = self.describe(script);
         let mut child = command::spawn_piped(&mut self.command(script)?, Stdio::piped(), &shown)?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut stderr = child.stderr.take().expect("stderr is piped");
-        let (lines, receiver) = mpsc::channel();
-        let errors = Arc::new(Mutex::new(String::new()));
-        let collected = Arc::clone(&errors);
-        let stderr_done = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            collected.lock().unwrap_or_else(|p| p.into_inner()).push_str(&text);
-        });
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let stderr = Drain::start(child.stderr.take().expect("stderr is piped"), Keep::Tail, STDERR_CAP);
+        let (lines, receiver) = mpsc::sync_channel(LINES_IN_FLIGHT);
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
+            while let Ok(Some(line)) = capture::read_line_capped(&mut stdout, LINE_CAP) {
                 if lines.send(line).is_err() {
                     break;
                 }
@@ -66,24 +62,30 @@ impl Target {
                 command: shown,
                 stdin: Mutex::new(Some(stdin)),
                 child: Mutex::new(child),
-                stderr: errors,
-                stderr_done: Mutex::new(Some(stderr_done)),
+                stderr: Mutex::new(Stderr::Reading(stderr)),
             },
             receiver,
         ))
     }
 }
 
+/// How many lines a [`Stream`] holds that its reader has not taken yet.
+const LINES_IN_FLIGHT: usize = 64;
+
 /// A script kept running on a target (see [`Target::hold`]); dropping it closes
 /// the script's stdin and waits for it to end.
 pub struct Held {
     child: Child,
+    drains: Vec<Drain>,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
+        for drain in self.drains.drain(..) {
+            drain.finish();
+        }
     }
 }
 
@@ -94,8 +96,13 @@ pub struct Stream {
     command: String,
     stdin: Mutex<Option<ChildStdin>>,
     child: Mutex<Child>,
-    stderr: Arc<Mutex<String>>,
-    stderr_done: Mutex<Option<std::thread::JoinHandle<()>>>,
+    stderr: Mutex<Stderr>,
+}
+
+/// A stream's stderr: read while the script runs, kept once it has ended.
+enum Stderr {
+    Reading(Drain),
+    Read(String),
 }
 
 impl Stream {
@@ -124,11 +131,14 @@ impl Stream {
     pub fn ended(&self) -> CommandError {
         drop(self.stdin.lock().unwrap_or_else(|p| p.into_inner()).take());
         let code = self.child.lock().unwrap_or_else(|p| p.into_inner()).wait().ok().and_then(|s| s.code());
-        if let Some(handle) = self.stderr_done.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = handle.join();
-        }
-        let stderr = self.stderr.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let mut stderr_tail = command::tail(&stderr);
+        let mut stderr = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
+        let text = match std::mem::replace(&mut *stderr, Stderr::Read(String::new())) {
+            Stderr::Reading(drain) => drain.finish().tail_text(),
+            Stderr::Read(text) => text,
+        };
+        *stderr = Stderr::Read(text.clone());
+        drop(stderr);
+        let mut stderr_tail = command::tail(&text);
         if stderr_tail.is_empty() {
             stderr_tail = "Connection closed: the session ended".into();
         }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::process::Command;
+use std::time::Duration;
 
 use crate::command::{self, CommandError};
 use crate::shell_quote;
@@ -160,10 +161,41 @@ impl Target {
     /// Runs `script` on the target and returns its stdout.
     pub fn run(&self, script: &RemoteScript) -> Result<String, CommandError> {
         let mut cmd = self.command(script)?;
-        match &script.input {
-            None => command::run_shown(&mut cmd, self.describe(script)),
-            Some(input) => command::run_with_input(&mut cmd, input, self.describe(script)),
+        command::run_bounded(&mut cmd, self.describe(script), script.input.as_deref(), None)
+    }
+
+    /// [`Target::run`], given up after `limit`: a target that accepted the
+    /// connection and then said nothing is an error that names `step`
+    /// ([`crate::Failure::TimedOut`]), not a wait for ever.
+    pub fn run_within(
+        &self,
+        script: &RemoteScript,
+        step: &str,
+        limit: Duration,
+    ) -> Result<String, CommandError> {
+        command::run_bounded(
+            &mut self.command(script)?,
+            self.describe(script),
+            script.input.as_deref(),
+            Some((step, limit)),
+        )
+    }
+
+    /// Opens the shared master connection to this target now, without a
+    /// session (`ssh -f -N`: no remote shell, no login shell setup), so that
+    /// the sessions started next share it instead of each racing to open a
+    /// connection of its own. Nothing to do for a target that shares none.
+    pub fn connect(&self) -> Result<(), CommandError> {
+        let Target::Ssh(ssh) = self else { return Ok(()) };
+        if !matches!(ssh.sharing, Sharing::Shared(_)) {
+            return Ok(());
         }
+        let program = command::find_program("ssh", "install openssh-client")?;
+        let mut cmd = Command::new(program);
+        // The master goes to the background once connected, its output on
+        // /dev/null (ControlPersist), so the pipes close and this returns.
+        cmd.args(ssh.connection_args()).args(["-f", "-N"]).arg(ssh.destination());
+        command::run(&mut cmd).map(drop)
     }
 
     /// How a script run on this target appears in errors: the target, then the
@@ -286,6 +318,19 @@ mod tests {
             "root@-oProxyCommand=x",
             "target `root@-oProxyCommand=x` has an invalid host `-oProxyCommand=x`; write USER@HOST[:PORT] or `local`",
         );
+    }
+
+    #[test]
+    fn a_script_that_says_nothing_is_given_up_at_its_limit_with_its_step_named() {
+        // The sleep is a child of the shell and keeps its pipes open: the
+        // limit does not wait for it.
+        let silent = RemoteScript::new("echo partial; sleep 60; echo late", ["x"]);
+        let err = Target::Local.run_within(&silent, "the nap", Duration::from_secs(1)).unwrap_err();
+        assert_eq!(err.failure, crate::Failure::TimedOut { step: "the nap".into(), seconds: 1 });
+        assert!(err.to_string().contains("the nap gave no answer within 1s and was given up"), "{err}");
+        assert!(!err.is_connection_failure(), "a silent target is not worth retrying");
+        let quick = RemoteScript::new("echo \"$1\"", ["fine"]);
+        assert_eq!(Target::Local.run_within(&quick, "the echo", Duration::from_secs(30)).unwrap(), "fine\n");
     }
 
     #[test]

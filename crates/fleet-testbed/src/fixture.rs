@@ -207,6 +207,12 @@ impl Fixture {
         self.set(node, "evalCost", json!(elements))
     }
 
+    /// Makes evaluating a node's system print `bytes` (rounded down to KiB) of
+    /// `builtins.trace` on stderr, as a noisy evaluation does.
+    pub fn set_eval_trace(&mut self, node: &str, bytes: u64) -> Result<(), TestbedError> {
+        self.set(node, "evalTrace", json!(bytes))
+    }
+
     /// Sets a node's `tags` in the fixture's graph data (none: no `tags`).
     pub fn set_tags(&mut self, node: &str, tags: &[&str]) -> Result<(), TestbedError> {
         self.tags.insert(node.to_string(), tags.iter().map(|t| t.to_string()).collect());

@@ -19,6 +19,7 @@ mod nix_config;
 mod prerequisites;
 mod procfs;
 mod sshd;
+mod stall;
 mod stand_in;
 mod testbed;
 mod wait;

@@ -3,8 +3,9 @@
 //! renewing the lease.
 
 use std::collections::HashMap;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use fleet_nix::{CommandError, Failure, Stream, Target};
 
@@ -18,6 +19,8 @@ pub(super) struct Shared {
     pub(super) run: String,
     pub(super) holder: String,
     pub(super) kinds: Vec<(&'static str, &'static str)>,
+    /// How long a new agent may take to say it holds the lock.
+    pub(super) answer_within: Duration,
     pub(super) state: Mutex<State>,
     pub(super) changed: Condvar,
 }
@@ -40,6 +43,22 @@ pub(super) struct State {
     /// The epoch since which this run holds the lock without a break, as
     /// its first agent said.
     pub(super) since: Option<u64>,
+    /// When the run last did something with this host: an agent opened, a
+    /// line from it, a launch. `None` before the first agent.
+    pub(super) last_progress: Option<Instant>,
+}
+
+/// How long the heartbeat keeps renewing the lease while the run does
+/// nothing with the host: past it the lease runs out (the agent releases the
+/// lock within [`super::LEASE`]), so a deployer wedged in some other step
+/// cannot hold a target for ever; a run that goes on re-takes the lock when it
+/// next launches, as after a dropped session. Longer than any one step of a
+/// run: a copy of a large closure, a switch and its rollback.
+const IDLE_RENEWAL: Duration = Duration::from_secs(30 * 60);
+
+/// Whether the lease is still renewed, given when the run last made progress.
+fn keeps_renewing(last_progress: Option<Instant>, now: Instant, bound: Duration) -> bool {
+    last_progress.is_none_or(|at| now.saturating_duration_since(at) <= bound)
 }
 
 /// What the agents reported about one node's job of this run.
@@ -51,8 +70,30 @@ pub(super) struct Track {
     pub(super) gone: bool,
     pub(super) launch_failed: Option<String>,
     pub(super) statuses: Vec<Progress>,
+    /// The job's log lines, at most [`LOG_LINES`] of them, the newest.
     pub(super) log: Vec<String>,
+    /// How many older ones were dropped (said by the first line kept).
+    pub(super) log_dropped: u64,
     pub(super) done: Option<FinalStatus>,
+}
+
+/// The most lines of one job's log the deployer keeps; the agent sends a
+/// tail, but what a target sends is never trusted to be small.
+const LOG_LINES: usize = 100;
+
+/// Adds `line` to `log`, dropping the oldest past [`LOG_LINES`]; once lines
+/// were dropped, the first says how many.
+fn keep_log_line(log: &mut Vec<String>, dropped: &mut u64, line: &str) {
+    log.push(line.to_string());
+    if log.len() <= LOG_LINES {
+        return;
+    }
+    // The first place holds the count once lines were dropped; the first
+    // time, the oldest line kept gives way to it too.
+    let first_line = usize::from(*dropped > 0);
+    log.remove(first_line);
+    *dropped += 1 + u64::from(first_line == 0);
+    log[0] = format!("... {dropped} earlier lines of the log not kept", dropped = *dropped);
 }
 
 impl Shared {
@@ -82,9 +123,19 @@ impl Shared {
         let script =
             job::agent(&shared.run, &shared.holder, LEASE.as_secs(), NODE_WAIT.as_secs(), &shared.kinds);
         let (stream, lines) = shared.target.open(&script)?;
-        let first = match lines.recv() {
+        let first = match lines.recv_timeout(shared.answer_within) {
             Ok(line) => line,
-            Err(_) => return Err(stream.ended()),
+            Err(RecvTimeoutError::Disconnected) => return Err(stream.ended()),
+            // Dropping the stream ends the session.
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(CommandError {
+                    command: format!("on {}: the deploy agent of run {}", shared.target, shared.run),
+                    failure: Failure::TimedOut {
+                        step: "the deploy agent's first line (`locked`)".into(),
+                        seconds: shared.answer_within.as_secs(),
+                    },
+                })
+            }
         };
         let Some(locked) = Locked::parse(&first) else {
             return Err(shared.error(format!(
@@ -107,6 +158,7 @@ impl Shared {
                 _ => state.since = Some(locked.since),
             }
             state.generation += 1;
+            state.last_progress = Some(Instant::now());
             state.live = Some(Arc::clone(&stream));
             state.generation
         };
@@ -119,6 +171,7 @@ impl Shared {
     /// and re-attaching to launched jobs) when it has dropped.
     pub(super) fn live_stream(self: &Arc<Self>) -> Result<Arc<Stream>, CommandError> {
         let mut state = self.lock();
+        state.last_progress = Some(Instant::now());
         loop {
             if let Some(lost) = &state.lost {
                 return Err(lost.clone());
@@ -189,19 +242,20 @@ impl Shared {
     /// Applies the agent's reports until its session ends.
     fn read(&self, lines: Receiver<String>, generation: u64) {
         for line in lines.iter() {
+            let mut state = self.lock();
+            state.last_progress = Some(Instant::now());
             let Some(report) = Report::parse(&line) else {
-                // A drift between the two ends of the protocol: waiting for
-                // a word that never comes would take the jobs' whole bound.
-                let mut state = self.lock();
-                state.lost = Some(self.error(format!(
-                    "the agent printed a line in no known form: `{}`",
+                // A drift between this deployer and the agent: said at once,
+                // to every wait, rather than a wait for a status that never comes.
+                state.lost.get_or_insert(self.error(format!(
+                    "the agent sent `{}`, a line this deployer does not know; is the same fleet version \
+                     deploying?",
                     crate::protocol::shown(&line)
                 )));
                 drop(state);
                 self.changed.notify_all();
-                break;
+                continue;
             };
-            let mut state = self.lock();
             match report {
                 Report::Launched(node) => {
                     if let Some(t) = state.nodes.get_mut(node) {
@@ -221,7 +275,7 @@ impl Shared {
                 }
                 Report::Log(node, text) => {
                     if let Some(t) = state.nodes.get_mut(node) {
-                        t.log.push(text.to_string());
+                        keep_log_line(&mut t.log, &mut t.log_dropped, text);
                     }
                 }
                 Report::Progress(node, progress) => {
@@ -253,7 +307,8 @@ impl Shared {
     pub(super) fn heartbeat(&self) {
         let mut state = self.lock();
         while !state.stopping {
-            if let Some(stream) = state.live.clone() {
+            let renewing = keeps_renewing(state.last_progress, Instant::now(), IDLE_RENEWAL);
+            if let Some(stream) = state.live.clone().filter(|_| renewing) {
                 drop(state);
                 let _ = self.send(&stream, &Request::Renew);
                 state = self.lock();
@@ -264,5 +319,59 @@ impl Shared {
                 .map(|(s, _)| s)
                 .unwrap_or_else(|p| p.into_inner().0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_agent_line_is_an_error_that_names_it() {
+        let shared = Shared {
+            target: Target::Local,
+            run: "r1".into(),
+            holder: "me".into(),
+            kinds: Vec::new(),
+            answer_within: Duration::from_secs(1),
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        };
+        shared.lock().nodes.insert("web".into(), Track::default());
+        let (lines, received) = std::sync::mpsc::channel();
+        for line in ["launched web", "stauts web ok", "status web ok"] {
+            lines.send(line.to_string()).unwrap();
+        }
+        drop(lines);
+        shared.read(received, 0);
+        let state = shared.lock();
+        let lost = state.lost.as_ref().expect("the drift is an error");
+        assert!(lost
+            .to_string()
+            .contains("the agent sent `stauts web ok`, a line this deployer does not know"));
+        assert!(state.nodes["web"].launched, "the lines around it still count");
+    }
+
+    #[test]
+    fn the_lease_is_renewed_only_while_the_run_makes_progress() {
+        let (start, bound) = (Instant::now(), Duration::from_secs(60));
+        assert!(keeps_renewing(None, start, bound), "before the first agent");
+        assert!(keeps_renewing(Some(start), start + bound, bound));
+        assert!(!keeps_renewing(Some(start), start + bound + Duration::from_secs(1), bound));
+    }
+
+    #[test]
+    fn a_job_log_keeps_its_newest_lines_and_counts_the_rest() {
+        let (mut log, mut dropped) = (Vec::new(), 0);
+        for i in 0..LOG_LINES {
+            keep_log_line(&mut log, &mut dropped, &format!("line {i}"));
+        }
+        assert_eq!((log.len(), dropped, log[0].as_str()), (LOG_LINES, 0, "line 0"));
+        for i in LOG_LINES..1000 {
+            keep_log_line(&mut log, &mut dropped, &format!("line {i}"));
+        }
+        assert_eq!(log.len(), LOG_LINES);
+        assert_eq!(log[0], "... 901 earlier lines of the log not kept");
+        assert_eq!((log[1].as_str(), log[LOG_LINES - 1].as_str()), ("line 901", "line 999"));
     }
 }

@@ -86,8 +86,9 @@ impl Plan<'_> {
                 // A new connection, not the shared one: confirming proves that
                 // the switched host still accepts connections.
                 let fresh = target.fresh();
-                let confirmed =
-                    retrying(&host.name, Stage::Confirm, sink, || fresh.run(&job::confirm(name, lock.run())));
+                let confirmed = retrying(&host.name, Stage::Confirm, sink, || {
+                    fresh.run_within(&job::confirm(name, lock.run()), "the confirmation", self.answer_within)
+                });
                 // Either way, the job's own final status says what happened.
                 match (confirmed, lock.wait(name, false, bound)) {
                     (Ok(_), Ok(JobStatus::Done { status, log })) => job_outcome(name, lock, status, log, self.goal),
@@ -138,7 +139,7 @@ impl Plan<'_> {
         containers: &[&str],
     ) -> Result<Vec<String>, CommandError> {
         let args = [old, new].into_iter().chain(containers.iter().copied());
-        let out = target.run(&RemoteScript::new(UNITS, args))?;
+        let out = target.run_within(&RemoteScript::new(UNITS, args), "units.sh", self.answer_within)?;
         Ok(out.lines().filter(|line| containers.contains(line)).map(str::to_string).collect())
     }
 }

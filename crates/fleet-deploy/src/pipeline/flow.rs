@@ -9,7 +9,7 @@
 //! Nothing on a target changes before its lock is held: pushes, builds on a
 //! target and activations all wait for their host to be ready.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Mutex;
 use std::thread::Scope;
@@ -126,6 +126,8 @@ pub(super) fn run(
         _ => Vec::new(),
     }
     .into_iter();
+    let index: HashMap<&str, usize> =
+        plan.selection.names().iter().enumerate().map(|(i, name)| (name.as_str(), i)).collect();
     let nodes: Vec<NodeRun<'_>> = plan
         .selection
         .names()
@@ -133,6 +135,7 @@ pub(super) fn run(
         .map(|name| NodeRun {
             node: fleet.node(name).expect("selected nodes exist"),
             host: &fleet.host_of(name).expect("validated nodes have hosts").name,
+            deps: fleet.selected_dependencies(&plan.selection, name).iter().map(|dep| index[dep]).collect(),
             step: if flow.build { Step::Evaluating } else { Step::Built },
             old: None,
             new: known.next().flatten(),

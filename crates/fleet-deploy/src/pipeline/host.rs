@@ -24,7 +24,9 @@ impl Plan<'_> {
         run: &str,
         sink: &dyn Sink,
     ) -> Result<DeployLock, Tried> {
-        let lock = retrying(host, Stage::Lock, sink, || DeployLock::acquire_for(target, run, self.kinds))?;
+        let lock = retrying(host, Stage::Lock, sink, || {
+            DeployLock::acquire_for(target, run, self.kinds, self.answer_within)
+        })?;
         if let Some(previous) = &lock.took_over {
             let message = format!("took over the deploy lock from {previous}");
             sink.event(Event::Notice { host, message: &message });
@@ -45,7 +47,9 @@ impl Plan<'_> {
         let profiles: Vec<(String, String)> =
             nodes.iter().map(|node| (node.name.clone(), self.kinds.of(node).profile(node))).collect();
         retrying(host, Stage::Probe, sink, || {
-            target.run(&probe_script(&profiles, full)).and_then(|out| parse_probe(&out, &profiles))
+            target
+                .run_within(&probe_script(&profiles, full), "the probe", self.answer_within)
+                .and_then(|out| parse_probe(&out, &profiles))
         })
     }
 

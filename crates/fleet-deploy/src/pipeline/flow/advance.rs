@@ -143,15 +143,12 @@ where
                 Finale::Activate => {
                     let mut waiting = false;
                     let mut blocker = None;
-                    for dep in plan.fleet.selected_dependencies(&plan.selection, name) {
-                        let dep_run = self
-                            .nodes
-                            .iter()
-                            .find(|n| n.node.name == dep)
-                            .expect("dependencies are selected");
+                    for &dep in &node.deps {
+                        let dep_run = &self.nodes[dep];
                         match &dep_run.outcome {
                             None => waiting = true,
                             Some(outcome) if !outcome.is_success() => {
+                                let dep = &dep_run.node.name;
                                 blocker = Some(format!("dependency `{dep}` {}", outcome.label()));
                                 break;
                             }

@@ -34,6 +34,9 @@ pub(super) enum Step {
 pub(super) struct NodeRun<'a> {
     pub(super) node: &'a Node,
     pub(super) host: &'a str,
+    /// The selected nodes it waits for, by index: found once, so that no
+    /// event looks a dependency up by name.
+    pub(super) deps: Vec<usize>,
     pub(super) step: Step,
     pub(super) old: Option<String>,
     pub(super) new: Option<String>,
