@@ -43,7 +43,7 @@ fn check_output_from_the_target_reaches_the_terminal_escaped() {
             "test-container",
             // Nix reads `\\` as one backslash: printf gets its escapes.
             &format!(
-                r#"checks = [ {{ command = [ "sh" "-c" "printf '{}\\n'; exit 1" ]; }} ]; checkTimeout = 2;"#,
+                r#"checks = [ {{ command = [ "sh" "-c" "printf '{}\\n'; printf '%05000d\\n' 7; exit 1" ]; }} ]; checkTimeout = 2;"#,
                 HOSTILE_PRINTF.replace('\\', r"\\")
             ),
         )
@@ -56,6 +56,9 @@ fn check_output_from_the_target_reaches_the_terminal_escaped() {
     assert!(shown.contains("rolled back"), "{shown}");
     assert_inert(&shown, "deploy");
     assert!(shown.contains(HOSTILE_SHOWN), "the check's output is shown, escaped:\n{shown}");
+    // A line of 5,000 characters is reported cut.
+    assert!(shown.contains(&format!("{}... (4700 more bytes)", "0".repeat(300))), "{shown}");
+    assert!(!shown.contains(&"0".repeat(301)), "{shown}");
 
     bed.fixture.set_version("test-container", "3-check_output").unwrap();
     let out = bed.fleet(&["deploy", "--container", "test-container", "--json"]);
