@@ -23,6 +23,13 @@ pub const FIXTURE_CONTAINERS: &[(&str, &[&str])] =
 const FLAKE: &str = include_str!("fixture/flake.nix");
 const PACKAGE_BUILDER: &str = include_str!("fixture/package.sh");
 const TOPLEVEL_BUILDER: &str = include_str!("fixture/toplevel.sh");
+const CONTAINER_UNIT: &str = include_str!("fixture/container-unit.nix");
+const CONTAINER_START: &str = include_str!("fixture/container-start.sh");
+const SWITCH_UNITS: &str = include_str!("fixture/switch-units.sh");
+/// The repository's mkContainer, so that the fixture host's container units
+/// are what the real host's are made from.
+const MK_CONTAINER: &str = include_str!("../../../nix/mk-container.nix");
+const PATHS: &str = include_str!("../../../nix/paths.nix");
 
 /// Containers of a fixture host: (name, the names it depends on).
 pub type Containers<'a> = &'a [(&'a str, &'a [&'a str])];
@@ -77,6 +84,11 @@ impl Fixture {
         write("flake.nix", FLAKE)?;
         write("package.sh", PACKAGE_BUILDER)?;
         write("toplevel.sh", TOPLEVEL_BUILDER)?;
+        write("container-unit.nix", CONTAINER_UNIT)?;
+        write("container-start.sh", CONTAINER_START)?;
+        write("switch-units.sh", SWITCH_UNITS)?;
+        write("nix/mk-container.nix", MK_CONTAINER)?;
+        write("nix/paths.nix", PATHS)?;
         let fixture = Fixture {
             dir: dir.to_path_buf(),
             hosts: hosts

@@ -26,8 +26,17 @@ pub struct Bed {
 
 impl Bed {
     pub fn new(test: &str) -> Bed {
+        Bed::with(test, Testbed::start)
+    }
+
+    /// A testbed whose init is real systemd ([`Testbed::start_systemd`]).
+    pub fn new_systemd(test: &str) -> Bed {
+        Bed::with(test, Testbed::start_systemd)
+    }
+
+    fn with(test: &str, start: fn(&camino::Utf8Path) -> Result<Testbed, fleet_testbed::TestbedError>) -> Bed {
         let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deploy").join(test);
-        let testbed = Testbed::start(&dir.join("target")).unwrap();
+        let testbed = start(&dir.join("target")).unwrap();
         let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
         // A version unique to this test keeps its store paths apart from other tests'.
         for node in all_nodes() {
