@@ -97,6 +97,12 @@ pub(super) static CONFIRM_TIMEOUT: OptSpec = opt(
     "How long the host waits for this deployer to confirm its switch over a new SSH connection \
      before rolling back by itself (default: 30)",
 );
+pub(super) static SWITCH_TIMEOUT: OptSpec = opt(
+    "--switch-timeout",
+    Some("SECS"),
+    "How long one node's switch may run on the target before it is stopped and the node rolled \
+     back (default: 240)",
+);
 pub(super) static NO_CONFIRM: OptSpec =
     opt("--no-confirm", None, "Keep the host's switch without confirmation (always so with --target local)");
 pub(super) static BUILD_ON_TARGET: OptSpec = opt(

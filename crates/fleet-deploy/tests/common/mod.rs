@@ -22,6 +22,8 @@ pub fn container_profile(name: &str) -> String {
 pub struct Bed {
     pub testbed: Testbed,
     pub fixture: Fixture,
+    /// The plan's switch timeout (`--switch-timeout`); `None`: its default.
+    pub switch_timeout: Option<Duration>,
 }
 
 impl Bed {
@@ -42,7 +44,7 @@ impl Bed {
         for node in all_nodes() {
             fixture.set_version(node, &format!("1-{test}")).unwrap();
         }
-        Bed { testbed, fixture }
+        Bed { testbed, fixture, switch_timeout: None }
     }
 
     pub fn fleet(&self) -> Fleet {
@@ -74,6 +76,10 @@ impl Bed {
         let plan = Plan::new(&fleet, &kinds, &[], &containers, &self.fixture.flake_ref())
             .unwrap()
             .with_confirm_timeout(confirm);
+        let plan = match self.switch_timeout {
+            Some(timeout) => plan.with_switch_timeout(timeout),
+            None => plan,
+        };
         let targets: BTreeMap<String, Target> = plan.targets(Some(target)).unwrap().into_iter().collect();
         plan.run(&Testbed::nix(), mode, &targets, sink)
     }
