@@ -70,5 +70,14 @@ in
     # skipped by a condition is no failure; the orchestrator starts it once
     # the profile is there.
     unitConfig.ConditionPathExists = "${paths.containerProfiles}/${name}/system";
+    # What the unit started with, for the orchestrator to compare with the
+    # host system after a switch, its own or one made without it (nh,
+    # nixos-rebuild): a container still on an earlier unit is restarted.
+    # The record's definition is shared with the orchestrator's units.sh.
+    postStart = ''
+      ${builtins.readFile ../crates/fleet-deploy/src/sh/unit-record.sh}
+      mkdir -p /run/fleet/units
+      unit_record ${name} /etc >/run/fleet/units/${name}
+    '';
   };
 }

@@ -60,6 +60,9 @@ let
       (case "${name}: its start is skipped while its profile has no system" (
         unit.unitConfig.ConditionPathExists == "/nix/var/nix/profiles/per-container/${name}/system"
       ) "a host switch starts machines.target before the profile is set: ${show unit}")
+      (case "${name}: its start records the unit it started with" (
+        builtins.match ".*unit_record ${name} /etc >/run/fleet/units/${name}.*" unit.postStart != null
+      ) "units.sh compares that record with the host system after a switch: ${show unit}")
       (case "${name}: no start timeout of its own (the activation job bounds a switch)" (
         c.timeoutStartSec == "infinity"
       ) "nixos-containers' default 1min kills a container switch the job allows: ${show c}")

@@ -73,3 +73,127 @@ fn a_switch_past_its_timeout_is_stopped_before_the_rollback() {
     let rolling_back = job.find("rolling back to").unwrap_or_else(|| panic!("the job rolled back: {job}"));
     assert!(stopped < rolling_back, "stopped before the rollback: {job}");
 }
+
+/// Item 3 of issue 21: with `Requires=`, systemd restarts nannuo-bot along
+/// with bgs-backend, unchecked and on whatever its profile holds. With
+/// `Wants=` and `After=` only the container whose unit changed restarts, and
+/// the orchestrator checks it.
+#[test]
+fn restarting_a_container_does_not_restart_the_containers_that_depend_on_it() {
+    let mut bed = Bed::new_systemd("systemd_restart_cascade");
+    bed.deploy(&[]);
+    let main_pid = |bed: &Bed, node: &str| {
+        let unit = format!("container@{node}.service");
+        let out =
+            bed.testbed.in_target(&["systemctl", "show", "--property=MainPID", "--value", &unit]).unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let nannuo_before = main_pid(&bed, "nannuo-bot");
+    let before = bed.testbed.activations().unwrap().len();
+    bed.fixture.set_unit_revision("bgs-backend", 2).unwrap();
+
+    let (summary, _) = bed.deploy(&[]);
+    assert_eq!(
+        outcomes(&summary),
+        ["vps-arm=activated", "bgs-backend=restarted", "test-container=unchanged", "nannuo-bot=unchanged"]
+    );
+    let records = bed.testbed.activations().unwrap().split_off(before);
+    let actions: Vec<String> = records.iter().map(|r| format!("{} {}", r.node, r.action)).collect();
+    assert_eq!(actions, ["vps-arm switch", "bgs-backend start"], "nothing else was restarted");
+    assert_eq!(main_pid(&bed, "nannuo-bot"), nannuo_before, "nannuo-bot kept running");
+}
+
+/// Item 5 of issue 21: nixos-containers' `timeoutStartSec` (default "1min")
+/// bounds a container's reload too; systemd killed a 90 s switch that the
+/// job allows (240 s) and the container was rolled back.
+#[test]
+fn a_container_switch_of_90_seconds_succeeds_with_the_default_timeout() {
+    let mut bed = Bed::new_systemd("systemd_slow_container_switch");
+    bed.deploy(&[]);
+    bed.fixture.set_version("test-container", "2-systemd_slow_container_switch").unwrap();
+    bed.fixture.set_switch_seconds("test-container", 90).unwrap();
+
+    let (summary, _) = bed.deploy(&["test-container"]);
+    assert_eq!(outcomes(&summary), ["test-container=activated"], "{summary:#?}");
+    assert_eq!(bed.profile_of("test-container"), summary.nodes[0].new);
+}
+
+/// Item 4 of issue 21: a drop-in under /run changes what a container's unit
+/// runs, and comparing the old and the new host system cannot see it; the
+/// record the unit wrote when it started can.
+#[test]
+fn a_drop_in_added_since_a_container_started_restarts_it_at_the_next_host_switch() {
+    let mut bed = Bed::new_systemd("systemd_drop_in");
+    bed.deploy(&[]);
+    let drop_in = "mkdir -p /run/systemd/system/container@bgs-backend.service.d && \
+                   printf '[Service]\\nEnvironment=FLEET_TEST=1\\n' \
+                   >/run/systemd/system/container@bgs-backend.service.d/test.conf && systemctl daemon-reload";
+    let added = bed.testbed.in_target(&["sh", "-c", drop_in]).unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let before = bed.testbed.activations().unwrap().len();
+    bed.fixture.set_version(FIXTURE_HOST, "2-systemd_drop_in").unwrap();
+
+    let (summary, _) = bed.deploy(&[]);
+    assert_eq!(
+        outcomes(&summary),
+        ["vps-arm=activated", "bgs-backend=restarted", "test-container=unchanged", "nannuo-bot=unchanged"]
+    );
+    let records = bed.testbed.activations().unwrap().split_off(before);
+    let actions: Vec<String> = records.iter().map(|r| format!("{} {}", r.node, r.action)).collect();
+    assert_eq!(actions, ["vps-arm switch", "bgs-backend start"]);
+}
+
+/// Item 4 of issue 21: after a host switch made without the orchestrator
+/// (here its own `switch-to-configuration`, as `nh os switch` runs it), the
+/// deploy finds the host unchanged; a container still on its earlier unit
+/// must be restarted all the same.
+#[test]
+fn after_an_out_of_band_host_switch_a_container_on_its_earlier_unit_is_restarted() {
+    let mut bed = Bed::new_systemd("systemd_out_of_band");
+    bed.deploy(&[]);
+    bed.fixture.set_unit_revision("bgs-backend", 2).unwrap();
+    let system = switch_host_out_of_band(&bed);
+    assert_eq!(bed.profile_of(FIXTURE_HOST).as_deref(), Some(system.as_str()));
+    let before = bed.testbed.activations().unwrap().len();
+
+    let (summary, _) = bed.deploy(&[]);
+    assert_eq!(
+        outcomes(&summary),
+        ["vps-arm=unchanged", "bgs-backend=restarted", "test-container=unchanged", "nannuo-bot=unchanged"]
+    );
+    let records = bed.testbed.activations().unwrap().split_off(before);
+    let actions: Vec<String> = records.iter().map(|r| format!("{} {}", r.node, r.action)).collect();
+    assert_eq!(actions, ["bgs-backend start"]);
+}
+
+/// Builds the fixture's host system, puts it in the target's store and
+/// switches the host to it on the target, as `nh os switch` does: profile,
+/// then `switch-to-configuration switch`. Returns the system.
+fn switch_host_out_of_band(bed: &Bed) -> String {
+    let system = bed.fixture.system_path(FIXTURE_HOST).unwrap();
+    let attribute = format!(
+        "{}#nixosConfigurations.{FIXTURE_HOST}.config.system.build.toplevel",
+        bed.fixture.flake_ref()
+    );
+    let store = format!("local?root={}", bed.testbed.dir());
+    for args in [
+        vec!["build", "--no-link", attribute.as_str()],
+        vec!["copy", "--no-check-sigs", "--to", &store, &system],
+    ] {
+        let out = std::process::Command::new("nix")
+            .args(["--extra-experimental-features", "nix-command flakes"])
+            .args(&args)
+            .envs(fleet_testbed::nix_env())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "nix {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let dir = bed.testbed.dir();
+    let switch = format!(
+        "NIX_CONF_DIR={dir}/etc/nix nix-env -p /nix/var/nix/profiles/system --set {system} && \
+         TESTBED_DIR={dir} {system}/bin/switch-to-configuration switch"
+    );
+    let out = bed.testbed.in_target(&["sh", "-c", &switch]).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    system
+}

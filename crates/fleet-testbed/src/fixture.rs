@@ -30,6 +30,7 @@ const SWITCH_UNITS: &str = include_str!("fixture/switch-units.sh");
 /// are what the real host's are made from.
 const MK_CONTAINER: &str = include_str!("../../../nix/mk-container.nix");
 const PATHS: &str = include_str!("../../../nix/paths.nix");
+const UNIT_RECORD: &str = include_str!("../../fleet-deploy/src/sh/unit-record.sh");
 
 /// Containers of a fixture host: (name, the names it depends on).
 pub type Containers<'a> = &'a [(&'a str, &'a [&'a str])];
@@ -89,6 +90,7 @@ impl Fixture {
         write("switch-units.sh", SWITCH_UNITS)?;
         write("nix/mk-container.nix", MK_CONTAINER)?;
         write("nix/paths.nix", PATHS)?;
+        write("crates/fleet-deploy/src/sh/unit-record.sh", UNIT_RECORD)?;
         let fixture = Fixture {
             dir: dir.to_path_buf(),
             hosts: hosts
