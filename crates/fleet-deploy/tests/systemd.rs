@@ -197,3 +197,37 @@ fn switch_host_out_of_band(bed: &Bed) -> String {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     system
 }
+
+/// The light stand-ins (`fixture/systemctl`, `systemd-run`) against real
+/// systemd: the same deploys on both testbeds activate the same nodes the
+/// same way: a first deploy (starts), a new container system (a reload:
+/// `test`), a changed container unit (a restart, which the real unit's
+/// stand-in init records as a start). Independent nodes activate at once, so
+/// each deploy's activations are compared as a sorted list; graph order is
+/// the other tests' concern.
+#[test]
+fn the_light_stand_ins_activate_as_real_systemd_does() {
+    let scenario = |mut bed: Bed| {
+        let mut steps = Vec::new();
+        let mut deploy = |bed: &Bed| {
+            let (summary, _) = bed.deploy(&[]);
+            let before: usize =
+                steps.iter().map(|(_, actions): &(Vec<String>, Vec<String>)| actions.len()).sum();
+            let mut actions: Vec<String> = bed.testbed.activations().unwrap()[before..]
+                .iter()
+                .map(|r| format!("{} {}", r.node, if r.action == "restart" { "start" } else { &r.action }))
+                .collect();
+            actions.sort();
+            steps.push((outcomes(&summary), actions));
+        };
+        deploy(&bed);
+        bed.fixture.set_version("nannuo-bot", "2-stand-ins").unwrap();
+        deploy(&bed);
+        bed.fixture.set_unit_revision("test-container", 2).unwrap();
+        deploy(&bed);
+        steps
+    };
+    let light = scenario(Bed::new("stand_ins_light"));
+    let real = scenario(Bed::new_systemd("stand_ins_systemd"));
+    assert_eq!(light, real);
+}
