@@ -231,3 +231,34 @@ fn the_light_stand_ins_activate_as_real_systemd_does() {
     let real = scenario(Bed::new_systemd("stand_ins_systemd"));
     assert_eq!(light, real);
 }
+
+/// Item 2 of issue 21, for a container: the timeout kills the `systemctl
+/// reload` client, and the reload job (the container's switch) would go on;
+/// cancelling the job would not end it either. The container is stopped,
+/// then started again on its old system.
+#[test]
+fn a_container_switch_past_its_timeout_is_stopped_before_the_rollback() {
+    let mut bed = Bed::new_systemd("systemd_container_switch_timeout");
+    bed.deploy(&[]);
+    let before = bed.testbed.activations().unwrap().len();
+    bed.fixture.set_version("test-container", "2-systemd_container_switch_timeout").unwrap();
+    bed.fixture.set_switch_seconds("test-container", 120).unwrap();
+    bed.switch_timeout = Some(Duration::from_secs(3));
+
+    let (summary, _) = bed.deploy(&["test-container"]);
+    assert_eq!(outcomes(&summary), ["test-container=rolled back"], "{summary:#?}");
+    let report = &summary.nodes[0];
+    let records = bed.testbed.activations().unwrap().split_off(before);
+    let switched: Vec<(&str, Option<&String>)> =
+        records.iter().map(|r| (r.action.as_str(), Some(&r.path))).collect();
+    assert_eq!(switched, [("test", report.new.as_ref()), ("start", report.old.as_ref())], "{records:?}");
+    let state = bed
+        .testbed
+        .in_target(&["systemctl", "show", "--property=ActiveState,ControlPID", "container@test-container"])
+        .unwrap();
+    let state = String::from_utf8_lossy(&state.stdout).into_owned();
+    assert!(
+        state.contains("ActiveState=active") && state.contains("ControlPID=0"),
+        "no reload left: {state}"
+    );
+}
