@@ -27,8 +27,7 @@ fn adding_containers_to_the_host_does_not_roll_it_back() {
         outcomes(&summary),
         ["vps-arm=activated", "bgs-backend=activated", "test-container=activated", "nannuo-bot=activated"]
     );
-    let records = bed.testbed.activations().unwrap();
-    let actions: Vec<String> = records.iter().map(|r| format!("{} {}", r.node, r.action)).collect();
+    let actions = bed.actions_since(0);
     assert_eq!(actions[0], format!("{FIXTURE_HOST} switch"), "{actions:?}");
     assert_eq!(
         actions.len(),
@@ -97,8 +96,7 @@ fn restarting_a_container_does_not_restart_the_containers_that_depend_on_it() {
         outcomes(&summary),
         ["vps-arm=activated", "bgs-backend=restarted", "test-container=unchanged", "nannuo-bot=unchanged"]
     );
-    let records = bed.testbed.activations().unwrap().split_off(before);
-    let actions: Vec<String> = records.iter().map(|r| format!("{} {}", r.node, r.action)).collect();
+    let actions = bed.actions_since(before);
     assert_eq!(actions, ["vps-arm switch", "bgs-backend start"], "nothing else was restarted");
     assert_eq!(main_pid(&bed, "nannuo-bot"), nannuo_before, "nannuo-bot kept running");
 }
@@ -138,8 +136,7 @@ fn a_drop_in_added_since_a_container_started_restarts_it_at_the_next_host_switch
         outcomes(&summary),
         ["vps-arm=activated", "bgs-backend=restarted", "test-container=unchanged", "nannuo-bot=unchanged"]
     );
-    let records = bed.testbed.activations().unwrap().split_off(before);
-    let actions: Vec<String> = records.iter().map(|r| format!("{} {}", r.node, r.action)).collect();
+    let actions = bed.actions_since(before);
     assert_eq!(actions, ["vps-arm switch", "bgs-backend start"]);
 }
 
@@ -161,8 +158,7 @@ fn after_an_out_of_band_host_switch_a_container_on_its_earlier_unit_is_restarted
         outcomes(&summary),
         ["vps-arm=unchanged", "bgs-backend=restarted", "test-container=unchanged", "nannuo-bot=unchanged"]
     );
-    let records = bed.testbed.activations().unwrap().split_off(before);
-    let actions: Vec<String> = records.iter().map(|r| format!("{} {}", r.node, r.action)).collect();
+    let actions = bed.actions_since(before);
     assert_eq!(actions, ["bgs-backend start"]);
 }
 
@@ -261,4 +257,23 @@ fn a_container_switch_past_its_timeout_is_stopped_before_the_rollback() {
         state.contains("ActiveState=active") && state.contains("ControlPID=0"),
         "no reload left: {state}"
     );
+}
+
+/// Item 4 of issue 21: a change of only `ExecReload` needs no restart (the
+/// next reload reads the loaded unit) and, with `X-RestartIfChanged=false`,
+/// switch-to-configuration-ng skips the unit: the container keeps running,
+/// neither reloaded nor restarted.
+#[test]
+fn a_change_of_only_exec_reload_neither_reloads_nor_restarts_the_container() {
+    let mut bed = Bed::new_systemd("systemd_exec_reload");
+    bed.deploy(&[]);
+    let before = bed.testbed.activations().unwrap().len();
+    bed.fixture.set_reload_revision("bgs-backend", 2).unwrap();
+
+    let (summary, _) = bed.deploy(&[]);
+    assert_eq!(
+        outcomes(&summary),
+        ["vps-arm=activated", "bgs-backend=unchanged", "test-container=unchanged", "nannuo-bot=unchanged"]
+    );
+    assert_eq!(bed.actions_since(before), ["vps-arm switch"]);
 }

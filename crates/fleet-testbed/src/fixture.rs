@@ -234,6 +234,12 @@ impl Fixture {
         self.set(container, "unitRevision", json!(revision))
     }
 
+    /// Changes only the `ExecReload` of a container's host-side unit to
+    /// `revision` (the fixture's units on the systemd testbed).
+    pub fn set_reload_revision(&mut self, container: &str, revision: u32) -> Result<(), TestbedError> {
+        self.set(container, "reloadRevision", json!(revision))
+    }
+
     /// Makes a node's build wait until `file` exists (at most 60 s, then it
     /// fails), so that a test decides when it ends.
     pub fn gate_build(&mut self, node: &str, file: &Utf8Path) -> Result<(), TestbedError> {

@@ -17,7 +17,7 @@ unit_record() {
     "$2/nixos-containers/$1.conf"; do
     if [ -e "$file" ]; then
       printf '%s\n' "${file##*/}"
-      cat "$file"
+      grep -v '^ExecReload=' "$file" || true
     fi
   done | sha256sum | cut -d ' ' -f 1
 }

@@ -88,6 +88,12 @@ impl Bed {
         self.testbed.activations().unwrap().into_iter().map(|r| r.node).collect()
     }
 
+    /// Each activation after the first `before`, as `NODE ACTION`.
+    pub fn actions_since(&self, before: usize) -> Vec<String> {
+        let records = self.testbed.activations().unwrap().split_off(before);
+        records.iter().map(|r| format!("{} {}", r.node, r.action)).collect()
+    }
+
     /// The profile of `node` on the target, as a store path.
     pub fn profile_of(&self, node: &str) -> Option<String> {
         let profile = if node == FIXTURE_HOST { HOST_PROFILE.to_string() } else { container_profile(node) };
