@@ -13,6 +13,7 @@
   hostNode,
 }:
 let
+  paths = import ./paths.nix;
   unit = dep: "container@${dep}.service";
 in
 {
@@ -37,14 +38,39 @@ in
     # The module copies this into the unit; set on the unit itself it would
     # conflict with that definition.
     restartIfChanged = false;
+
+    # nixos-containers' default is "1min", and a container's reload (its
+    # `switch-to-configuration test`) runs under the unit's start timeout:
+    # systemd would kill a longer switch that the activation job allows
+    # (240 s, `--switch-timeout`). The job bounds every switch and cancels
+    # the reload when its time is up, so the unit adds no bound of its own.
+    timeoutStartSec = "infinity";
   };
 
-  # Boot order follows the graph, as the orchestrator's activation waves do:
-  # a container starts only after the containers it depends on are up
-  # (container@ units are Type=notify, so "up" means the inner systemd is
-  # ready), and does not start if one of them failed.
   systemd.services."container@${name}" = {
-    requires = map unit node.dependsOn;
+    # Boot order follows the graph, as the orchestrator's activation waves
+    # do: a container starts after the containers it depends on are up
+    # (container@ units are Type=notify, so "up" means the inner systemd is
+    # ready). `wants`, not `requires`: with Requires= a restart or stop of a
+    # dependency restarts or stops this one too (systemd.unit(5)), unchecked
+    # and out of the orchestrator's order; it restarts and checks each
+    # container itself.
+    wants = map unit node.dependsOn;
     after = map unit node.dependsOn;
+    # A host switch starts machines.target, which wants every autoStart
+    # container; a new container's profile is set only after the host's
+    # switch, so its start would fail and fail the switch (exit 4). A start
+    # skipped by a condition is no failure; the orchestrator starts it once
+    # the profile is there.
+    unitConfig.ConditionPathExists = "${paths.containerProfiles}/${name}/system";
+    # What the unit started with, for the orchestrator to compare with the
+    # host system after a switch, its own or one made without it (nh,
+    # nixos-rebuild): a container still on an earlier unit is restarted.
+    # The record's definition is shared with the orchestrator's units.sh.
+    postStart = ''
+      ${builtins.readFile ../crates/fleet-deploy/src/sh/unit-record.sh}
+      mkdir -p /run/fleet/units
+      unit_record ${name} /etc >/run/fleet/units/${name}
+    '';
   };
 }

@@ -56,7 +56,7 @@ for i in "${!nodes[@]}"; do
     script+="if [ \"\$(readlink -f /nix/var/nix/profiles/system)\" != $path ]; then
   nix-env -p /nix/var/nix/profiles/system --set $path
   systemd-run --collect --no-ask-password --pipe --quiet --service-type=exec \\
-    --unit=lower-bound-deploy-\$\$ $path/bin/switch-to-configuration switch
+    --unit=lower-bound-deploy-\$\$ --property=RuntimeMaxSec=250 $path/bin/switch-to-configuration switch
 fi
 "
   else

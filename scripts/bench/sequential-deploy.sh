@@ -47,7 +47,7 @@ for node in "${nodes[@]}"; do
       set -e
       nix-env -p /nix/var/nix/profiles/system --set $path
       systemd-run --collect --no-ask-password --pipe --quiet --service-type=exec \
-        --unit=sequential-deploy-\$\$ $path/bin/switch-to-configuration switch"
+        --unit=sequential-deploy-\$\$ --property=RuntimeMaxSec=250 $path/bin/switch-to-configuration switch"
   else
     # shellcheck disable=SC2029
     ssh "${ssh_args[@]}" "$destination" "

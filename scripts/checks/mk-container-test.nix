@@ -61,9 +61,18 @@ let
       (case "${name}: restartIfChanged is set through containers.${name}, not on the unit" (
         !(unit ? restartIfChanged)
       ) "nixos-containers defines the unit's restartIfChanged from the container's; a second definition conflicts")
-      (case "${name}: starts after and requires what it depends on" (
-        unit.after == depUnits && unit.requires == depUnits
-      ) (show unit))
+      (case "${name}: starts after and wants what it depends on, without requires" (
+        unit.after == depUnits && unit.wants == depUnits && !(unit ? requires)
+      ) "Requires= restarts and stops it with a dependency, unchecked: ${show unit}")
+      (case "${name}: its start is skipped while its profile has no system" (
+        unit.unitConfig.ConditionPathExists == "/nix/var/nix/profiles/per-container/${name}/system"
+      ) "a host switch starts machines.target before the profile is set: ${show unit}")
+      (case "${name}: its start records the unit it started with" (
+        builtins.match ".*unit_record ${name} /etc >/run/fleet/units/${name}.*" unit.postStart != null
+      ) "units.sh compares that record with the host system after a switch: ${show unit}")
+      (case "${name}: no start timeout of its own (the activation job bounds a switch)" (
+        c.timeoutStartSec == "infinity"
+      ) "nixos-containers' default 1min kills a container switch the job allows: ${show c}")
       (case "${name}: no container config evaluated on the host" (
         !(c ? config)
       ) "containers.${name}.config would rebuild the container with every host switch")

@@ -5,7 +5,9 @@ use std::io::IsTerminal;
 
 use std::time::Duration;
 
-use fleet_deploy::{ConfigError, Goal, Kinds, Mode, Outcome, Plan, Summary, DEFAULT_CONFIRM};
+use fleet_deploy::{
+    ConfigError, Goal, Kinds, Mode, Outcome, Plan, Summary, DEFAULT_CONFIRM, DEFAULT_SWITCH_SECONDS,
+};
 use fleet_graph::GraphError;
 use fleet_nix::{EvalSettings, Nix, Target};
 
@@ -38,6 +40,8 @@ pub(crate) struct Request {
     substitute_on_destination: bool,
     containers: Vec<String>,
     confirm: Option<Duration>,
+    /// `--switch-timeout`; `None`: the plan's default.
+    switch_timeout: Option<Duration>,
     target: Option<Target>,
     ssh_options: Vec<String>,
     jobs: usize,
@@ -71,17 +75,8 @@ impl Request {
             ));
         }
         let no_confirm = no_magic_rollback(args);
-        let confirm = match args.value("--confirm-timeout")? {
-            None => DEFAULT_CONFIRM,
-            Some(text) => match text.parse::<u64>() {
-                Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
-                _ => {
-                    return Err(CliError::Usage(format!(
-                        "--confirm-timeout takes a positive number of seconds, not `{text}`"
-                    )))
-                }
-            },
-        };
+        let confirm = seconds(args, "--confirm-timeout")?.unwrap_or(DEFAULT_CONFIRM);
+        let switch_timeout = seconds(args, "--switch-timeout")?;
         let confirm = (!no_confirm).then_some(confirm);
         let target =
             args.value("--target")?.map(|t| Target::parse(&t)).transpose().map_err(CliError::Usage)?;
@@ -117,6 +112,7 @@ impl Request {
             substitute_on_destination,
             containers,
             confirm,
+            switch_timeout,
             target,
             ssh_options,
             jobs,
@@ -183,6 +179,7 @@ impl Request {
             .map_err(plan_failure)?
             .with_jobs(self.jobs)
             .with_confirm_timeout(self.confirm)
+            .with_switch_timeout(self.switch_timeout.unwrap_or(Duration::from_secs(DEFAULT_SWITCH_SECONDS)))
             .with_build_on_target(self.build_on_target)
             .with_build_logs(self.build_logs)
             .with_evaluation(self.evaluation.clone())
@@ -236,6 +233,18 @@ fn no_magic_rollback(args: &mut Args) -> bool {
 
 /// The nix driver for a run, with the arguments given after `--` passed to
 /// the flake's evaluation and to every build.
+/// The value of a timeout option (`--confirm-timeout`, `--switch-timeout`):
+/// a positive number of seconds, if given.
+fn seconds(args: &mut Args, option: &str) -> Result<Option<Duration>, CliError> {
+    match args.value(option)? {
+        None => Ok(None),
+        Some(text) => match text.parse::<u64>() {
+            Ok(seconds) if seconds > 0 => Ok(Some(Duration::from_secs(seconds))),
+            _ => Err(CliError::Usage(format!("{option} takes a positive number of seconds, not `{text}`"))),
+        },
+    }
+}
+
 pub(crate) fn nix_with_args(nix_args: &[String]) -> Nix {
     Nix::new().with_eval_args(nix_args.iter().cloned())
 }

@@ -198,7 +198,11 @@ fn normalize(line: &str, replace: &[(&str, &str)]) -> String {
         line = line.replace(value, name);
     }
     line.split(' ')
-        .map(|word| if word.starts_with("--unit=") { "--unit=UNIT" } else { word })
+        .map(|word| match word {
+            _ if word.starts_with("--unit=") => "--unit=UNIT",
+            _ if word.starts_with("--property=RuntimeMaxSec=") => "--property=RuntimeMaxSec=SECONDS",
+            _ => word,
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

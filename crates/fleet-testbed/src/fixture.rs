@@ -23,6 +23,14 @@ pub const FIXTURE_CONTAINERS: &[(&str, &[&str])] =
 const FLAKE: &str = include_str!("fixture/flake.nix");
 const PACKAGE_BUILDER: &str = include_str!("fixture/package.sh");
 pub(crate) const TOPLEVEL_BUILDER: &str = include_str!("fixture/toplevel.sh");
+const CONTAINER_UNIT: &str = include_str!("fixture/container-unit.nix");
+const CONTAINER_START: &str = include_str!("fixture/container-start.sh");
+const SWITCH_UNITS: &str = include_str!("fixture/switch-units.sh");
+/// The repository's mkContainer, so that the fixture host's container units
+/// are what the real host's are made from.
+const MK_CONTAINER: &str = include_str!("../../../nix/mk-container.nix");
+const PATHS: &str = include_str!("../../../nix/paths.nix");
+const UNIT_RECORD: &str = include_str!("../../fleet-deploy/src/sh/unit-record.sh");
 
 /// Containers of a fixture host: (name, the names it depends on).
 pub type Containers<'a> = &'a [(&'a str, &'a [&'a str])];
@@ -77,6 +85,12 @@ impl Fixture {
         write("flake.nix", FLAKE)?;
         write("package.sh", PACKAGE_BUILDER)?;
         write("toplevel.sh", TOPLEVEL_BUILDER)?;
+        write("container-unit.nix", CONTAINER_UNIT)?;
+        write("container-start.sh", CONTAINER_START)?;
+        write("switch-units.sh", SWITCH_UNITS)?;
+        write("nix/mk-container.nix", MK_CONTAINER)?;
+        write("nix/paths.nix", PATHS)?;
+        write("crates/fleet-deploy/src/sh/unit-record.sh", UNIT_RECORD)?;
         let fixture = Fixture {
             dir: dir.to_path_buf(),
             hosts: hosts
@@ -224,6 +238,12 @@ impl Fixture {
     /// a changed bind mount does; its own system stays as it is.
     pub fn set_unit_revision(&mut self, container: &str, revision: u32) -> Result<(), TestbedError> {
         self.set(container, "unitRevision", json!(revision))
+    }
+
+    /// Changes only the `ExecReload` of a container's host-side unit to
+    /// `revision` (the fixture's units on the systemd testbed).
+    pub fn set_reload_revision(&mut self, container: &str, revision: u32) -> Result<(), TestbedError> {
+        self.set(container, "reloadRevision", json!(revision))
     }
 
     /// Makes a node's build wait until `file` exists (at most 60 s, then it

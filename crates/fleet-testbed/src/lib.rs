@@ -21,6 +21,7 @@ mod procfs;
 mod sshd;
 mod stall;
 mod stand_in;
+mod systemd;
 mod testbed;
 mod wait;
 
@@ -29,7 +30,7 @@ pub use error::TestbedError;
 pub use fixture::{Containers, Fixture, EVAL_COST_ONE_SECOND, FIXTURE_CONTAINERS, FIXTURE_HOST};
 pub use netns::NETNS_PROGRAMS;
 pub use nix_config::{hermetic, nix_env, NIX_CONF, NIX_CONF_DIR, NIX_CONF_FILE};
-pub use prerequisites::{ensure_programs, Missing, TESTBED_PROGRAMS};
+pub use prerequisites::{ensure_programs, Missing, SYSTEMD_PROGRAMS, TESTBED_PROGRAMS};
 pub use procfs::{descendants, status_kib};
 pub use stand_in::stand_in_nixpkgs;
 pub use testbed::{ActivationRecord, Testbed};

@@ -18,6 +18,16 @@ pub const TESTBED_PROGRAMS: &[(&str, &str)] = &[
     ("sqlite3", "sqlite3"),
 ];
 
+/// Programs the systemd testbed needs beyond [`crate::TESTBED_PROGRAMS`], with
+/// their Debian packages.
+pub const SYSTEMD_PROGRAMS: &[(&str, &str)] = &[
+    ("systemd-nspawn", "systemd-container"),
+    ("systemd", "systemd"),
+    ("nsenter", "util-linux"),
+    // The container units' stand-in tells systemd it is ready with it.
+    ("python3", "python3"),
+];
+
 /// Programs that are missing, with the packages to install.
 #[derive(Debug)]
 pub struct Missing {

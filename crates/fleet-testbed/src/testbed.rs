@@ -23,8 +23,11 @@ pub struct Testbed {
     pub(crate) port: u16,
     /// The network namespace sshd runs in, if any (see [`Testbed::start_partitionable`]).
     pub(crate) netns: Option<Netns>,
-    /// The listening sshd; `None` while stopped by [`Testbed::stop_sshd`].
+    /// The listening sshd; `None` while stopped by [`Testbed::stop_sshd`],
+    /// and on a testbed whose init is real systemd (its sshd is a unit there).
     pub(crate) sshd: Mutex<Option<Child>>,
+    /// The systemd that is the target's init, for [`Testbed::start_systemd`].
+    pub(crate) init: Option<crate::systemd::Init>,
 }
 
 /// One line of the activation log: which node's system did what.
@@ -57,31 +60,12 @@ impl Testbed {
     }
 
     fn start_in(dir: &Utf8Path, partitionable: bool) -> Result<Testbed, TestbedError> {
-        ensure_programs(TESTBED_PROGRAMS, true, &mut |line| eprintln!("testbed: {line}"))
-            .map_err(|e| TestbedError::new("find the testbed's programs", e))?;
-        if dir.exists() {
-            fs::remove_dir_all(dir).map_err(|e| TestbedError::new(format!("clear {dir}"), e))?;
-        }
-        for sub in ["nix", "bin", "ssh", "etc/nix", "faults", "running"] {
-            mkdir(&dir.join(sub))?;
-        }
-        mkdir(Utf8Path::new("/run/sshd"))?;
-        mkdir(Utf8Path::new("/nix"))?;
-        keygen(&dir.join("ssh/host_key"))?;
-        keygen(&dir.join("ssh/id_ed25519"))?;
-        copy(&dir.join("ssh/id_ed25519.pub"), &dir.join("ssh/authorized_keys"))?;
-        write(&dir.join("etc/nix/nix.conf"), crate::NIX_CONF, false)?;
-        write(&dir.join("bin/systemctl"), SYSTEMCTL, true)?;
-        write(&dir.join("bin/systemd-run"), SYSTEMD_RUN, true)?;
-        write(&dir.join("bin/nixos-container"), NIXOS_CONTAINER, true)?;
-        write(&dir.join("activation.log"), "", false)?;
-
+        prepare(dir, true)?;
         let port = free_port()?;
         let netns = if partitionable { Some(Netns::create(port)?) } else { None };
         let listen = netns.as_ref().map_or("127.0.0.1".to_string(), |n| n.inside.clone());
         write(&dir.join("sshd_config"), &sshd_config(dir, &listen, port), false)?;
-        let testbed = Testbed { dir: dir.to_path_buf(), port, netns, sshd: Mutex::new(None) };
-        testbed.hide_nix(false)?;
+        let testbed = Testbed { dir: dir.to_path_buf(), port, netns, sshd: Mutex::new(None), init: None };
         testbed.start_sshd()?;
         Ok(testbed)
     }
@@ -228,30 +212,65 @@ impl Testbed {
     /// Hides `nix` from the target's PATH (or shows it again), as on a machine
     /// without Nix.
     pub fn hide_nix(&self, hide: bool) -> Result<(), TestbedError> {
-        let usr_bin = self.dir.join("usr-bin");
-        let _ = fs::remove_file(&usr_bin);
-        let _ = fs::remove_dir_all(&usr_bin);
-        if !hide {
-            return std::os::unix::fs::symlink("/usr/bin", &usr_bin)
-                .map_err(|e| TestbedError::new(format!("link {usr_bin}"), e));
-        }
-        mkdir(&usr_bin)?;
-        let entries = fs::read_dir("/usr/bin").map_err(|e| TestbedError::new("list /usr/bin", e))?;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.starts_with("nix") {
-                std::os::unix::fs::symlink(entry.path(), usr_bin.join(&name))
-                    .map_err(|e| TestbedError::new(format!("link {name}"), e))?;
-            }
-        }
-        Ok(())
+        link_usr_bin(&self.dir, hide)
     }
+}
+
+/// Links `dir/usr-bin`, which the target's PATH holds, to `/usr/bin`, or, with
+/// `hide`, to a copy of it without `nix*`.
+fn link_usr_bin(dir: &Utf8Path, hide: bool) -> Result<(), TestbedError> {
+    let usr_bin = dir.join("usr-bin");
+    let _ = fs::remove_file(&usr_bin);
+    let _ = fs::remove_dir_all(&usr_bin);
+    if !hide {
+        return std::os::unix::fs::symlink("/usr/bin", &usr_bin)
+            .map_err(|e| TestbedError::new(format!("link {usr_bin}"), e));
+    }
+    mkdir(&usr_bin)?;
+    let entries = fs::read_dir("/usr/bin").map_err(|e| TestbedError::new("list /usr/bin", e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("nix") {
+            std::os::unix::fs::symlink(entry.path(), usr_bin.join(&name))
+                .map_err(|e| TestbedError::new(format!("link {name}"), e))?;
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Testbed {
     fn drop(&mut self) {
         self.stop_sshd();
+        self.stop_init();
     }
+}
+
+/// Empties `dir` and writes what every testbed target has there: keys,
+/// nix.conf, the stand-ins (those of the init system only if `init_stand_ins`)
+/// and an empty activation log.
+pub(crate) fn prepare(dir: &Utf8Path, init_stand_ins: bool) -> Result<(), TestbedError> {
+    ensure_programs(TESTBED_PROGRAMS, true, &mut |line| eprintln!("testbed: {line}"))
+        .map_err(|e| TestbedError::new("find the testbed's programs", e))?;
+    if dir.exists() {
+        fs::remove_dir_all(dir).map_err(|e| TestbedError::new(format!("clear {dir}"), e))?;
+    }
+    for sub in ["nix", "bin", "ssh", "etc/nix", "faults", "running"] {
+        mkdir(&dir.join(sub))?;
+    }
+    mkdir(Utf8Path::new("/run/sshd"))?;
+    mkdir(Utf8Path::new("/nix"))?;
+    keygen(&dir.join("ssh/host_key"))?;
+    keygen(&dir.join("ssh/id_ed25519"))?;
+    copy(&dir.join("ssh/id_ed25519.pub"), &dir.join("ssh/authorized_keys"))?;
+    write(&dir.join("etc/nix/nix.conf"), crate::NIX_CONF, false)?;
+    // With a real init only nixos-container is stood in for.
+    if init_stand_ins {
+        write(&dir.join("bin/systemctl"), SYSTEMCTL, true)?;
+        write(&dir.join("bin/systemd-run"), SYSTEMD_RUN, true)?;
+    }
+    write(&dir.join("bin/nixos-container"), NIXOS_CONTAINER, true)?;
+    write(&dir.join("activation.log"), "", false)?;
+    link_usr_bin(dir, false)
 }
 
 pub(crate) fn mkdir(path: &Utf8Path) -> Result<(), TestbedError> {

@@ -131,6 +131,12 @@ pub(super) static NO_CONTAINERS: OptSpec = opt(
     None,
     "Only the selected hosts themselves, none of their containers (e.g. --host vps-arm --no-containers)",
 );
+pub(super) static SWITCH_TIMEOUT: OptSpec = opt(
+    "--switch-timeout",
+    Some("SECS"),
+    "How long one node's switch may run on the target before it is stopped and the node rolled \
+     back (default: 240)",
+);
 pub(super) static BUILD_ON_TARGET: OptSpec = opt(
     "--build-on-target",
     None,

@@ -17,7 +17,7 @@ use crate::{Event, Goal, NodeError, Outcome, Sink, Stage};
 
 /// `$1` old system, `$2` new system, then container names: prints those whose
 /// unit or `.conf` differs between the two.
-const UNITS: &str = include_str!("../sh/units.sh");
+const UNITS: &str = concat!(include_str!("../sh/unit-record.sh"), include_str!("../sh/units.sh"));
 
 impl Plan<'_> {
     /// Runs the activation job that moves `node` to `new` on `target` (with

@@ -12,9 +12,14 @@
 #                 start boots the profile's system, not SYSTEM
 #   dry-activate  run SYSTEM's `switch-to-configuration dry-activate` inside the
 #                 running container; when it is stopped, say what a start would boot
-# `GOAL NODE SYSTEM`, `restart NODE SYSTEM`, `retire NODE` (stop it), or
-# `running NODE`: nothing, since what a container runs is its root's to say
-# (the job goes by its profile).
+#   stop          after the job's timeout: stop `container@NODE`, which ends
+#                 its reload or start job and every process of it (cancelling
+#                 the job would leave the reload's `switch-to-configuration`
+#                 running); the rollback then starts it on the old system
+#   running       nothing: what a container runs is its root's to say (the
+#                 job goes by its profile)
+# `GOAL NODE SYSTEM [SECONDS]`, `restart NODE SYSTEM`, `stop NODE`,
+# `retire NODE` (stop it), or `running NODE`.
 set -u
 unit=container@$2
 case $1 in
@@ -36,6 +41,10 @@ case $1 in
     else
       echo "$unit is not running: a start would boot $3"
     fi
+    ;;
+  stop)
+    systemctl stop "$unit"
+    ! systemctl is-active --quiet "$unit"
     ;;
   retire) exec systemctl stop "$unit" ;;
   running) ;;

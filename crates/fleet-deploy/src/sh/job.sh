@@ -136,11 +136,23 @@ fi
 say started
 
 # Runs the kind's script for this job's verb with system $1, killed at the
-# timeout. The node's lock is not the kind's to keep.
+# timeout. The node's lock is not the kind's to keep. The timeout kills only
+# the kind's client (`systemd-run`, `systemctl reload`): what it started
+# belongs to the init system and would go on, so the kind stops it, and
+# nothing else (a rollback) runs before it has stopped; if it cannot be
+# stopped, the job ends without a rollback.
 switch_to() {
-  timeout -k 10 "$switch_timeout" sh "$kind" "$verb" "$name" "$1" 8>&-
+  timeout -k 10 "$switch_timeout" sh "$kind" "$verb" "$name" "$1" "$switch_timeout" 8>&-
   code=$?
-  [ "$code" = 124 ] && log "$goal of $1 did not finish within ${switch_timeout}s; it was stopped"
+  if [ "$code" = 124 ] || [ "$code" = 137 ]; then
+    if sh "$kind" stop "$name" 8>&-; then
+      log "$goal of $1 did not finish within ${switch_timeout}s; it was stopped"
+    else
+      log "$goal of $1 did not finish within ${switch_timeout}s, and it could not be stopped"
+      say "failed: $goal of $1 did not finish within ${switch_timeout}s and could not be stopped; nothing was rolled back, see $jobs/$name.log"
+      exit "$EXIT_FAILED"
+    fi
+  fi
   return "$code"
 }
 

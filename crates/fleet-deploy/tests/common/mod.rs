@@ -22,18 +22,29 @@ pub fn container_profile(name: &str) -> String {
 pub struct Bed {
     pub testbed: Testbed,
     pub fixture: Fixture,
+    /// The plan's switch timeout (`--switch-timeout`); `None`: its default.
+    pub switch_timeout: Option<Duration>,
 }
 
 impl Bed {
     pub fn new(test: &str) -> Bed {
+        Bed::with(test, Testbed::start)
+    }
+
+    /// A testbed whose init is real systemd ([`Testbed::start_systemd`]).
+    pub fn new_systemd(test: &str) -> Bed {
+        Bed::with(test, Testbed::start_systemd)
+    }
+
+    fn with(test: &str, start: fn(&camino::Utf8Path) -> Result<Testbed, fleet_testbed::TestbedError>) -> Bed {
         let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deploy").join(test);
-        let testbed = Testbed::start(&dir.join("target")).unwrap();
+        let testbed = start(&dir.join("target")).unwrap();
         let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
         // A version unique to this test keeps its store paths apart from other tests'.
         for node in all_nodes() {
             fixture.set_version(node, &format!("1-{test}")).unwrap();
         }
-        Bed { testbed, fixture }
+        Bed { testbed, fixture, switch_timeout: None }
     }
 
     pub fn fleet(&self) -> Fleet {
@@ -65,12 +76,22 @@ impl Bed {
         let plan = Plan::new(&fleet, &kinds, &[], &containers, &self.fixture.flake_ref())
             .unwrap()
             .with_confirm_timeout(confirm);
+        let plan = match self.switch_timeout {
+            Some(timeout) => plan.with_switch_timeout(timeout),
+            None => plan,
+        };
         let targets: BTreeMap<String, Target> = plan.targets(Some(target)).unwrap().into_iter().collect();
         plan.run(&Testbed::nix(), mode, &targets, sink)
     }
 
     pub fn activation_order(&self) -> Vec<String> {
         self.testbed.activations().unwrap().into_iter().map(|r| r.node).collect()
+    }
+
+    /// Each activation after the first `before`, as `NODE ACTION`.
+    pub fn actions_since(&self, before: usize) -> Vec<String> {
+        let records = self.testbed.activations().unwrap().split_off(before);
+        records.iter().map(|r| format!("{} {}", r.node, r.action)).collect()
     }
 
     /// The profile of `node` on the target, as a store path.

@@ -10,7 +10,7 @@ use fleet_nix::Target;
 use super::state::{HostStep, Step};
 use super::{Finale, Message, Run, ACTIVATIONS_PER_HOST};
 use crate::job::Verb;
-use crate::{Outcome, Stage};
+use crate::{Goal, Outcome, Plan, Stage};
 
 impl<'p, 'a> Run<'p, 'a>
 where
@@ -163,7 +163,22 @@ where
                         continue;
                     }
                     if node.is_current() && !node.restart {
-                        self.finish(i, Outcome::Unchanged);
+                        let containers = containers_on(plan, name);
+                        match (&node.new, host.lock.is_some()) {
+                            // A switch made without the run (`nh os switch`,
+                            // `nixos-rebuild`) may have left containers on an
+                            // earlier unit: what they started with says which.
+                            (Some(current), true) if plan.goal == Goal::Switch && !containers.is_empty() => {
+                                let (current, target) = (current.clone(), host.target);
+                                self.hold(i);
+                                self.spawn(scope, tx, move |_| {
+                                    let restarts =
+                                        plan.changed_units(target, &current, &current, &containers);
+                                    Some(Message::Activated(i, Outcome::Unchanged, restarts))
+                                });
+                            }
+                            _ => self.finish(i, Outcome::Unchanged),
+                        }
                         continue;
                     }
                     if host.busy >= plan.jobs.min(ACTIVATIONS_PER_HOST) {
@@ -175,13 +190,7 @@ where
                     let generation = self.nodes[i].switch_generation;
                     let new = new.expect("ready nodes have a system");
                     let lock = Arc::clone(host.lock.as_ref().expect("a host that activates is locked"));
-                    let containers: Vec<&'a str> = plan
-                        .fleet
-                        .nodes()
-                        .iter()
-                        .filter(|n| n.host.as_deref() == Some(name))
-                        .map(|n| n.name.as_str())
-                        .collect();
+                    let containers = containers_on(plan, name);
                     self.begin(i, Stage::Activate);
                     self.spawn(scope, tx, move |_| {
                         let expect = old.as_deref();
@@ -205,4 +214,9 @@ where
             }
         }
     }
+}
+
+/// The containers placed on host `name` (none when it is not a host).
+fn containers_on<'a>(plan: &'a Plan<'a>, name: &str) -> Vec<&'a str> {
+    plan.fleet.nodes().iter().filter(|n| n.host.as_deref() == Some(name)).map(|n| n.name.as_str()).collect()
 }

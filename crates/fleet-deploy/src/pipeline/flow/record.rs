@@ -178,9 +178,15 @@ where
 
     /// Starts node `i`'s last stage, which takes one of its host's slots.
     pub(super) fn begin(&mut self, i: usize, stage: Stage) {
+        self.hold(i);
+        self.say_stage(i, stage);
+    }
+
+    /// Node `i` is busy on its host, in no stage of its own (an unchanged
+    /// host whose containers' units are being compared).
+    pub(super) fn hold(&mut self, i: usize) {
         self.nodes[i].step = Step::Finishing;
         self.hosts.get_mut(self.nodes[i].host).expect("every involved host has a state").busy += 1;
-        self.say_stage(i, stage);
     }
 
     /// What a deploy would do to node `i`.
