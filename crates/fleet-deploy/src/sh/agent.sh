@@ -138,8 +138,9 @@ find "$bin" -type f -mtime +1 -delete 2>/dev/null
 
 # One file per watched node, holding the last status reported: each tick
 # reads only the jobs not yet finished.
+# Those of agents that were killed go too: this one holds the lock now.
 watching=$state/watch-$epoch
-rm -rf "$watching"
+rm -rf "$state"/watch-*
 mkdir -p "$watching"
 
 # Reports the jobs being watched, and ends the agent when its lease ran out
