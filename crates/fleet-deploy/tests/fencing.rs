@@ -17,18 +17,6 @@ use fleet_deploy::{DeployLock, Event, Mode, Outcome, Sink, Stage, STATE_DIR};
 use fleet_nix::RemoteScript;
 use fleet_testbed::{wait_until, Testbed};
 
-/// A path under the target's state dir, as this machine sees it.
-fn state(testbed: &Testbed, path: &str) -> Utf8PathBuf {
-    testbed.dir().join(format!("nix{}/{path}", STATE_DIR.trim_start_matches("/nix")))
-}
-
-/// The target's lease record: epoch, run, the agent's process group, expiry,
-/// boot id, the epoch the run holds it since, holder.
-fn lease(testbed: &Testbed) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(state(testbed, "deploy.lease")).ok()?;
-    Some(text.split_whitespace().map(String::from).collect())
-}
-
 /// Kills the agent's processes on the target (its session dies, as when the
 /// connection drops or someone kills the session); the jobs go on.
 fn kill_agent(testbed: &Testbed) {

@@ -20,20 +20,9 @@ use fleet_testbed::{wait_until, Testbed, FIXTURE_HOST};
 /// How long this file's waits may take.
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A path under the target's state dir, as this machine sees it.
-fn state(testbed: &Testbed, path: &str) -> Utf8PathBuf {
-    testbed.dir().join(format!("nix{}/{path}", STATE_DIR.trim_start_matches("/nix")))
-}
-
 /// A path on the target, as this machine sees it.
 fn on_target(testbed: &Testbed, path: &str) -> Utf8PathBuf {
     testbed.dir().join(path.trim_start_matches('/'))
-}
-
-/// The lease record's fields (see `sh/agent.sh`), if one exists.
-fn lease(testbed: &Testbed) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(state(testbed, "deploy.lease")).ok()?;
-    Some(text.split_whitespace().map(String::from).collect())
 }
 
 fn failure(summary: &fleet_deploy::Summary, node: &str) -> String {

@@ -101,6 +101,19 @@ impl Bed {
     }
 }
 
+/// A path under the target's state dir, as this machine sees it.
+pub fn state(testbed: &Testbed, path: &str) -> Utf8PathBuf {
+    testbed.dir().join(format!("nix{}/{path}", fleet_deploy::STATE_DIR.trim_start_matches("/nix")))
+}
+
+/// The target's lease record, field by field (see `sh/agent.sh`): epoch,
+/// run, the agent's process group, expiry, boot id, the epoch the run holds
+/// it since, holder; `None` when no run holds the lock.
+pub fn lease(testbed: &Testbed) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(state(testbed, "deploy.lease")).ok()?;
+    Some(text.split_whitespace().map(String::from).collect())
+}
+
 /// The host and every container of the fixture.
 pub fn all_nodes() -> impl Iterator<Item = &'static str> {
     std::iter::once(FIXTURE_HOST).chain(FIXTURE_CONTAINERS.iter().map(|(n, _)| *n))
