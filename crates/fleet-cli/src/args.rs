@@ -1,18 +1,22 @@
-//! Hand-written argument parsing: the arguments are checked against the
-//! command's entry in the table (an unknown option is an error with the
-//! closest known one), then options are taken out by name, and whatever is
-//! left over is an error that names it.
+//! The one argument parser: the arguments are checked against the command's
+//! entry in the table (an unknown option is an error with the closest known
+//! one) and each value is paired with its option by the table, once. The
+//! `fleet` commands read the result as [`Options`](crate::options::Options);
+//! the developer tasks of `cargo xtask` take their options by name from it.
 
 use std::fmt;
 
-use crate::spec::{did_you_mean, CommandSpec, Rest};
+use crate::spec::{did_you_mean, CommandSpec, OptSpec, Rest};
 
-/// A command's arguments, consumed as the command asks for them.
+/// A command's arguments, paired with its options by the table.
 pub struct Args {
     program: String,
-    items: Vec<String>,
-    /// What came after `--`, for nix; `None` when there was no `--`.
-    nix_args: Option<Vec<String>>,
+    /// Every option given, in order, with its value (`None` for a flag).
+    given: Vec<(&'static OptSpec, Option<String>)>,
+    /// The operands, for a command that takes them.
+    operands: Vec<String>,
+    /// What came after `--`; `None` when there was no `--`.
+    rest: Option<Vec<String>>,
 }
 
 /// A usage error: what was wrong, for a message ending in "see --help".
@@ -26,68 +30,65 @@ impl fmt::Display for UsageError {
 }
 
 impl Args {
-    /// The arguments after the command's name, for the program named `program`
-    /// (`fleet`, `cargo xtask`) as help and errors call it.
-    /// Nothing is checked: see [`Args::parse`].
-    pub fn new(program: &str, items: Vec<String>) -> Args {
-        Args { program: program.to_string(), items, nix_args: None }
-    }
-
-    /// The arguments after the name of the command `spec`, checked against it:
-    /// every option must be one it lists (a flag takes no `=VALUE`), operands
-    /// only where it takes them, `--` only where it passes arguments on to
-    /// nix. An error names the closest option when there is one.
+    /// The arguments after the name of the command `spec`, for the program
+    /// named `program` (`fleet`, `cargo xtask`) as help and errors call it,
+    /// checked against the command: every option must be one it lists (a
+    /// flag takes no `=VALUE`, a value option takes the next argument
+    /// whatever it looks like, an option not repeatable is given once),
+    /// operands only where it takes them, `--` only where it takes what
+    /// follows. An error names the closest option when there is one.
     pub fn parse(program: &str, spec: &'static CommandSpec, items: Vec<String>) -> Result<Args, UsageError> {
         let mut items = items;
-        let nix_args = items.iter().position(|item| item == "--").map(|at| {
+        let rest = items.iter().position(|item| item == "--").map(|at| {
             let rest = items.split_off(at);
             rest[1..].to_vec()
         });
-        if nix_args.is_some() && spec.after_dashes == Rest::Nothing {
+        if rest.is_some() && spec.after_dashes == Rest::Nothing {
             return Err(UsageError(format!(
                 "`{}` passes no arguments to nix; `--` is not an option of it",
                 spec.name
             )));
         }
-        let mut expect_value = false;
-        for item in &mut items {
-            if std::mem::take(&mut expect_value) {
-                continue;
-            }
+        let mut args = Args { program: program.to_string(), given: Vec::new(), operands: Vec::new(), rest };
+        let mut items = items.into_iter();
+        while let Some(item) = items.next() {
             if item == "--help" || item == "-h" {
                 continue;
             }
-            // A one-letter name stands for its option's long one from here on.
-            if let Some(option) = one_letter(item).and_then(|c| spec.short_option(c)) {
-                *item = option.long.to_string();
-            }
             if !item.starts_with('-') || item == "-" {
-                if spec.takes_operands() {
-                    continue;
+                if !spec.takes_operands() {
+                    return Err(UsageError(format!(
+                        "unexpected argument `{item}`: `{}` takes no operands",
+                        spec.name
+                    )));
                 }
-                return Err(UsageError(format!(
-                    "unexpected argument `{item}`: `{}` takes no operands",
-                    spec.name
-                )));
+                args.operands.push(item);
+                continue;
             }
+            // A one-letter name stands for its option's long one.
+            let short = one_letter(&item).and_then(|c| spec.short_option(c));
             let (name, inline) = match item.split_once('=') {
-                Some((name, _)) => (name, true),
-                None => (item.as_str(), false),
+                Some((name, value)) if short.is_none() => (name, Some(value.to_string())),
+                _ => (item.as_str(), None),
             };
-            match spec.option(name) {
-                Some(option) if option.value.is_none() && inline => {
-                    return Err(UsageError(format!("{name} takes no value")));
-                }
-                Some(option) => expect_value = option.value.is_some() && !inline,
-                None => return Err(unknown_option(spec, item, name)),
+            let Some(option) = short.or_else(|| spec.option(name)) else {
+                return Err(unknown_option(spec, &item, name));
+            };
+            let value = match (option.value, inline) {
+                (None, Some(_)) => return Err(UsageError(format!("{} takes no value", option.long))),
+                (None, None) => None,
+                (Some(_), Some(value)) => Some(value),
+                (Some(_), None) => match items.next() {
+                    Some(value) => Some(value),
+                    None => return Err(UsageError(format!("{} needs a value", option.long))),
+                },
+            };
+            if !option.repeatable && args.given.iter().any(|(given, _)| given.long == option.long) {
+                return Err(UsageError(format!("{} may be given only once", option.long)));
             }
+            args.given.push((option, value));
         }
-        Ok(Args { program: program.to_string(), items, nix_args })
-    }
-
-    /// Takes what came after `--`, to pass on to nix (empty without `--`).
-    pub fn nix_args(&mut self) -> Vec<String> {
-        self.nix_args.take().unwrap_or_default()
+        Ok(args)
     }
 
     /// The program's name, as help and errors call it.
@@ -95,56 +96,56 @@ impl Args {
         &self.program
     }
 
-    /// Removes `--name` if present.
+    /// Takes every option given, in order, with its value.
+    pub(crate) fn take_given(&mut self) -> Vec<(&'static OptSpec, Option<String>)> {
+        std::mem::take(&mut self.given)
+    }
+
+    /// Takes what came after `--` (empty without `--`).
+    pub fn rest(&mut self) -> Vec<String> {
+        self.rest.take().unwrap_or_default()
+    }
+
+    /// Whether the flag `--name` was given (taking it).
     pub fn flag(&mut self, name: &str) -> bool {
-        let before = self.items.len();
-        self.items.retain(|item| item != name);
-        before != self.items.len()
+        !self.take(name).is_empty()
     }
 
-    /// Removes every `--name VALUE` and `--name=VALUE`, returning the values.
+    /// Takes the values of every `--name` given. Never fails: [`Args::parse`]
+    /// checked them; the `Result` keeps the tasks' callers unchanged.
     pub fn values(&mut self, name: &str) -> Result<Vec<String>, UsageError> {
-        let mut values = Vec::new();
-        let mut i = 0;
-        while i < self.items.len() {
-            if self.items[i] == name {
-                if i + 1 >= self.items.len() || self.items[i + 1].starts_with("--") {
-                    return Err(UsageError(format!("{name} needs a value")));
-                }
-                values.push(self.items.remove(i + 1));
-                self.items.remove(i);
-            } else if let Some(value) = self.items[i].strip_prefix(&format!("{name}=")) {
-                values.push(value.to_string());
-                self.items.remove(i);
-            } else {
-                i += 1;
-            }
-        }
-        Ok(values)
+        Ok(self.take(name))
     }
 
-    /// Removes `--name VALUE`, which may be given once.
+    /// Takes the value of `--name`, which may be given once.
     pub fn value(&mut self, name: &str) -> Result<Option<String>, UsageError> {
-        let mut values = self.values(name)?;
+        let mut values = self.take(name);
         match values.len() {
             0 | 1 => Ok(values.pop()),
             _ => Err(UsageError(format!("{name} may be given only once"))),
         }
     }
 
-    /// Removes and returns the positional arguments (those not starting with `-`).
-    pub fn positional(&mut self) -> Vec<String> {
-        let (positional, rest) = self.items.drain(..).partition(|item| !item.starts_with('-'));
-        self.items = rest;
-        positional
+    /// Takes every `--name` given, returning their values (empty for a flag).
+    fn take(&mut self, name: &str) -> Vec<String> {
+        let (taken, kept) = std::mem::take(&mut self.given).into_iter().partition(|(o, _)| o.long == name);
+        self.given = kept;
+        taken.into_iter().map(|(_, value)| value.unwrap_or_default()).collect()
     }
 
-    /// Fails on anything not consumed.
+    /// Takes the operands.
+    pub fn positional(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.operands)
+    }
+
+    /// Fails on anything not taken: an option the command lists but its code
+    /// does not read, which only a bug causes.
     pub fn finish(self) -> Result<(), UsageError> {
-        match (self.items.first(), self.nix_args) {
-            (None, None) => Ok(()),
-            (Some(item), _) => Err(UsageError(format!("unexpected argument `{item}`"))),
-            (None, Some(_)) => Err(UsageError("this command passes no arguments to nix".into())),
+        match (self.given.first(), self.operands.first(), self.rest) {
+            (None, None, None) => Ok(()),
+            (Some((option, _)), _, _) => Err(UsageError(format!("unexpected argument `{}`", option.long))),
+            (_, Some(operand), _) => Err(UsageError(format!("unexpected argument `{operand}`"))),
+            (None, None, Some(_)) => Err(UsageError("this command passes no arguments to nix".into())),
         }
     }
 }
@@ -219,21 +220,17 @@ fn unknown_option(spec: &CommandSpec, item: &str, name: &str) -> UsageError {
 mod tests {
     use super::*;
 
-    fn args(items: &[&str]) -> Args {
-        Args::new("fleet", items.iter().map(|s| s.to_string()).collect())
+    fn parse(command: &str, items: &[&str]) -> Result<Args, String> {
+        let spec = crate::table::COMMANDS.iter().find(|c| c.name == command).unwrap();
+        Args::parse("fleet", spec, items.iter().map(|s| s.to_string()).collect()).map_err(|e| e.0)
     }
 
     #[test]
     fn takes_repeated_values_in_both_spellings() {
-        let mut a = args(&["--container", "a", "--dry-run", "--container=b"]);
+        let mut a = parse("deploy", &["--container", "a", "--dry-run", "--container=b"]).unwrap();
         assert_eq!(a.values("--container").unwrap(), ["a", "b"]);
         assert!(a.flag("--dry-run"));
         assert!(a.finish().is_ok());
-    }
-
-    fn parse(command: &str, items: &[&str]) -> Result<Args, String> {
-        let spec = crate::table::COMMANDS.iter().find(|c| c.name == command).unwrap();
-        Args::parse("fleet", spec, items.iter().map(|s| s.to_string()).collect()).map_err(|e| e.0)
     }
 
     #[test]
@@ -242,7 +239,7 @@ mod tests {
             parse("deploy", &["--ssh-option", "-i key", "--dry-run", "--", "--dry-run", "x"]).unwrap();
         assert!(a.flag("--dry-run"));
         assert_eq!(a.values("--ssh-option").unwrap(), ["-i key"]);
-        assert_eq!(a.nix_args(), ["--dry-run", "x"]);
+        assert_eq!(a.rest(), ["--dry-run", "x"]);
         assert!(a.finish().is_ok());
         assert_eq!(
             parse("deploy", &["stray"]).err().unwrap(),
@@ -253,9 +250,20 @@ mod tests {
             "unexpected argument `--jsno`; did you mean `--json`?"
         );
         assert_eq!(parse("graph", &["--dot=1"]).err().unwrap(), "--dot takes no value");
-        assert!(parse("diff", &["/nix/store/a", "/nix/store/b", "--json"]).is_ok());
+        let mut a = parse("diff", &["/nix/store/a", "/nix/store/b", "--json"]).unwrap();
+        assert_eq!(a.positional(), ["/nix/store/a", "/nix/store/b"]);
         // A value is never mistaken for an option or an operand.
         assert!(parse("deploy", &["--target", "root@h", "--flake=.", "--graph", "g.nix"]).is_ok());
+    }
+
+    #[test]
+    fn a_value_that_looks_like_an_option_belongs_to_its_option() {
+        let mut a = parse("deploy", &["--flake", "--dry-run", "--ssh-option", "--json"]).unwrap();
+        assert!(!a.flag("--dry-run"), "--dry-run is the value of --flake here");
+        assert!(!a.flag("--json"), "--json is the value of --ssh-option here");
+        assert_eq!(a.value("--flake").unwrap().as_deref(), Some("--dry-run"));
+        assert_eq!(a.values("--ssh-option").unwrap(), ["--json"]);
+        assert!(a.finish().is_ok());
     }
 
     #[test]
@@ -291,12 +299,14 @@ mod tests {
     }
 
     #[test]
-    fn reports_leftovers_and_missing_values() {
-        assert_eq!(args(&["--bogus"]).finish().unwrap_err().0, "unexpected argument `--bogus`");
-        assert_eq!(args(&["--flake"]).value("--flake").unwrap_err().0, "--flake needs a value");
+    fn refuses_missing_values_and_repeats_of_single_options() {
+        assert_eq!(parse("deploy", &["--flake"]).err().unwrap(), "--flake needs a value");
         assert_eq!(
-            args(&["--flake", "a", "--flake", "b"]).value("--flake").unwrap_err().0,
+            parse("deploy", &["--flake", "a", "--flake=b"]).err().unwrap(),
             "--flake may be given only once"
         );
+        let mut a = parse("deploy", &["--json"]).unwrap();
+        a.value("--flake").unwrap();
+        assert_eq!(a.finish().unwrap_err().0, "unexpected argument `--json`");
     }
 }

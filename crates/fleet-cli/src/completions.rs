@@ -2,8 +2,8 @@
 //! from the command table, so they offer exactly the commands and options
 //! the parser accepts.
 
-use crate::args::Args;
 use crate::exit::CliError;
+use crate::options::Options;
 use crate::spec::{did_you_mean, CommandSpec, Complete, OptSpec};
 use crate::table::{COMMANDS, SHELLS};
 
@@ -13,10 +13,8 @@ const ZSH_NODES: &str = include_str!("completions/nodes.zsh");
 const FISH_NODES: &str = include_str!("completions/nodes.fish");
 
 /// Runs `completions SHELL`.
-pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
-    let operands = args.positional();
-    args.finish()?;
-    let script = match operands.as_slice() {
+pub(crate) fn run(options: Options) -> Result<(), CliError> {
+    let script = match options.operands.as_slice() {
         [shell] => script(shell).ok_or_else(|| {
             CliError::Usage(format!(
                 "no completions for `{shell}`; the shells are {}{}",

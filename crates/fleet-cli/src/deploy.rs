@@ -11,19 +11,16 @@ use fleet_deploy::{
 use fleet_graph::GraphError;
 use fleet_nix::{EvalSettings, Nix, Target};
 
-use crate::args::Args;
 use crate::exit::CliError;
-use crate::format::{take_evaluation, Format};
+use crate::format::Format;
 use crate::gc_roots::RootsArgs;
+use crate::options::Options;
 use crate::source::SourceArgs;
 
 /// Runs `deploy`.
-pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
-    let dry_run = args.flag("--dry-run");
-    let ask = args.flag("--ask");
-    let yes = args.flag("--yes");
-    let request = Request::take(&mut args)?;
-    args.finish()?;
+pub(crate) fn run(options: Options) -> Result<(), CliError> {
+    let (dry_run, ask, yes) = (options.dry_run, options.ask, options.yes);
+    let request = Request::new(options)?;
     // Without --ask nothing asks, so --yes alone has nothing to answer.
     if ask {
         return crate::ask::run(request, dry_run, yes);
@@ -58,73 +55,48 @@ pub(crate) struct Request {
 }
 
 impl Request {
-    /// Takes the options of `deploy` that `diff`, `status` and `rollback`
-    /// share (those their table entries do not list are absent there), and
-    /// the arguments for nix after `--`.
-    pub(crate) fn take(args: &mut Args) -> Result<Request, CliError> {
-        let hosts = args.values("--host")?;
-        let build_on_target = args.flag("--build-on-target");
-        let builders = args.value("--builders")?;
-        let substitute_on_destination = args.flag("--substitute-on-destination");
-        let containers = args.values("--container")?;
-        let hosts_only = args.flag("--no-containers");
-        if hosts_only && !containers.is_empty() {
+    /// The options of `deploy` that `diff`, `status` and `rollback` share
+    /// (those their table entries do not list keep their defaults), and the
+    /// arguments for nix after `--`.
+    pub(crate) fn new(options: Options) -> Result<Request, CliError> {
+        if options.no_containers && !options.containers.is_empty() {
             return Err(CliError::Usage(
                 "--no-containers leaves every container out, and --container selects some; give one of them"
                     .into(),
             ));
         }
-        let no_confirm = no_magic_rollback(args);
-        let confirm = seconds(args, "--confirm-timeout")?.unwrap_or(DEFAULT_CONFIRM);
-        let switch_timeout = seconds(args, "--switch-timeout")?;
-        let confirm = (!no_confirm).then_some(confirm);
-        let target =
-            args.value("--target")?.map(|t| Target::parse(&t)).transpose().map_err(CliError::Usage)?;
-        let ssh_options = args
-            .values("--ssh-option")?
-            .iter()
-            .flat_map(|o| o.split_whitespace().map(String::from))
-            .collect();
-        let jobs = crate::build::jobs(args)?;
-        let source = SourceArgs::take(args)?;
-        let roots = RootsArgs::take(args)?;
-        let format = Format::take(args)?;
-        let build_logs = args.flag("--print-build-logs");
-        let evaluation = take_evaluation(args)?;
-        let goal = match args.value("--goal")? {
-            None => Goal::Switch,
-            Some(name) => Goal::parse(&name).map_err(|e| CliError::Usage(format!("--goal: {e}")))?,
-        };
-        let rollback_to = match args.value("--to")? {
-            None => None,
-            Some(text) => Some(text.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                CliError::Usage(format!(
-                    "--to takes a generation number (as `status` shows it), not `{text}`"
-                ))
-            })?),
-        };
-        let nix_args = args.nix_args();
+        if options.old_no_confirm {
+            // A CI user who added `--no-confirm` to skip a question lost the
+            // rollback without knowing.
+            eprintln!(
+                "warning: --no-confirm is now called --no-magic-rollback: it turns off the automatic \
+                 rollback of a host switch that this deployer cannot confirm, and answers no question; \
+                 the old name will be removed"
+            );
+        }
+        let confirm =
+            (!options.no_magic_rollback).then_some(options.confirm_timeout.unwrap_or(DEFAULT_CONFIRM));
         Ok(Request {
-            hosts,
-            hosts_only,
-            build_on_target,
-            builders,
-            substitute_on_destination,
-            containers,
+            format: Format::of(&options)?,
+            source: SourceArgs::of(&options),
+            roots: RootsArgs::of(&options),
+            hosts: options.hosts,
+            hosts_only: options.no_containers,
+            build_on_target: options.build_on_target,
+            builders: options.builders,
+            substitute_on_destination: options.substitute_on_destination,
+            containers: options.containers,
             confirm,
-            switch_timeout,
-            target,
-            ssh_options,
-            jobs,
-            source,
-            nix_args,
-            roots,
-            format,
-            build_logs,
-            evaluation,
-            goal,
-            rollback_to,
-            status_build: false,
+            switch_timeout: options.switch_timeout,
+            target: options.target,
+            ssh_options: options.ssh_options,
+            jobs: options.jobs,
+            nix_args: options.rest,
+            build_logs: options.print_build_logs,
+            evaluation: options.evaluation,
+            goal: options.goal,
+            rollback_to: options.to,
+            status_build: options.build,
         })
     }
 
@@ -136,12 +108,6 @@ impl Request {
     /// The output format asked for.
     pub(crate) fn format(&self) -> Format {
         self.format
-    }
-
-    /// Makes `status` build first (`--build`).
-    pub(crate) fn with_status_build(mut self, build: bool) -> Request {
-        self.status_build = build;
-        self
     }
 
     /// Whether no node was named: the selection is every node.
@@ -216,35 +182,8 @@ impl Request {
     }
 }
 
-/// Takes `--no-magic-rollback`, or its old name `--no-confirm` with a
-/// warning: a CI user who added `--no-confirm` to skip a question lost the
-/// rollback without knowing.
-fn no_magic_rollback(args: &mut Args) -> bool {
-    let old = args.flag("--no-confirm");
-    if old {
-        eprintln!(
-            "warning: --no-confirm is now called --no-magic-rollback: it turns off the automatic \
-             rollback of a host switch that this deployer cannot confirm, and answers no question; \
-             the old name will be removed"
-        );
-    }
-    args.flag("--no-magic-rollback") || old
-}
-
 /// The nix driver for a run, with the arguments given after `--` passed to
 /// the flake's evaluation and to every build.
-/// The value of a timeout option (`--confirm-timeout`, `--switch-timeout`):
-/// a positive number of seconds, if given.
-fn seconds(args: &mut Args, option: &str) -> Result<Option<Duration>, CliError> {
-    match args.value(option)? {
-        None => Ok(None),
-        Some(text) => match text.parse::<u64>() {
-            Ok(seconds) if seconds > 0 => Ok(Some(Duration::from_secs(seconds))),
-            _ => Err(CliError::Usage(format!("{option} takes a positive number of seconds, not `{text}`"))),
-        },
-    }
-}
-
 pub(crate) fn nix_with_args(nix_args: &[String]) -> Nix {
     Nix::new().with_eval_args(nix_args.iter().cloned())
 }

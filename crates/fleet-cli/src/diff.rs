@@ -4,15 +4,14 @@ use fleet_deploy::Mode;
 use fleet_diff::ClosureDiff;
 use fleet_nix::Nix;
 
-use crate::args::Args;
 use crate::deploy::Request;
 use crate::exit::CliError;
+use crate::options::Options;
 
 /// Runs `diff`.
-pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
-    let request = Request::take(&mut args)?;
-    let paths = args.positional();
-    args.finish()?;
+pub(crate) fn run(mut options: Options) -> Result<(), CliError> {
+    let paths = std::mem::take(&mut options.operands);
+    let request = Request::new(options)?;
     match paths.as_slice() {
         [] => request.run(Mode::DryRun),
         [old, new] => local(old, new, request.wants_json()),

@@ -8,9 +8,9 @@ use std::sync::{mpsc, Mutex};
 use fleet_deploy::{Kinds, Plan};
 use fleet_nix::{Connections, Nix, Target};
 
-use crate::args::Args;
 use crate::deploy::plan_failure;
 use crate::exit::CliError;
+use crate::options::Options;
 use crate::source::SourceArgs;
 
 /// How many of a host's nodes run their command at once: one SSH session
@@ -20,19 +20,20 @@ use crate::source::SourceArgs;
 const SESSIONS_PER_HOST: usize = 8;
 
 /// Runs `exec`.
-pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
-    let hosts = args.values("--host")?;
-    let containers = args.values("--container")?;
-    let hosts_only = args.flag("--no-containers");
-    let dry_run = args.flag("--dry-run");
-    let ask = args.flag("--ask");
-    let yes = args.flag("--yes");
-    let target = args.value("--target")?.map(|t| Target::parse(&t)).transpose().map_err(CliError::Usage)?;
-    let ssh_options: Vec<String> =
-        args.values("--ssh-option")?.iter().flat_map(|o| o.split_whitespace().map(String::from)).collect();
-    let source = SourceArgs::take(&mut args)?;
-    let command = args.nix_args();
-    args.finish()?;
+pub(crate) fn run(options: Options) -> Result<(), CliError> {
+    let source = SourceArgs::of(&options);
+    let Options {
+        hosts,
+        containers,
+        no_containers: hosts_only,
+        dry_run,
+        ask,
+        yes,
+        target,
+        ssh_options,
+        rest: command,
+        ..
+    } = options;
     if command.is_empty() {
         return Err(CliError::Usage(
             "exec needs the command to run after `--`, e.g. `exec -- systemctl --failed`".into(),

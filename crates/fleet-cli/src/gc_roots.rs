@@ -6,8 +6,8 @@ use camino::Utf8PathBuf;
 use fleet_deploy::Summary;
 use fleet_nix::Nix;
 
-use crate::args::Args;
 use crate::exit::CliError;
+use crate::options::Options;
 use crate::source::Source;
 
 /// The folder `--keep-result` keeps roots in, next to the flake's flake.nix.
@@ -20,12 +20,9 @@ pub(crate) struct RootsArgs {
 }
 
 impl RootsArgs {
-    /// Takes `--out-link DIR` and `--keep-result` out of `args`.
-    pub(crate) fn take(args: &mut Args) -> Result<RootsArgs, CliError> {
-        Ok(RootsArgs {
-            out_link: args.value("--out-link")?.map(Utf8PathBuf::from),
-            keep_result: args.flag("--keep-result"),
-        })
+    /// `--out-link DIR` and `--keep-result` as given.
+    pub(crate) fn of(options: &Options) -> RootsArgs {
+        RootsArgs { out_link: options.out_link.clone(), keep_result: options.keep_result }
     }
 
     /// The folder to keep roots in, if any: `--out-link DIR`, else with

@@ -3,21 +3,17 @@
 use fleet_deploy::{Kinds, Plan};
 use fleet_nix::Nix;
 
-use crate::args::Args;
 use crate::exit::CliError;
+use crate::options::Options;
 use crate::source::SourceArgs;
 
 /// Runs `graph`.
-pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
-    let dot = args.flag("--dot");
-    let names = args.flag("--names");
-    let json = args.flag("--json");
+pub(crate) fn run(options: Options) -> Result<(), CliError> {
+    let (dot, names, json) = (options.dot, options.names, options.json);
     if [dot, names, json].iter().filter(|on| **on).count() > 1 {
         return Err(CliError::Usage("--dot, --names and --json exclude each other".into()));
     }
-    let source = SourceArgs::take(&mut args)?;
-    args.finish()?;
-    let source = source.resolve()?;
+    let source = SourceArgs::of(&options).resolve()?;
     let fleet = source.load(&Nix::new())?;
     let kinds = Kinds::standard();
     let plan = Plan::new(&fleet, &kinds, &[], &[], &source.flake).map_err(crate::deploy::plan_failure)?;

@@ -23,6 +23,7 @@ mod gc_roots;
 mod graph;
 mod help;
 mod man;
+mod options;
 mod output;
 mod rollback;
 mod source;
@@ -105,17 +106,19 @@ pub fn main(program: &str) -> ExitCode {
     report(program, command, result)
 }
 
-/// Runs one user command, or fails with a usage error for an unknown one.
+/// Runs one user command with its arguments (read once into typed
+/// options), or fails with a usage error for an unknown one.
 pub fn run(command: &str, args: Args) -> Result<(), CliError> {
+    let options = options::Options::from_args(args)?;
     match command {
-        "graph" => graph::run(args),
-        "build" => build::run(args),
-        "deploy" => deploy::run(args),
-        "diff" => diff::run(args),
-        "rollback" => rollback::run(args),
-        "exec" => exec::run(args),
-        "status" => status::run(args),
-        "completions" => completions::run(args),
+        "graph" => graph::run(options),
+        "build" => build::run(options),
+        "deploy" => deploy::run(options),
+        "diff" => diff::run(options),
+        "rollback" => rollback::run(options),
+        "exec" => exec::run(options),
+        "status" => status::run(options),
+        "completions" => completions::run(options),
         other => Err(CliError::Usage(format!("unknown command `{other}`"))),
     }
 }

@@ -4,18 +4,15 @@
 
 use fleet_deploy::Mode;
 
-use crate::args::Args;
 use crate::ask::ask_once;
 use crate::deploy::Request;
 use crate::exit::CliError;
+use crate::options::Options;
 
 /// Runs `rollback`.
-pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
-    let dry_run = args.flag("--dry-run");
-    let ask = args.flag("--ask");
-    let yes = args.flag("--yes");
-    let request = Request::take(&mut args)?;
-    args.finish()?;
+pub(crate) fn run(options: Options) -> Result<(), CliError> {
+    let (dry_run, ask, yes) = (options.dry_run, options.ask, options.yes);
+    let request = Request::new(options)?;
     if dry_run && ask {
         return Err(CliError::Usage(
             "--ask asks before rolling back, and --dry-run rolls nothing back; give one of them".into(),

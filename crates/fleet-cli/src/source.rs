@@ -4,8 +4,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use fleet_graph::Fleet;
 use fleet_nix::Nix;
 
-use crate::args::Args;
 use crate::exit::CliError;
+use crate::options::Options;
 
 /// The `--flake` and `--graph` options as given.
 #[derive(Clone)]
@@ -21,9 +21,9 @@ pub(crate) struct Source {
 }
 
 impl SourceArgs {
-    /// Takes `--flake` and `--graph` out of `args`.
-    pub(crate) fn take(args: &mut Args) -> Result<SourceArgs, CliError> {
-        Ok(SourceArgs { flake: args.value("--flake")?, graph: args.value("--graph")?.map(Utf8PathBuf::from) })
+    /// `--flake` and `--graph` as given.
+    pub(crate) fn of(options: &Options) -> SourceArgs {
+        SourceArgs { flake: options.flake.clone(), graph: options.graph.clone() }
     }
 
     /// Fills in the defaults: the flake found upwards from here, and its

@@ -3,14 +3,11 @@
 
 use fleet_deploy::Mode;
 
-use crate::args::Args;
 use crate::deploy::Request;
 use crate::exit::CliError;
+use crate::options::Options;
 
 /// Runs `status`.
-pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
-    let build = args.flag("--build");
-    let request = Request::take(&mut args)?.with_status_build(build);
-    args.finish()?;
-    request.run(Mode::Status)
+pub(crate) fn run(options: Options) -> Result<(), CliError> {
+    Request::new(options)?.run(Mode::Status)
 }
