@@ -136,14 +136,31 @@ fn build_with_container_builds_only_that_node() {
     }
 }
 
+/// A failed build fails its node, in a dry run as in a deploy: exit 1, the
+/// build named as the failure (not a probe's `"new": null`), the others
+/// still done.
 #[test]
-fn deploy_exits_1_when_a_node_fails_and_prints_the_summary() {
+fn a_failed_build_exits_1_and_is_named_in_the_dry_run_and_the_summary() {
     let dir = scratch("deploy_fails");
     let testbed = Testbed::start(&dir.join("target")).unwrap();
     let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
     fixture.fail_build("test-container", true).unwrap();
     let ssh_options = testbed.ssh_options().join(" ");
-    let out = fleet(&["deploy", "--flake", &fixture.flake_ref(), "--ssh-option", &ssh_options]);
+    let flake = fixture.flake_ref();
+
+    let out = fleet(&["deploy", "--dry-run", "--json", "--flake", &flake, "--ssh-option", &ssh_options]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let document: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON document");
+    let nodes = document["nodes"].as_array().unwrap();
+    let failed = nodes.iter().find(|n| n["node"] == "test-container").unwrap();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.starts_with("build test-container: "), "{error}");
+    assert!(error.contains("simulated build failure of test-container"), "{error}");
+    let others: Vec<&serde_json::Value> = nodes.iter().filter(|n| n["node"] != "test-container").collect();
+    assert!(others.iter().all(|n| n["status"] == "new" && n["new"].is_string()), "{others:?}");
+
+    let out = fleet(&["deploy", "--flake", &flake, "--ssh-option", &ssh_options]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let table = stdout(&out);
     assert!(table.contains("test-container  failed"), "{table}");

@@ -195,27 +195,3 @@ fn diff_of_two_local_closures_agrees_with_nix_store_diff_closures() {
     let shown = text(&out.stdout);
     assert!(shown.contains("ripgrep") && shown.contains("14.0.3 -> 14.1.0"), "{shown}");
 }
-
-/// Pins issue 13's finding: a build failure in a dry run was reported as a
-/// probe failure with `"new": null`.
-#[test]
-fn a_failed_build_in_a_dry_run_is_named_in_the_json_document() {
-    let dir = scratch("dry_run_build_failure");
-    let testbed = Testbed::start(&dir.join("target")).unwrap();
-    let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
-    fixture.set_version("test-container", "dry-fail").unwrap();
-    fixture.fail_build("test-container", true).unwrap();
-    let ssh = testbed.ssh_options().join(" ");
-    let out =
-        fleet(&["deploy", "--dry-run", "--json", "--flake", &fixture.flake_ref(), "--ssh-option", &ssh]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let document: Value = serde_json::from_str(&text(&out.stdout)).expect("one JSON document");
-    let nodes = document["nodes"].as_array().unwrap();
-    let failed = nodes.iter().find(|n| n["node"] == "test-container").unwrap();
-    assert_eq!(failed["status"], "failed", "{failed}");
-    let error = failed["error"].as_str().unwrap();
-    assert!(error.starts_with("build test-container: "), "{error}");
-    assert!(error.contains("simulated build failure of test-container"), "{error}");
-    let others: Vec<&Value> = nodes.iter().filter(|n| n["node"] != "test-container").collect();
-    assert!(others.iter().all(|n| n["status"] == "new" && n["new"].is_string()), "{others:?}");
-}

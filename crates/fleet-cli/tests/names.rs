@@ -1,8 +1,7 @@
 //! Names and flags that say what they do, where a wrong guess costs a lot:
 //! `--no-magic-rollback` (the old `--no-confirm` warns and keeps working),
-//! `--no-containers` for a host alone, `rollback --to` only with one node,
-//! a rollback of every node asks first, `--dry-run` and `--ask` on exec and
-//! rollback, `--yes` alone, one-letter flags. Each asserts on the target.
+//! `--no-containers` for a host alone, `--dry-run` and `--ask` on exec, and
+//! `status` building only when asked. Each asserts on the target.
 
 mod common;
 
@@ -77,51 +76,6 @@ fn exec_on_a_host_alone_and_its_dry_run_and_ask() {
         "{}",
         stderr(&out)
     );
-}
-
-#[test]
-fn rollback_to_takes_one_node_and_a_rollback_of_everything_asks() {
-    let mut bed = Bed::new("names", "rollback");
-    let deploy = bed.fleet(&["deploy", "--no-magic-rollback"]);
-    assert!(deploy.status.success(), "{}", stderr(&deploy));
-    for node in common::NODES {
-        bed.fixture.set_version(node, "2-names-rollback").unwrap();
-    }
-    // -L and -j are --print-build-logs and --jobs; --yes alone is no error.
-    let deploy = bed.fleet(&["deploy", "-L", "-j", "2", "--yes", "--no-magic-rollback"]);
-    assert!(deploy.status.success(), "{}", stderr(&deploy));
-    let before = bed.snapshot();
-
-    let out = bed.fleet(&["rollback", "--host", "vps-arm", "--to", "1"]);
-    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
-    assert!(
-        stderr(&out).starts_with(
-            "error: --to 1 takes exactly one node, and 4 are selected (vps-arm, bgs-backend, \
-             test-container, nannuo-bot): generation numbers are each profile's own"
-        ),
-        "{}",
-        stderr(&out)
-    );
-    let out = bed.fleet(&["rollback"]);
-    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
-    assert!(
-        stderr(&out).contains("this rolls back every node, and stdin is no terminal"),
-        "{}",
-        stderr(&out)
-    );
-    let out = bed.fleet(&["rollback", "--host", "vps-arm", "--no-containers", "--to", "1", "--dry-run"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "would roll back 1 nodes:\n  vps-arm -> generation 1\n");
-    let out = bed.fleet(&["rollback", "--container", "test-container", "--ask"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert_eq!(bed.snapshot(), before, "nothing was rolled back");
-
-    let out =
-        bed.fleet(&["rollback", "--host", "vps-arm", "--no-containers", "--to", "1", "--no-magic-rollback"]);
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let after = bed.snapshot();
-    assert_ne!(after.0[0], before.0[0], "the host went back");
-    assert_eq!(after.0[1..], before.0[1..], "its containers did not");
 }
 
 #[test]

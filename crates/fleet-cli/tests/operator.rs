@@ -1,7 +1,8 @@
 //! What operators of colmena, deploy-rs and nh reach for, on the testbed:
 //! `deploy --goal`, `deploy --ask`, `rollback` to existing generations and
-//! `rollback --to N`, and `exec`. Each asserts its effect on the target (its
-//! profiles, generations and activation log), not only its exit status.
+//! `rollback --to N` (one node only; a rollback of every node asks), and
+//! `exec`. Each asserts its effect on the target (its profiles, generations
+//! and activation log), not only its exit status.
 
 mod common;
 
@@ -173,6 +174,36 @@ fn rollbacks_walk_back_through_existing_generations_and_to_any_one() {
     assert!(
         stderr(&out).starts_with("error: --to takes a generation number (as `status` shows it), not `zero`")
     );
+
+    // `status` shows the generation a rollback moved to.
+    let status = ok(&bed, &["status", "--container", "test-container"]);
+    let row = status.lines().find(|l| l.starts_with("test-container ")).unwrap_or_default();
+    assert!(row.contains(" 3 (20"), "generation 3 with its date: {status}");
+
+    // What is refused before anything changes: --to with more than one
+    // node, a rollback of every node or --ask without a terminal.
+    let out = bed.fleet(&["rollback", "--host", "vps-arm", "--to", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).starts_with(
+            "error: --to 1 takes exactly one node, and 4 are selected (vps-arm, bgs-backend, \
+             test-container, nannuo-bot): generation numbers are each profile's own"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = bed.fleet(&["rollback"]);
+    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("this rolls back every node, and stdin is no terminal"),
+        "{}",
+        stderr(&out)
+    );
+    let out = bed.fleet(&["rollback", "--container", "test-container", "--ask"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = ok(&bed, &["rollback", "--container", "test-container", "--to", "1", "--dry-run"]);
+    assert_eq!(out, "would roll back 1 nodes:\n  test-container -> generation 1\n");
+    assert_eq!(bed.snapshot(), before, "nothing was rolled back");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Safety from the command line, on the testbed: a deployer killed mid-activation,
-//! concurrent deploys, a stale lock, and each kind of bad input (its error,
+//! concurrent deploys, and each kind of bad input (its error,
 //! and nothing changed on the target).
 
 mod common;
@@ -101,31 +101,6 @@ fn concurrent_deploys_from_two_processes_never_both_activate() {
     );
 }
 
-#[test]
-fn a_stale_lock_is_taken_over_and_said_so() {
-    let bed = Bed::new("safety", "stale_lock");
-    // A lease record whose agent is gone (no process holds the flock).
-    let record = bed.state("deploy.lease");
-    std::fs::create_dir_all(record.parent().unwrap()).unwrap();
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
-    std::fs::write(
-        &record,
-        format!(
-            "7 ghost-run 999999 4102444800 {} 7 ghost@elsewhere (pid 1) since 2026-01-01T00:00:00Z\n",
-            boot.trim()
-        ),
-    )
-    .unwrap();
-    let out = bed.fleet(&["deploy"]);
-    assert!(out.status.success(), "{}", text(&out.stdout));
-    assert!(
-        text(&out.stderr)
-            .contains("took over the deploy lock from ghost@elsewhere (pid 1) since 2026-01-01T00:00:00Z (run ghost-run), which had ended without releasing it"),
-        "{}",
-        text(&out.stderr)
-    );
-}
-
 /// Runs a deploy that must fail with `expect` (exit `code`) and change nothing.
 fn check_refused(bed: &Bed, args: &[&str], code: i32, expect: &str) {
     let before = bed.snapshot();
@@ -215,52 +190,4 @@ fn an_unwritable_profile_fails_its_node_and_changes_nothing() {
     assert_eq!(std::fs::read_to_string(blocker).unwrap(), "not a folder");
     assert!(bed.testbed.activations().unwrap().iter().all(|r| r.node != "test-container"));
     assert!(!bed.state("pending/test-container").exists());
-}
-
-#[test]
-fn status_shows_generations_and_rollback_returns_to_the_previous_one() {
-    let mut bed = Bed::new("safety", "rollback");
-    assert!(bed.fleet(&["deploy"]).status.success());
-    let v1 = bed.profile_of("test-container").unwrap();
-    bed.fixture.set_version("test-container", "2-rollback").unwrap();
-    assert!(bed.fleet(&["deploy"]).status.success());
-    let v2 = bed.profile_of("test-container").unwrap();
-
-    let out = bed.fleet(&["status"]);
-    let table = text(&out.stdout);
-    assert!(out.status.success(), "{table}{}", text(&out.stderr));
-    let row =
-        |table: &str, node: &str| table.lines().find(|l| l.starts_with(node)).unwrap_or_default().to_string();
-    assert!(row(&table, "test-container").contains(" 2 (20"), "generation 2 with its date: {table}");
-    assert!(row(&table, "test-container").ends_with("matches"), "{table}");
-    assert!(
-        row(&table, "vps-arm").contains(" 1 (20") && row(&table, "vps-arm").ends_with("matches"),
-        "{table}"
-    );
-
-    let before = bed.testbed.activations().unwrap().len();
-    let out = bed.fleet(&["rollback", "--container", "test-container"]);
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    assert_eq!(bed.profile_of("test-container"), Some(v1.clone()));
-    let records = bed.testbed.activations().unwrap().split_off(before);
-    assert_eq!(records.len(), 1);
-    assert_eq!((records[0].node.as_str(), records[0].path.as_str()), ("test-container", v1.as_str()));
-
-    let table = text(&bed.fleet(&["status", "--container", "test-container"]).stdout);
-    let v2_name = v2.split_once('-').unwrap().1;
-    assert!(
-        row(&table, "test-container").contains(" 1 (20"),
-        "the rollback moved the profile back to generation 1, making none: {table}"
-    );
-    assert!(row(&table, "test-container").contains("differs: "), "{table}");
-    assert!(row(&table, "test-container").ends_with(v2_name), "{table}");
-
-    // The host has one generation: nothing to go back to, and nothing changes.
-    let before = bed.snapshot();
-    let out = bed.fleet(&["rollback", "--yes"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stdout).contains("/nix/var/nix/profiles/system has no earlier generation to roll back to")
-    );
-    assert_eq!(bed.snapshot().0[0], before.0[0]);
 }
