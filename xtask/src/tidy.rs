@@ -1,5 +1,7 @@
-//! Repository-wide checks that run as tests: file headers, formatting, and an
-//! ARCHITECTURE.md section for every crate, and generated files that are current.
+//! Repository-wide checks that run as tests: file headers and lengths,
+//! ARCHITECTURE.md's section per crate, its dependency table and the
+//! invariants it states that a search can check, shell scripts, and
+//! generated files that are current. Formatting and lints are `.ci/run`'s.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -82,26 +84,6 @@ fn architecture_md_has_a_section_per_crate() {
         }
     }
     assert!(missing.is_empty(), "ARCHITECTURE.md lacks a `### ` section naming: {missing:?}");
-}
-
-#[test]
-fn code_is_formatted() {
-    let out = Command::new(env!("CARGO"))
-        .args(["fmt", "--all", "--check"])
-        .current_dir(repo_root())
-        .output()
-        .expect("cargo fmt runs");
-    assert!(out.status.success(), "cargo fmt --check:\n{}", String::from_utf8_lossy(&out.stdout));
-}
-
-#[test]
-fn clippy_is_clean() {
-    let out = Command::new(env!("CARGO"))
-        .args(["clippy", "--quiet", "--workspace", "--all-targets", "--", "-D", "warnings"])
-        .current_dir(repo_root())
-        .output()
-        .expect("cargo clippy runs");
-    assert!(out.status.success(), "cargo clippy:\n{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// The workspace crates a manifest section names (`fleet-*` and `xtask`), sorted.
@@ -198,37 +180,90 @@ fn the_manual_page_is_current() {
     );
 }
 
-/// Every file that ARCHITECTURE.md names in backquotes (`a/b.rs`, or a bare
-/// `b.rs`, or a path from inside a crate such as `pipeline/build.rs`) exists
-/// in the tree. Absolute paths are the target's, and a few name files of other
-/// projects.
-#[test]
-fn architecture_md_names_only_files_that_exist() {
-    /// nixpkgs' file that the nix version check reads.
-    const ELSEWHERE: &[&str] = &["lib/minver.nix"];
-    let root = repo_root();
-    let text = fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
-    let extensions = [".rs", ".nix", ".sh", ".md", ".toml", ".txt", ".yml", ".conf"];
-    let missing: Vec<&str> = text
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|quoted| !quoted.contains([' ', '*', '{', '<', '$']) && !quoted.starts_with('/'))
-        .filter(|quoted| extensions.iter().any(|e| quoted.ends_with(e)) && !ELSEWHERE.contains(quoted))
-        .filter(|path| !root.join(path).exists() && !ends_some_path(&root, path))
-        .collect();
-    assert!(missing.is_empty(), "ARCHITECTURE.md names files that do not exist: {missing:?}");
+/// The code of `file` before its test module, without comment lines.
+fn code_before_tests(file: &Path) -> String {
+    fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .take_while(|l| !l.starts_with("#[cfg(test)]"))
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-/// Whether some file in the tree (outside `target` and `.git`) ends with
-/// `/path`.
-fn ends_some_path(dir: &Path, path: &str) -> bool {
-    fs::read_dir(dir).into_iter().flatten().flatten().any(|entry| {
-        let name = entry.file_name();
-        if name == "target" || name == ".git" {
-            return false;
-        }
-        let p = entry.path();
-        p.to_string_lossy().ends_with(&format!("/{path}")) || (p.is_dir() && ends_some_path(&p, path))
-    })
+/// The files of `crates/CRATE/src` (before their tests) that contain any of
+/// `needles`, relative to the repository.
+fn sources_containing(krate: &str, needles: &[&str]) -> Vec<String> {
+    let root = repo_root();
+    let mut files = Vec::new();
+    files_ending(&root.join("crates").join(krate).join("src"), "rs", &mut files);
+    files
+        .iter()
+        .filter(|f| {
+            let code = code_before_tests(f);
+            needles.iter().any(|n| code.contains(n))
+        })
+        .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
+        .collect()
+}
+
+/// The crates under `crates/`.
+fn crate_names() -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(repo_root().join("crates"))
+        .unwrap()
+        .flatten()
+        .map(|krate| krate.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// ARCHITECTURE.md, "Invariants": only fleet-nix starts processes (the
+/// testbed too, for the tests): every command goes through its typed,
+/// quoted, bounded and retried runners.
+#[test]
+fn only_fleet_nix_and_the_testbed_start_processes() {
+    let starting: Vec<String> = crate_names()
+        .iter()
+        .filter(|k| *k != "fleet-nix" && *k != "fleet-testbed")
+        .flat_map(|k| sources_containing(k, &["process::Command", "Command::new("]))
+        .collect();
+    assert!(starting.is_empty(), "start processes through fleet-nix instead: {starting:?}");
+}
+
+/// ARCHITECTURE.md, "Invariants": the libraries print nothing (they return
+/// values and send events to a sink), and fleet-cli writes stdout only
+/// through `output::print`, which turns a closed pipe into a quiet end.
+#[test]
+fn the_libraries_print_nothing_and_the_cli_prints_through_one_function() {
+    let mut printing = Vec::new();
+    for krate in ["fleet-deploy", "fleet-graph", "fleet-nix", "fleet-diff"] {
+        printing.extend(sources_containing(krate, &["print!(", "println!(", "dbg!("]));
+    }
+    let stdout =
+        sources_containing("fleet-cli", &[" print!(", " println!(", "(print!(", "(println!(", "dbg!("]);
+    printing.extend(stdout);
+    assert!(printing.is_empty(), "prints outside fleet-report's sinks and output::print: {printing:?}");
+}
+
+/// ARCHITECTURE.md, "Invariants": the layers. fleet-diff and fleet-graph
+/// depend on no crate of ours, fleet-nix on neither of them, and nothing the
+/// `fleet` binary is built from depends on the testbed or xtask.
+#[test]
+fn the_layers_hold() {
+    let root = repo_root();
+    let deps = |krate: &str| {
+        let manifest = fs::read_to_string(root.join("crates").join(krate).join("Cargo.toml")).unwrap();
+        workspace_deps(&manifest, "dependencies")
+    };
+    for bottom in ["fleet-diff", "fleet-graph", "fleet-nix"] {
+        assert_eq!(deps(bottom), Vec::<String>::new(), "{bottom} depends on a crate of ours");
+    }
+    for shipped in ["fleet-cli", "fleet-deploy", "fleet-report"] {
+        let deps = deps(shipped);
+        assert!(
+            !deps.iter().any(|d| d == "fleet-testbed" || d == "xtask"),
+            "{shipped} depends on development code: {deps:?}"
+        );
+    }
 }
