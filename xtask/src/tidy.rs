@@ -218,9 +218,9 @@ fn crate_names() -> Vec<String> {
     names
 }
 
-/// ARCHITECTURE.md, "Invariants": only fleet-nix starts processes (the
-/// testbed too, for the tests): every command goes through its typed,
-/// quoted, bounded and retried runners.
+/// ARCHITECTURE.md, "Invariants a tidy test checks": only fleet-nix starts
+/// processes (the testbed too, for the tests): every command goes through
+/// its typed, quoted, bounded and retried runners.
 #[test]
 fn only_fleet_nix_and_the_testbed_start_processes() {
     let starting: Vec<String> = crate_names()
@@ -231,9 +231,10 @@ fn only_fleet_nix_and_the_testbed_start_processes() {
     assert!(starting.is_empty(), "start processes through fleet-nix instead: {starting:?}");
 }
 
-/// ARCHITECTURE.md, "Invariants": the libraries print nothing (they return
-/// values and send events to a sink), and fleet-cli writes stdout only
-/// through `output::print`, which turns a closed pipe into a quiet end.
+/// ARCHITECTURE.md, "Invariants a tidy test checks": the libraries print
+/// nothing (they return values and send events to a sink), and fleet-cli
+/// writes stdout only through `output::print`, which turns a closed pipe into
+/// a quiet end.
 #[test]
 fn the_libraries_print_nothing_and_the_cli_prints_through_one_function() {
     let mut printing = Vec::new();
@@ -246,8 +247,8 @@ fn the_libraries_print_nothing_and_the_cli_prints_through_one_function() {
     assert!(printing.is_empty(), "prints outside fleet-report's sinks and output::print: {printing:?}");
 }
 
-/// ARCHITECTURE.md, "Invariants": the layers. fleet-diff and fleet-graph
-/// depend on no crate of ours, fleet-nix on neither of them, and nothing the
+/// ARCHITECTURE.md, "Invariants a tidy test checks": the layers. fleet-diff,
+/// fleet-graph and fleet-nix depend on no crate of ours, and nothing the
 /// `fleet` binary is built from depends on the testbed or xtask.
 #[test]
 fn the_layers_hold() {
