@@ -76,7 +76,8 @@ impl NodeKind for ContainerKind {
         if node.host.is_none() {
             return Err("a container needs `host = \"<host node>\"`".into());
         }
-        validate_container_name(&node.name)
+        // Its name fleet-graph checked already, as nixos-containers would.
+        Ok(())
     }
 
     fn profile(&self, node: &Node) -> String {
@@ -98,49 +99,5 @@ impl NodeKind for ContainerKind {
             .map(String::from)
             .chain(argv.iter().cloned())
             .collect()
-    }
-}
-
-/// NixOS rejects underscores in container names; the name also becomes a unit
-/// instance, a host name and a profile directory, so only letters, digits and
-/// inner dashes are accepted.
-fn validate_container_name(name: &str) -> Result<(), String> {
-    let valid = !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{name}` is not a valid container name: use letters, digits and inner dashes only (NixOS rejects `_`)"
-        ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn check_name(name: &str, expect: &str) {
-        let got = match validate_container_name(name) {
-            Ok(()) => "ok".to_string(),
-            Err(e) => e,
-        };
-        assert_eq!(got, expect);
-    }
-
-    #[test]
-    fn container_names() {
-        check_name("nannuo-bot", "ok");
-        check_name("web2", "ok");
-        check_name(
-            "bad_name",
-            "`bad_name` is not a valid container name: use letters, digits and inner dashes only (NixOS rejects `_`)",
-        );
-        check_name(
-            "-x",
-            "`-x` is not a valid container name: use letters, digits and inner dashes only (NixOS rejects `_`)",
-        );
     }
 }
