@@ -1,4 +1,4 @@
-//! `cargo xtask`'s side of issue 14: help, hints and suggestions name the
+//! `cargo xtask`'s side of the conventions: help, hints and suggestions name the
 //! program as it was run and know the developer tasks; `demo --keep` leaves
 //! its simulated VPS running and says exactly how to reach it (the printed
 //! options work for `status` and `rollback`); `demo --stop` stops that VPS

@@ -1,7 +1,7 @@
-//! Hostile graph data and bad luck from the command line, on the testbed
-//! (issue 10, failures 2, 4, 7, 9 and 10): values that must never reach a
-//! shell, names that must not leave the state folder, graph data NixOS would
-//! refuse, control sockets on every way out, a frozen deployer's report.
+//! Hostile graph data and bad luck from the command line, on the testbed:
+//! values that must never reach a shell, names that must not leave the state
+//! folder, graph data NixOS would refuse, control sockets on every way out, a
+//! frozen deployer's report.
 
 mod common;
 
@@ -50,7 +50,7 @@ fn container(name: &str, extra: &str) -> String {
     format!(r#"    "{name}" = {{ kind = "container"; host = "vps-arm"; {extra} }};"#)
 }
 
-/// Failure 2: graph data reached a root shell on the target through a tcp
+/// Graph data once reached a root shell on the target through a tcp
 /// check's address. Addresses are now IPv4 or refused, and a check's
 /// arguments stay arguments.
 #[test]
@@ -83,7 +83,7 @@ fn graph_values_never_reach_a_shell() {
     assert!(!marker.exists(), "nothing ran `touch`");
 }
 
-/// Failure 4: a host name that walks out of the state folder is refused before
+/// A host name that walks out of the state folder is refused before
 /// anything runs, by every command.
 #[test]
 fn host_names_cannot_leave_the_state_folder() {
@@ -105,7 +105,7 @@ fn host_names_cannot_leave_the_state_folder() {
     }
 }
 
-/// Failure 9: graph data that NixOS or SSH would refuse, or that could run a
+/// Graph data that NixOS or SSH would refuse, or that could run a
 /// builder, is refused before anything runs.
 #[test]
 fn graph_data_nixos_would_refuse_is_refused_before_anything_runs() {
@@ -171,7 +171,7 @@ fn graph_data_nixos_would_refuse_is_refused_before_anything_runs() {
     assert!(!ran.exists(), "no builder ran");
 }
 
-/// Failure 7: the control sockets live in a private folder of the run, which
+/// The control sockets live in a private folder of the run, which
 /// is removed, with its masters closed, however the deployer ends.
 #[test]
 fn control_sockets_are_private_and_removed_on_every_way_out() {
@@ -224,7 +224,7 @@ fn control_sockets_are_private_and_removed_on_every_way_out() {
     }
 }
 
-/// Failure 10: a deployer frozen past the confirmation timeout reports what
+/// A deployer frozen past the confirmation timeout reports what
 /// happened (the host rolled back by itself), not what will.
 #[test]
 fn a_frozen_deployer_reports_the_rollback_in_the_past_tense() {

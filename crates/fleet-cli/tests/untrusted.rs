@@ -1,4 +1,4 @@
-//! What fleet reads from places it does not trust (issue 20, items 5 and 6):
+//! What fleet reads from places it does not trust:
 //! text a target prints reaches the terminal escaped, and graph data, which
 //! may come from a branch someone else pushed, reads nothing of the
 //! operator's and cannot make fleet run anything on the operator's machine.
@@ -30,7 +30,7 @@ fn assert_inert(shown: &str, what: &str) {
     assert!(active.is_empty(), "{what} passes {active:?} to the terminal:\n{shown}");
 }
 
-/// Failure 5: a container's health check printed an escape sequence and a
+/// A container's health check once printed an escape sequence and a
 /// `\r`; they reached the terminal raw, through the job log's tail in the
 /// error, in the plain reporter's lines, the summary and `--json`.
 #[test]
@@ -74,7 +74,7 @@ fn check_output_from_the_target_reaches_the_terminal_escaped() {
     );
 }
 
-/// Failure 5: `exec` printed a node's output raw, so a `\r` could forge
+/// `exec` once printed a node's output raw, so a `\r` could forge
 /// another node's prefix and an escape sequence reached the terminal.
 #[test]
 fn exec_output_reaches_the_terminal_escaped() {
@@ -140,7 +140,7 @@ fn fresh_with_home(test: &str) -> (Utf8PathBuf, Utf8PathBuf) {
     (dir, home)
 }
 
-/// Failure 6: graph data read the operator's files (`~/.ssh`, through a
+/// Graph data once read the operator's files (`~/.ssh`, through a
 /// symlink, through `NIX_PATH`, a copy in the Nix store) and fetched URLs that could carry them. It
 /// is evaluated in restricted mode now: each is refused, saying what a graph
 /// may read, and nothing reaches the network; its own folder stays readable.
@@ -209,7 +209,7 @@ fn a_graph_reads_nothing_but_its_own_folder() {
     assert!(out.status.success(), "a graph reads its own folder: {}", stderr(&out));
 }
 
-/// Failure 6: `target = "local"` in graph data made a pushed branch's
+/// `target = "local"` in graph data once made a pushed branch's
 /// `command` checks run on the operator's machine. The graph may not say it;
 /// the command line still may.
 #[test]
@@ -244,7 +244,7 @@ fn local_is_a_target_only_on_the_command_line() {
     assert!(stdout(&out).starts_with("h | here\n"), "{}", stdout(&out));
 }
 
-/// Failure 5: an error message carries what the graph said (here an
+/// An error message carries what the graph said (here an
 /// unknown kind, which the message quotes); it reaches the terminal escaped on
 /// the way out, as every error does.
 #[test]
@@ -263,7 +263,7 @@ fn an_error_reaches_the_terminal_escaped() {
     assert!(shown.contains(r#"has kind "x\x1b]52;c;cHduZWQ=\x07\rok""#), "{shown}");
 }
 
-/// Failure 6: when a node's evaluation failed, the check of the nix version
+/// When a node's evaluation failed, the check of the nix version
 /// opened the flake with `getFlake` in impure mode, which ran the flake's
 /// `outputs` with the operator's files and network in reach: a flake made to
 /// fail its pure evaluation got `~/.ssh` sent out. It fetches only the
