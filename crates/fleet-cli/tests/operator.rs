@@ -11,8 +11,6 @@ use std::process::{Command, Stdio};
 
 use common::{stderr, stdout, Bed};
 
-const CONTAINER_PROFILE: &str = "/nix/var/nix/profiles/per-container/test-container/system";
-
 /// The activations since `from`, as `NODE ACTION PATH` lines.
 fn activations_since(bed: &Bed, from: usize) -> Vec<String> {
     let records = bed.testbed.activations().unwrap();
@@ -81,7 +79,11 @@ fn each_goal_does_what_nixos_rebuild_means() {
         [format!("vps-arm switch {host_v2}"), format!("test-container test {container_v2}")]
     );
     assert!(!bed.state("pending/test-container").exists());
-    assert_eq!(bed.testbed.generations(CONTAINER_PROFILE), 2, "boot made generation 2, switch none");
+    assert_eq!(
+        bed.testbed.generations(bed.profile("test-container")),
+        2,
+        "boot made generation 2, switch none"
+    );
 }
 
 #[test]
@@ -118,7 +120,7 @@ fn rollbacks_walk_back_through_existing_generations_and_to_any_one() {
         systems.push(bed.profile_of("test-container").unwrap());
     }
     let link = || {
-        std::fs::read_link(bed.testbed.dir().join("nix/var/nix/profiles/per-container/test-container/system"))
+        std::fs::read_link(bed.testbed.dir().join(bed.profile("test-container").trim_start_matches('/')))
             .unwrap()
     };
     assert_eq!(link().to_str(), Some("system-3-link"));
@@ -146,7 +148,7 @@ fn rollbacks_walk_back_through_existing_generations_and_to_any_one() {
     ok(&bed, &["rollback", "--no-magic-rollback", "--container", "test-container", "--to", "3"]);
     assert_eq!(link().to_str(), Some("system-3-link"));
     assert_eq!(activations_since(&bed, log), [format!("test-container test {}", systems[2])]);
-    assert_eq!(bed.testbed.generations(CONTAINER_PROFILE), 3, "no rollback made a generation");
+    assert_eq!(bed.testbed.generations(bed.profile("test-container")), 3, "no rollback made a generation");
 
     // A rollback whose switch fails moves the profile back to the generation
     // it was on, again making none (the stand-in's reload fails both ways).
@@ -156,14 +158,15 @@ fn rollbacks_walk_back_through_existing_generations_and_to_any_one() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("switching to"), "{}", stdout(&out));
     assert_eq!(link().to_str(), Some("system-3-link"));
-    assert_eq!(bed.testbed.generations(CONTAINER_PROFILE), 3);
+    assert_eq!(bed.testbed.generations(bed.profile("test-container")), 3);
 
     let before = bed.snapshot();
     let out = bed.fleet(&["rollback", "--container", "test-container", "--to", "7"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stdout(&out).contains(&format!(
-            "{CONTAINER_PROFILE} has no generation 7 to roll back to (it has 1, 2, 3); nothing was changed"
+            "{} has no generation 7 to roll back to (it has 1, 2, 3); nothing was changed",
+            bed.profile("test-container")
         )),
         "{}",
         stdout(&out)

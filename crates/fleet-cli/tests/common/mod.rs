@@ -2,10 +2,12 @@
 //! binary run with the project's Nix configuration, and its output as text.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
 use camino::Utf8PathBuf;
-use fleet_deploy::STATE_DIR;
+use fleet_deploy::{Kinds, STATE_DIR};
+use fleet_graph::Fleet;
 use fleet_testbed::{Fixture, Testbed};
 
 /// The standard fixture's nodes.
@@ -53,6 +55,8 @@ pub struct Bed {
     pub fixture: Fixture,
     /// The test's folder.
     pub dir: Utf8PathBuf,
+    /// Each node's profile on the target, as its kind names it.
+    profiles: BTreeMap<String, String>,
 }
 
 impl Bed {
@@ -66,7 +70,11 @@ impl Bed {
         for node in NODES {
             fixture.set_version(node, &format!("1-{test}")).unwrap();
         }
-        Bed { testbed, fixture, dir }
+        let json = Testbed::nix().eval_json_file(&fixture.dir().join("nix/fleet.nix")).unwrap();
+        let fleet = Fleet::from_json(&json).unwrap();
+        let kinds = Kinds::standard();
+        let profiles = fleet.nodes().iter().map(|n| (n.name.clone(), kinds.of(n).profile(n))).collect();
+        Bed { testbed, fixture, dir, profiles }
     }
 
     /// `fleet ARGS... --flake FIXTURE --ssh-option ...`, not started.
@@ -98,13 +106,14 @@ impl Bed {
         self.testbed.dir().join(format!("nix{}/{path}", STATE_DIR.trim_start_matches("/nix")))
     }
 
+    /// The profile of `node` on the target, e.g. `/nix/var/nix/profiles/system`.
+    pub fn profile(&self, node: &str) -> &str {
+        &self.profiles[node]
+    }
+
     /// The system `node`'s profile points at on the target.
     pub fn profile_of(&self, node: &str) -> Option<String> {
-        self.testbed.profile(&if node == "vps-arm" {
-            "/nix/var/nix/profiles/system".to_string()
-        } else {
-            format!("/nix/var/nix/profiles/per-container/{node}/system")
-        })
+        self.testbed.profile(self.profile(node))
     }
 
     /// Everything a deploy could change on the target: profiles, activations,
