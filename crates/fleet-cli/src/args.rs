@@ -17,6 +17,8 @@ pub struct Args {
     operands: Vec<String>,
     /// What came after `--`; `None` when there was no `--`.
     rest: Option<Vec<String>>,
+    /// Whether `--help` or `-h` was given as an option (not as a value).
+    help: bool,
 }
 
 /// A usage error: what was wrong, for a message ending in "see --help".
@@ -49,10 +51,12 @@ impl Args {
                 spec.name
             )));
         }
-        let mut args = Args { program: program.to_string(), given: Vec::new(), operands: Vec::new(), rest };
+        let mut args =
+            Args { program: program.to_string(), given: Vec::new(), operands: Vec::new(), rest, help: false };
         let mut items = items.into_iter();
         while let Some(item) = items.next() {
             if item == "--help" || item == "-h" {
+                args.help = true;
                 continue;
             }
             if !item.starts_with('-') || item == "-" {
@@ -94,6 +98,11 @@ impl Args {
     /// The program's name, as help and errors call it.
     pub fn program(&self) -> &str {
         &self.program
+    }
+
+    /// Whether the command's help was asked for.
+    pub(crate) fn help(&self) -> bool {
+        self.help
     }
 
     /// Takes every option given, in order, with its value.
@@ -254,6 +263,13 @@ mod tests {
         assert_eq!(a.positional(), ["/nix/store/a", "/nix/store/b"]);
         // A value is never mistaken for an option or an operand.
         assert!(parse("deploy", &["--target", "root@h", "--flake=.", "--graph", "g.nix"]).is_ok());
+    }
+
+    #[test]
+    fn help_is_asked_for_only_where_an_option_stands() {
+        assert!(parse("deploy", &["--dry-run", "-h"]).unwrap().help());
+        assert!(!parse("deploy", &["--flake", "--help"]).unwrap().help(), "a value of --flake");
+        assert!(!parse("exec", &["--", "ls", "--help"]).unwrap().help(), "exec's command's own");
     }
 
     #[test]

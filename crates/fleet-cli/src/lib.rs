@@ -87,11 +87,8 @@ pub fn start(program: &str, tasks: &'static [CommandSpec], argv: Vec<String>) ->
     let Some(spec) = find(&first) else {
         return Start::Done(None, Err(unknown(&first)));
     };
-    let before_nix_args = argv.iter().take_while(|a| *a != "--");
-    if before_nix_args.into_iter().any(|a| a == "--help" || a == "-h") {
-        return print_help(help::command_help(program, spec));
-    }
     match Args::parse(program, spec, argv) {
+        Ok(args) if args.help() => print_help(help::command_help(program, spec)),
         Ok(args) => Start::Run(spec, args),
         Err(e) => Start::Done(Some(spec.name), Err(e.into())),
     }
