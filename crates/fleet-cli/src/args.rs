@@ -1,7 +1,7 @@
 //! The one argument parser: the arguments are checked against the command's
 //! entry in the table (an unknown option is an error with the closest known
 //! one) and each value is paired with its option by the table, once. The
-//! `fleet` commands read the result as [`Options`](crate::options::Options);
+//! `fleet` commands read the result as one typed `Options` (`options.rs`);
 //! the developer tasks of `cargo xtask` take their options by name from it.
 
 use std::fmt;
@@ -10,7 +10,6 @@ use crate::spec::{did_you_mean, CommandSpec, OptSpec, Rest};
 
 /// A command's arguments, paired with its options by the table.
 pub struct Args {
-    program: String,
     /// Every option given, in order, with its value (`None` for a flag).
     given: Vec<(&'static OptSpec, Option<String>)>,
     /// The operands, for a command that takes them.
@@ -32,14 +31,13 @@ impl fmt::Display for UsageError {
 }
 
 impl Args {
-    /// The arguments after the name of the command `spec`, for the program
-    /// named `program` (`fleet`, `cargo xtask`) as help and errors call it,
-    /// checked against the command: every option must be one it lists (a
-    /// flag takes no `=VALUE`, a value option takes the next argument
-    /// whatever it looks like, an option not repeatable is given once),
-    /// operands only where it takes them, `--` only where it takes what
-    /// follows. An error names the closest option when there is one.
-    pub fn parse(program: &str, spec: &'static CommandSpec, items: Vec<String>) -> Result<Args, UsageError> {
+    /// The arguments after the name of the command `spec`, checked against
+    /// it: every option must be one it lists (a flag takes no `=VALUE`, a
+    /// value option takes the next argument whatever it looks like, an option
+    /// not repeatable is given once), operands only where it takes them, `--`
+    /// only where it takes what follows. An error names the closest option
+    /// when there is one.
+    pub fn parse(spec: &'static CommandSpec, items: Vec<String>) -> Result<Args, UsageError> {
         let mut items = items;
         let rest = items.iter().position(|item| item == "--").map(|at| {
             let rest = items.split_off(at);
@@ -51,8 +49,7 @@ impl Args {
                 spec.name
             )));
         }
-        let mut args =
-            Args { program: program.to_string(), given: Vec::new(), operands: Vec::new(), rest, help: false };
+        let mut args = Args { given: Vec::new(), operands: Vec::new(), rest, help: false };
         let mut items = items.into_iter();
         while let Some(item) = items.next() {
             if item == "--help" || item == "-h" {
@@ -93,11 +90,6 @@ impl Args {
             args.given.push((option, value));
         }
         Ok(args)
-    }
-
-    /// The program's name, as help and errors call it.
-    pub fn program(&self) -> &str {
-        &self.program
     }
 
     /// Whether the command's help was asked for.
@@ -231,7 +223,7 @@ mod tests {
 
     fn parse(command: &str, items: &[&str]) -> Result<Args, String> {
         let spec = crate::table::COMMANDS.iter().find(|c| c.name == command).unwrap();
-        Args::parse("fleet", spec, items.iter().map(|s| s.to_string()).collect()).map_err(|e| e.0)
+        Args::parse(spec, items.iter().map(|s| s.to_string()).collect()).map_err(|e| e.0)
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub fn start(program: &str, tasks: &'static [CommandSpec], argv: Vec<String>) ->
     let Some(spec) = find(&first) else {
         return Start::Done(None, Err(unknown(&first)));
     };
-    match Args::parse(program, spec, argv) {
+    match Args::parse(spec, argv) {
         Ok(args) if args.help() => print_help(help::command_help(program, spec)),
         Ok(args) => Start::Run(spec, args),
         Err(e) => Start::Done(Some(spec.name), Err(e.into())),

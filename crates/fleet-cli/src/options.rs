@@ -222,8 +222,7 @@ mod tests {
 
     fn options(command: &str, items: &[&str]) -> Result<Options, String> {
         let spec = COMMANDS.iter().find(|c| c.name == command).unwrap();
-        let args =
-            Args::parse("fleet", spec, items.iter().map(|s| s.to_string()).collect()).map_err(|e| e.0)?;
+        let args = Args::parse(spec, items.iter().map(|s| s.to_string()).collect()).map_err(|e| e.0)?;
         Options::from_args(args).map_err(|e| e.0)
     }
 
