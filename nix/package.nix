@@ -11,7 +11,7 @@ rustPlatform.buildRustPackage {
   # here only because cargo loads every workspace member's manifest and
   # targets (and the testbed is a dev-dependency) to resolve Cargo.lock; they
   # are not compiled, and the scripts the testbed embeds are left out.
-  # xtask/tests/package.rs builds from exactly this list.
+  # .ci/run builds the fleet binary from exactly this list.
   src = lib.fileset.toSource {
     inherit root;
     fileset = lib.fileset.unions [
