@@ -20,7 +20,7 @@ pub(crate) fn run(options: Options) -> Result<(), CliError> {
     let kinds = Kinds::standard();
     let plan = Plan::new(&fleet, &kinds, &options.hosts, &options.containers, &source.flake)
         .map_err(crate::deploy::plan_failure)?
-        .with_jobs(options.jobs)
+        .with_jobs(options.jobs())
         .with_build_logs(options.print_build_logs)
         .with_evaluation(options.evaluation);
     let reporter = format.reporter();

@@ -77,6 +77,7 @@ impl Request {
         let confirm =
             (!options.no_magic_rollback).then_some(options.confirm_timeout.unwrap_or(DEFAULT_CONFIRM));
         Ok(Request {
+            jobs: options.jobs(),
             format: Format::of(&options)?,
             source: SourceArgs::of(&options),
             roots: RootsArgs::of(&options),
@@ -90,7 +91,6 @@ impl Request {
             switch_timeout: options.switch_timeout,
             target: options.target,
             ssh_options: options.ssh_options,
-            jobs: options.jobs,
             nix_args: options.rest,
             build_logs: options.print_build_logs,
             evaluation: options.evaluation,

@@ -18,6 +18,7 @@ use crate::spec::OptSpec;
 
 /// Every option of the `fleet` commands, typed, with what came after `--`
 /// and the operands.
+#[derive(Default)]
 pub(crate) struct Options {
     /// `--host`: names, `@TAG`s or globs.
     pub(crate) hosts: Vec<String>,
@@ -43,8 +44,8 @@ pub(crate) struct Options {
     pub(crate) target: Option<Target>,
     /// `--ssh-option`, each split into ssh's arguments at white space.
     pub(crate) ssh_options: Vec<String>,
-    /// `--jobs` / `-j` (default 8).
-    pub(crate) jobs: usize,
+    /// `--jobs` / `-j`; see [`Options::jobs`].
+    jobs: Option<usize>,
     /// `--confirm-timeout`; `None`: the plan's default.
     pub(crate) confirm_timeout: Option<Duration>,
     /// `--switch-timeout`; `None`: the plan's default.
@@ -83,44 +84,6 @@ pub(crate) struct Options {
     pub(crate) rest: Vec<String>,
 }
 
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            hosts: Vec::new(),
-            containers: Vec::new(),
-            no_containers: false,
-            goal: Goal::Switch,
-            dry_run: false,
-            ask: false,
-            yes: false,
-            json: false,
-            json_events: false,
-            print_build_logs: false,
-            target: None,
-            ssh_options: Vec::new(),
-            jobs: 8,
-            confirm_timeout: None,
-            switch_timeout: None,
-            no_magic_rollback: false,
-            old_no_confirm: false,
-            build_on_target: false,
-            builders: None,
-            substitute_on_destination: false,
-            evaluation: EvalSettings::default(),
-            out_link: None,
-            keep_result: false,
-            flake: None,
-            graph: None,
-            to: None,
-            build: false,
-            dot: false,
-            names: false,
-            operands: Vec::new(),
-            rest: Vec::new(),
-        }
-    }
-}
-
 impl Options {
     /// The options of `args`, each value parsed into its type.
     pub(crate) fn from_args(mut args: Args) -> Result<Options, UsageError> {
@@ -129,6 +92,11 @@ impl Options {
             options.set(option, value.unwrap_or_default())?;
         }
         Ok(options)
+    }
+
+    /// Builds and activations to run at once: `--jobs`, or 8.
+    pub(crate) fn jobs(&self) -> usize {
+        self.jobs.unwrap_or(8)
     }
 
     /// Sets the field of `option` from its `value` (empty for a flag).
@@ -147,7 +115,7 @@ impl Options {
             "--print-build-logs" => self.print_build_logs = true,
             "--target" => self.target = Some(Target::parse(&value).map_err(UsageError)?),
             "--ssh-option" => self.ssh_options.extend(value.split_whitespace().map(String::from)),
-            "--jobs" => self.jobs = positive(name, &value)?,
+            "--jobs" => self.jobs = Some(positive(name, &value)?),
             "--confirm-timeout" => self.confirm_timeout = Some(seconds(name, &value)?),
             "--switch-timeout" => self.switch_timeout = Some(seconds(name, &value)?),
             "--no-magic-rollback" => self.no_magic_rollback = true,
@@ -248,7 +216,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (o.jobs, o.goal, o.containers, o.rest),
+            (o.jobs(), o.goal, o.containers, o.rest),
             (3, Goal::Test, vec!["a".into()], vec!["--x".into()])
         );
         assert_eq!(o.ssh_options, ["-i", "key"]);
@@ -265,7 +233,7 @@ mod tests {
         assert_eq!(o.flake.as_deref(), Some("--dry-run"));
         assert_eq!(o.builders.as_deref(), Some("-j"));
         assert!(!o.dry_run);
-        assert_eq!(o.jobs, 8);
+        assert_eq!(o.jobs(), 8);
     }
 
     #[test]
