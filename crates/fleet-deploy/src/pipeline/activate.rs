@@ -136,11 +136,11 @@ impl Plan<'_> {
         target: &Target,
         old: &str,
         new: &str,
-        containers: &[&str],
+        containers: &[String],
     ) -> Result<Vec<String>, CommandError> {
-        let args = [old, new].into_iter().chain(containers.iter().copied());
+        let args = [old, new].into_iter().chain(containers.iter().map(String::as_str));
         let out = target.run_within(&RemoteScript::new(UNITS, args), "units.sh", self.answer_within)?;
-        Ok(out.lines().filter(|line| containers.contains(line)).map(str::to_string).collect())
+        Ok(out.lines().filter(|line| containers.iter().any(|c| c == line)).map(str::to_string).collect())
     }
 }
 
