@@ -180,10 +180,12 @@ impl<'r, S: Stages> Run<'r, S> {
         }
     }
 
+    /// Node `i`'s name.
     pub(super) fn name(&self, i: NodeId) -> &'r str {
         &self.topology.node(i).name
     }
 
+    /// Tells the sink that node `i` entered `stage`.
     pub(super) fn say_stage(&self, i: NodeId, stage: Stage) {
         self.sink.event(Event::Stage { node: self.name(i), stage });
     }
@@ -291,6 +293,7 @@ impl<'r, S: Stages> Run<'r, S> {
         }
     }
 
+    /// Every node's report, in activation order.
     pub(super) fn summary(self) -> Summary {
         let topology = self.topology;
         let nodes =

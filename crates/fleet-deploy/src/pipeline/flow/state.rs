@@ -83,6 +83,7 @@ impl NodeRun {
         self.deps_left == 0 || self.dep_failed
     }
 
+    /// Its report, under `name`, once it finished.
     pub(super) fn report(&self, name: &str) -> NodeReport {
         NodeReport {
             node: name.to_string(),
@@ -126,6 +127,7 @@ pub(super) struct HostRun<L> {
 }
 
 impl<L> HostRun<L> {
+    /// A host at `step`, nothing queued.
     pub(super) fn new(step: HostStep) -> HostRun<L> {
         HostRun {
             step,
@@ -140,6 +142,7 @@ impl<L> HostRun<L> {
     }
 }
 
+/// The stage a node at `step` is in, for an error.
 pub(super) fn step_name(step: &Step) -> &'static str {
     match step {
         Step::Evaluating | Step::Evaluated(_) | Step::Building | Step::Built => "build",
