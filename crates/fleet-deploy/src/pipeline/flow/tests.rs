@@ -7,10 +7,9 @@ mod fake;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use fake::{current, deploy, fake_for, rules, run_on, run_topology, Fake, Gate, Ran, DEPLOY};
+use fake::{current, deploy, rules, run_on, Fake, Gate, Ran, DEPLOY};
 
 use super::advance::ACTIVATIONS_PER_HOST;
-use super::topology::{HostId, HostSpec, NodeId, NodeSpec, Topology};
 use super::{Finale, Flow, Probe, Rules};
 use crate::{Outcome, Stage};
 
@@ -288,33 +287,19 @@ fn a_node_may_wait_for_a_node_of_another_host() {
 }
 
 /// A run of `nodes` containers on one host, the `i`th needing the one
-/// before when `chained`: every event's cost shows in the run's time, which
-/// the test prints (a time is a benchmark's to judge, not a test's).
+/// before when `chained`, from graph data to summary: every event's cost
+/// shows in the run's time, which the test prints (a time is a benchmark's
+/// to judge, not a test's).
 fn large(nodes: usize, chained: bool) -> Ran {
-    let host = NodeSpec {
-        name: "h".into(),
-        host: Some(HostId(0)),
-        deps: Vec::new(),
-        dependents: Vec::new(),
-        containers: (1..=nodes).map(|i| format!("c{i}")).collect(),
-        profile: "/profiles/h".into(),
-    };
-    let containers = (1..=nodes).map(|i| NodeSpec {
-        name: format!("c{i}"),
-        host: Some(HostId(0)),
-        deps: if chained { vec![NodeId(i - 1)] } else { vec![NodeId(0)] },
-        dependents: Vec::new(),
-        containers: Vec::new(),
-        profile: format!("/profiles/c{i}"),
-    });
-    let topology = Topology::new(
-        std::iter::once(host).chain(containers).collect(),
-        vec![HostSpec { name: "h".into(), remote: true, nodes: Vec::new() }],
-    );
-    let mut fake = Fake::default();
-    let fake = fake_for(&topology, &mut fake);
+    let mut spec = "h:host".to_string();
+    for i in 1..=nodes {
+        match (chained, i) {
+            (true, 2..) => spec.push_str(&format!(" c{i}:container:h:c{}", i - 1)),
+            _ => spec.push_str(&format!(" c{i}:container:h")),
+        }
+    }
     let started = Instant::now();
-    let ran = run_topology(&topology, DEPLOY, rules(8), Vec::new(), fake);
+    let ran = run_on(&spec, DEPLOY, rules(8), Vec::new(), Fake::default());
     eprintln!("{} nodes, chained: {chained}: {:?}", nodes + 1, started.elapsed());
     assert!(ran.summary.nodes.iter().all(|r| r.outcome == Outcome::Activated));
     ran

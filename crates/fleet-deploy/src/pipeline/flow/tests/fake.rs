@@ -271,7 +271,7 @@ impl Sink for Events {
 
 /// A fleet from `spec`: items `NAME:KIND[:HOST[:DEP,DEP]]`, as in
 /// fleet-graph's own tests.
-pub(super) fn fleet(spec: &str) -> Fleet {
+fn fleet(spec: &str) -> Fleet {
     let nodes = spec
         .split_whitespace()
         .map(|item| {
@@ -355,13 +355,13 @@ pub(super) fn run_on(
 }
 
 /// `fake`, told the names of `topology`'s nodes and hosts.
-pub(super) fn fake_for(topology: &Topology, fake: &mut Fake) -> Fake {
+fn fake_for(topology: &Topology, fake: &mut Fake) -> Fake {
     fake.names = topology.nodes.iter().map(|n| n.name.clone()).collect();
     fake.hosts = topology.hosts.iter().map(|h| h.name.clone()).collect();
     std::mem::take(fake)
 }
 
-pub(super) fn run_topology(
+fn run_topology(
     topology: &Topology,
     flow: Flow,
     rules: Rules,
