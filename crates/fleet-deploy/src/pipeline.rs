@@ -6,7 +6,8 @@
 //! - `host.rs`: a host's shared stages: lock, probe, push, with retries;
 //! - `diff.rs`: a dry run's closure diff of one node;
 //! - `activate.rs`: one node's activation job, its confirmation, and the
-//!   containers a host switch leaves to restart.
+//!   containers a host switch leaves to restart;
+//! - `live.rs`: those stages behind the scheduler's `Stages` trait.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,13 +16,15 @@ use fleet_graph::{Fleet, Node, Selection};
 use fleet_nix::{Connections, EvalSettings, Nix, Target};
 
 use crate::{ConfigError, Event, Goal, Kinds, Mode, Sink, Summary};
-use flow::{Finale, Flow, Probe};
+use flow::{Finale, Flow, Probe, Rules, Topology};
+use live::Live;
 
 mod activate;
 mod build;
 mod diff;
 mod flow;
 mod host;
+mod live;
 
 /// A validated run: the fleet, its kinds, the selected nodes and the flake
 /// they are built from.
@@ -212,7 +215,7 @@ impl<'a> Plan<'a> {
     /// Builds every selected node; no target is involved.
     fn build(&self, nix: &Nix, sink: &dyn Sink) -> Summary {
         let flow = Flow { build: true, lock: false, probe: None, finale: Finale::Built };
-        flow::run(self, flow, nix, &BTreeMap::new(), sink)
+        self.schedule(flow, nix, &BTreeMap::new(), sink)
     }
 
     /// Reads what each selected node's target runs, without the lock, and
@@ -222,21 +225,21 @@ impl<'a> Plan<'a> {
     fn status(&self, nix: &Nix, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
         let flow =
             Flow { build: self.status_build, lock: false, probe: Some(Probe::Full), finale: Finale::Status };
-        self.with_connections(targets, |targets| flow::run(self, flow, nix, targets, sink))
+        self.with_connections(targets, |targets| self.schedule(flow, nix, targets, sink))
     }
 
     /// Builds every selected node and diffs its closure against what its
     /// target runs; nothing is copied and nothing changes.
     fn dry_run(&self, nix: &Nix, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
         let flow = Flow { build: true, lock: false, probe: Some(Probe::Brief), finale: Finale::Diff };
-        self.with_connections(targets, |targets| flow::run(self, flow, nix, targets, sink))
+        self.with_connections(targets, |targets| self.schedule(flow, nix, targets, sink))
     }
 
     /// Builds, pushes and activates every selected node, each as soon as what
     /// it needs is done, under each host's deploy lock.
     fn deploy(&self, nix: &Nix, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
         let flow = Flow { build: true, lock: true, probe: Some(Probe::Brief), finale: Finale::Activate };
-        self.with_connections(targets, |targets| flow::run(self, flow, nix, targets, sink))
+        self.with_connections(targets, |targets| self.schedule(flow, nix, targets, sink))
     }
 
     /// Moves every selected node's profile to its previous generation (or
@@ -244,7 +247,34 @@ impl<'a> Plan<'a> {
     /// host's deploy lock; nothing is built.
     fn rollback(&self, nix: &Nix, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
         let flow = Flow { build: false, lock: true, probe: Some(Probe::Full), finale: Finale::Activate };
-        self.with_connections(targets, |targets| flow::run(self, flow, nix, targets, sink))
+        self.with_connections(targets, |targets| self.schedule(flow, nix, targets, sink))
+    }
+
+    /// Runs `flow` over the selection on `targets` (unused when it probes
+    /// none), with the real stages.
+    fn schedule(
+        &self,
+        flow: Flow,
+        nix: &Nix,
+        targets: &BTreeMap<String, Target>,
+        sink: &dyn Sink,
+    ) -> Summary {
+        let profile = |node: &Node| self.kinds.of(node).profile(node);
+        let involved = flow.probe.map(|_| targets);
+        let topology = Topology::of(self.fleet, &self.selection, involved, profile);
+        // A status without a build compares with what the last one left.
+        let known = match (flow.build, flow.finale) {
+            (false, Finale::Status) => self.known_systems(nix),
+            _ => Vec::new(),
+        };
+        let rules = Rules {
+            jobs: self.jobs,
+            goal: self.goal,
+            build_on_target: self.build_on_target,
+            rollback_to: self.rollback_to,
+        };
+        let stages = Live::new(self, nix, &topology, targets, sink);
+        flow::run(&stages, &topology, flow, rules, known, sink)
     }
 
     /// Runs `work` with `targets` sharing one master connection each, for the

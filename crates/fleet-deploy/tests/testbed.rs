@@ -97,29 +97,6 @@ fn changing_one_container_pushes_and_activates_only_that_container() {
     assert_eq!(profiles_after, profiles_before);
 }
 
-#[test]
-fn a_failed_build_skips_its_dependents_and_deploys_independent_nodes() {
-    let mut bed = Bed::new("failed_build");
-    bed.fixture.fail_build("bgs-backend", true).unwrap();
-    let (summary, _) = bed.deploy(&[]);
-    assert_eq!(
-        outcomes(&summary),
-        ["vps-arm=activated", "bgs-backend=failed", "test-container=activated", "nannuo-bot=skipped"]
-    );
-    assert!(!summary.success());
-    let Outcome::Failed(error) = &summary.nodes[1].outcome else { unreachable!() };
-    assert_eq!((error.node.as_str(), error.stage), ("bgs-backend", Stage::Build));
-    let message = error.to_string();
-    assert!(message.starts_with("build bgs-backend: run `"), "{message}");
-    assert!(message.contains("nix") && message.contains(" build "), "names the command: {message}");
-    assert!(message.contains("simulated build failure of bgs-backend"), "carries the stderr tail: {message}");
-    assert_eq!(summary.nodes[3].outcome, Outcome::Skipped("dependency `bgs-backend` failed".into()));
-
-    assert_eq!(bed.activation_order(), ["vps-arm", "test-container"]);
-    assert_eq!(bed.testbed.profile(&container_profile("bgs-backend")), None);
-    assert_eq!(bed.testbed.profile(&container_profile("nannuo-bot")), None);
-}
-
 /// A refused first contact would be refused again: it is not retried
 /// (issue 23; a refusal later in a run, sshd restarting, is: faults.rs).
 #[test]

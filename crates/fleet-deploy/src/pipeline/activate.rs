@@ -2,6 +2,7 @@
 //! over a new connection when its kind asks; and, after a host's switch, the
 //! containers whose host-side unit it changed.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use fleet_graph::Node;
@@ -136,11 +137,12 @@ impl Plan<'_> {
         target: &Target,
         old: &str,
         new: &str,
-        containers: &[&str],
+        containers: &[String],
     ) -> Result<Vec<String>, CommandError> {
-        let args = [old, new].into_iter().chain(containers.iter().copied());
+        let args = [old, new].into_iter().chain(containers.iter().map(String::as_str));
         let out = target.run_within(&RemoteScript::new(UNITS, args), "units.sh", self.answer_within)?;
-        Ok(out.lines().filter(|line| containers.contains(line)).map(str::to_string).collect())
+        let asked: HashSet<&str> = containers.iter().map(String::as_str).collect();
+        Ok(out.lines().filter(|line| asked.contains(line)).map(str::to_string).collect())
     }
 }
 

@@ -4,27 +4,24 @@
 //! by then, in one copy), and activated as soon as it is pushed and every
 //! node it depends on has succeeded. One thread, the coordinator, owns all
 //! state; each stage runs on a thread of its own and reports back through a
-//! channel, so nothing waits for work it does not depend on.
+//! channel, so nothing waits for work it does not depend on. The work itself
+//! is behind [`Stages`], so that the rules here are unit-tested with fakes.
+//! Each event moves only the nodes it concerns, through per-host and
+//! ready queues, never by a scan of every node.
 //!
 //! Nothing on a target changes before its lock is held: pushes, builds on a
 //! target and activations all wait for their host to be ready.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeSet;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Mutex;
 use std::thread::Scope;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use fleet_diff::ClosureDiff;
-use fleet_graph::Node;
-use fleet_nix::{CommandError, Evaluated, Nix, Target};
+use fleet_nix::{CommandError, Evaluated};
 
 use super::host::Tried;
-use super::Plan;
-use crate::build_progress::BuildProgress;
-use crate::lock::DeployLock;
-use crate::probe::Probed;
-use crate::{Event, NodeError, Outcome, Sink, Stage, Summary};
+use crate::{Event, Goal, NodeError, Outcome, Sink, Stage, Summary};
 
 /// Which stages a mode takes.
 pub(super) struct Flow {
@@ -61,114 +58,107 @@ pub(super) enum Finale {
     Activate,
 }
 
-/// How many activations run at once on one host: each holds a session of the
-/// host's shared connection, and sshd serves at most ten per connection
-/// (MaxSessions); the lock holds one.
-const ACTIVATIONS_PER_HOST: usize = 8;
-
 mod advance;
 mod record;
+mod stages;
 mod state;
+#[cfg(test)]
+mod tests;
+mod topology;
+
+pub(super) use stages::{Activation, Probes, Stages};
+pub(super) use topology::{HostId, NodeId, Topology};
 
 use state::{HostRun, HostStep, NodeRun, Step};
 
+/// What a run decides beside its flow.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rules {
+    /// How many builds run at once, and diffs or activations per host.
+    pub(super) jobs: usize,
+    /// What a deploy does to each node.
+    pub(super) goal: Goal,
+    /// Nodes are built in their host's store, once it is ready.
+    pub(super) build_on_target: bool,
+    /// The generation a rollback moves each node to (default: the previous).
+    pub(super) rollback_to: Option<u32>,
+}
+
 /// What a stage's thread reports.
-enum Message<'a> {
-    Evaluated(usize, Result<Evaluated, CommandError>),
-    Built(usize, Result<String, CommandError>),
-    Locked(&'a str, Result<DeployLock, Tried>),
-    Probed(&'a str, Result<Vec<Result<Probed, CommandError>>, Tried>),
-    Pushed(&'a str, Vec<usize>, Result<(), Tried>),
-    Diffed(usize, Result<ClosureDiff, NodeError>),
+enum Message<L> {
+    Evaluated(NodeId, Result<Evaluated, CommandError>),
+    Built(NodeId, Result<String, CommandError>),
+    Locked(HostId, Result<L, Tried>),
+    Probed(HostId, Result<Probes, Tried>),
+    Pushed(HostId, Vec<NodeId>, Result<(), Tried>),
+    Diffed(NodeId, Result<ClosureDiff, NodeError>),
     /// A node's activation, and the containers its switch left to restart.
-    Activated(usize, Outcome, Result<Vec<String>, CommandError>),
+    Activated(NodeId, Outcome, Result<Vec<String>, CommandError>),
     /// A stage's thread ended (sent even when it panicked).
     Ended,
 }
 
 /// Sends [`Message::Ended`] when its thread ends, however it ends.
-struct Ending<'a>(Sender<Message<'a>>);
+struct Ending<L>(Sender<Message<L>>);
 
-impl Drop for Ending<'_> {
+impl<L> Drop for Ending<L> {
     fn drop(&mut self) {
         let _ = self.0.send(Message::Ended);
     }
 }
 
 /// A run under way: the coordinator's state.
-struct Run<'p, 'a> {
-    plan: &'p Plan<'a>,
+struct Run<'r, S: Stages> {
+    stages: &'r S,
+    topology: &'r Topology,
     flow: Flow,
-    nix: &'p Nix,
-    sink: &'p dyn Sink,
-    progress: &'p Mutex<BuildProgress<'a>>,
-    nodes: Vec<NodeRun<'a>>,
-    hosts: BTreeMap<&'p str, HostRun<'p>>,
+    rules: Rules,
+    sink: &'r dyn Sink,
+    nodes: Vec<NodeRun>,
+    hosts: Vec<HostRun<S::Lock>>,
+    /// Evaluated nodes whose store is there, waiting for a build slot.
+    to_build: BTreeSet<NodeId>,
+    /// Ready nodes whose dependencies let them go on, for their last stage.
+    runnable: BTreeSet<NodeId>,
     started: Instant,
     builds: usize,
     /// Stage threads that have not ended.
     running: usize,
 }
 
-/// Runs `flow` over `plan`'s selection; `targets` holds each involved host
-/// unless the flow probes none.
-pub(super) fn run(
-    plan: &Plan<'_>,
+/// Runs `flow` over the nodes of `topology` with `stages`; `known` holds
+/// each node's system when it is known before the run (a status that builds
+/// nothing), or is empty.
+pub(super) fn run<S: Stages>(
+    stages: &S,
+    topology: &Topology,
     flow: Flow,
-    nix: &Nix,
-    targets: &BTreeMap<String, Target>,
+    rules: Rules,
+    known: Vec<Option<String>>,
     sink: &dyn Sink,
 ) -> Summary {
-    let fleet = plan.fleet;
-    // A status without a build compares with what the last one left.
-    let mut known = match (flow.build, flow.finale) {
-        (false, Finale::Status) => plan.known_systems(nix),
-        _ => Vec::new(),
-    }
-    .into_iter();
-    let index: HashMap<&str, usize> =
-        plan.selection.names().iter().enumerate().map(|(i, name)| (name.as_str(), i)).collect();
-    let nodes: Vec<NodeRun<'_>> = plan
-        .selection
-        .names()
+    let mut known = known.into_iter();
+    let step = if flow.build { Step::Evaluating } else { Step::Built };
+    let nodes: Vec<NodeRun> = topology
+        .nodes
         .iter()
-        .map(|name| NodeRun {
-            node: fleet.node(name).expect("selected nodes exist"),
-            host: &fleet.host_of(name).expect("validated nodes have hosts").name,
-            deps: fleet.selected_dependencies(&plan.selection, name).iter().map(|dep| index[dep]).collect(),
-            step: if flow.build { Step::Evaluating } else { Step::Built },
-            old: None,
-            new: known.next().flatten(),
-            pending: false,
-            generation: None,
-            diff: None,
-            reused_evaluation: false,
-            restart: false,
-            switch_generation: None,
-            outcome: None,
-            finished_at: Duration::ZERO,
-        })
+        .map(|spec| NodeRun::new(step.clone(), known.next().flatten(), spec.deps.len()))
         .collect();
+    let host_step = if flow.lock { HostStep::Locking } else { HostStep::Probing };
     let hosts = match flow.probe {
-        None => BTreeMap::new(),
-        Some(_) => targets
-            .iter()
-            .filter(|(host, _)| nodes.iter().any(|n| n.host == host.as_str()))
-            .map(|(host, target)| {
-                let step = if flow.lock { HostStep::Locking } else { HostStep::Probing };
-                (host.as_str(), HostRun { target, step, lock: None, pushing: false, busy: 0 })
-            })
-            .collect(),
+        None => Vec::new(),
+        Some(_) => topology.hosts.iter().map(|_| HostRun::new(host_step)).collect(),
     };
-    let progress = Mutex::new(BuildProgress::new(plan.build_logs));
     let mut run = Run {
-        plan,
+        stages,
+        topology,
         flow,
-        nix,
+        rules,
         sink,
-        progress: &progress,
         nodes,
         hosts,
+        to_build: BTreeSet::new(),
+        runnable: BTreeSet::new(),
         started: Instant::now(),
         builds: 0,
         running: 0,
@@ -179,57 +169,57 @@ pub(super) fn run(
         run.coordinate(scope, &tx, &rx);
     });
     run.finish_stragglers();
-    for (host, state) in &run.hosts {
+    for (h, state) in run.hosts.iter().enumerate() {
         if let Some(lock) = &state.lock {
-            for message in lock.notes() {
-                sink.event(Event::Notice { host, message: &message });
+            for message in stages.notes(lock) {
+                sink.event(Event::Notice { host: &topology.hosts[h].name, message: &message });
             }
         }
     }
     run.summary()
 }
 
-impl<'p, 'a> Run<'p, 'a>
-where
-    'a: 'p,
-{
+impl<'r, S: Stages> Run<'r, S> {
     /// Starts the evaluation and every host's lock (or probe).
-    fn start<'s>(&mut self, scope: &'s Scope<'s, '_>, tx: &Sender<Message<'p>>)
+    fn start<'s>(&mut self, scope: &'s Scope<'s, '_>, tx: &Sender<Message<S::Lock>>)
     where
-        'p: 's,
+        'r: 's,
     {
-        let (plan, nix, sink) = (self.plan, self.nix, self.sink);
+        let (stages, topology) = (self.stages, self.topology);
         if self.flow.build {
-            for node in &self.nodes {
-                sink.event(Event::Stage { node: &node.node.name, stage: Stage::Evaluate });
+            for spec in &self.topology.nodes {
+                self.sink.event(Event::Stage { node: &spec.name, stage: Stage::Evaluate });
             }
             self.spawn(scope, tx, move |tx| {
-                plan.evaluate(nix, sink, &mut |i, result| {
+                stages.evaluate(&mut |i, result| {
                     let _ = tx.send(Message::Evaluated(i, result));
                 });
                 None
             });
+        } else {
+            // Their systems are known: each waits for its host.
+            for i in (0..self.nodes.len()).map(NodeId) {
+                if let Some(h) = self.topology.node(i).host {
+                    self.hosts[h.0].built.insert(i);
+                }
+            }
         }
-        let run_id = crate::lock::new_run_id();
         let full = self.flow.probe == Some(Probe::Full);
-        let hosts: Vec<(&'p str, &'p Target)> = self.hosts.iter().map(|(h, s)| (*h, s.target)).collect();
-        for (host, target) in hosts {
+        for h in (0..self.hosts.len()).map(HostId) {
             let stage = if self.flow.lock { Stage::Lock } else { Stage::Probe };
-            self.announce(host, stage);
+            self.announce(h, stage);
             let lock = self.flow.lock;
-            let on_host: Vec<&'a Node> =
-                self.nodes.iter().filter(|n| n.host == host).map(|n| n.node).collect();
-            let run_id = run_id.clone();
+            let on_host = &topology.host(h).nodes;
             self.spawn(scope, tx, move |tx| {
                 if lock {
-                    let locked = plan.lock(host, target, &run_id, sink);
+                    let locked = stages.lock(h);
                     let failed = locked.is_err();
-                    let _ = tx.send(Message::Locked(host, locked));
+                    let _ = tx.send(Message::Locked(h, locked));
                     if failed {
                         return None;
                     }
                 }
-                Some(Message::Probed(host, plan.probe(host, target, &on_host, full, sink)))
+                Some(Message::Probed(h, stages.probe(h, on_host, full)))
             });
         }
     }
@@ -239,10 +229,10 @@ where
     fn coordinate<'s>(
         &mut self,
         scope: &'s Scope<'s, '_>,
-        tx: &Sender<Message<'p>>,
-        rx: &Receiver<Message<'p>>,
+        tx: &Sender<Message<S::Lock>>,
+        rx: &Receiver<Message<S::Lock>>,
     ) where
-        'p: 's,
+        'r: 's,
     {
         loop {
             self.advance(scope, tx);
@@ -260,10 +250,10 @@ where
     fn spawn<'s>(
         &mut self,
         scope: &'s Scope<'s, '_>,
-        tx: &Sender<Message<'p>>,
-        work: impl FnOnce(&Sender<Message<'p>>) -> Option<Message<'p>> + Send + 's,
+        tx: &Sender<Message<S::Lock>>,
+        work: impl FnOnce(&Sender<Message<S::Lock>>) -> Option<Message<S::Lock>> + Send + 's,
     ) where
-        'p: 's,
+        'r: 's,
     {
         self.running += 1;
         let tx = tx.clone();

@@ -1,13 +1,13 @@
-//! What the scheduler knows of each node and host.
+//! What the scheduler knows of each node and host, and the queues that say
+//! which of them an event may move on, so that no event scans every node.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use fleet_diff::ClosureDiff;
-use fleet_graph::Node;
-use fleet_nix::Target;
 
-use crate::lock::DeployLock;
+use super::topology::NodeId;
 use crate::{Generation, NodeReport, Outcome};
 
 /// Where a node is in its run.
@@ -31,12 +31,7 @@ pub(super) enum Step {
 }
 
 /// One node's state.
-pub(super) struct NodeRun<'a> {
-    pub(super) node: &'a Node,
-    pub(super) host: &'a str,
-    /// The selected nodes it waits for, by index: found once, so that no
-    /// event looks a dependency up by name.
-    pub(super) deps: Vec<usize>,
+pub(super) struct NodeRun {
     pub(super) step: Step,
     pub(super) old: Option<String>,
     pub(super) new: Option<String>,
@@ -51,38 +46,47 @@ pub(super) struct NodeRun<'a> {
     pub(super) switch_generation: Option<u32>,
     pub(super) outcome: Option<Outcome>,
     pub(super) finished_at: Duration,
+    /// How many of its dependencies have not finished.
+    pub(super) deps_left: usize,
+    /// One of its dependencies finished without success.
+    pub(super) dep_failed: bool,
 }
 
-impl NodeRun<'_> {
+impl NodeRun {
+    /// A node at `step`, with `new` as its system if known, waiting for
+    /// `deps` dependencies.
+    pub(super) fn new(step: Step, new: Option<String>, deps: usize) -> NodeRun {
+        NodeRun {
+            step,
+            old: None,
+            new,
+            pending: false,
+            generation: None,
+            diff: None,
+            reused_evaluation: false,
+            restart: false,
+            switch_generation: None,
+            outcome: None,
+            finished_at: Duration::ZERO,
+            deps_left: deps,
+            dep_failed: false,
+        }
+    }
+
     /// The target runs exactly the new system, fully activated.
     pub(super) fn is_current(&self) -> bool {
         self.new.is_some() && self.old == self.new && !self.pending
     }
-}
 
-/// Where a host is in its run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum HostStep {
-    Locking,
-    Probing,
-    Ready,
-    Failed,
-}
+    /// Its dependencies let it go on: all done, or one failed (it is skipped).
+    pub(super) fn deps_settled(&self) -> bool {
+        self.deps_left == 0 || self.dep_failed
+    }
 
-/// One host's state.
-pub(super) struct HostRun<'t> {
-    pub(super) target: &'t Target,
-    pub(super) step: HostStep,
-    pub(super) lock: Option<Arc<DeployLock>>,
-    pub(super) pushing: bool,
-    /// Diffs or activations running.
-    pub(super) busy: usize,
-}
-
-impl NodeRun<'_> {
-    pub(super) fn report(&self) -> NodeReport {
+    /// Its report, under `name`, once it finished.
+    pub(super) fn report(&self, name: &str) -> NodeReport {
         NodeReport {
-            node: self.node.name.clone(),
+            node: name.to_string(),
             old: self.old.clone(),
             new: self.new.clone(),
             outcome: self.outcome.clone().expect("every node finishes"),
@@ -95,6 +99,50 @@ impl NodeRun<'_> {
     }
 }
 
+/// Where a host is in its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HostStep {
+    Locking,
+    Probing,
+    Ready,
+    Failed,
+}
+
+/// One host's state. Its queues hold nodes in activation order; a node
+/// that finished meanwhile is dropped when it comes up.
+pub(super) struct HostRun<L> {
+    pub(super) step: HostStep,
+    pub(super) lock: Option<Arc<L>>,
+    pub(super) pushing: bool,
+    /// Diffs or activations running.
+    pub(super) busy: usize,
+    /// Evaluated, to be built in its store once it is ready.
+    pub(super) to_build: Vec<NodeId>,
+    /// Built, not yet sorted into pushed or not.
+    pub(super) built: BTreeSet<NodeId>,
+    /// Built, waiting for the next copy.
+    pub(super) to_push: BTreeSet<NodeId>,
+    /// Ready, waiting for a slot.
+    pub(super) waiting: BTreeSet<NodeId>,
+}
+
+impl<L> HostRun<L> {
+    /// A host at `step`, nothing queued.
+    pub(super) fn new(step: HostStep) -> HostRun<L> {
+        HostRun {
+            step,
+            lock: None,
+            pushing: false,
+            busy: 0,
+            to_build: Vec::new(),
+            built: BTreeSet::new(),
+            to_push: BTreeSet::new(),
+            waiting: BTreeSet::new(),
+        }
+    }
+}
+
+/// The stage a node at `step` is in, for an error.
 pub(super) fn step_name(step: &Step) -> &'static str {
     match step {
         Step::Evaluating | Step::Evaluated(_) | Step::Building | Step::Built => "build",
