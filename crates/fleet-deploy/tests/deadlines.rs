@@ -22,7 +22,7 @@ fn line_only_in(script: &str) -> String {
     let read = |name: &str| {
         std::fs::read_to_string(format!("{}/src/sh/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
     };
-    let others: Vec<String> = ["agent.sh", "job.sh", "confirm.sh", "probe.sh", "units.sh", "exit-codes.sh"]
+    let others: Vec<String> = ["agent.sh", "job.sh", "confirm.sh", "probe.sh", "units.sh", "prelude.sh"]
         .into_iter()
         .filter(|name| *name != script)
         .map(read)

@@ -11,7 +11,7 @@ use fleet_nix::{CommandError, Failure, Stream, Target};
 
 use super::{LEASE, NODE_WAIT, RENEW_EVERY, REOPEN_BACKOFF, REOPEN_TRIES};
 use crate::job;
-use crate::protocol::{Exit, FinalStatus, Locked, Progress, Report, Request, Taking};
+use crate::protocol::{self, FinalStatus, Locked, Progress, Report, Request, Taking};
 
 /// What the session's threads share.
 pub(super) struct Shared {
@@ -131,18 +131,13 @@ impl Shared {
                 return Err(CommandError {
                     command: format!("on {}: the deploy agent of run {}", shared.target, shared.run),
                     failure: Failure::TimedOut {
-                        step: "the deploy agent's first line (`locked`)".into(),
+                        step: Locked::AWAITED.into(),
                         seconds: shared.answer_within.as_secs(),
                     },
                 })
             }
         };
-        let Some(locked) = Locked::parse(&first) else {
-            return Err(shared.error(format!(
-                "the agent answered `{}` instead of `locked EPOCH SINCE`",
-                crate::protocol::shown(&first)
-            )));
-        };
+        let locked = Locked::parse(&first).map_err(|why| shared.error(why))?;
         let stream = Arc::new(stream);
         let generation = {
             let mut state = shared.lock();
@@ -193,7 +188,7 @@ impl Shared {
                 // A refusal is final, whatever its text (the holder line is
                 // free text) may look like.
                 Err(error)
-                    if Exit::of(error.exit_code()) != Some(Exit::Locked)
+                    if !protocol::is_locked(&error)
                         && error.is_connection_failure()
                         && attempt < REOPEN_TRIES =>
                 {
@@ -244,17 +239,17 @@ impl Shared {
         for line in lines.iter() {
             let mut state = self.lock();
             state.last_progress = Some(Instant::now());
-            let Some(report) = Report::parse(&line) else {
-                // A drift between this deployer and the agent: said at once,
-                // to every wait, rather than a wait for a status that never comes.
-                state.lost.get_or_insert(self.error(format!(
-                    "the agent sent `{}`, a line this deployer does not know; is the same fleet version \
-                     deploying?",
-                    crate::protocol::shown(&line)
-                )));
-                drop(state);
-                self.changed.notify_all();
-                continue;
+            let report = match Report::parse(&line) {
+                Ok(report) => report,
+                Err(why) => {
+                    // A drift between this deployer and the agent: said at
+                    // once, to every wait, rather than a wait for a status
+                    // that never comes.
+                    state.lost.get_or_insert(self.error(why));
+                    drop(state);
+                    self.changed.notify_all();
+                    continue;
+                }
             };
             match report {
                 Report::Launched(node) => {
