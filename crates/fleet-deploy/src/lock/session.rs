@@ -125,7 +125,20 @@ impl Shared {
         let (stream, lines) = shared.target.open(&script)?;
         let first = match lines.recv_timeout(shared.answer_within) {
             Ok(line) => line,
-            Err(RecvTimeoutError::Disconnected) => return Err(stream.ended()),
+            Err(RecvTimeoutError::Disconnected) => {
+                let ended = stream.ended();
+                // Without a word on stderr, the agent did not refuse: its
+                // session was cut before it said anything.
+                return Err(match ended.stderr_tail() {
+                    "" => CommandError {
+                        failure: Failure::Disconnected(
+                            "the session ended before the agent said it holds the lock".into(),
+                        ),
+                        ..ended
+                    },
+                    _ => ended,
+                });
+            }
             // Dropping the stream ends the session.
             Err(RecvTimeoutError::Timeout) => {
                 return Err(CommandError {
@@ -221,6 +234,7 @@ impl Shared {
                          so nothing more was launched: {}",
                         match &error.failure {
                             Failure::Exit { stderr_tail, .. } => stderr_tail.clone(),
+                            Failure::Disconnected(how) => how.clone(),
                             other => format!("{other:?}"),
                         }
                     )),

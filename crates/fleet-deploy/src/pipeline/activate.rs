@@ -165,7 +165,9 @@ fn job_outcome(name: &str, lock: &DeployLock, status: FinalStatus, log: Vec<Stri
     if status == FinalStatus::Ok {
         return match goal {
             Goal::Switch => Outcome::Activated,
-            other => Outcome::Reached(other),
+            Goal::Boot => Outcome::SetForBoot,
+            Goal::Test => Outcome::Tested,
+            Goal::DryActivate => Outcome::DryActivated,
         };
     }
     let rolled_back = status.rolled_back();
