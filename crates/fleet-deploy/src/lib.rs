@@ -33,6 +33,6 @@ pub use goal::Goal;
 pub use job::{DEFAULT_SWITCH_SECONDS, STATE_DIR};
 pub use kind::{Kinds, NodeKind};
 pub use kinds::{ContainerKind, HostKind};
-pub use lock::{DeployLock, LEASE};
+pub use lock::{AgentSession, LEASE};
 pub use outcome::{Generation, Mode, NodeReport, Outcome, Summary};
 pub use pipeline::{Plan, DEFAULT_ANSWER, DEFAULT_CONFIRM};

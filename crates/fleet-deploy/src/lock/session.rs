@@ -1,4 +1,4 @@
-//! The agent session behind a [`DeployLock`](super::DeployLock): opening an
+//! The agent session behind a [`AgentSession`](super::AgentSession): opening an
 //! agent, reopening it when the session drops, reading its reports and
 //! renewing the lease.
 

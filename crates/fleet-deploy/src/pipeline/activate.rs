@@ -11,7 +11,7 @@ use super::host::retrying;
 use super::Plan;
 use crate::checks;
 use crate::job::{self, JobSpec, Verb};
-use crate::lock::{DeployLock, JobStatus};
+use crate::lock::{AgentSession, JobStatus};
 use crate::protocol::FinalStatus;
 use crate::{Event, Goal, NodeError, Outcome, Sink, Stage};
 
@@ -33,7 +33,7 @@ impl Plan<'_> {
         verb: Verb,
         generation: Option<u32>,
         target: &Target,
-        lock: &DeployLock,
+        lock: &AgentSession,
         sink: &dyn Sink,
     ) -> Outcome {
         let name = node.name.as_str();
@@ -161,7 +161,13 @@ fn capped(line: String) -> String {
 }
 
 /// The outcome a job's final status means, for a job of `goal`.
-fn job_outcome(name: &str, lock: &DeployLock, status: FinalStatus, log: Vec<String>, goal: Goal) -> Outcome {
+fn job_outcome(
+    name: &str,
+    lock: &AgentSession,
+    status: FinalStatus,
+    log: Vec<String>,
+    goal: Goal,
+) -> Outcome {
     if status == FinalStatus::Ok {
         return match goal {
             Goal::Switch => Outcome::Activated,
@@ -193,7 +199,7 @@ fn job_outcome(name: &str, lock: &DeployLock, status: FinalStatus, log: Vec<Stri
     }
 }
 
-fn lock_error(lock: &DeployLock, name: &str, what: &str) -> CommandError {
+fn lock_error(lock: &AgentSession, name: &str, what: &str) -> CommandError {
     CommandError {
         command: format!("activation job of {name} (run {})", lock.run()),
         failure: Failure::Output(format!("{name} {what}; see {}/jobs/{name}.status", crate::STATE_DIR)),

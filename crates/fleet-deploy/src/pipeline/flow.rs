@@ -22,7 +22,7 @@ use fleet_nix::{CommandError, Evaluated, Nix, Target};
 use super::host::Tried;
 use super::Plan;
 use crate::build_progress::BuildProgress;
-use crate::lock::DeployLock;
+use crate::lock::AgentSession;
 use crate::probe::Probed;
 use crate::{Event, NodeError, Outcome, Sink, Stage, Summary};
 
@@ -76,7 +76,7 @@ use state::{HostRun, HostStep, NodeRun, Step};
 enum Message<'a> {
     Evaluated(usize, Result<Evaluated, CommandError>),
     Built(usize, Result<String, CommandError>),
-    Locked(&'a str, Result<DeployLock, Tried>),
+    Locked(&'a str, Result<AgentSession, Tried>),
     Probed(&'a str, Result<Vec<Result<Probed, CommandError>>, Tried>),
     Pushed(&'a str, Vec<usize>, Result<(), Tried>),
     Diffed(usize, Result<ClosureDiff, NodeError>),

@@ -7,7 +7,7 @@ use fleet_diff::ClosureDiff;
 use fleet_graph::Node;
 use fleet_nix::Target;
 
-use crate::lock::DeployLock;
+use crate::lock::AgentSession;
 use crate::{Generation, NodeReport, Outcome};
 
 /// Where a node is in its run.
@@ -73,7 +73,7 @@ pub(super) enum HostStep {
 pub(super) struct HostRun<'t> {
     pub(super) target: &'t Target,
     pub(super) step: HostStep,
-    pub(super) lock: Option<Arc<DeployLock>>,
+    pub(super) lock: Option<Arc<AgentSession>>,
     pub(super) pushing: bool,
     /// Diffs or activations running.
     pub(super) busy: usize,
