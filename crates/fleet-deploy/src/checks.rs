@@ -102,7 +102,7 @@ pub(crate) fn check_commands(kind: &dyn NodeKind, node: &Node) -> Result<Vec<Che
             // stay out of the label, which reaches logs and terminals.
             Check {
                 label: format!("`checks` item {} (a command)", i + 1),
-                ..Check::new(kind.check_command(node, &argv))
+                ..Check::new(kind.node_command(node, &argv))
             }
         } else if fields.contains_key("tcp") {
             let port = port(fields.get("tcp"))?.to_string();

@@ -46,7 +46,7 @@ impl NodeKind for HostKind {
         Vec::new()
     }
 
-    fn check_command(&self, _node: &Node, argv: &[String]) -> Vec<String> {
+    fn node_command(&self, _node: &Node, argv: &[String]) -> Vec<String> {
         argv.to_vec()
     }
 
@@ -91,7 +91,7 @@ impl NodeKind for ContainerKind {
         vec![Check::new(["systemctl", "is-active", "--quiet", &unit])]
     }
 
-    fn check_command(&self, node: &Node, argv: &[String]) -> Vec<String> {
+    fn node_command(&self, node: &Node, argv: &[String]) -> Vec<String> {
         ["nixos-container", "run", &node.name, "--"]
             .into_iter()
             .map(String::from)
