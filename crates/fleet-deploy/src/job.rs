@@ -51,9 +51,9 @@ pub const DEFAULT_SWITCH_SECONDS: u64 = 240;
 /// How a node's kind script moves the running node to a system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verb {
-    /// In place (a host's switch, a container's reload), or a start when it
-    /// is not running.
-    Switch,
+    /// As the run's goal says (for switch: in place, a host's switch or a
+    /// container's reload, or a start when it is not running).
+    Goal,
     /// Stopped and started again: a container whose host-side unit changed.
     Restart,
 }
@@ -83,7 +83,7 @@ impl JobSpec<'_> {
     pub(crate) fn kind_verb(&self) -> &'static str {
         match self.verb {
             Verb::Restart => "restart",
-            Verb::Switch => self.goal.name(),
+            Verb::Goal => self.goal.name(),
         }
     }
 }

@@ -184,7 +184,7 @@ where
                     if host.busy >= plan.jobs.min(ACTIVATIONS_PER_HOST) {
                         continue;
                     }
-                    let verb = if node.restart { Verb::Restart } else { Verb::Switch };
+                    let verb = if node.restart { Verb::Restart } else { Verb::Goal };
                     let (node, target) = (node.node, host.target);
                     let (old, new) = (self.nodes[i].old.clone(), self.nodes[i].new.clone());
                     let generation = self.nodes[i].switch_generation;
