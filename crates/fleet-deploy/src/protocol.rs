@@ -420,8 +420,8 @@ mod tests {
             ("job.sh", crate::job::JOB),
             ("confirm.sh", crate::job::CONFIRM),
             ("probe.sh", crate::probe::PROBE),
-            ("host.sh", crate::kinds::HOST_SCRIPT),
-            ("container.sh", crate::kinds::CONTAINER_SCRIPT),
+            ("host.sh", crate::builtin_kinds::HOST_SCRIPT),
+            ("container.sh", crate::builtin_kinds::CONTAINER_SCRIPT),
         ] {
             let own = text.strip_prefix(PRELUDE).unwrap_or_else(|| panic!("{file} starts with the prelude"));
             let bare: Vec<&str> = own
