@@ -105,7 +105,9 @@ fn event_json(event: Event<'_>) -> (&'static str, Value) {
             "building",
             json!({ "node": node, "done": done, "expected": expected, "derivation": derivation }),
         ),
-        Event::Built { derivation, nodes } => ("built", json!({ "derivation": derivation, "nodes": nodes })),
+        Event::DerivationBuilt { derivation, nodes } => {
+            ("built", json!({ "derivation": derivation, "nodes": nodes }))
+        }
         Event::SystemBuilt { node, path } => ("system-built", json!({ "node": node, "path": path })),
         Event::BuildLog { derivation, line } => {
             ("build-log", json!({ "derivation": derivation, "line": line }))

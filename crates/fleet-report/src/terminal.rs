@@ -74,7 +74,7 @@ impl Sink for TerminalReporter {
                     });
                 }
             }
-            Event::Built { .. } | Event::Evaluated { .. } | Event::SystemBuilt { .. } => {}
+            Event::DerivationBuilt { .. } | Event::Evaluated { .. } | Event::SystemBuilt { .. } => {}
             Event::BuildLog { derivation, line } => {
                 let _ = self.multi.println(format!("{derivation}> {}", terminal_line(line)));
             }
