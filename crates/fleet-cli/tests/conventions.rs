@@ -1,5 +1,5 @@
 //! The command line's conventions, as a colmena, deploy-rs or nh user expects
-//! them (issue 14): help from the one table, `help CMD`, `--version`,
+//! them: help from the one table, `help CMD`, `--version`,
 //! suggestions for typos, `--` for nix, completions that a real shell runs,
 //! and a closed pipe that ends the program quietly.
 

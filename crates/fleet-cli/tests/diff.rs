@@ -196,8 +196,8 @@ fn diff_of_two_local_closures_agrees_with_nix_store_diff_closures() {
     assert!(shown.contains("ripgrep") && shown.contains("14.0.3 -> 14.1.0"), "{shown}");
 }
 
-/// Pins issue 13's finding: a build failure in a dry run was reported as a
-/// probe failure with `"new": null`.
+/// A build failure in a dry run is reported as one, with the build named,
+/// not as a probe failure with `"new": null`.
 #[test]
 fn a_failed_build_in_a_dry_run_is_named_in_the_json_document() {
     let dir = scratch("dry_run_build_failure");

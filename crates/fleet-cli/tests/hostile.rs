@@ -1,7 +1,7 @@
-//! Hostile graph data and bad luck from the command line, on the testbed
-//! (issue 10, failures 2, 4, 7, 9 and 10): values that must never reach a
-//! shell, names that must not leave the state folder, graph data NixOS would
-//! refuse, control sockets on every way out, a frozen deployer's report.
+//! Hostile graph data and bad luck from the command line, on the testbed:
+//! values that must never reach a shell, names that must not leave the state
+//! folder, graph data NixOS would refuse, control sockets on every way out, a
+//! frozen deployer's report.
 
 mod common;
 

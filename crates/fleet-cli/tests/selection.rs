@@ -1,5 +1,5 @@
 //! Selecting nodes by tag and glob, and keeping what was built as
-//! garbage-collector roots (issue 14), with real nix and a real sshd.
+//! garbage-collector roots, with real nix and a real sshd.
 
 use std::process::Command;
 

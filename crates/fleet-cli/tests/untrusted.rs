@@ -1,4 +1,4 @@
-//! What fleet reads from places it does not trust (issue 20, items 5 and 6):
+//! What fleet reads from places it does not trust:
 //! text a target prints reaches the terminal escaped, and graph data, which
 //! may come from a branch someone else pushed, reads nothing of the
 //! operator's and cannot make fleet run anything on the operator's machine.

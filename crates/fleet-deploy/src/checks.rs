@@ -167,7 +167,8 @@ mod tests {
         check(r#"{"tcp":1}"#, "error: `checks` must be a list of checks");
     }
 
-    /// Issue 10, failure 2: graph data reached a root shell on the target.
+    /// Graph data must never reach a shell on the target: a value that would
+    /// is refused, or stays one argument.
     #[test]
     fn hostile_values_are_refused_or_stay_arguments() {
         check(

@@ -1,6 +1,6 @@
 //! Every remote step bounded from the deployer's side: a target that accepts
 //! the connection and then says nothing is given up at the step's limit, the
-//! step named, and the host's lock released (issue 22).
+//! step named, and the host's lock released.
 
 mod common;
 

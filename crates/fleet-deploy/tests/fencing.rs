@@ -1,4 +1,4 @@
-//! The target protocol under bad luck, on the testbed (issue 10): a run that
+//! The target protocol under bad luck, on the testbed: a run that
 //! lost its lock, a dropped session, a check that never returns, an
 //! out-of-band switch, secrets in job logs. Each test asserts from the target's
 //! profiles, activation log, lease record and files.

@@ -121,7 +121,7 @@ fn a_failed_build_skips_its_dependents_and_deploys_independent_nodes() {
 }
 
 /// A refused first contact would be refused again: it is not retried
-/// (issue 23; a refusal later in a run, sshd restarting, is: faults.rs).
+/// (a refusal later in a run, sshd restarting, is: faults.rs).
 #[test]
 fn a_refused_target_fails_every_node_at_once_and_changes_nothing() {
     let bed = Bed::new("unreachable");

@@ -189,8 +189,8 @@ mod tests {
         assert!(lines.iter().all(|l| l["version"] == JSON_VERSION));
     }
 
-    /// Pins issue 20's finding: what serde leaves raw (C1 controls, bidi
-    /// overrides) reached the terminal through `--json-events`.
+    /// What serde leaves raw (C1 controls, bidi overrides) must not reach a
+    /// terminal through `--json-events`.
     #[test]
     fn event_lines_hold_no_character_a_terminal_obeys() {
         let buffer = Buffer::default();
