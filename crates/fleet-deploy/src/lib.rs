@@ -27,7 +27,7 @@ mod rollback;
 pub use builtin_kinds::{ContainerKind, HostKind};
 pub use checks::Check;
 pub use closures::closure_diff;
-pub use error::{ConfigError, NodeError};
+pub use error::{Cause, ConfigError, NodeError};
 pub use event::{Event, Sink, Stage};
 pub use exec::exec_on;
 pub use goal::Goal;

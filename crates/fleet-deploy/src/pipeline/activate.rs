@@ -13,7 +13,7 @@ use crate::checks;
 use crate::job::{self, JobSpec, Verb};
 use crate::lock::{AgentSession, JobStatus};
 use crate::protocol::FinalStatus;
-use crate::{Event, Goal, NodeError, Outcome, Sink, Stage};
+use crate::{Cause, Event, Goal, NodeError, Outcome, Sink, Stage};
 
 /// `$1` old system, `$2` new system, then container names: prints those whose
 /// unit or `.conf` differs between the two.
@@ -100,7 +100,7 @@ impl Plan<'_> {
                         Outcome::RolledBack(NodeError {
                             node: name.to_string(),
                             stage: Stage::Confirm,
-                            error: CommandError { failure: Failure::Output(why), ..error },
+                            error: CommandError { failure: Failure::Output(why), ..error }.into(),
                             tries,
                         })
                     }
@@ -118,7 +118,8 @@ impl Plan<'_> {
                                  by itself {confirm_seconds}s after it switched (its status could not be read since)"
                             )),
                             ..error
-                        },
+                        }
+                        .into(),
                         tries,
                     }),
                 }
@@ -179,18 +180,15 @@ fn job_outcome(
     let rolled_back = status.rolled_back();
     let step = crate::protocol::failed_step_lines(&log, name, lock.run());
     let step = &step[step.len().saturating_sub(REPORTED_LINES)..];
-    let tail = std::iter::once(status.to_string())
-        .chain(step.iter().cloned())
-        .map(capped)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let said: String = step.iter().map(|line| format!("\n    | {}", capped(line.clone()))).collect();
     let error = NodeError::new(
         name,
         Stage::Activate,
-        CommandError {
-            command: format!("activation job of {name} (run {})", lock.run()),
-            failure: Failure::Exit { code: Some(1), stderr_tail: tail },
-        },
+        Cause::Other(format!(
+            "the activation job of {name} (run {}) ended: {}{said}",
+            lock.run(),
+            capped(status.to_string())
+        )),
     );
     if rolled_back {
         Outcome::RolledBack(error)

@@ -73,7 +73,7 @@ where
                                 Outcome::Failed(NodeError {
                                     node,
                                     stage: Stage::Push,
-                                    error: error.clone(),
+                                    error: error.clone().into(),
                                     tries,
                                 }),
                             );
@@ -207,7 +207,7 @@ where
     /// Fails every unfinished node on `host` with one error of a shared stage.
     pub(super) fn fail_host(&mut self, host: &str, stage: Stage, (error, tries): Tried) {
         self.end_host(host, |node| {
-            Outcome::Failed(NodeError { node: node.to_string(), stage, error: error.clone(), tries })
+            Outcome::Failed(NodeError { node: node.to_string(), stage, error: error.clone().into(), tries })
         });
     }
 
