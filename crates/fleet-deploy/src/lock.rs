@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use fleet_nix::{CommandError, Target};
 
 use crate::job;
-use crate::protocol::{FinalStatus, Progress, Request};
+use crate::protocol::{FinalStatus, Progress, Request, SpecLines};
 use crate::Kinds;
 
 mod identity;
@@ -100,7 +100,7 @@ impl AgentSession {
 
     /// Launches a job through the agent, with its spec (see
     /// [`crate::protocol::job_spec`]).
-    pub(crate) fn launch(&self, node: &str, spec: Vec<String>) -> Result<(), CommandError> {
+    pub(crate) fn launch(&self, node: &str, spec: SpecLines) -> Result<(), CommandError> {
         let shared = &self.shared;
         let stream = shared.live_stream()?;
         {

@@ -248,7 +248,7 @@ pub(crate) enum Request<'a> {
     /// `renew`: the deployer is alive.
     Renew,
     /// `launch NODE COUNT`, then the job's spec, a line each.
-    Launch { node: &'a str, spec: &'a [String] },
+    Launch { node: &'a str, spec: &'a SpecLines },
     /// `watch NODE`: report its job of this run (after a reconnect).
     Watch(&'a str),
     /// `release`: give up the lock and exit.
@@ -260,7 +260,7 @@ impl Request<'_> {
     pub(crate) fn lines(&self) -> Vec<String> {
         match self {
             Request::Renew => vec!["renew".into()],
-            Request::Launch { node, spec } => {
+            Request::Launch { node, spec: SpecLines(spec) } => {
                 std::iter::once(format!("launch {node} {}", spec.len())).chain(spec.iter().cloned()).collect()
             }
             Request::Watch(node) => vec![format!("watch {node}")],
@@ -269,11 +269,15 @@ impl Request<'_> {
     }
 }
 
+/// A job's spec as it travels to `job.sh`: made only by [`job_spec`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SpecLines(Vec<String>);
+
 /// A job's spec as `job.sh` reads it: a `NAME=VALUE` line per field, then
 /// each check as `check=LABEL` and an `arg=ARG` line per argument. `Err`
 /// names a value that holds a line break or other control character, which
 /// would break it into lines.
-pub(crate) fn job_spec(spec: &JobSpec<'_>) -> Result<Vec<String>, String> {
+pub(crate) fn job_spec(spec: &JobSpec<'_>) -> Result<SpecLines, String> {
     let mut lines = vec![
         format!("kind={}", spec.kind),
         format!("profile={}", spec.profile),
@@ -291,7 +295,7 @@ pub(crate) fn job_spec(spec: &JobSpec<'_>) -> Result<Vec<String>, String> {
     }
     match lines.iter().find(|line| line.chars().any(char::is_control)) {
         Some(bad) => Err(bad.escape_debug().to_string()),
-        None => Ok(lines),
+        None => Ok(SpecLines(lines)),
     }
 }
 
@@ -498,6 +502,18 @@ mod tests {
         assert_eq!(Report::parse("launched web"), Ok(Report::Launched("web")));
         assert_eq!(Report::parse("failed web busy"), Ok(Report::LaunchFailed("web", "busy")));
         assert_eq!(Report::parse("bye the deployer was silent"), Ok(Report::Bye("the deployer was silent")));
+    }
+
+    #[test]
+    fn requests_are_the_lines_agent_sh_reads() {
+        let spec = SpecLines(vec!["kind=host".into(), "check=ping".into(), "arg=a b".into()]);
+        assert_eq!(
+            Request::Launch { node: "web", spec: &spec }.lines(),
+            ["launch web 3", "kind=host", "check=ping", "arg=a b"]
+        );
+        assert_eq!(Request::Watch("web").lines(), ["watch web"]);
+        assert_eq!(Request::Renew.lines(), ["renew"]);
+        assert_eq!(Request::Release.lines(), ["release"]);
     }
 
     /// An unknown word, a node name that is not one, a part missing or one

@@ -11,7 +11,7 @@ use fleet_nix::{CommandError, Failure, Stream, Target};
 
 use super::{LEASE, NODE_WAIT, RENEW_EVERY, REOPEN_BACKOFF, REOPEN_TRIES};
 use crate::job;
-use crate::protocol::{self, FinalStatus, Locked, Progress, Report, Request, Taking};
+use crate::protocol::{self, FinalStatus, Locked, Progress, Report, Request, SpecLines, Taking};
 
 /// What the session's threads share.
 pub(super) struct Shared {
@@ -65,7 +65,7 @@ fn keeps_renewing(last_progress: Option<Instant>, now: Instant, bound: Duration)
 #[derive(Default, Clone)]
 pub(super) struct Track {
     /// The job's spec, to launch again if the job never started.
-    pub(super) spec: Vec<String>,
+    pub(super) spec: SpecLines,
     pub(super) launched: bool,
     pub(super) gone: bool,
     pub(super) launch_failed: Option<String>,
