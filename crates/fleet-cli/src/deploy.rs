@@ -210,25 +210,23 @@ pub(crate) fn plan_failure(error: ConfigError) -> CliError {
     }
 }
 
-/// Runs `plan` with progress on stderr and the result on stdout: the summary
-/// table, or for a dry run the diffs (text, or JSON documents with `json`).
+/// Runs `plan` with progress on stderr and the result on stdout as text: the
+/// summary table, or for a dry run the diffs. The command line picks other
+/// formats (`--json`, `--json-events`) through `run_and_print`.
 pub fn execute(
     plan: &Plan<'_>,
     nix: &Nix,
     mode: Mode,
     target: Option<&Target>,
     ssh_options: &[String],
-    json: bool,
 ) -> Result<Summary, CliError> {
-    let format = if json { Format::Json } else { Format::Text };
-    let (summary, printed) = run_and_print(plan, nix, mode, target, ssh_options, format)?;
+    let (summary, printed) = run_and_print(plan, nix, mode, target, ssh_options, Format::Text)?;
     printed.map(|()| summary)
 }
 
-/// [`execute`], returning the summary even when stdout was closed (and how
-/// printing went), so that a failed node is not hidden by a closed pipe.
-// The same parameters as `execute`, which only picks the format and drops the
-// printing result: a struct of them would be one more name for one call.
+/// [`execute`] in `format`, returning the summary even when stdout was closed
+/// (and how printing went), so that a failed node is not hidden by a closed
+/// pipe.
 fn run_and_print(
     plan: &Plan<'_>,
     nix: &Nix,

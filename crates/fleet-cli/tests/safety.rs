@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use camino::Utf8Path;
 use common::{text, Bed};
-use fleet_deploy::DeployLock;
+use fleet_deploy::AgentSession;
 use fleet_testbed::wait_until;
 
 /// How long a test waits for something on the target to happen.
@@ -57,7 +57,7 @@ fn a_deployer_killed_during_activation_leaves_no_node_half_switched_and_a_rerun_
 fn a_deploy_while_another_holds_the_lock_is_not_started_and_changes_nothing() {
     let bed = Bed::new("safety", "locked");
     let before = bed.snapshot();
-    let lock = DeployLock::acquire(&bed.testbed.target()).unwrap();
+    let lock = AgentSession::acquire(&bed.testbed.target()).unwrap();
     let out = bed.fleet(&["deploy"]);
     let shown = text(&out.stdout);
     assert_eq!(out.status.code(), Some(75), "its own exit code: {shown}");

@@ -73,7 +73,7 @@ impl<'n> BuildProgress<'n> {
                         derivation: current.as_deref(),
                     });
                 }
-                sink.event(Event::Built { derivation: name, nodes: &nodes });
+                sink.event(Event::DerivationBuilt { derivation: name, nodes: &nodes });
             }
             BuildLogEvent::LogLine { drv, line } if self.logs => {
                 sink.event(Event::BuildLog { derivation: derivation_name(&drv), line: &line });
@@ -97,7 +97,9 @@ mod tests {
                 Event::Building { node, done, expected, derivation } => {
                     format!("{node} {done}/{expected} {}", derivation.unwrap_or("-"))
                 }
-                Event::Built { derivation, nodes } => format!("built {derivation} for {}", nodes.join(",")),
+                Event::DerivationBuilt { derivation, nodes } => {
+                    format!("built {derivation} for {}", nodes.join(","))
+                }
                 Event::BuildLog { derivation, line } => format!("{derivation}> {line}"),
                 _ => return,
             };

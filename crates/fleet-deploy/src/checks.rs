@@ -102,7 +102,7 @@ pub(crate) fn check_commands(kind: &dyn NodeKind, node: &Node) -> Result<Vec<Che
             // stay out of the label, which reaches logs and terminals.
             Check {
                 label: format!("`checks` item {} (a command)", i + 1),
-                ..Check::new(kind.check_command(node, &argv))
+                ..Check::new(kind.node_command(node, &argv))
             }
         } else if fields.contains_key("tcp") {
             let port = port(fields.get("tcp"))?.to_string();
@@ -167,7 +167,8 @@ mod tests {
         check(r#"{"tcp":1}"#, "error: `checks` must be a list of checks");
     }
 
-    /// Issue 10, failure 2: graph data reached a root shell on the target.
+    /// Graph data must never reach a shell on the target: a value that would
+    /// is refused, or stays one argument.
     #[test]
     fn hostile_values_are_refused_or_stay_arguments() {
         check(

@@ -85,6 +85,32 @@ impl From<GraphError> for ConfigError {
     }
 }
 
+/// What made a stage fail.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cause {
+    /// A command that did not do its job, with what it printed.
+    Command(CommandError),
+    /// A failure that is no command's: an activation job, detached on the
+    /// target, that ended without reaching its goal, or a node whose
+    /// generations hold none to roll back to. The text reads whole.
+    Other(String),
+}
+
+impl From<CommandError> for Cause {
+    fn from(error: CommandError) -> Cause {
+        Cause::Command(error)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Command(error) => error.fmt(f),
+            Cause::Other(text) => f.write_str(text),
+        }
+    }
+}
+
 /// Why one node did not reach its goal: the node, the stage, and what failed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeError {
@@ -92,16 +118,16 @@ pub struct NodeError {
     pub node: String,
     /// The stage that failed.
     pub stage: Stage,
-    /// The command that failed, with its stderr tail.
-    pub error: CommandError,
+    /// What failed: a command, with its stderr tail, or another cause.
+    pub error: Cause,
     /// How many times the stage was tried (more than once for lost connections).
     pub tries: u32,
 }
 
 impl NodeError {
     /// An error of a stage tried once.
-    pub fn new(node: &str, stage: Stage, error: CommandError) -> NodeError {
-        NodeError { node: node.to_string(), stage, error, tries: 1 }
+    pub fn new(node: &str, stage: Stage, error: impl Into<Cause>) -> NodeError {
+        NodeError { node: node.to_string(), stage, error: error.into(), tries: 1 }
     }
 }
 
@@ -110,9 +136,12 @@ impl NodeError {
     /// happened, what to check, ssh's words), anything else as its command
     /// and stderr.
     pub fn cause(&self) -> String {
-        match fleet_nix::Unreachable::of(&self.error) {
-            Some(unreachable) => unreachable.explain(&self.error, self.tries > 1),
-            None => self.error.to_string(),
+        match &self.error {
+            Cause::Command(error) => match fleet_nix::Unreachable::of(error) {
+                Some(unreachable) => unreachable.explain(error, self.tries > 1),
+                None => error.to_string(),
+            },
+            Cause::Other(text) => text.clone(),
         }
     }
 }

@@ -77,7 +77,7 @@ pub enum Event<'a> {
         derivation: Option<&'a str>,
     },
     /// A derivation finished building.
-    Built {
+    DerivationBuilt {
         /// Its name (`glibc-2.39-52`).
         derivation: &'a str,
         /// The selected nodes whose closures needed it.

@@ -22,7 +22,7 @@ pub fn exec_on(
     argv: &[String],
     on_line: &mut dyn FnMut(&str),
 ) -> Result<i32, CommandError> {
-    let script = RemoteScript::new(EXEC, kind.check_command(node, argv));
+    let script = RemoteScript::new(EXEC, kind.node_command(node, argv));
     let (stream, lines) = target.open(&script)?;
     for line in lines {
         on_line(&line);

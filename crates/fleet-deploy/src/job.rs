@@ -8,8 +8,8 @@
 //! - `job.sh`: one activation, detached from every SSH session.
 //! - `confirm.sh`: confirms a host's switch over a new connection.
 //! - `probe.sh`: reads every node's profile in one round trip.
-//! - `exit-codes.sh`: the exit codes by name, put in front of each of the
-//!   above (see `protocol.rs`).
+//! - `prelude.sh`: the exit codes and status words by name and the shared
+//!   helpers, put in front of each of the above (see `protocol.rs`).
 //! - `host.sh`, `container.sh`: the built-in kinds' activation scripts.
 //! - `exec.sh`: runs `fleet exec`'s command (see `exec.rs`).
 
@@ -23,13 +23,25 @@ use crate::Goal;
 /// folder is mode 0700 and its files 0600: job logs may hold what checks print.
 pub const STATE_DIR: &str = "/nix/var/fleet";
 
-/// The agent (see the file's header for its protocol), after the exit codes
-/// (`sh/exit-codes.sh`) it uses, as every script below does.
-pub(crate) const AGENT: &str = concat!(include_str!("sh/exit-codes.sh"), include_str!("sh/agent.sh"));
+/// The text of the target script `src/sh/FILE`, after `sh/prelude.sh` (the
+/// exit codes and status words by name, and the helpers the scripts share):
+/// the one place that puts it in front.
+macro_rules! target_script {
+    ($file:literal) => {
+        concat!(
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/sh/prelude.sh")),
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/sh/", $file))
+        )
+    };
+}
+pub(crate) use target_script;
+
+/// The agent (see the file's header for its protocol).
+pub(crate) const AGENT: &str = target_script!("agent.sh");
 /// The activation job.
-pub(crate) const JOB: &str = concat!(include_str!("sh/exit-codes.sh"), include_str!("sh/job.sh"));
+pub(crate) const JOB: &str = target_script!("job.sh");
 /// The host's confirmation.
-pub(crate) const CONFIRM: &str = concat!(include_str!("sh/exit-codes.sh"), include_str!("sh/confirm.sh"));
+pub(crate) const CONFIRM: &str = target_script!("confirm.sh");
 
 /// Default bound on one switch (`switch-to-configuration`, a container's
 /// reload or start), after which the job stops it and rolls back; deploy-rs
@@ -39,9 +51,9 @@ pub const DEFAULT_SWITCH_SECONDS: u64 = 240;
 /// How a node's kind script moves the running node to a system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verb {
-    /// In place (a host's switch, a container's reload), or a start when it
-    /// is not running.
-    Switch,
+    /// As the run's goal says (for switch: in place, a host's switch or a
+    /// container's reload, or a start when it is not running).
+    Goal,
     /// Stopped and started again: a container whose host-side unit changed.
     Restart,
 }
@@ -71,7 +83,7 @@ impl JobSpec<'_> {
     pub(crate) fn kind_verb(&self) -> &'static str {
         match self.verb {
             Verb::Restart => "restart",
-            Verb::Switch => self.goal.name(),
+            Verb::Goal => self.goal.name(),
         }
     }
 }

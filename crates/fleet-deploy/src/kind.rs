@@ -40,8 +40,8 @@ pub trait NodeKind: Send + Sync {
     fn default_checks(&self, node: &Node) -> Vec<Check>;
 
     /// The argument vector that runs `argv` on `node` (inside a container,
-    /// directly on a host): for declared health checks and `exec`.
-    fn check_command(&self, node: &Node, argv: &[String]) -> Vec<String>;
+    /// directly on a host): what health checks and `fleet exec` run.
+    fn node_command(&self, node: &Node, argv: &[String]) -> Vec<String>;
 
     /// Whether a switch must be confirmed by the deployer over a new connection
     /// before it is kept: for nodes whose switch can cut the deployer off.
@@ -131,7 +131,7 @@ mod tests {
         fn default_checks(&self, _node: &Node) -> Vec<Check> {
             Vec::new()
         }
-        fn check_command(&self, _node: &Node, argv: &[String]) -> Vec<String> {
+        fn node_command(&self, _node: &Node, argv: &[String]) -> Vec<String> {
             argv.to_vec()
         }
     }

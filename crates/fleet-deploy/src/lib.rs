@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod build_progress;
+mod builtin_kinds;
 mod checks;
 mod closures;
 mod error;
@@ -16,7 +17,6 @@ mod exec;
 mod goal;
 mod job;
 mod kind;
-mod kinds;
 mod lock;
 mod outcome;
 mod pipeline;
@@ -24,15 +24,15 @@ mod probe;
 mod protocol;
 mod rollback;
 
+pub use builtin_kinds::{ContainerKind, HostKind};
 pub use checks::Check;
 pub use closures::closure_diff;
-pub use error::{ConfigError, NodeError};
+pub use error::{Cause, ConfigError, NodeError};
 pub use event::{Event, Sink, Stage};
 pub use exec::exec_on;
 pub use goal::Goal;
 pub use job::{DEFAULT_SWITCH_SECONDS, STATE_DIR};
 pub use kind::{Kinds, NodeKind};
-pub use kinds::{ContainerKind, HostKind};
-pub use lock::{DeployLock, LEASE};
+pub use lock::{AgentSession, LEASE};
 pub use outcome::{Generation, Mode, NodeReport, Outcome, Summary};
 pub use pipeline::{Plan, DEFAULT_ANSWER, DEFAULT_CONFIRM};

@@ -1,6 +1,6 @@
 //! The deploy lock, held by one agent session per host per run.
 //!
-//! [`DeployLock`] starts `agent.sh` on the target over one SSH session. The
+//! [`AgentSession`] starts `agent.sh` on the target over one SSH session. The
 //! agent takes the target's deploy lock (a `flock` plus a lease record that
 //! names the run), holds it while this process keeps renewing the lease (once
 //! a second, from a thread of its own), and exits, releasing it, when the
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use fleet_nix::{CommandError, Target};
 
 use crate::job;
-use crate::protocol::{FinalStatus, Progress, Request};
+use crate::protocol::{FinalStatus, Progress, Request, SpecLines};
 use crate::Kinds;
 
 mod identity;
@@ -43,9 +43,10 @@ const NODE_WAIT: Duration = Duration::from_secs(60);
 const REOPEN_TRIES: u32 = 6;
 const REOPEN_BACKOFF: Duration = Duration::from_millis(250);
 
-/// A held deploy lock: the agent session of one run on one target. Dropping
-/// it releases the lock.
-pub struct DeployLock {
+/// The agent session of one run on one target, which holds the target's
+/// deploy lock while it lives: every launch and wait of the run's jobs goes
+/// through it. Dropping it releases the lock.
+pub struct AgentSession {
     shared: Arc<Shared>,
     heartbeat: Option<JoinHandle<()>>,
     /// Set when the previous holder ended without releasing the lock, or its
@@ -62,11 +63,11 @@ pub(crate) enum JobStatus {
     Done { status: FinalStatus, log: Vec<String> },
 }
 
-impl DeployLock {
+impl AgentSession {
     /// Takes the lock on `target` for a run of its own, with the standard kinds,
     /// or fails at once with a message naming the current holder and its run.
-    pub fn acquire(target: &Target) -> Result<DeployLock, CommandError> {
-        DeployLock::acquire_for(target, &new_run_id(), &Kinds::standard(), crate::DEFAULT_ANSWER)
+    pub fn acquire(target: &Target) -> Result<AgentSession, CommandError> {
+        AgentSession::acquire_for(target, &new_run_id(), &Kinds::standard(), crate::DEFAULT_ANSWER)
     }
 
     /// Takes the lock on `target` for run `run`, whose jobs use `kinds`; an
@@ -76,7 +77,7 @@ impl DeployLock {
         run: &str,
         kinds: &Kinds,
         answer_within: Duration,
-    ) -> Result<DeployLock, CommandError> {
+    ) -> Result<AgentSession, CommandError> {
         let shared = Arc::new(Shared {
             target: target.clone(),
             run: run.to_string(),
@@ -89,7 +90,7 @@ impl DeployLock {
         let took_over = Shared::open(&shared)?.previous_holder();
         let beating = Arc::clone(&shared);
         let heartbeat = std::thread::spawn(move || beating.heartbeat());
-        Ok(DeployLock { shared, heartbeat: Some(heartbeat), took_over })
+        Ok(AgentSession { shared, heartbeat: Some(heartbeat), took_over })
     }
 
     /// The run this lock belongs to.
@@ -99,7 +100,7 @@ impl DeployLock {
 
     /// Launches a job through the agent, with its spec (see
     /// [`crate::protocol::job_spec`]).
-    pub(crate) fn launch(&self, node: &str, spec: Vec<String>) -> Result<(), CommandError> {
+    pub(crate) fn launch(&self, node: &str, spec: SpecLines) -> Result<(), CommandError> {
         let shared = &self.shared;
         let stream = shared.live_stream()?;
         {
@@ -182,7 +183,7 @@ impl DeployLock {
     }
 }
 
-impl Drop for DeployLock {
+impl Drop for AgentSession {
     fn drop(&mut self) {
         let stream = {
             let mut state = self.shared.lock();

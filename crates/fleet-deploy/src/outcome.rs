@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use fleet_diff::ClosureDiff;
 
-use crate::{Goal, NodeError};
+use crate::NodeError;
 
 /// How far a run goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +41,12 @@ pub enum Outcome {
     /// Restarted on the system it already ran, because its host's switch
     /// changed its unit.
     Restarted,
-    /// A goal other than switch ran to its end: the profile set for the next
-    /// boot, the system tested without setting it, or a dry activation.
-    Reached(Goal),
+    /// Goal `boot` ran to its end: the profile is set for the next boot.
+    SetForBoot,
+    /// Goal `test` ran to its end: the system runs without the profile set.
+    Tested,
+    /// Goal `dry-activate` ran to its end: nothing was changed.
+    DryActivated,
     /// Dry run: the target runs another system (or none), which a deploy would replace.
     WouldActivate,
     /// The target already ran this exact system: nothing was pushed or activated.
@@ -84,7 +87,9 @@ impl Outcome {
             Outcome::Built
                 | Outcome::Activated
                 | Outcome::Restarted
-                | Outcome::Reached(_)
+                | Outcome::SetForBoot
+                | Outcome::Tested
+                | Outcome::DryActivated
                 | Outcome::WouldActivate
                 | Outcome::Unchanged
         )
@@ -96,10 +101,9 @@ impl Outcome {
             Outcome::Built => "built",
             Outcome::Activated => "activated",
             Outcome::Restarted => "restarted",
-            Outcome::Reached(Goal::Boot) => "set for boot",
-            Outcome::Reached(Goal::Test) => "tested",
-            Outcome::Reached(Goal::DryActivate) => "dry-activated",
-            Outcome::Reached(Goal::Switch) => "activated",
+            Outcome::SetForBoot => "set for boot",
+            Outcome::Tested => "tested",
+            Outcome::DryActivated => "dry-activated",
             Outcome::WouldActivate => "would activate",
             Outcome::Unchanged => "unchanged",
             Outcome::Failed(_) => "failed",
@@ -166,9 +170,9 @@ mod tests {
             Outcome::Built,
             Outcome::Activated,
             Outcome::Restarted,
-            Outcome::Reached(Goal::Boot),
-            Outcome::Reached(Goal::Test),
-            Outcome::Reached(Goal::DryActivate),
+            Outcome::SetForBoot,
+            Outcome::Tested,
+            Outcome::DryActivated,
             Outcome::WouldActivate,
             Outcome::Unchanged,
             Outcome::Failed(error.clone()),
@@ -182,7 +186,9 @@ mod tests {
                 Outcome::Built
                 | Outcome::Activated
                 | Outcome::Restarted
-                | Outcome::Reached(_)
+                | Outcome::SetForBoot
+                | Outcome::Tested
+                | Outcome::DryActivated
                 | Outcome::WouldActivate
                 | Outcome::Unchanged
                 | Outcome::Failed(_)

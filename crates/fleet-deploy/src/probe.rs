@@ -12,7 +12,7 @@ use crate::protocol;
 /// and, when full, its generations (see the script's header). A deploy needs
 /// only the brief form, which starts no program for a node whose profile is a
 /// directory.
-pub(crate) const PROBE: &str = concat!(include_str!("sh/exit-codes.sh"), include_str!("sh/probe.sh"));
+pub(crate) const PROBE: &str = crate::job::target_script!("probe.sh");
 
 /// What the target reported for one node.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

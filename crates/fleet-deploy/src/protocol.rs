@@ -1,59 +1,31 @@
-//! The typed protocol between the deployer and the scripts it runs on a target:
-//! their exit codes by name (the same numbers as `sh/exit-codes.sh`, which goes
-//! in front of each script), and the words the agent and the activation jobs
-//! report, parsed here and nowhere else.
+//! The typed protocol between the deployer and the scripts it runs on a target,
+//! both ways: the requests the agent reads and the job spec, encoded here, and
+//! the lines the agent prints and the jobs' status words, decoded here and
+//! nowhere else. The scripts' side of the words and exit codes is
+//! `sh/prelude.sh`, which goes in front of each script; a test holds the two
+//! in step.
 
 use std::fmt;
 
 use crate::job::JobSpec;
 
-/// How a target script ended, when it did not succeed: the codes of
-/// `sh/exit-codes.sh`, which the scripts use as `exit "$EXIT_LOCKED"` and so on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Exit {
-    /// It did not do what it was asked (`EXIT_FAILED`).
-    Failed = 1,
-    /// It was called wrongly (`EXIT_USAGE`).
-    Usage = 2,
-    /// Refused, with nothing changed: the target cannot take a deploy (no Nix,
-    /// no state folder), the path is not a system, or the goal does not apply
-    /// (`test` of a stopped container) (`EXIT_REFUSED`).
-    Refused = 3,
-    /// A job of a run that no longer holds the deploy lock (`EXIT_FENCED`).
-    Fenced = 4,
-    /// Another run holds the deploy lock (`EXIT_LOCKED`: `EX_TEMPFAIL`).
-    Locked = 75,
-}
+/// The exit code of a target script that found the deploy lock held by
+/// another run (`EXIT_LOCKED` of `sh/prelude.sh`: `EX_TEMPFAIL`). The other
+/// codes there are the scripts' own: the deployer reads only this one.
+const EXIT_LOCKED: i32 = 75;
 
-impl Exit {
-    /// Every code, with the name the scripts use.
-    #[cfg(test)]
-    const ALL: [(Exit, &'static str); 5] = [
-        (Exit::Failed, "EXIT_FAILED"),
-        (Exit::Usage, "EXIT_USAGE"),
-        (Exit::Refused, "EXIT_REFUSED"),
-        (Exit::Fenced, "EXIT_FENCED"),
-        (Exit::Locked, "EXIT_LOCKED"),
-    ];
-
-    /// The exit code a script with this ending returned, if it is one.
-    pub(crate) fn of(code: Option<i32>) -> Option<Exit> {
-        match code? {
-            1 => Some(Exit::Failed),
-            2 => Some(Exit::Usage),
-            3 => Some(Exit::Refused),
-            4 => Some(Exit::Fenced),
-            75 => Some(Exit::Locked),
-            _ => None,
-        }
-    }
+/// Whether `error` is a target script's refusal because another run holds
+/// the deploy lock: final, whatever its text (the holder line is free text)
+/// may look like.
+pub(crate) fn is_locked(error: &fleet_nix::CommandError) -> bool {
+    error.exit_code() == Some(EXIT_LOCKED)
 }
 
 /// What the agent said when it could not take the lock because another run
 /// holds it (`EXIT_LOCKED`): `HOLDER (run RUN), its lease runs for another Ns`,
 /// where HOLDER says who and since when. `None` for any other failure.
 pub(crate) fn lock_holder(error: &fleet_nix::CommandError) -> Option<String> {
-    if Exit::of(error.exit_code()) != Some(Exit::Locked) {
+    if !is_locked(error) {
         return None;
     }
     let line = error.stderr_tail().lines().rev().find(|line| !line.trim().is_empty())?;
@@ -141,6 +113,14 @@ pub(crate) fn shown(text: &str) -> String {
     }
 }
 
+/// The words a job's status file starts with (`STATUS_*` of `sh/prelude.sh`).
+const STARTED: &str = "started";
+const SWITCHED: &str = "switched";
+const OK: &str = "ok";
+const ROLLED_BACK: &str = "rolled back";
+const FAILED: &str = "failed";
+const REFUSED: &str = "refused";
+
 /// How an activation job ended: the first line of its status file once it is
 /// no longer `started` or `switched`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,14 +139,14 @@ pub(crate) enum FinalStatus {
 impl FinalStatus {
     /// Reads a final status; a text in no known form is a failure that says it.
     pub(crate) fn parse(text: &str) -> FinalStatus {
-        if text == "ok" {
+        if text == OK {
             return FinalStatus::Ok;
         }
         let (word, why) = text.split_once(": ").unwrap_or((text, ""));
         match word {
-            "rolled back" => FinalStatus::RolledBack(why.to_string()),
-            "failed" => FinalStatus::Failed(why.to_string()),
-            "refused" => FinalStatus::Refused(why.to_string()),
+            ROLLED_BACK => FinalStatus::RolledBack(why.to_string()),
+            FAILED => FinalStatus::Failed(why.to_string()),
+            REFUSED => FinalStatus::Refused(why.to_string()),
             _ => FinalStatus::Failed(format!("the job reported `{text}`")),
         }
     }
@@ -181,10 +161,10 @@ impl fmt::Display for FinalStatus {
     /// The status as the job wrote it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FinalStatus::Ok => f.write_str("ok"),
-            FinalStatus::RolledBack(why) => write!(f, "rolled back: {why}"),
-            FinalStatus::Failed(why) => write!(f, "failed: {why}"),
-            FinalStatus::Refused(why) => write!(f, "refused: {why}"),
+            FinalStatus::Ok => f.write_str(OK),
+            FinalStatus::RolledBack(why) => write!(f, "{ROLLED_BACK}: {why}"),
+            FinalStatus::Failed(why) => write!(f, "{FAILED}: {why}"),
+            FinalStatus::Refused(why) => write!(f, "{REFUSED}: {why}"),
         }
     }
 }
@@ -226,8 +206,18 @@ pub(crate) enum Taking {
 }
 
 impl Locked {
-    /// Reads the agent's first line; `None` if it is not a `locked` line.
-    pub(crate) fn parse(line: &str) -> Option<Locked> {
+    /// What a caller waiting for the agent's first line waits for, as a
+    /// person names it.
+    pub(crate) const AWAITED: &'static str = "the deploy agent's first line (`locked`)";
+
+    /// Reads the agent's first line; `Err` says, naming the line, that it is
+    /// not a `locked` line.
+    pub(crate) fn parse(line: &str) -> Result<Locked, String> {
+        Locked::read(line)
+            .ok_or_else(|| format!("the agent answered `{}` instead of `locked EPOCH SINCE`", shown(line)))
+    }
+
+    fn read(line: &str) -> Option<Locked> {
         let mut words = line.strip_prefix("locked ")?.splitn(3, ' ');
         let epoch = words.next()?.parse().ok()?;
         let since = words.next()?.parse().ok()?;
@@ -258,7 +248,7 @@ pub(crate) enum Request<'a> {
     /// `renew`: the deployer is alive.
     Renew,
     /// `launch NODE COUNT`, then the job's spec, a line each.
-    Launch { node: &'a str, spec: &'a [String] },
+    Launch { node: &'a str, spec: &'a SpecLines },
     /// `watch NODE`: report its job of this run (after a reconnect).
     Watch(&'a str),
     /// `release`: give up the lock and exit.
@@ -270,7 +260,7 @@ impl Request<'_> {
     pub(crate) fn lines(&self) -> Vec<String> {
         match self {
             Request::Renew => vec!["renew".into()],
-            Request::Launch { node, spec } => {
+            Request::Launch { node, spec: SpecLines(spec) } => {
                 std::iter::once(format!("launch {node} {}", spec.len())).chain(spec.iter().cloned()).collect()
             }
             Request::Watch(node) => vec![format!("watch {node}")],
@@ -279,11 +269,15 @@ impl Request<'_> {
     }
 }
 
+/// A job's spec as it travels to `job.sh`: made only by [`job_spec`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SpecLines(Vec<String>);
+
 /// A job's spec as `job.sh` reads it: a `NAME=VALUE` line per field, then
 /// each check as `check=LABEL` and an `arg=ARG` line per argument. `Err`
 /// names a value that holds a line break or other control character, which
 /// would break it into lines.
-pub(crate) fn job_spec(spec: &JobSpec<'_>) -> Result<Vec<String>, String> {
+pub(crate) fn job_spec(spec: &JobSpec<'_>) -> Result<SpecLines, String> {
     let mut lines = vec![
         format!("kind={}", spec.kind),
         format!("profile={}", spec.profile),
@@ -301,7 +295,7 @@ pub(crate) fn job_spec(spec: &JobSpec<'_>) -> Result<Vec<String>, String> {
     }
     match lines.iter().find(|line| line.chars().any(char::is_control)) {
         Some(bad) => Err(bad.escape_debug().to_string()),
-        None => Ok(lines),
+        None => Ok(SpecLines(lines)),
     }
 }
 
@@ -325,21 +319,39 @@ pub(crate) enum Report<'a> {
 }
 
 impl Report<'_> {
-    /// Reads one line; `None` for a line in no known form.
-    pub(crate) fn parse(line: &str) -> Option<Report<'_>> {
-        let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
-        let (node, text) = rest.split_once(' ').unwrap_or((rest, ""));
-        Some(match word {
-            "launched" => Report::Launched(node),
-            "gone" => Report::Gone(node),
-            "failed" => Report::LaunchFailed(node, text),
-            "log" => Report::Log(node, text),
-            "status" => match text {
-                "started" => Report::Progress(node, Progress::Started),
-                "switched" => Report::Progress(node, Progress::Switched),
-                _ => Report::Done(node, FinalStatus::parse(text)),
-            },
-            "bye" => Report::Bye(rest),
+    /// Reads one line; `Err` names a line in no known form: an unknown
+    /// word, a node name that is not one, a part missing or one too many.
+    pub(crate) fn parse(line: &str) -> Result<Report<'_>, String> {
+        Report::read(line).ok_or_else(|| {
+            format!(
+                "the agent sent `{}`, a line this deployer does not know; is the same fleet version deploying?",
+                shown(line)
+            )
+        })
+    }
+
+    fn read(line: &str) -> Option<Report<'_>> {
+        let (word, rest) = line.split_once(' ')?;
+        if word == "bye" {
+            return (!rest.is_empty()).then_some(Report::Bye(rest));
+        }
+        let (node, text) = match rest.split_once(' ') {
+            Some((node, text)) => (node, Some(text)),
+            None => (rest, None),
+        };
+        let is_node =
+            !node.is_empty() && node.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
+        if !is_node {
+            return None;
+        }
+        Some(match (word, text) {
+            ("launched", None) => Report::Launched(node),
+            ("gone", None) => Report::Gone(node),
+            ("failed", Some(why)) if !why.is_empty() => Report::LaunchFailed(node, why),
+            ("log", text) => Report::Log(node, text.unwrap_or("")),
+            ("status", Some(STARTED)) => Report::Progress(node, Progress::Started),
+            ("status", Some(SWITCHED)) => Report::Progress(node, Progress::Switched),
+            ("status", Some(text)) if !text.is_empty() => Report::Done(node, FinalStatus::parse(text)),
             _ => return None,
         })
     }
@@ -375,35 +387,48 @@ mod tests {
         assert!(failed_step_lines(&log[..4], "web", "this-run").is_empty());
     }
 
-    /// What `job.rs` and `probe.rs` put in front of every script.
-    const EXIT_CODES: &str = include_str!("sh/exit-codes.sh");
+    /// What `target_script!` puts in front of every target script.
+    const PRELUDE: &str = include_str!("sh/prelude.sh");
 
-    /// The shell's names and numbers are the ones here, and every target
-    /// script exits with a name (or 0), never a bare number.
-    #[test]
-    fn the_scripts_exit_codes_are_the_named_ones() {
-        let defined: Vec<(String, i32)> = EXIT_CODES
+    /// The assignments of `sh/prelude.sh`, which goes in front of every
+    /// target script: name and value.
+    fn prelude_values() -> Vec<(String, String)> {
+        PRELUDE
             .lines()
-            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_uppercase()))
             .filter_map(|l| l.split_once('='))
-            .map(|(name, code)| (name.to_string(), code.parse().expect("a number")))
-            .collect();
-        let expected: Vec<(String, i32)> =
-            Exit::ALL.iter().map(|(e, n)| (n.to_string(), *e as i32)).collect();
-        assert_eq!(defined, expected);
-        for (exit, _) in Exit::ALL {
-            assert_eq!(Exit::of(Some(exit as i32)), Some(exit));
+            .map(|(name, value)| (name.to_string(), value.trim_matches('\'').to_string()))
+            .collect()
+    }
+
+    /// The shell's exit code and status words are the ones here, and every
+    /// target script starts with the prelude, exits with a name (or 0), never
+    /// a bare number, and says every status by its name.
+    #[test]
+    fn the_scripts_codes_and_words_are_these() {
+        let defined = prelude_values();
+        let find = |name: &str| defined.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        assert_eq!(find("EXIT_LOCKED"), Some(EXIT_LOCKED.to_string().as_str()));
+        for (name, word) in [
+            ("STATUS_STARTED", STARTED),
+            ("STATUS_SWITCHED", SWITCHED),
+            ("STATUS_OK", OK),
+            ("STATUS_ROLLED_BACK", ROLLED_BACK),
+            ("STATUS_FAILED", FAILED),
+            ("STATUS_REFUSED", REFUSED),
+        ] {
+            assert_eq!(find(name), Some(word), "{name}");
         }
         for (file, text) in [
             ("agent.sh", crate::job::AGENT),
             ("job.sh", crate::job::JOB),
             ("confirm.sh", crate::job::CONFIRM),
             ("probe.sh", crate::probe::PROBE),
-            ("host.sh", crate::kinds::HOST_SCRIPT),
-            ("container.sh", crate::kinds::CONTAINER_SCRIPT),
+            ("host.sh", crate::builtin_kinds::HOST_SCRIPT),
+            ("container.sh", crate::builtin_kinds::CONTAINER_SCRIPT),
         ] {
-            assert!(text.starts_with(EXIT_CODES), "{file} starts with the exit codes");
-            let bare: Vec<&str> = text
+            let own = text.strip_prefix(PRELUDE).unwrap_or_else(|| panic!("{file} starts with the prelude"));
+            let bare: Vec<&str> = own
                 .lines()
                 .filter(|l| {
                     l.split("exit ")
@@ -412,6 +437,13 @@ mod tests {
                 })
                 .collect();
             assert!(bare.is_empty(), "{file} exits with bare numbers: {bare:?}");
+            let literal: Vec<&str> = own
+                .lines()
+                .filter(|l| {
+                    l.trim_start().starts_with("say ") && !l.trim_start().starts_with("say \"$STATUS_")
+                })
+                .collect();
+            assert!(literal.is_empty(), "{file} says a status without its name: {literal:?}");
         }
     }
 
@@ -442,7 +474,7 @@ mod tests {
 
     #[test]
     fn agent_lines_parse() {
-        let locked = |epoch, since, how| Some(Locked { epoch, since, how });
+        let locked = |epoch, since, how| Ok(Locked { epoch, since, how });
         assert_eq!(Locked::parse("locked 3 3"), locked(3, 3, Taking::Free));
         assert_eq!(Locked::parse("locked 4 2 re-took"), locked(4, 2, Taking::ReTook));
         assert_eq!(
@@ -450,25 +482,66 @@ mod tests {
             locked(5, 5, Taking::TookOver("a@b (pid 1) since D (run r)".into()))
         );
         assert_eq!(
-            Locked::parse("locked 1 1 expired x (run r)").and_then(|l| l.previous_holder()),
+            Locked::parse("locked 1 1 expired x (run r)").ok().and_then(|l| l.previous_holder()),
             Some("x (run r), whose lease had run out".into())
         );
         for bad in ["busy", "locked", "locked 1", "locked x 1", "locked 1 1 stolen"] {
-            assert_eq!(Locked::parse(bad), None, "{bad}");
+            let error = Locked::parse(bad).expect_err(bad);
+            assert!(error.contains(&format!("`{bad}` instead of `locked EPOCH SINCE`")), "{error}");
         }
-        assert_eq!(Report::parse("status web switched"), Some(Report::Progress("web", Progress::Switched)));
+        assert_eq!(Report::parse("status web switched"), Ok(Report::Progress("web", Progress::Switched)));
         assert_eq!(
             Report::parse("status web rolled back: checks failed"),
-            Some(Report::Done("web", FinalStatus::RolledBack("checks failed".into())))
+            Ok(Report::Done("web", FinalStatus::RolledBack("checks failed".into())))
         );
         assert_eq!(
             Report::parse("log web a line  with  spaces"),
-            Some(Report::Log("web", "a line  with  spaces"))
+            Ok(Report::Log("web", "a line  with  spaces"))
         );
+        assert_eq!(Report::parse("log web"), Ok(Report::Log("web", "")));
+        assert_eq!(Report::parse("launched web"), Ok(Report::Launched("web")));
+        assert_eq!(Report::parse("failed web busy"), Ok(Report::LaunchFailed("web", "busy")));
+        assert_eq!(Report::parse("bye the deployer was silent"), Ok(Report::Bye("the deployer was silent")));
+    }
+
+    #[test]
+    fn requests_are_the_lines_agent_sh_reads() {
+        let spec = SpecLines(vec!["kind=host".into(), "check=ping".into(), "arg=a b".into()]);
         assert_eq!(
-            Report::parse("bye the deployer was silent"),
-            Some(Report::Bye("the deployer was silent"))
+            Request::Launch { node: "web", spec: &spec }.lines(),
+            ["launch web 3", "kind=host", "check=ping", "arg=a b"]
         );
-        assert_eq!(Report::parse("hello"), None);
+        assert_eq!(Request::Watch("web").lines(), ["watch web"]);
+        assert_eq!(Request::Renew.lines(), ["renew"]);
+        assert_eq!(Request::Release.lines(), ["release"]);
+    }
+
+    /// An unknown word, a node name that is not one, a part missing or one
+    /// too many: each is an error that names the line (escaped).
+    #[test]
+    fn a_malformed_agent_line_is_an_error_that_names_it() {
+        for bad in [
+            "hello",
+            "stauts web ok",
+            "launched",
+            "launched ",
+            "launched web now",
+            "gone web x",
+            "failed web",
+            "failed web ",
+            "status web",
+            "status web ",
+            "status ../web ok",
+            "log we\u{1b}b x",
+            "bye",
+            "bye ",
+            "",
+        ] {
+            let error = Report::parse(bad).expect_err(bad);
+            assert!(
+                error.starts_with(&format!("the agent sent `{}`, a line", shown(bad))),
+                "{bad:?}: {error}"
+            );
+        }
     }
 }

@@ -3,21 +3,13 @@
 //! `--switch-generation` do, instead of making a new one: so a second rollback
 //! goes one further back instead of returning to where the first one started.
 
-use fleet_nix::{CommandError, Failure};
-
 use crate::probe::Probed;
+use crate::Cause;
 
 /// The generation (number and system) that `profile` rolls back to: `to`, or
 /// the one before the current. The error names the generations there are.
-pub(crate) fn generation_to(
-    probed: &Probed,
-    to: Option<u32>,
-    profile: &str,
-) -> Result<(u32, String), CommandError> {
-    let error = |text: String| CommandError {
-        command: format!("read the generations of {profile}"),
-        failure: Failure::Output(text),
-    };
+pub(crate) fn generation_to(probed: &Probed, to: Option<u32>, profile: &str) -> Result<(u32, String), Cause> {
+    let error = Cause::Other;
     let existing = || {
         let numbers: Vec<String> = probed.generations.iter().map(|(n, _)| n.to_string()).collect();
         if numbers.is_empty() {
@@ -79,12 +71,8 @@ mod tests {
         check(
             &probed(3, &[1, 2, 3]),
             Some(7),
-            "read output of `read the generations of /p`: /p has no generation 7 to roll back to (it has 1, 2, 3); nothing was changed",
+            "/p has no generation 7 to roll back to (it has 1, 2, 3); nothing was changed",
         );
-        check(
-            &probed(1, &[1]),
-            None,
-            "read output of `read the generations of /p`: /p has no earlier generation to roll back to (it has 1)",
-        );
+        check(&probed(1, &[1]), None, "/p has no earlier generation to roll back to (it has 1)");
     }
 }

@@ -15,8 +15,8 @@ use fleet_graph::Fleet;
 
 /// The definition's text.
 const DEFINITION: &str = include_str!("../src/activation.txt");
-/// The activation job, as the agent installs it: after the exit codes it uses.
-const JOB: &str = concat!(include_str!("../src/sh/exit-codes.sh"), include_str!("../src/sh/job.sh"));
+/// The activation job, as the agent installs it: after the prelude it uses.
+const JOB: &str = concat!(include_str!("../src/sh/prelude.sh"), include_str!("../src/sh/job.sh"));
 /// The test's node names: words no path here contains.
 const HOST: &str = "hostq";
 const CONTAINER: &str = "nodeq";

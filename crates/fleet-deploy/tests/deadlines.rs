@@ -1,6 +1,6 @@
 //! Every remote step bounded from the deployer's side: a target that accepts
 //! the connection and then says nothing is given up at the step's limit, the
-//! step named, and the host's lock released (issue 22).
+//! step named, and the host's lock released.
 
 mod common;
 
@@ -22,7 +22,7 @@ fn line_only_in(script: &str) -> String {
     let read = |name: &str| {
         std::fs::read_to_string(format!("{}/src/sh/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
     };
-    let others: Vec<String> = ["agent.sh", "job.sh", "confirm.sh", "probe.sh", "units.sh", "exit-codes.sh"]
+    let others: Vec<String> = ["agent.sh", "job.sh", "confirm.sh", "probe.sh", "units.sh", "prelude.sh"]
         .into_iter()
         .filter(|name| *name != script)
         .map(read)

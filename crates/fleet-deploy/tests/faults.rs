@@ -120,7 +120,7 @@ fn a_host_that_loses_contact_after_switching_reverts_by_itself() {
     let confirm = Some(Duration::from_secs(3));
     let summary = bed.run(Mode::Deploy, &[], &bed.testbed.target(), confirm, &Recorder::default());
     // The agent's session outlives the broken sshd, so the report says what
-    // happened, in the past tense (issue 10, failure 10).
+    // happened, in the past tense, not what a frozen deployer last saw.
     let Outcome::RolledBack(error) = &summary.nodes[0].outcome else { panic!("{:?}", outcomes(&summary)) };
     assert_eq!(error.stage, Stage::Confirm);
     assert!(

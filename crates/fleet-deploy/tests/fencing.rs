@@ -1,4 +1,4 @@
-//! The target protocol under bad luck, on the testbed (issue 10): a run that
+//! The target protocol under bad luck, on the testbed: a run that
 //! lost its lock, a dropped session, a check that never returns, an
 //! out-of-band switch, secrets in job logs. Each test asserts from the target's
 //! profiles, activation log, lease record and files.
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use common::*;
-use fleet_deploy::{DeployLock, Event, Mode, Outcome, Sink, Stage, STATE_DIR};
+use fleet_deploy::{AgentSession, Event, Mode, Outcome, Sink, Stage, STATE_DIR};
 use fleet_nix::RemoteScript;
 use fleet_testbed::{wait_until, Testbed};
 
@@ -42,7 +42,7 @@ fn a_run_that_lost_its_lock_launches_nothing_and_names_the_run_that_holds_it() {
     let bed = Bed::new("lost_lock");
     struct Thief<'a> {
         testbed: &'a Testbed,
-        taken: std::sync::Mutex<Option<DeployLock>>,
+        taken: std::sync::Mutex<Option<AgentSession>>,
     }
     impl Sink for Thief<'_> {
         fn event(&self, event: Event<'_>) {
@@ -50,7 +50,7 @@ fn a_run_that_lost_its_lock_launches_nothing_and_names_the_run_that_holds_it() {
                 let mut taken = self.taken.lock().unwrap();
                 if taken.is_none() {
                     kill_agent(self.testbed);
-                    *taken = Some(DeployLock::acquire(&self.testbed.target()).unwrap());
+                    *taken = Some(AgentSession::acquire(&self.testbed.target()).unwrap());
                 }
             }
         }
@@ -236,7 +236,7 @@ fn a_job_of_a_run_without_the_lock_refuses_to_start() {
     let (first, _) = bed.deploy(&["test-container"]);
     assert!(first.success());
     let before = bed.activation_order().len();
-    let holder = DeployLock::acquire(&bed.testbed.target()).unwrap();
+    let holder = AgentSession::acquire(&bed.testbed.target()).unwrap();
     // The job file that the holder's agent installed, launched for a run that
     // is not the holder's, with a spec that would switch the node.
     let job = format!("{STATE_DIR}/bin/{}-job.sh", holder.run());

@@ -1,4 +1,4 @@
-//! A real network partition during activation (issue 10, failure 11): the
+//! A real network partition during activation: the
 //! target's sshd runs in a network namespace of its own, and the test drops
 //! every packet that reaches it with iptables. The agent on the target stops
 //! hearing from the deployer and releases the lock by itself; once the

@@ -31,7 +31,7 @@ impl Sink for BuildWatch {
                 let exists = Path::new(&self.system).exists();
                 self.building.lock().unwrap().push((done, expected, derivation.map(String::from), exists));
             }
-            Event::Built { derivation, nodes } if nodes.contains(&self.node) => {
+            Event::DerivationBuilt { derivation, nodes } if nodes.contains(&self.node) => {
                 self.built.lock().unwrap().push(derivation.to_string());
             }
             _ => {}

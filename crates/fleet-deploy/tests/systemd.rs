@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use fleet_testbed::FIXTURE_HOST;
 
-/// Item 1 of issue 21: a host switch starts `machines.target`, which wants
+/// A host switch starts `machines.target`, which wants
 /// every new container's unit; the per-container profile is set only after
 /// the host, so that start must be skipped (ConditionPathExists), not fail
 /// and roll the host back.
@@ -41,7 +41,7 @@ fn adding_containers_to_the_host_does_not_roll_it_back() {
     }
 }
 
-/// Item 2 of issue 21: the job's timeout kills only the `systemd-run`
+/// The job's timeout kills only the `systemd-run`
 /// client; the switch's unit is PID 1's and would go on beside the rollback.
 /// It must be stopped, and be gone, before the rollback's switch starts.
 #[test]
@@ -73,7 +73,7 @@ fn a_switch_past_its_timeout_is_stopped_before_the_rollback() {
     assert!(stopped < rolling_back, "stopped before the rollback: {job}");
 }
 
-/// Item 3 of issue 21: with `Requires=`, systemd restarts nannuo-bot along
+/// With `Requires=`, systemd restarts nannuo-bot along
 /// with bgs-backend, unchecked and on whatever its profile holds. With
 /// `Wants=` and `After=` only the container whose unit changed restarts, and
 /// the orchestrator checks it.
@@ -101,7 +101,7 @@ fn restarting_a_container_does_not_restart_the_containers_that_depend_on_it() {
     assert_eq!(main_pid(&bed, "nannuo-bot"), nannuo_before, "nannuo-bot kept running");
 }
 
-/// Item 5 of issue 21: nixos-containers' `timeoutStartSec` (default "1min")
+/// nixos-containers' `timeoutStartSec` (default "1min")
 /// bounds a container's reload too; systemd killed a 90 s switch that the
 /// job allows (240 s) and the container was rolled back.
 #[test]
@@ -116,7 +116,7 @@ fn a_container_switch_of_90_seconds_succeeds_with_the_default_timeout() {
     assert_eq!(bed.profile_of("test-container"), summary.nodes[0].new);
 }
 
-/// Item 4 of issue 21: a drop-in under /run changes what a container's unit
+/// A drop-in under /run changes what a container's unit
 /// runs, and comparing the old and the new host system cannot see it; the
 /// record the unit wrote when it started can.
 #[test]
@@ -140,7 +140,7 @@ fn a_drop_in_added_since_a_container_started_restarts_it_at_the_next_host_switch
     assert_eq!(actions, ["vps-arm switch", "bgs-backend start"]);
 }
 
-/// Item 4 of issue 21: after a host switch made without the orchestrator
+/// After a host switch made without the orchestrator
 /// (here its own `switch-to-configuration`, as `nh os switch` runs it), the
 /// deploy finds the host unchanged; a container still on its earlier unit
 /// must be restarted all the same.
@@ -228,7 +228,7 @@ fn the_light_stand_ins_activate_as_real_systemd_does() {
     assert_eq!(light, real);
 }
 
-/// Item 2 of issue 21, for a container: the timeout kills the `systemctl
+/// For a container, the job's timeout kills the `systemctl
 /// reload` client, and the reload job (the container's switch) would go on;
 /// cancelling the job would not end it either. The container is stopped,
 /// then started again on its old system.
@@ -259,7 +259,7 @@ fn a_container_switch_past_its_timeout_is_stopped_before_the_rollback() {
     );
 }
 
-/// Item 4 of issue 21: a change of only `ExecReload` needs no restart (the
+/// A change of only `ExecReload` needs no restart (the
 /// next reload reads the loaded unit) and, with `X-RestartIfChanged=false`,
 /// switch-to-configuration-ng skips the unit: the container keeps running,
 /// neither reloaded nor restarted.

@@ -98,7 +98,7 @@ fn changing_one_container_pushes_and_activates_only_that_container() {
 }
 
 /// A refused first contact would be refused again: it is not retried
-/// (issue 23; a refusal later in a run, sshd restarting, is: faults.rs).
+/// (a refusal later in a run, sshd restarting, is: faults.rs).
 #[test]
 fn a_refused_target_fails_every_node_at_once_and_changes_nothing() {
     let bed = Bed::new("unreachable");

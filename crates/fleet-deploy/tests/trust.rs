@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use camino::Utf8PathBuf;
 use common::*;
-use fleet_deploy::{DeployLock, Event, Mode, Outcome, Sink, Stage, STATE_DIR};
+use fleet_deploy::{AgentSession, Event, Mode, Outcome, Sink, Stage, STATE_DIR};
 use fleet_testbed::{wait_until, Testbed, FIXTURE_HOST};
 
 /// How long this file's waits may take.
@@ -197,7 +197,7 @@ fn a_job_whose_lease_was_taken_over_before_its_switch_switches_nothing() {
         // B takes the lock once A's lease ran out.
         let mut thief = None;
         wait_until("B takes the lock", WAIT, || {
-            thief = DeployLock::acquire(&bed.testbed.target()).ok();
+            thief = AgentSession::acquire(&bed.testbed.target()).ok();
             thief.is_some()
         });
         std::fs::write(&gate, "").unwrap();
@@ -233,7 +233,7 @@ fn a_late_confirmation_of_another_run_confirms_nothing() {
     let v2 = bed.fixture.system_path(FIXTURE_HOST).unwrap();
     // Run B's host job, confirmed within 3 s or rolled back; A's late
     // confirmation lands while it waits.
-    let b = DeployLock::acquire(&bed.testbed.target()).unwrap();
+    let b = AgentSession::acquire(&bed.testbed.target()).unwrap();
     let epoch = lease(&bed.testbed).unwrap()[0].clone();
     let out = Command::new("nix")
         .args(["--extra-experimental-features", "nix-command flakes", "build", "--no-link"])
@@ -290,18 +290,18 @@ fn moving_the_targets_clock_neither_ends_a_live_lease_nor_keeps_a_dead_one() {
         ),
     );
     let target = bed.testbed.target();
-    let a = DeployLock::acquire(&target).unwrap();
+    let a = AgentSession::acquire(&target).unwrap();
     std::fs::write(&offset, "3600").unwrap();
     let shifted = target.run(&fleet_nix::RemoteScript::new("date +%s", Vec::<String>::new())).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert!(shifted.trim().parse::<u64>().unwrap() > now + 3000, "the stand-in moved the clock");
-    let refused = DeployLock::acquire(&target).map(|_| ()).unwrap_err();
+    let refused = AgentSession::acquire(&target).map(|_| ()).unwrap_err();
     assert!(refused.to_string().contains("another deploy holds the lock"), "{refused}");
     std::fs::write(&offset, "-3600").unwrap();
     let a_group = signal_agent(&bed.testbed, "-STOP");
     let mut b = None;
     wait_until("the silent holder's lease runs out", WAIT, || {
-        b = DeployLock::acquire(&target).ok();
+        b = AgentSession::acquire(&target).ok();
         b.is_some()
     });
     let _ = Command::new("kill").args(["-CONT", "--", &a_group]).status();

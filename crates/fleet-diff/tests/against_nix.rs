@@ -27,23 +27,6 @@ fn version_token(token: &str) -> String {
     }
 }
 
-/// A Nix string literal for `s`.
-fn nix_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' | '\\' | '$' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 fn test_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
@@ -63,7 +46,7 @@ fn ask_nix(dir: &Path, names: &[String], pairs: &[(String, String)]) -> Value {
            forward = map (p: cmp (builtins.elemAt p 0) (builtins.elemAt p 1)) data.pairs; \
            backward = map (p: cmp (builtins.elemAt p 1) (builtins.elemAt p 0)) data.pairs; \
          }}",
-        file = nix_string(data_file.to_str().unwrap())
+        file = fleet_nix::nix_string(data_file.to_str().unwrap())
     );
     let output = Command::new("nix")
         .args(["eval", "--json", "--impure", "--expr", &expr])

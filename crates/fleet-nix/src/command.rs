@@ -45,6 +45,10 @@ pub enum Failure {
     },
     /// The program succeeded but printed something unexpected.
     Output(String),
+    /// The connection to a program that was meant to keep running was lost:
+    /// a write to it failed, or it ended without a word on stderr. The text
+    /// says which.
+    Disconnected(String),
     /// The program gave no answer within its step's limit and was stopped.
     TimedOut {
         /// The step, as a person names it (`the probe`, `units.sh`).
@@ -66,7 +70,6 @@ const CONNECTION_FAILURES: &[&str] = &[
     "Network is unreachable",
     "Could not resolve hostname",
     "kex_exchange_identification",
-    "Broken pipe",
     "unexpected end-of-file",
 ];
 
@@ -74,6 +77,9 @@ impl CommandError {
     /// Whether the failure looks like a lost or refused connection, worth
     /// trying again; an authentication failure is not.
     pub fn is_connection_failure(&self) -> bool {
+        if matches!(self.failure, Failure::Disconnected(_)) {
+            return true;
+        }
         let tail = self.stderr_tail();
         !tail.contains("Permission denied") && CONNECTION_FAILURES.iter().any(|sign| tail.contains(sign))
     }
@@ -119,6 +125,9 @@ impl fmt::Display for CommandError {
                 Ok(())
             }
             Failure::Output(reason) => write!(f, "read output of `{}`: {reason}", self.command),
+            Failure::Disconnected(how) => {
+                write!(f, "talk to `{}`: the connection was lost: {how}", self.command)
+            }
             Failure::TimedOut { step, seconds } => write!(
                 f,
                 "run `{}`: {step} gave no answer within {seconds}s and was given up (the target accepted \

@@ -27,6 +27,6 @@ pub use eval::{default_cache_dir, EvalSettings, EvalStats, Evaluated};
 pub use nix::{nix_string, Nix, PathInfo};
 pub use quote::shell_quote;
 pub use restrict::GRAPH_MAY_READ;
-pub use stream::{Held, Stream};
+pub use stream::Stream;
 pub use target::{RemoteScript, Sharing, SshTarget, Target};
 pub use unreachable::Unreachable;

@@ -1,5 +1,5 @@
-//! Scripts that keep running on a target: held open until dropped (`Target::hold`)
-//! or spoken to line by line (`Target::open`, for the deploy agent).
+//! Scripts that keep running on a target, spoken to line by line
+//! (`Target::open`, for the deploy agent).
 
 use std::io::{BufReader, Write};
 use std::process::{Child, ChildStdin, Stdio};
@@ -11,32 +11,6 @@ use crate::command::{self, CommandError, Failure};
 use crate::target::{RemoteScript, Target};
 
 impl Target {
-    /// Starts `script` on the target and keeps it running, its stdin open, until
-    /// the returned [`Held`] is dropped (or this process dies, which closes the
-    /// pipe too). Returns once the script prints its first line, which is
-    /// returned; a script that exits first is an error with its stderr.
-    pub fn hold(&self, script: &RemoteScript) -> Result<(Held, String), CommandError> {
-        let shown = self.describe(script);
-        let mut child = command::spawn_piped(&mut self.command(script)?, Stdio::piped(), &shown)?;
-        let stderr = Drain::start(child.stderr.take().expect("stderr is piped"), Keep::Tail, STDERR_CAP);
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-        if let Ok(Some(first_line)) = capture::read_line_capped(&mut stdout, LINE_CAP) {
-            // The rest of its stdout is read too, and dropped: a script that
-            // prints more must not block on a full pipe while it is held.
-            let stdout = Drain::start(stdout, Keep::Tail, 0);
-            return Ok((Held { child, drains: vec![stdout, stderr] }, first_line));
-        }
-        drop(child.stdin.take());
-        let status = child.wait();
-        let stderr = stderr.finish();
-        let status = status
-            .map_err(|e| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) })?;
-        Err(CommandError {
-            command: shown,
-            failure: Failure::Exit { code: status.code(), stderr_tail: command::tail(&stderr.tail_text()) },
-        })
-    }
-
     /// Starts `script` on the target as a two-way stream: lines written with
     /// [`Stream::send`] reach its stdin, and each line it prints (cut at 64
     /// KiB, the rest named) arrives on the returned receiver, which holds at
@@ -72,23 +46,6 @@ impl Target {
 /// How many lines a [`Stream`] holds that its reader has not taken yet.
 const LINES_IN_FLIGHT: usize = 64;
 
-/// A script kept running on a target (see [`Target::hold`]); dropping it closes
-/// the script's stdin and waits for it to end.
-pub struct Held {
-    child: Child,
-    drains: Vec<Drain>,
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-        for drain in self.drains.drain(..) {
-            drain.finish();
-        }
-    }
-}
-
 /// A script running on a target with its stdin and stdout open (see
 /// [`Target::open`]). Dropping it closes its stdin, waits a moment for it to
 /// end, and ends the local side if it does not.
@@ -121,7 +78,7 @@ impl Stream {
         };
         written.map_err(|e| CommandError {
             command: self.command.clone(),
-            failure: Failure::Exit { code: None, stderr_tail: format!("Broken pipe: {e}") },
+            failure: Failure::Disconnected(format!("a write to it failed ({e})")),
         })
     }
 
@@ -138,11 +95,10 @@ impl Stream {
         };
         *stderr = Stderr::Read(text.clone());
         drop(stderr);
-        let mut stderr_tail = command::tail(&text);
-        if stderr_tail.is_empty() {
-            stderr_tail = "Connection closed: the session ended".into();
+        CommandError {
+            command: self.command.clone(),
+            failure: Failure::Exit { code, stderr_tail: command::tail(&text) },
         }
-        CommandError { command: self.command.clone(), failure: Failure::Exit { code, stderr_tail } }
     }
 }
 
@@ -173,20 +129,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_held_script_runs_until_released() {
-        let dir = std::env::temp_dir().join(format!("fleet-hold-{}", std::process::id()));
+    fn a_stream_runs_until_dropped_and_says_how_it_ended() {
+        let dir = std::env::temp_dir().join(format!("fleet-stream-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let script = RemoteScript::new(
-            "mkdir \"$1\" && echo holding && cat >/dev/null && rmdir \"$1\"",
+            "mkdir \"$1\" && echo running && cat >/dev/null && rmdir \"$1\"",
             [dir.display().to_string()],
         );
-        let (held, line) = Target::Local.hold(&script).unwrap();
-        assert_eq!(line, "holding");
-        assert!(dir.is_dir(), "the script runs while held");
-        drop(held);
-        assert!(!dir.exists(), "the script finished when released");
+        let (stream, lines) = Target::Local.open(&script).unwrap();
+        assert_eq!(lines.recv().unwrap(), "running");
+        assert!(dir.is_dir(), "the script runs while the stream is open");
+        drop(stream);
+        assert!(!dir.exists(), "the script finished when the stream was dropped");
         let failing = RemoteScript::new("echo busy >&2; exit 75", Vec::<String>::new());
-        let err = Target::Local.hold(&failing).err().unwrap();
+        let (stream, lines) = Target::Local.open(&failing).unwrap();
+        assert!(lines.recv().is_err(), "it printed nothing on stdout");
+        let err = stream.ended();
         assert_eq!((err.exit_code(), err.stderr_tail()), (Some(75), "busy"));
+        assert!(matches!(stream.send(&["x"]).unwrap_err().failure, Failure::Disconnected(_)));
     }
 }

@@ -44,13 +44,15 @@ const SIGNS: &[(&str, Unreachable)] = &[
     ("No route to host", Unreachable::Lost),
     ("Network is unreachable", Unreachable::Lost),
     ("kex_exchange_identification", Unreachable::Lost),
-    ("Broken pipe", Unreachable::Lost),
     ("unexpected end-of-file", Unreachable::Lost),
 ];
 
 impl Unreachable {
     /// Why `error`'s connection failed, if it is a connection failure.
     pub fn of(error: &CommandError) -> Option<Unreachable> {
+        if matches!(error.failure, crate::Failure::Disconnected(_)) {
+            return Some(Unreachable::Lost);
+        }
         let tail = error.stderr_tail();
         SIGNS.iter().find(|(sign, _)| tail.contains(sign)).map(|(_, kind)| *kind)
     }
@@ -72,7 +74,11 @@ impl Unreachable {
     pub fn explain(self, error: &CommandError, tried_again: bool) -> String {
         let once = !tried_again && !matches!(self, Unreachable::Timeout | Unreachable::Lost);
         let note = if once { ", so it was not tried again" } else { "" };
-        format!("{self}{note} ({})\n{}", self.hint(), crate::command::indent(error.stderr_tail()))
+        let said = match &error.failure {
+            crate::Failure::Disconnected(how) => how.as_str(),
+            _ => error.stderr_tail(),
+        };
+        format!("{self}{note} ({})\n{}", self.hint(), crate::command::indent(said))
     }
 
     /// What to check, for the error message.

@@ -100,8 +100,8 @@ mod tests {
 
     use super::dry_run_text;
 
-    /// Pins issue 20's finding: the names in a closure diff come from the
-    /// target's store paths, and reached the terminal raw.
+    /// The names in a closure diff come from the target's store paths, so
+    /// they reach the terminal escaped, never raw.
     #[test]
     fn a_diff_shows_hostile_package_names_escaped() {
         let path = |name: &str| PathInfo { path: format!("/nix/store/{:a<32}-{name}", ""), nar_size: 1 };

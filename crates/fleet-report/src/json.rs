@@ -105,7 +105,9 @@ fn event_json(event: Event<'_>) -> (&'static str, Value) {
             "building",
             json!({ "node": node, "done": done, "expected": expected, "derivation": derivation }),
         ),
-        Event::Built { derivation, nodes } => ("built", json!({ "derivation": derivation, "nodes": nodes })),
+        Event::DerivationBuilt { derivation, nodes } => {
+            ("built", json!({ "derivation": derivation, "nodes": nodes }))
+        }
         Event::SystemBuilt { node, path } => ("system-built", json!({ "node": node, "path": path })),
         Event::BuildLog { derivation, line } => {
             ("build-log", json!({ "derivation": derivation, "line": line }))
@@ -187,8 +189,8 @@ mod tests {
         assert!(lines.iter().all(|l| l["version"] == JSON_VERSION));
     }
 
-    /// Pins issue 20's finding: what serde leaves raw (C1 controls, bidi
-    /// overrides) reached the terminal through `--json-events`.
+    /// What serde leaves raw (C1 controls, bidi overrides) must not reach a
+    /// terminal through `--json-events`.
     #[test]
     fn event_lines_hold_no_character_a_terminal_obeys() {
         let buffer = Buffer::default();

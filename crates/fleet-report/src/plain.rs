@@ -37,7 +37,9 @@ impl Sink for PlainReporter {
             }
             Event::Evaluated { node, reused: false } => format!("{node}: evaluated"),
             Event::Building { .. } => return,
-            Event::Built { derivation, nodes } => format!("built {derivation} (for {})", nodes.join(", ")),
+            Event::DerivationBuilt { derivation, nodes } => {
+                format!("built {derivation} (for {})", nodes.join(", "))
+            }
             Event::SystemBuilt { node, path } => format!("{node}: built {}", short_path(path)),
             Event::BuildLog { derivation, line } => format!("{derivation}> {}", terminal_line(line)),
             Event::Retry { host, stage, attempt, reason } => {

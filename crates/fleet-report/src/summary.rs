@@ -144,8 +144,8 @@ mod tests {
         }
     }
 
-    /// Pins issue 13's finding: a rolled-back node was left out of the counts
-    /// and its row showed the system it failed to activate as if it ran.
+    /// A rolled-back node counts, and its row shows the system it went back
+    /// to, not the one it failed to activate as if it ran.
     #[test]
     fn a_rolled_back_node_is_counted_and_says_what_it_went_back_to() {
         let p = |h: &str| Some(format!("/nix/store/{h:a<32}-sys"));

@@ -74,7 +74,7 @@ impl Sink for TerminalReporter {
                     });
                 }
             }
-            Event::Built { .. } | Event::Evaluated { .. } | Event::SystemBuilt { .. } => {}
+            Event::DerivationBuilt { .. } | Event::Evaluated { .. } | Event::SystemBuilt { .. } => {}
             Event::BuildLog { derivation, line } => {
                 let _ = self.multi.println(format!("{derivation}> {}", terminal_line(line)));
             }
@@ -158,8 +158,8 @@ mod tests {
         }
     }
 
-    /// Pins issue 20's finding: a build log line and a notice reached the
-    /// terminal raw, escape sequences and `\r` included.
+    /// A build log line and a notice reach the terminal escaped, escape
+    /// sequences and `\r` included, never raw.
     #[test]
     fn what_targets_and_builds_print_is_drawn_escaped() {
         let screen = Screen::default();

@@ -1,4 +1,4 @@
-//! The agent session behind a [`DeployLock`](super::DeployLock): opening an
+//! The agent session behind a [`AgentSession`](super::AgentSession): opening an
 //! agent, reopening it when the session drops, reading its reports and
 //! renewing the lease.
 
@@ -11,7 +11,7 @@ use fleet_nix::{CommandError, Failure, Stream, Target};
 
 use super::{LEASE, NODE_WAIT, RENEW_EVERY, REOPEN_BACKOFF, REOPEN_TRIES};
 use crate::job;
-use crate::protocol::{Exit, FinalStatus, Locked, Progress, Report, Request, Taking};
+use crate::protocol::{self, FinalStatus, Locked, Progress, Report, Request, SpecLines, Taking};
 
 /// What the session's threads share.
 pub(super) struct Shared {
@@ -65,7 +65,7 @@ fn keeps_renewing(last_progress: Option<Instant>, now: Instant, bound: Duration)
 #[derive(Default, Clone)]
 pub(super) struct Track {
     /// The job's spec, to launch again if the job never started.
-    pub(super) spec: Vec<String>,
+    pub(super) spec: SpecLines,
     pub(super) launched: bool,
     pub(super) gone: bool,
     pub(super) launch_failed: Option<String>,
@@ -125,24 +125,32 @@ impl Shared {
         let (stream, lines) = shared.target.open(&script)?;
         let first = match lines.recv_timeout(shared.answer_within) {
             Ok(line) => line,
-            Err(RecvTimeoutError::Disconnected) => return Err(stream.ended()),
+            Err(RecvTimeoutError::Disconnected) => {
+                let ended = stream.ended();
+                // Without a word on stderr, the agent did not refuse: its
+                // session was cut before it said anything.
+                return Err(match ended.stderr_tail() {
+                    "" => CommandError {
+                        failure: Failure::Disconnected(
+                            "the session ended before the agent said it holds the lock".into(),
+                        ),
+                        ..ended
+                    },
+                    _ => ended,
+                });
+            }
             // Dropping the stream ends the session.
             Err(RecvTimeoutError::Timeout) => {
                 return Err(CommandError {
                     command: format!("on {}: the deploy agent of run {}", shared.target, shared.run),
                     failure: Failure::TimedOut {
-                        step: "the deploy agent's first line (`locked`)".into(),
+                        step: Locked::AWAITED.into(),
                         seconds: shared.answer_within.as_secs(),
                     },
                 })
             }
         };
-        let Some(locked) = Locked::parse(&first) else {
-            return Err(shared.error(format!(
-                "the agent answered `{}` instead of `locked EPOCH SINCE`",
-                crate::protocol::shown(&first)
-            )));
-        };
+        let locked = Locked::parse(&first).map_err(|why| shared.error(why))?;
         let stream = Arc::new(stream);
         let generation = {
             let mut state = shared.lock();
@@ -193,7 +201,7 @@ impl Shared {
                 // A refusal is final, whatever its text (the holder line is
                 // free text) may look like.
                 Err(error)
-                    if Exit::of(error.exit_code()) != Some(Exit::Locked)
+                    if !protocol::is_locked(&error)
                         && error.is_connection_failure()
                         && attempt < REOPEN_TRIES =>
                 {
@@ -226,6 +234,7 @@ impl Shared {
                          so nothing more was launched: {}",
                         match &error.failure {
                             Failure::Exit { stderr_tail, .. } => stderr_tail.clone(),
+                            Failure::Disconnected(how) => how.clone(),
                             other => format!("{other:?}"),
                         }
                     )),
@@ -244,17 +253,17 @@ impl Shared {
         for line in lines.iter() {
             let mut state = self.lock();
             state.last_progress = Some(Instant::now());
-            let Some(report) = Report::parse(&line) else {
-                // A drift between this deployer and the agent: said at once,
-                // to every wait, rather than a wait for a status that never comes.
-                state.lost.get_or_insert(self.error(format!(
-                    "the agent sent `{}`, a line this deployer does not know; is the same fleet version \
-                     deploying?",
-                    crate::protocol::shown(&line)
-                )));
-                drop(state);
-                self.changed.notify_all();
-                continue;
+            let report = match Report::parse(&line) {
+                Ok(report) => report,
+                Err(why) => {
+                    // A drift between this deployer and the agent: said at
+                    // once, to every wait, rather than a wait for a status
+                    // that never comes.
+                    state.lost.get_or_insert(self.error(why));
+                    drop(state);
+                    self.changed.notify_all();
+                    continue;
+                }
             };
             match report {
                 Report::Launched(node) => {

@@ -12,9 +12,9 @@ use super::host::retrying;
 use super::Plan;
 use crate::checks;
 use crate::job::{self, JobSpec, Verb};
-use crate::lock::{DeployLock, JobStatus};
+use crate::lock::{AgentSession, JobStatus};
 use crate::protocol::FinalStatus;
-use crate::{Event, Goal, NodeError, Outcome, Sink, Stage};
+use crate::{Cause, Event, Goal, NodeError, Outcome, Sink, Stage};
 
 /// `$1` old system, `$2` new system, then container names: prints those whose
 /// unit or `.conf` differs between the two.
@@ -34,7 +34,7 @@ impl Plan<'_> {
         verb: Verb,
         generation: Option<u32>,
         target: &Target,
-        lock: &DeployLock,
+        lock: &AgentSession,
         sink: &dyn Sink,
     ) -> Outcome {
         let name = node.name.as_str();
@@ -101,7 +101,7 @@ impl Plan<'_> {
                         Outcome::RolledBack(NodeError {
                             node: name.to_string(),
                             stage: Stage::Confirm,
-                            error: CommandError { failure: Failure::Output(why), ..error },
+                            error: CommandError { failure: Failure::Output(why), ..error }.into(),
                             tries,
                         })
                     }
@@ -119,7 +119,8 @@ impl Plan<'_> {
                                  by itself {confirm_seconds}s after it switched (its status could not be read since)"
                             )),
                             ..error
-                        },
+                        }
+                        .into(),
                         tries,
                     }),
                 }
@@ -163,28 +164,33 @@ fn capped(line: String) -> String {
 }
 
 /// The outcome a job's final status means, for a job of `goal`.
-fn job_outcome(name: &str, lock: &DeployLock, status: FinalStatus, log: Vec<String>, goal: Goal) -> Outcome {
+fn job_outcome(
+    name: &str,
+    lock: &AgentSession,
+    status: FinalStatus,
+    log: Vec<String>,
+    goal: Goal,
+) -> Outcome {
     if status == FinalStatus::Ok {
         return match goal {
             Goal::Switch => Outcome::Activated,
-            other => Outcome::Reached(other),
+            Goal::Boot => Outcome::SetForBoot,
+            Goal::Test => Outcome::Tested,
+            Goal::DryActivate => Outcome::DryActivated,
         };
     }
     let rolled_back = status.rolled_back();
     let step = crate::protocol::failed_step_lines(&log, name, lock.run());
     let step = &step[step.len().saturating_sub(REPORTED_LINES)..];
-    let tail = std::iter::once(status.to_string())
-        .chain(step.iter().cloned())
-        .map(capped)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let said: String = step.iter().map(|line| format!("\n    | {}", capped(line.clone()))).collect();
     let error = NodeError::new(
         name,
         Stage::Activate,
-        CommandError {
-            command: format!("activation job of {name} (run {})", lock.run()),
-            failure: Failure::Exit { code: Some(1), stderr_tail: tail },
-        },
+        Cause::Other(format!(
+            "the activation job of {name} (run {}) ended: {}{said}",
+            lock.run(),
+            capped(status.to_string())
+        )),
     );
     if rolled_back {
         Outcome::RolledBack(error)
@@ -193,7 +199,7 @@ fn job_outcome(name: &str, lock: &DeployLock, status: FinalStatus, log: Vec<Stri
     }
 }
 
-fn lock_error(lock: &DeployLock, name: &str, what: &str) -> CommandError {
+fn lock_error(lock: &AgentSession, name: &str, what: &str) -> CommandError {
     CommandError {
         command: format!("activation job of {name} (run {})", lock.run()),
         failure: Failure::Output(format!("{name} {what}; see {}/jobs/{name}.status", crate::STATE_DIR)),

@@ -8,7 +8,7 @@ use fleet_graph::Node;
 use fleet_nix::{CommandError, Nix, Target, Unreachable};
 
 use super::Plan;
-use crate::lock::DeployLock;
+use crate::lock::AgentSession;
 use crate::probe::{parse_probe, probe_script, Probed};
 use crate::{Event, Sink, Stage};
 
@@ -23,9 +23,9 @@ impl Plan<'_> {
         target: &Target,
         run: &str,
         sink: &dyn Sink,
-    ) -> Result<DeployLock, Tried> {
+    ) -> Result<AgentSession, Tried> {
         let lock = retrying(host, Stage::Lock, sink, || {
-            DeployLock::acquire_for(target, run, self.kinds, self.answer_within)
+            AgentSession::acquire_for(target, run, self.kinds, self.answer_within)
         })?;
         if let Some(previous) = &lock.took_over {
             let message = format!("took over the deploy lock from {previous}");

@@ -43,11 +43,8 @@ mkdir -p "$jobs" "$bin" "$state/activated" "$state/pending" || exit "$EXIT_REFUS
 # Older versions left world-readable files; job logs may hold secrets.
 chmod -R go-rwx "$state" 2>/dev/null
 
-# Seconds since boot, in `up`: the lease's clock.
-uptime_now() {
-  read -r up _ </proc/uptime
-  up=${up%.*}
-}
+# Seconds since boot, set by uptime_now (prelude.sh).
+up=0
 read -r boot </proc/sys/kernel/random/boot_id
 # This agent's process group (its session's, which every launcher and the
 # watcher share): what a taking over agent ends. /proc/PID/stat holds
@@ -56,7 +53,6 @@ group_of() { pgid=$3; }
 read -r stat <"/proc/$$/stat"
 # shellcheck disable=SC2086
 group_of ${stat##*) }
-is_number() { case $1 in '' | *[!0-9]*) return 1 ;; esac; }
 
 # The lease record: epoch, run, process group, when the lease ends (uptime),
 # boot id, the epoch since which the run holds the lock without a break, and
@@ -154,18 +150,18 @@ watcher() {
       s='' p='' said=''
       [ -e "$jobs/$n.status" ] && IFS= read -r s <"$jobs/$n.status"
       case $s in
-        '' | started | switched)
+        '' | "$STATUS_STARTED" | "$STATUS_SWITCHED")
           [ -e "$jobs/$n.pid" ] && read -r p <"$jobs/$n.pid"
           if [ -n "$p" ] && ! kill -0 "$p" 2>/dev/null; then
             s=
             [ -e "$jobs/$n.status" ] && IFS= read -r s <"$jobs/$n.status"
-            case $s in '' | started | switched) s="failed: the activation job ended without finishing, see $jobs/$n.log" ;; esac
+            case $s in '' | "$STATUS_STARTED" | "$STATUS_SWITCHED") s="$STATUS_FAILED: the activation job ended without finishing, see $jobs/$n.log" ;; esac
           fi
           ;;
       esac
       case $s in
         '') ;;
-        started | switched)
+        "$STATUS_STARTED" | "$STATUS_SWITCHED")
           IFS= read -r said <"$w"
           if [ "$said" != "$s" ]; then
             printf '%s\n' "$s" >"$w"
@@ -174,7 +170,7 @@ watcher() {
           ;;
         *)
           rm -f "$w"
-          if [ "$s" != ok ]; then
+          if [ "$s" != "$STATUS_OK" ]; then
             tail -n 15 "$jobs/$n.log" 2>/dev/null | cut -c 1-2000 | while IFS= read -r l; do printf 'log %s %s\n' "$n" "$l"; done
           fi
           printf 'status %s %s\n' "$n" "$s"

@@ -15,7 +15,7 @@ if [ "$run" != "$3" ]; then
 fi
 s=
 [ -e "$jobs/$2.status" ] && read -r s <"$jobs/$2.status"
-if [ "$s" != switched ]; then
+if [ "$s" != "$STATUS_SWITCHED" ]; then
   echo "cannot confirm $2: its activation had already ended: ${s:-unknown}" >&2
   exit "$EXIT_FAILED"
 fi

@@ -57,11 +57,8 @@ jobs=$state/jobs status=$state/jobs/$name.status record=$state/deploy.lease
 marker=$state/activated/$name pending=$state/pending/$name
 say() { printf '%s\n' "$*" >"$status.tmp" && mv -f "$status.tmp" "$status"; }
 log() { printf '%s %s: %s\n' "$(date '+%F %T')" "$name" "$*"; }
-is_number() { case $1 in '' | *[!0-9]*) return 1 ;; esac; }
-uptime_now() {
-  read -r up _ </proc/uptime
-  up=${up%.*}
-}
+# Seconds since boot, set by uptime_now (prelude.sh).
+up=0
 read -r boot </proc/sys/kernel/random/boot_id
 
 kind='' profile='' new='' expect='' confirm='' check_timeout='' switch_timeout='' verb='' generation=''
@@ -78,7 +75,7 @@ while IFS= read -r line; do
     generation=*) generation=${line#generation=} ;;
     check=* | arg=*) ;;
     *)
-      say "refused: its spec has a line in no known form; nothing was changed"
+      say "$STATUS_REFUSED: its spec has a line in no known form; nothing was changed"
       exit "$EXIT_USAGE"
       ;;
   esac
@@ -86,7 +83,7 @@ done <"$jobs/$name.spec"
 case $kind in '' | *[!a-z0-9-]*) kind=- ;; esac
 if ! is_number "$confirm" || ! is_number "$check_timeout" || ! is_number "$switch_timeout" ||
   { [ -n "$generation" ] && ! is_number "$generation"; } || [ "$kind" = - ] || [ -z "$profile" ]; then
-  say "refused: its spec lacks a field or has one out of form; nothing was changed"
+  say "$STATUS_REFUSED: its spec lacks a field or has one out of form; nothing was changed"
   exit "$EXIT_USAGE"
 fi
 kind=$state/bin/$run-kind-$kind.sh
@@ -121,19 +118,19 @@ another_holds() {
 profile_now() { readlink -e -- "$profile" || true; }
 
 if ! holds_lock; then
-  say "refused: $fenced_by; nothing was changed"
+  say "$STATUS_REFUSED: $fenced_by; nothing was changed"
   exit "$EXIT_FENCED"
 fi
 if [ ! -e "$new/nixos-version" ] || [ ! -x "$new/bin/switch-to-configuration" ]; then
-  say "refused: $new is not a NixOS system (it lacks nixos-version or bin/switch-to-configuration); nothing was changed"
+  say "$STATUS_REFUSED: $new is not a NixOS system (it lacks nixos-version or bin/switch-to-configuration); nothing was changed"
   exit "$EXIT_REFUSED"
 fi
 before=$(profile_now)
 if [ "$before" != "$expect" ]; then
-  say "refused: $profile points at ${before:-nothing}, not at ${expect:-nothing} as when run $run read it (another deploy or an out-of-band switch changed it); nothing was changed"
+  say "$STATUS_REFUSED: $profile points at ${before:-nothing}, not at ${expect:-nothing} as when run $run read it (another deploy or an out-of-band switch changed it); nothing was changed"
   exit "$EXIT_FENCED"
 fi
-say started
+say "$STATUS_STARTED"
 
 # Runs the kind's script for this job's verb with system $1, killed at the
 # timeout. The node's lock is not the kind's to keep. The timeout kills only
@@ -149,7 +146,7 @@ switch_to() {
       log "$goal of $1 did not finish within ${switch_timeout}s; it was stopped"
     else
       log "$goal of $1 did not finish within ${switch_timeout}s, and it could not be stopped"
-      say "failed: $goal of $1 did not finish within ${switch_timeout}s and could not be stopped; nothing was rolled back, see $jobs/$name.log"
+      say "$STATUS_FAILED: $goal of $1 did not finish within ${switch_timeout}s and could not be stopped; nothing was rolled back, see $jobs/$name.log"
       exit "$EXIT_FAILED"
     fi
   fi
@@ -161,11 +158,11 @@ if [ "$goal" = dry-activate ]; then
   switch_to "$new"
   code=$?
   if [ "$code" = 0 ]; then
-    say ok
+    say "$STATUS_OK"
   elif [ "$code" = "$EXIT_REFUSED" ]; then
-    say "refused: $name cannot dry-activate $new (see $jobs/$name.log); nothing was changed"
+    say "$STATUS_REFUSED: $name cannot dry-activate $new (see $jobs/$name.log); nothing was changed"
   else
-    say "failed: dry-activate of $new failed (see $jobs/$name.log); nothing was changed"
+    say "$STATUS_FAILED: dry-activate of $new failed (see $jobs/$name.log); nothing was changed"
   fi
   exit "$code"
 fi
@@ -212,7 +209,7 @@ set_profile() {
 roll_back() {
   why=$1
   if another_holds; then
-    say "failed: $why; run $r_run holds the deploy lock now, so $name is left on $new, marked as not activated in full: that run's deploy activates it again or rolls it back"
+    say "$STATUS_FAILED: $why; run $r_run holds the deploy lock now, so $name is left on $new, marked as not activated in full: that run's deploy activates it again or rolls it back"
     exit "$EXIT_FENCED"
   fi
   if [ -n "$old" ]; then
@@ -221,25 +218,25 @@ roll_back() {
     if { [ "$goal" = test ] || [ -z "$restore" ] || set_profile "$restore"; } && switch_to "$old"; then
       printf '%s\n' "$old" >"$marker"
       rm -f "$pending"
-      say "rolled back: $why"
+      say "$STATUS_ROLLED_BACK: $why"
     else
-      say "failed: $why; rolling back to $old failed too, see $jobs/$name.log"
+      say "$STATUS_FAILED: $why; rolling back to $old failed too, see $jobs/$name.log"
     fi
   elif [ "$before" = "$new" ]; then
     # A restart of the system it ran before: there is nothing to go back
     # to, and stopping it would leave less than this job found.
     rm -f "$pending"
-    say "failed: $why; it keeps $new, which it ran before this job"
+    say "$STATUS_FAILED: $why; it keeps $new, which it ran before this job"
   else
     log "no earlier system to roll back to: $why"
     [ "$goal" = test ] || rm -f "$profile"
     rm -f "$pending" "$marker"
     if [ "$goal" = boot ]; then
       # Nothing was activated: only the profile goes.
-      say "rolled back: $why (there was no earlier system: the profile was removed)"
+      say "$STATUS_ROLLED_BACK: $why (there was no earlier system: the profile was removed)"
     else
       sh "$kind" retire "$name" 8>&- || true
-      say "rolled back: $why (there was no earlier system: the node was stopped)"
+      say "$STATUS_ROLLED_BACK: $why (there was no earlier system: the node was stopped)"
     fi
   fi
   exit "$EXIT_FAILED"
@@ -315,19 +312,19 @@ log "activating $new (run $run)"
 printf '%s\n' "$new" >"$pending"
 if ! holds_lock; then
   rm -f "$pending"
-  say "refused: $fenced_by; nothing was changed"
+  say "$STATUS_REFUSED: $fenced_by; nothing was changed"
   exit "$EXIT_FENCED"
 fi
 if [ -n "$generation" ]; then
   if ! nix-env -p "$profile" --switch-generation "$generation"; then
     rm -f "$pending"
-    say "failed: could not move profile $profile to generation $generation; nothing was changed"
+    say "$STATUS_FAILED: could not move profile $profile to generation $generation; nothing was changed"
     exit "$EXIT_FAILED"
   fi
 elif [ "$goal" != test ] && [ "$before" != "$new" ]; then
   if ! mkdir -p "${profile%/*}" || ! nix-env -p "$profile" --set "$new"; then
     rm -f "$pending"
-    say "failed: could not set profile $profile to $new; nothing was changed"
+    say "$STATUS_FAILED: could not set profile $profile to $new; nothing was changed"
     exit "$EXIT_FAILED"
   fi
 fi
@@ -336,9 +333,9 @@ if ! holds_lock; then
   if [ "$goal" = test ] || [ "$before" = "$new" ] || { [ -n "$before" ] && set_profile "$before"; } ||
     { [ -z "$before" ] && rm -f "$profile"; }; then
     rm -f "$pending"
-    say "refused: $fenced_by; nothing was changed"
+    say "$STATUS_REFUSED: $fenced_by; nothing was changed"
   else
-    say "failed: $fenced_by after its profile was set; $profile points at $new, not activated"
+    say "$STATUS_FAILED: $fenced_by after its profile was set; $profile points at $new, not activated"
   fi
   exit "$EXIT_FENCED"
 fi
@@ -346,7 +343,7 @@ switch_to "$new"
 code=$?
 if [ "$code" = "$EXIT_REFUSED" ] && [ "$goal" = test ]; then
   rm -f "$pending"
-  say "refused: $name cannot $goal $new (see $jobs/$name.log); nothing was changed"
+  say "$STATUS_REFUSED: $name cannot $goal $new (see $jobs/$name.log); nothing was changed"
   exit "$EXIT_REFUSED"
 fi
 if [ "$code" != 0 ]; then
@@ -356,7 +353,7 @@ if [ "$goal" != boot ]; then
   checks_pass || roll_back "$why"
 fi
 if [ "$confirm" -gt 0 ]; then
-  say switched
+  say "$STATUS_SWITCHED"
   uptime_now
   deadline=$((up + confirm))
   # Looks for this run's confirmation 20 times a second, at the clock once a
@@ -379,4 +376,4 @@ if [ "$goal" = switch ]; then
   rm -f "$pending"
 fi
 if [ "$goal" = switch ]; then log "activated $new"; else log "$goal of $new done"; fi
-say ok
+say "$STATUS_OK"

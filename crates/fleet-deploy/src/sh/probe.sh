@@ -53,7 +53,7 @@ resolve() {
 }
 
 # Whether $1 is a generation number: 1 to 9 digits.
-is_number() {
+is_generation() {
   case $1 in
     '' | *[!0-9]* | ??????????*) return 1 ;;
   esac
@@ -76,7 +76,7 @@ while IFS=' ' read -r name profile; do
       "$base"-*-link)
         n=${link#"$base"-}
         n=${n%-link}
-        if is_number "$n"; then
+        if is_generation "$n"; then
           generation=$n
           since=$(stat -c %Y -- "$profile-$n-link" 2>/dev/null) || since=
           case $since in '' | *[!0-9]*) since= ;; esac
@@ -95,7 +95,7 @@ while IFS=' ' read -r name profile; do
       fi
       n=${l#"$profile"-}
       n=${n%-link}
-      if is_number "$n"; then
+      if is_generation "$n"; then
         resolve "$l"
         path_field "$resolved"
         all="$all $n:$field"

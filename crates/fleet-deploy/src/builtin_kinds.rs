@@ -14,7 +14,7 @@ pub struct HostKind;
 
 /// `GOAL NODE SYSTEM` / `retire NODE` for a host: the commands of
 /// `activation.txt`.
-pub(crate) const HOST_SCRIPT: &str = concat!(include_str!("sh/exit-codes.sh"), include_str!("sh/host.sh"));
+pub(crate) const HOST_SCRIPT: &str = crate::job::target_script!("host.sh");
 
 impl NodeKind for HostKind {
     fn name(&self) -> &'static str {
@@ -46,7 +46,7 @@ impl NodeKind for HostKind {
         Vec::new()
     }
 
-    fn check_command(&self, _node: &Node, argv: &[String]) -> Vec<String> {
+    fn node_command(&self, _node: &Node, argv: &[String]) -> Vec<String> {
         argv.to_vec()
     }
 
@@ -64,8 +64,7 @@ pub struct ContainerKind;
 
 /// `GOAL NODE SYSTEM` / `retire NODE` for a container: the commands of
 /// `activation.txt`.
-pub(crate) const CONTAINER_SCRIPT: &str =
-    concat!(include_str!("sh/exit-codes.sh"), include_str!("sh/container.sh"));
+pub(crate) const CONTAINER_SCRIPT: &str = crate::job::target_script!("container.sh");
 
 impl NodeKind for ContainerKind {
     fn name(&self) -> &'static str {
@@ -93,7 +92,7 @@ impl NodeKind for ContainerKind {
         vec![Check::new(["systemctl", "is-active", "--quiet", &unit])]
     }
 
-    fn check_command(&self, node: &Node, argv: &[String]) -> Vec<String> {
+    fn node_command(&self, node: &Node, argv: &[String]) -> Vec<String> {
         ["nixos-container", "run", &node.name, "--"]
             .into_iter()
             .map(String::from)

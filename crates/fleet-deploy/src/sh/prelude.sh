@@ -1,0 +1,30 @@
+# shellcheck shell=sh disable=SC2034
+# What every script that runs on a target shares: the exit codes and status
+# words by name, and the small helpers more than one script uses. This text
+# goes in front of each of them (`script!` in job.rs puts it there), so each
+# uses the names without sourcing a file the target does not have.
+# protocol.rs holds the same codes and words, and a test fails when the two
+# disagree. (SC2034: the names are used by the script that follows, not here.)
+EXIT_FAILED=1
+EXIT_USAGE=2
+EXIT_REFUSED=3
+EXIT_FENCED=4
+EXIT_LOCKED=75
+# The first word of a job's status file: started and switched while it runs,
+# then one of the others, followed by `: WHY` but for ok.
+STATUS_STARTED=started
+STATUS_SWITCHED=switched
+STATUS_OK=ok
+STATUS_ROLLED_BACK='rolled back'
+STATUS_FAILED=failed
+STATUS_REFUSED=refused
+
+# Whether $1 is a number: digits only, at least one.
+is_number() { case $1 in '' | *[!0-9]*) return 1 ;; esac; }
+
+# Seconds since boot, in `up`: the clock of the deploy lock's lease, which
+# moving the wall clock does not change.
+uptime_now() {
+  read -r up _ </proc/uptime
+  up=${up%.*}
+}
