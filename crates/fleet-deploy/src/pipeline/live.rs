@@ -12,7 +12,7 @@ use super::flow::{Activation, HostId, NodeId, Probes, Stages, Topology};
 use super::host::Tried;
 use super::Plan;
 use crate::build_progress::BuildProgress;
-use crate::lock::DeployLock;
+use crate::lock::AgentSession;
 use crate::{NodeError, Outcome, Sink};
 
 /// The stages of one run of `plan`.
@@ -64,7 +64,7 @@ impl<'p, 'a> Live<'p, 'a> {
 }
 
 impl Stages for Live<'_, '_> {
-    type Lock = DeployLock;
+    type Lock = AgentSession;
 
     fn evaluate(&self, on_each: &mut dyn FnMut(NodeId, Result<Evaluated, CommandError>)) {
         self.plan.evaluate(self.nix, self.sink, &mut |i, result| on_each(NodeId(i), result));
@@ -76,7 +76,7 @@ impl Stages for Live<'_, '_> {
         self.plan.build_one(self.nix, name, drv, store, &self.progress, self.sink)
     }
 
-    fn lock(&self, host: HostId) -> Result<DeployLock, Tried> {
+    fn lock(&self, host: HostId) -> Result<AgentSession, Tried> {
         let (name, target) = self.hosts[host.0];
         self.plan.lock(name, target, &self.run_id, self.sink)
     }
@@ -105,7 +105,7 @@ impl Stages for Live<'_, '_> {
         self.plan.diff(self.nix, name, old, new, self.hosts[host.0].1)
     }
 
-    fn activate(&self, node: NodeId, host: HostId, activation: &Activation, lock: &DeployLock) -> Outcome {
+    fn activate(&self, node: NodeId, host: HostId, activation: &Activation, lock: &AgentSession) -> Outcome {
         let Activation { new, expect, verb, generation } = activation;
         let (node, target) = (self.nodes[node.0], self.hosts[host.0].1);
         self.plan.activate(node, new, expect.as_deref(), *verb, *generation, target, lock, self.sink)
@@ -121,7 +121,7 @@ impl Stages for Live<'_, '_> {
         self.plan.changed_units(self.hosts[host.0].1, old, new, containers)
     }
 
-    fn notes(&self, lock: &DeployLock) -> Vec<String> {
+    fn notes(&self, lock: &AgentSession) -> Vec<String> {
         lock.notes()
     }
 }

@@ -219,7 +219,7 @@ impl<'r, S: Stages> Run<'r, S> {
             self.hosts[h.0].waiting.insert(i);
             return;
         }
-        let verb = if node.restart { Verb::Restart } else { Verb::Switch };
+        let verb = if node.restart { Verb::Restart } else { Verb::Goal };
         let activation = Activation {
             new: node.new.clone().expect("ready nodes have a system"),
             expect: node.old.clone(),

@@ -9,7 +9,7 @@ use super::state::{step_name, HostStep, Step};
 use super::topology::{HostId, NodeId};
 use super::{Finale, Message, Run};
 use crate::pipeline::host::Tried;
-use crate::{Event, Generation, NodeError, Outcome, Stage, Summary};
+use crate::{Cause, Event, Generation, NodeError, Outcome, Stage, Summary};
 
 impl<'r, S: Stages> Run<'r, S> {
     /// Records one report.
@@ -70,7 +70,7 @@ impl<'r, S: Stages> Run<'r, S> {
                     Err((error, tries)) => {
                         for i in batch {
                             let node = self.name(i).to_string();
-                            let error = NodeError { node, stage: Stage::Push, error: error.clone(), tries };
+                            let error = NodeError { node, stage: Stage::Push, error: error.clone().into(), tries };
                             self.finish(i, Outcome::Failed(error));
                         }
                     }
@@ -228,7 +228,7 @@ impl<'r, S: Stages> Run<'r, S> {
     }
 
     /// Node `i` failed at `stage`, unless it had finished already.
-    fn fail(&mut self, i: NodeId, stage: Stage, error: CommandError) {
+    fn fail(&mut self, i: NodeId, stage: Stage, error: impl Into<Cause>) {
         let error = NodeError::new(self.name(i), stage, error);
         self.finish(i, Outcome::Failed(error));
     }
@@ -236,7 +236,7 @@ impl<'r, S: Stages> Run<'r, S> {
     /// Fails every unfinished node on host `h` with one error of a shared stage.
     fn fail_host(&mut self, h: HostId, stage: Stage, (error, tries): Tried) {
         self.end_host(h, |node| {
-            Outcome::Failed(NodeError { node: node.to_string(), stage, error: error.clone(), tries })
+            Outcome::Failed(NodeError { node: node.to_string(), stage, error: error.clone().into(), tries })
         });
     }
 

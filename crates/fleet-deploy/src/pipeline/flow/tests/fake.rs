@@ -220,7 +220,7 @@ impl Stages for Fake {
             gate.pass();
         }
         let verb = match activation.verb {
-            Verb::Switch => "switch",
+            Verb::Goal => "switch",
             Verb::Restart => "restart",
         };
         let generation = activation.generation.map_or(String::new(), |n| format!(" generation {n}"));
