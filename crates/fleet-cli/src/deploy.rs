@@ -9,13 +9,14 @@ use fleet_deploy::{
     ConfigError, Goal, Kinds, Mode, Outcome, Plan, Summary, DEFAULT_CONFIRM, DEFAULT_SWITCH_SECONDS,
 };
 use fleet_graph::GraphError;
-use fleet_nix::{EvalSettings, Nix, Target};
+use fleet_nix::{EvalSettings, Nix, Sudo, Target};
 
 use crate::args::Args;
 use crate::exit::CliError;
 use crate::format::{take_evaluation, Format};
 use crate::gc_roots::RootsArgs;
 use crate::source::SourceArgs;
+use crate::sudo::SudoArgs;
 
 /// Runs `deploy`.
 pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
@@ -44,6 +45,7 @@ pub(crate) struct Request {
     switch_timeout: Option<Duration>,
     target: Option<Target>,
     ssh_options: Vec<String>,
+    sudo: SudoArgs,
     jobs: usize,
     source: SourceArgs,
     /// What came after `--`, for nix.
@@ -85,6 +87,7 @@ impl Request {
             .iter()
             .flat_map(|o| o.split_whitespace().map(String::from))
             .collect();
+        let sudo = SudoArgs::take(args, target.as_ref())?;
         let jobs = crate::build::jobs(args)?;
         let source = SourceArgs::take(args)?;
         let roots = RootsArgs::take(args)?;
@@ -115,6 +118,7 @@ impl Request {
             switch_timeout,
             target,
             ssh_options,
+            sudo,
             jobs,
             source,
             nix_args,
@@ -199,8 +203,9 @@ impl Request {
         if !proceed(&plan)? {
             return Ok(());
         }
+        let sudo = self.sudo.resolve()?;
         let (summary, printed) =
-            run_and_print(&plan, &nix, mode, self.target.as_ref(), &self.ssh_options, self.format)?;
+            run_and_print(&plan, &nix, mode, self.target.as_ref(), (&self.ssh_options, &sudo), self.format)?;
         if let Some(dir) = roots {
             crate::gc_roots::keep(&nix, &dir, &summary)?;
         }
@@ -278,11 +283,11 @@ pub fn execute(
     nix: &Nix,
     mode: Mode,
     target: Option<&Target>,
-    ssh_options: &[String],
+    access: (&[String], &Sudo),
     json: bool,
 ) -> Result<Summary, CliError> {
     let format = if json { Format::Json } else { Format::Text };
-    let (summary, printed) = run_and_print(plan, nix, mode, target, ssh_options, format)?;
+    let (summary, printed) = run_and_print(plan, nix, mode, target, access, format)?;
     printed.map(|()| summary)
 }
 
@@ -295,14 +300,16 @@ fn run_and_print(
     nix: &Nix,
     mode: Mode,
     target: Option<&Target>,
-    ssh_options: &[String],
+    (ssh_options, sudo): (&[String], &Sudo),
     format: Format,
 ) -> Result<(Summary, Result<(), CliError>), CliError> {
     let targets = plan
         .targets(target)
         .map_err(plan_failure)?
         .into_iter()
-        .map(|(host, target)| (host, target.with_ssh_options(ssh_options.iter().cloned())))
+        .map(|(host, target)| {
+            (host, target.with_ssh_options(ssh_options.iter().cloned()).with_sudo(sudo.clone()))
+        })
         .collect();
     let reporter = format.reporter();
     let summary = plan.run(nix, mode, &targets, reporter.sink());

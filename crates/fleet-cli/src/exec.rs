@@ -30,6 +30,7 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let target = args.value("--target")?.map(|t| Target::parse(&t)).transpose().map_err(CliError::Usage)?;
     let ssh_options: Vec<String> =
         args.values("--ssh-option")?.iter().flat_map(|o| o.split_whitespace().map(String::from)).collect();
+    let sudo = crate::sudo::SudoArgs::take(&mut args, target.as_ref())?;
     let source = SourceArgs::take(&mut args)?;
     let command = args.nix_args();
     args.finish()?;
@@ -69,6 +70,7 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
             return Ok(());
         }
     }
+    let sudo = sudo.resolve()?;
     // One SSH connection per host, shared by its nodes' commands.
     let connections = Connections::new().ok();
     let targets: BTreeMap<String, Target> = plan
@@ -76,7 +78,7 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
         .map_err(plan_failure)?
         .into_iter()
         .map(|(host, target)| {
-            let target = target.with_ssh_options(ssh_options.iter().cloned());
+            let target = target.with_ssh_options(ssh_options.iter().cloned()).with_sudo(sudo.clone());
             let target = connections.as_ref().map_or_else(|| target.clone(), |c| c.share(&target));
             (host, target)
         })

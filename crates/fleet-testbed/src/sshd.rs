@@ -39,14 +39,29 @@ impl Testbed {
             .args(["--mount", "--propagation", "private", "sh", "-c"])
             // A /run of its own: the target's /run/current-system is what its
             // host switch made it (the fixture's switch writes it when it finds
-            // the marker), never this machine's.
+            // the marker), never this machine's. With a non-root user ($3:
+            // the testbed's etc), its account and sudoers rules are bound over
+            // /etc here only, and a nix-daemon that trusts it serves its
+            // `nix copy` (see sudo_user.rs).
             .arg(
                 "mount --bind \"$1\" /nix && mount -t tmpfs -o mode=0755 testbed-run /run && \
-                 mkdir -p /run/sshd && : >/run/fleet-testbed && exec /usr/sbin/sshd -D -e -f \"$2\"",
+                 mkdir -p /run/sshd && : >/run/fleet-testbed || exit 1
+                 if [ -n \"$3\" ]; then
+                   for file in passwd group shadow sudoers; do
+                     mount --bind \"$3/$file\" \"/etc/$file\" || exit 1
+                   done
+                   NIX_CONF_DIR=\"$3/nix\" nix-daemon >>\"$3/../nix-daemon.log\" 2>&1 &
+                   tries=0
+                   until [ -S /nix/var/nix/daemon-socket/socket ] || [ $tries -ge 200 ]; do
+                     sleep 0.05; tries=$((tries + 1))
+                   done
+                 fi
+                 exec /usr/sbin/sshd -D -e -f \"$2\"",
             )
             .arg("testbed")
             .arg(self.dir.join("nix"))
             .arg(self.dir.join("sshd_config"))
+            .arg(if self.sudo_user.is_some() { self.dir.join("etc").to_string() } else { String::new() })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -58,11 +58,30 @@ pub struct Bed {
 impl Bed {
     /// A bed in `GROUP/TEST` under cargo's scratch space.
     pub fn new(group: &str, test: &str) -> Bed {
+        Bed::start(group, test, false)
+    }
+
+    /// A bed whose target has a non-root user with password sudo
+    /// ([`Testbed::start_with_sudo_user`]), and whose graph data reaches
+    /// the host as that user.
+    pub fn with_sudo_user(group: &str, test: &str) -> Bed {
+        Bed::start(group, test, true)
+    }
+
+    fn start(group: &str, test: &str, sudo_user: bool) -> Bed {
         fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |l| eprintln!("{l}"))
             .unwrap();
         let dir = scratch(group, test);
-        let testbed = Testbed::start(&dir.join("target")).unwrap();
-        let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
+        let (testbed, address) = if sudo_user {
+            let testbed = Testbed::start_with_sudo_user(&dir.join("target")).unwrap();
+            let address = testbed.address_as(fleet_testbed::SUDO_USER);
+            (testbed, address)
+        } else {
+            let testbed = Testbed::start(&dir.join("target")).unwrap();
+            let address = testbed.address();
+            (testbed, address)
+        };
+        let mut fixture = Fixture::create(&dir.join("flake"), &address).unwrap();
         for node in NODES {
             fixture.set_version(node, &format!("1-{test}")).unwrap();
         }

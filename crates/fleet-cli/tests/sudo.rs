@@ -1,0 +1,171 @@
+//! Non-root targets: a deploy as a user whose sudo asks for a password, on a
+//! testbed with a real sudo, a real sshd and a real `nix copy` to a
+//! nix-daemon that trusts the user. The password reaches sudo on stdin only.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write;
+use std::process::{Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use camino::Utf8Path;
+use common::{stderr, stdout, Bed, NODES};
+
+/// `fleet ARGS...` on `bed` with `input` on stdin, its caches and temporary
+/// files in the test's folder; returns its output and every place the
+/// password showed in a process's argv or environment while it ran.
+fn run(bed: &Bed, args: &[&str], input: &str, password: &str) -> (Output, Vec<String>) {
+    let (cache, tmp) = (bed.dir.join("cache"), bed.dir.join("tmp"));
+    fs::create_dir_all(&cache).unwrap();
+    fs::create_dir_all(&tmp).unwrap();
+    let mut child = bed
+        .command(args)
+        .env("XDG_CACHE_HOME", &cache)
+        .env("TMPDIR", &tmp)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let scanner = {
+        let (done, password) = (Arc::clone(&done), password.to_string());
+        std::thread::spawn(move || {
+            let mut seen = BTreeSet::new();
+            // Once more after the run ended, so that a scan covers its end.
+            let mut last = false;
+            while !last {
+                last = done.load(Ordering::SeqCst);
+                seen.extend(processes_showing(&password));
+            }
+            seen.into_iter().collect::<Vec<_>>()
+        })
+    };
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    done.store(true, Ordering::SeqCst);
+    (out, scanner.join().unwrap())
+}
+
+/// `/proc/PID/{cmdline,environ}` files that hold `password`, with the
+/// process's name.
+fn processes_showing(password: &str) -> Vec<String> {
+    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        for file in ["cmdline", "environ"] {
+            let bytes = fs::read(format!("/proc/{pid}/{file}")).unwrap_or_default();
+            if contains(&bytes, password) {
+                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                found.push(format!("{} ({}) {file}", comm.trim(), pid));
+            }
+        }
+    }
+    found
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Every regular file under `dir` whose content or name holds `password`.
+fn files_showing(dir: &Utf8Path, password: &str, found: &mut Vec<String>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = camino::Utf8PathBuf::from_path_buf(entry.path()).unwrap();
+        let Ok(kind) = entry.file_type() else { continue };
+        if path.as_str().contains(password) {
+            found.push(path.to_string());
+        }
+        if kind.is_dir() {
+            files_showing(&path, password, found);
+        } else if kind.is_file() && fs::read(&path).is_ok_and(|bytes| contains(&bytes, password)) {
+            found.push(path.to_string());
+        }
+    }
+}
+
+/// The (node, action) pairs of the activation log from `from` on.
+fn activated(bed: &Bed, from: usize) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = bed.testbed.activations().unwrap()[from..]
+        .iter()
+        .map(|r| (r.node.clone(), r.action.clone()))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+#[test]
+fn a_non_root_deploy_with_a_sudo_password_does_what_a_root_deploy_does_and_shows_the_password_nowhere() {
+    let mut bed = Bed::with_sudo_user("sudo", "password_deploy");
+    let user = bed.testbed.sudo_user().unwrap();
+    let (name, password) = (user.name, user.password.clone());
+    // A first system, deployed as root: what the failures below must keep.
+    let root = bed.testbed.address();
+    let out = bed.fleet(&["deploy", "--target", &root]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for node in NODES {
+        bed.fixture.set_version(node, "2-password_deploy").unwrap();
+    }
+    let untouched = bed.snapshot();
+
+    // Without --sudo: refused on the target before anything changed, with
+    // the way out named.
+    let (out, _) = run(&bed, &["deploy"], "", &password);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("logged in as `{name}`, not root")) && err.contains("pass --sudo"),
+        "{err}"
+    );
+    assert_eq!(bed.snapshot(), untouched, "nothing changed without --sudo");
+
+    // --sudo alone, where sudo asks for a password: the other option named.
+    let (out, _) = run(&bed, &["deploy", "--sudo"], "", &password);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("sudo on this target refused") && err.contains("--ask-sudo-password"), "{err}");
+    assert_eq!(bed.snapshot(), untouched, "nothing changed with --sudo and no password");
+
+    // A wrong password: one clear error naming sudo, nothing changed.
+    let (out, _) = run(&bed, &["deploy", "--ask-sudo-password"], "not-the-password\n", &password);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!("sudo on this target refused the password given for `{name}`")), "{err}");
+    assert_eq!(bed.snapshot(), untouched, "a wrong password changes nothing");
+
+    // The right one, on stdin (no terminal here): every node deployed.
+    let (out, showing) = run(&bed, &["deploy", "--ask-sudo-password"], &format!("{password}\n"), &password);
+    let (out_text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{out_text}\n{err}");
+    for node in NODES {
+        assert_eq!(bed.profile_of(node), bed.fixture.system_path(node).ok(), "{node}");
+    }
+    let as_user = activated(&bed, untouched.1);
+    assert!(as_user.iter().any(|(node, _)| node == "vps-arm"), "{as_user:?}");
+    assert!(showing.is_empty(), "the password showed in {showing:?}");
+    assert!(!out_text.contains(&password) && !err.contains(&password), "the password is in the output");
+    let mut in_files = Vec::new();
+    files_showing(&bed.dir, &password, &mut in_files);
+    assert!(in_files.is_empty(), "the password is in {in_files:?}");
+
+    // The same change as root does the same on the target.
+    for node in NODES {
+        bed.fixture.set_version(node, "3-password_deploy").unwrap();
+    }
+    let before = bed.testbed.activations().unwrap().len();
+    let out = bed.fleet(&["deploy", "--target", &root]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for node in NODES {
+        assert_eq!(bed.profile_of(node), bed.fixture.system_path(node).ok(), "{node}");
+    }
+    assert_eq!(activated(&bed, before), as_user, "a root deploy activates the same way");
+}

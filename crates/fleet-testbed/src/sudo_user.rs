@@ -1,0 +1,122 @@
+//! A testbed target's non-root login user, whose sudo asks for a password:
+//! its account, its sudoers rules and a nix-daemon that trusts it, all in
+//! files of the testbed's own folder that the target's private mount
+//! namespace binds over `/etc`; this machine's `/etc` is never changed.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+use camino::Utf8Path;
+
+use crate::testbed::{mkdir, write};
+use crate::TestbedError;
+
+/// The login name of the testbed's non-root user.
+pub const SUDO_USER: &str = "fleet-deploy";
+
+/// Its uid and gid: far above the ones a distribution hands out.
+const SUDO_UID: u32 = 64_123;
+
+/// The non-root user of a testbed started by [`crate::Testbed::start_with_sudo_user`].
+pub struct SudoUser {
+    /// Its login name, [`SUDO_USER`].
+    pub name: &'static str,
+    /// The password its sudo asks for: random per testbed, known only to this
+    /// process and, as a hash, to the target's shadow file.
+    pub password: String,
+}
+
+/// Writes the user's account (this machine's `passwd` and `group` with the
+/// user added, a `shadow` with its password hash and every other account
+/// locked), its sudoers rules and its home under `dir`, and the target's
+/// nix.conf that trusts it.
+pub(crate) fn prepare(dir: &Utf8Path) -> Result<SudoUser, TestbedError> {
+    let password = random_password()?;
+    let home = dir.join("home");
+    mkdir(&home)?;
+    std::os::unix::fs::chown(&home, Some(SUDO_UID), Some(SUDO_UID))
+        .map_err(|e| TestbedError::new(format!("chown {home}"), e))?;
+    let etc = dir.join("etc");
+    let passwd = read("/etc/passwd")?;
+    let line = format!("{SUDO_USER}:x:{SUDO_UID}:{SUDO_UID}:fleet testbed:{home}:/bin/sh\n");
+    write(&etc.join("passwd"), &format!("{passwd}{line}"), false)?;
+    let group = read("/etc/group")?;
+    write(&etc.join("group"), &format!("{group}{SUDO_USER}:x:{SUDO_UID}:\n"), false)?;
+    // Every account of this machine locked in the copy (`*`, no hashes of
+    // this machine's passwords in the testbed's folder); root still logs in
+    // with its key.
+    let mut shadow: String = passwd
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .filter(|name| !name.is_empty())
+        .map(|name| format!("{name}:*:19000:0:99999:7:::\n"))
+        .collect();
+    shadow.push_str(&format!("{SUDO_USER}:{}:19000:0:99999:7:::\n", hash(&password)?));
+    secret_file(&etc.join("shadow"), &shadow, 0o640)?;
+    // env_keep: the testbed's Nix configuration and stand-ins reach root's
+    // commands, as a NixOS target's own configuration does through /etc.
+    // Without syslog: this machine's journal is not the testbed's.
+    let sudoers = format!(
+        "Defaults env_keep += \"NIX_CONF_DIR NIX_USER_CONF_FILES TESTBED_DIR\"\n\
+         Defaults !lecture\nDefaults !syslog\n\
+         root ALL=(ALL:ALL) ALL\n{SUDO_USER} ALL=(ALL:ALL) ALL\n"
+    );
+    secret_file(&etc.join("sudoers"), &sudoers, 0o440)?;
+    write(
+        &etc.join("nix/nix.conf"),
+        &format!("{}trusted-users = root {SUDO_USER}\n", crate::NIX_CONF),
+        false,
+    )?;
+    Ok(SudoUser { name: SUDO_USER, password })
+}
+
+fn read(path: &str) -> Result<String, TestbedError> {
+    fs::read_to_string(path).map_err(|e| TestbedError::new(format!("read {path}"), e))
+}
+
+/// Writes `text` to `path` with `mode`, readable by root alone (sudo refuses
+/// a sudoers file others may write).
+fn secret_file(path: &Utf8Path, text: &str, mode: u32) -> Result<(), TestbedError> {
+    write(path, text, false)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| TestbedError::new(format!("chmod {path}"), e))
+}
+
+/// 24 random hex digits.
+fn random_password() -> Result<String, TestbedError> {
+    let mut bytes = [0u8; 12];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| TestbedError::new("read /dev/urandom", e))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The password's SHA-512 crypt hash, from `openssl passwd`, given the
+/// password on stdin (never in its arguments).
+fn hash(password: &str) -> Result<String, TestbedError> {
+    let mut child = Command::new("openssl")
+        .args(["passwd", "-6", "-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| TestbedError::new("run openssl passwd", e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        writeln!(stdin, "{password}").map_err(|e| TestbedError::new("write to openssl passwd", e))?;
+    }
+    let out = child.wait_with_output().map_err(|e| TestbedError::new("run openssl passwd", e))?;
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || !hash.starts_with("$6$") {
+        return Err(TestbedError::new(
+            "hash the sudo password",
+            format!(
+                "openssl passwd exited with {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    Ok(hash)
+}
