@@ -12,17 +12,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use camino::Utf8Path;
-use common::{stderr, stdout, Bed, NODES};
+use common::{scratch, stderr, stdout, Bed, NODES};
+use fleet_nix::{RemoteScript, Sudo, SudoPassword, Target};
+use fleet_testbed::Testbed;
 
-/// `fleet ARGS...` on `bed` with `input` on stdin, its caches and temporary
-/// files in the test's folder; returns its output and every place the
-/// password showed in a process's argv or environment while it ran.
-fn run(bed: &Bed, args: &[&str], input: &str, password: &str) -> (Output, Vec<String>) {
+/// `fleet ARGS... [-- COMMAND...]` on `bed` with `input` on stdin, its caches
+/// and temporary files in the test's folder; returns its output and every
+/// place the password showed in a process's argv or environment while it ran.
+fn run(bed: &Bed, (args, command): (&[&str], &[&str]), input: &str, password: &str) -> (Output, Vec<String>) {
     let (cache, tmp) = (bed.dir.join("cache"), bed.dir.join("tmp"));
     fs::create_dir_all(&cache).unwrap();
     fs::create_dir_all(&tmp).unwrap();
     let mut child = bed
         .command(args)
+        .args(if command.is_empty() { &[][..] } else { &["--"][..] })
+        .args(command)
         .env("XDG_CACHE_HOME", &cache)
         .env("TMPDIR", &tmp)
         .env("NO_COLOR", "1")
@@ -119,7 +123,7 @@ fn a_non_root_deploy_with_a_sudo_password_does_what_a_root_deploy_does_and_shows
 
     // Without --sudo: refused on the target before anything changed, with
     // the way out named.
-    let (out, _) = run(&bed, &["deploy"], "", &password);
+    let (out, _) = run(&bed, (&["deploy"], &[]), "", &password);
     let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(
@@ -129,21 +133,22 @@ fn a_non_root_deploy_with_a_sudo_password_does_what_a_root_deploy_does_and_shows
     assert_eq!(bed.snapshot(), untouched, "nothing changed without --sudo");
 
     // --sudo alone, where sudo asks for a password: the other option named.
-    let (out, _) = run(&bed, &["deploy", "--sudo"], "", &password);
+    let (out, _) = run(&bed, (&["deploy", "--sudo"], &[]), "", &password);
     let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("sudo on this target refused") && err.contains("--ask-sudo-password"), "{err}");
     assert_eq!(bed.snapshot(), untouched, "nothing changed with --sudo and no password");
 
     // A wrong password: one clear error naming sudo, nothing changed.
-    let (out, _) = run(&bed, &["deploy", "--ask-sudo-password"], "not-the-password\n", &password);
+    let (out, _) = run(&bed, (&["deploy", "--ask-sudo-password"], &[]), "not-the-password\n", &password);
     let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains(&format!("sudo on this target refused the password given for `{name}`")), "{err}");
     assert_eq!(bed.snapshot(), untouched, "a wrong password changes nothing");
 
     // The right one, on stdin (no terminal here): every node deployed.
-    let (out, showing) = run(&bed, &["deploy", "--ask-sudo-password"], &format!("{password}\n"), &password);
+    let (out, showing) =
+        run(&bed, (&["deploy", "--ask-sudo-password"], &[]), &format!("{password}\n"), &password);
     let (out_text, err) = (stdout(&out), stderr(&out));
     assert_eq!(out.status.code(), Some(0), "{out_text}\n{err}");
     for node in NODES {
@@ -168,4 +173,40 @@ fn a_non_root_deploy_with_a_sudo_password_does_what_a_root_deploy_does_and_shows
         assert_eq!(bed.profile_of(node), bed.fixture.system_path(node).ok(), "{node}");
     }
     assert_eq!(activated(&bed, before), as_user, "a root deploy activates the same way");
+
+    // exec and status go through sudo too.
+    let input = format!("{password}\n");
+    let exec = ["exec", "--host", "vps-arm", "--no-containers", "--ask-sudo-password"];
+    let (out, showing) = run(&bed, (&exec, &["id", "-u"]), &input, &password);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("vps-arm | 0"), "{}", stdout(&out));
+    let (out, _) = run(&bed, (&["status", "--ask-sudo-password"], &[]), &input, &password);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(showing.is_empty(), "the password showed in {showing:?}");
+}
+
+/// How much of stdin sudo reads (`sudo.sh` relies on it): one line, byte by
+/// byte; the command gets the rest. Where sudo asks no password
+/// (`NOPASSWD`), the password lines reach no command either.
+#[test]
+fn sudo_takes_its_password_line_and_the_command_gets_the_rest_of_stdin() {
+    let testbed = Testbed::start_with_sudo_user(&scratch("sudo", "stdin")).unwrap();
+    let user = testbed.sudo_user().unwrap();
+    let as_user =
+        Target::parse(&testbed.address_as(user.name)).unwrap().with_ssh_options(testbed.ssh_options());
+    let password = Sudo::Password(SudoPassword::new(&user.password).unwrap());
+    let script = RemoteScript::new("id -u; cat", Vec::<String>::new()).with_input("first\nsecond\n".into());
+    let run = |sudo: &Sudo| as_user.clone().with_sudo(sudo.clone()).run(&script);
+    assert_eq!(run(&password).unwrap(), "0\nfirst\nsecond\n");
+    let err = run(&Sudo::NoPassword).unwrap_err().to_string();
+    assert!(err.contains("sudo on this target refused") && err.contains("a password is required"), "{err}");
+    let wrong = Sudo::Password(SudoPassword::new("wrong").unwrap());
+    let err = run(&wrong).unwrap_err().to_string();
+    assert!(err.contains("refused the password") && !err.contains("wrong"), "{err}");
+    let err = run(&Sudo::No).unwrap_err().to_string();
+    assert!(err.contains("not root") && err.contains("pass --sudo"), "{err}");
+
+    testbed.set_sudo_password_required(false).unwrap();
+    assert_eq!(run(&Sudo::NoPassword).unwrap(), "0\nfirst\nsecond\n");
+    assert_eq!(run(&password).unwrap(), "0\nfirst\nsecond\n", "the password lines are not the command's");
 }

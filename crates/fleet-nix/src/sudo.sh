@@ -42,8 +42,10 @@ case $mode in
     fi
     if ! refused=$(printf '%s\n' "$password" | sudo -S -k -p '' -- sh -c : 2>&1); then
       unset password
-      refused=$(printf '%s\n' "$refused" | grep -v '^Sorry, try again' | tr '\n' ' ')
-      echo "fleet: sudo on this target refused the password given for \`$user\` (${refused% }), so nothing ran as root; check the password, and that \`$user\` may use sudo" >&2
+      # sudo's own lines, on one: `no password was provided; 1 incorrect password attempt`.
+      refused=$(printf '%s\n' "$refused" |
+        awk 'NF && !/^Sorry, try again/ { sub(/^sudo: /, ""); printf "%s%s", sep, $0; sep = "; " }')
+      echo "fleet: sudo on this target refused the password given for \`$user\` (sudo: $refused), so nothing ran as root; check the password, and that \`$user\` may use sudo" >&2
       exit 1
     fi
     unset password

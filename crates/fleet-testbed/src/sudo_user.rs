@@ -55,21 +55,29 @@ pub(crate) fn prepare(dir: &Utf8Path) -> Result<SudoUser, TestbedError> {
         .collect();
     shadow.push_str(&format!("{SUDO_USER}:{}:19000:0:99999:7:::\n", hash(&password)?));
     secret_file(&etc.join("shadow"), &shadow, 0o640)?;
-    // env_keep: the testbed's Nix configuration and stand-ins reach root's
-    // commands, as a NixOS target's own configuration does through /etc.
-    // Without syslog: this machine's journal is not the testbed's.
-    let sudoers = format!(
-        "Defaults env_keep += \"NIX_CONF_DIR NIX_USER_CONF_FILES TESTBED_DIR\"\n\
-         Defaults !lecture\nDefaults !syslog\n\
-         root ALL=(ALL:ALL) ALL\n{SUDO_USER} ALL=(ALL:ALL) ALL\n"
-    );
-    secret_file(&etc.join("sudoers"), &sudoers, 0o440)?;
+    write_sudoers(dir, true)?;
     write(
         &etc.join("nix/nix.conf"),
         &format!("{}trusted-users = root {SUDO_USER}\n", crate::NIX_CONF),
         false,
     )?;
     Ok(SudoUser { name: SUDO_USER, password })
+}
+
+/// Writes the target's sudoers rules: the user may run anything as root,
+/// with its password if `password` (else `NOPASSWD`). The file is bound
+/// into the target's namespace, so a rewrite (same inode) applies at once.
+pub(crate) fn write_sudoers(dir: &Utf8Path, password: bool) -> Result<(), TestbedError> {
+    // env_keep: the testbed's Nix configuration and stand-ins reach root's
+    // commands, as a NixOS target's own configuration does through /etc.
+    // Without syslog: this machine's journal is not the testbed's.
+    let tag = if password { "" } else { "NOPASSWD: " };
+    let sudoers = format!(
+        "Defaults env_keep += \"NIX_CONF_DIR NIX_USER_CONF_FILES TESTBED_DIR\"\n\
+         Defaults !lecture\nDefaults !syslog\n\
+         root ALL=(ALL:ALL) ALL\n{SUDO_USER} ALL=(ALL:ALL) {tag}ALL\n"
+    );
+    secret_file(&dir.join("etc/sudoers"), &sudoers, 0o440)
 }
 
 fn read(path: &str) -> Result<String, TestbedError> {

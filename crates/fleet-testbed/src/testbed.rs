@@ -65,6 +65,15 @@ impl Testbed {
         self.sudo_user.as_ref()
     }
 
+    /// Makes the non-root user's sudo ask for its password, or not
+    /// (`NOPASSWD`), from the next sudo on.
+    pub fn set_sudo_password_required(&self, required: bool) -> Result<(), TestbedError> {
+        if self.sudo_user.is_none() {
+            return Err(TestbedError::new("change the sudoers rules", "this testbed has no sudo user"));
+        }
+        crate::sudo_user::write_sudoers(&self.dir, required)
+    }
+
     /// Like [`Testbed::start`], with sshd in a network namespace of its own,
     /// reached over a veth pair, so that [`Testbed::partition`] can drop the
     /// target's packets for real (iptables `DROP`, not a refused connection).
