@@ -6,10 +6,11 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::io::{Read, Write};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use camino::Utf8Path;
 use common::{scratch, stderr, stdout, Bed, NODES};
@@ -155,6 +156,7 @@ fn a_non_root_deploy_with_a_sudo_password_does_what_a_root_deploy_does_and_shows
         assert_eq!(bed.profile_of(node), bed.fixture.system_path(node).ok(), "{node}");
     }
     let as_user = activated(&bed, untouched.1);
+    let bot_as_user = bed.profile_of("nannuo-bot");
     assert!(as_user.iter().any(|(node, _)| node == "vps-arm"), "{as_user:?}");
     assert!(showing.is_empty(), "the password showed in {showing:?}");
     assert!(!out_text.contains(&password) && !err.contains(&password), "the password is in the output");
@@ -174,8 +176,16 @@ fn a_non_root_deploy_with_a_sudo_password_does_what_a_root_deploy_does_and_shows
     }
     assert_eq!(activated(&bed, before), as_user, "a root deploy activates the same way");
 
-    // exec and status go through sudo too.
+    // rollback, exec and status go through sudo too.
     let input = format!("{password}\n");
+    let (out, _) = run(
+        &bed,
+        (&["rollback", "--container", "nannuo-bot", "--ask-sudo-password"], &[]),
+        &input,
+        &password,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(bed.profile_of("nannuo-bot"), bot_as_user, "rolled back to what the sudo deploy set");
     let exec = ["exec", "--host", "vps-arm", "--no-containers", "--ask-sudo-password"];
     let (out, showing) = run(&bed, (&exec, &["id", "-u"]), &input, &password);
     assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
@@ -209,4 +219,54 @@ fn sudo_takes_its_password_line_and_the_command_gets_the_rest_of_stdin() {
     testbed.set_sudo_password_required(false).unwrap();
     assert_eq!(run(&Sudo::NoPassword).unwrap(), "0\nfirst\nsecond\n");
     assert_eq!(run(&password).unwrap(), "0\nfirst\nsecond\n", "the password lines are not the command's");
+}
+
+/// `--ask-sudo-password` on a terminal (a pseudo-terminal from util-linux's
+/// `script`): one prompt, and the password typed after it is not echoed.
+#[test]
+fn the_password_is_asked_once_on_the_terminal_without_echo() {
+    let bed = Bed::with_sudo_user("sudo", "terminal");
+    let password = bed.testbed.sudo_user().unwrap().password.clone();
+    let status = [
+        env!("CARGO_BIN_EXE_fleet"),
+        "status",
+        "--ask-sudo-password",
+        "--flake",
+        &bed.fixture.flake_ref(),
+        "--ssh-option",
+        &bed.testbed.ssh_options().join(" "),
+    ]
+    .map(fleet_nix::shell_quote)
+    .join(" ");
+    let mut child = Command::new("script")
+        .args(["--quiet", "--return", "--command", &status, "/dev/null"])
+        .envs(fleet_testbed::nix_env())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let screen = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let (screen, mut stdout) = (Arc::clone(&screen), child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut chunk) {
+                screen.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        })
+    };
+    let prompt = "[fleet] sudo password for the target's user: ";
+    let shown = || String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
+    fleet_testbed::wait_until("the prompt shows", Duration::from_secs(120), || shown().contains(prompt));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let screen = shown();
+    assert!(status.success(), "{screen}");
+    assert_eq!(screen.matches(prompt).count(), 1, "{screen}");
+    assert!(!screen.contains(&password), "the typed password was echoed: {screen}");
 }

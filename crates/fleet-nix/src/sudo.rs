@@ -112,10 +112,11 @@ fn ask_on_terminal(prompt: &str) -> Result<String, String> {
         }
     };
     let saved = stty(&["-g"])?;
+    // Echo off before the prompt shows: what is typed after it never echoes.
+    stty(&["-echo"])?;
     let mut terminal = tty(true)?;
     let _ = write!(terminal, "{prompt}");
     let _ = terminal.flush();
-    stty(&["-echo"])?;
     let mut line = String::new();
     let read = BufReader::new(&terminal).read_line(&mut line);
     let restored = stty(&[saved.as_str()]);
