@@ -140,6 +140,11 @@ fn a_non_root_deploy_with_a_sudo_password_does_what_a_root_deploy_does_and_shows
     assert!(err.contains("sudo on this target refused") && err.contains("--ask-sudo-password"), "{err}");
     assert_eq!(bed.snapshot(), untouched, "nothing changed with --sudo and no password");
 
+    // No terminal and nothing on stdin: a usage error, nothing asked of the target.
+    let (out, _) = run(&bed, (&["deploy", "--ask-sudo-password"], &[]), "", &password);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--ask-sudo-password: no sudo password was given"), "{}", stderr(&out));
+
     // A wrong password: one clear error naming sudo, nothing changed.
     let (out, _) = run(&bed, (&["deploy", "--ask-sudo-password"], &[]), "not-the-password\n", &password);
     let err = stderr(&out);
@@ -269,4 +274,11 @@ fn the_password_is_asked_once_on_the_terminal_without_echo() {
     assert!(status.success(), "{screen}");
     assert_eq!(screen.matches(prompt).count(), 1, "{screen}");
     assert!(!screen.contains(&password), "the typed password was echoed: {screen}");
+}
+
+#[test]
+fn sudo_is_refused_for_a_local_target() {
+    let out = common::fleet(&["deploy", "--sudo", "--target", "local"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--sudo is for a target reached over SSH"), "{}", stderr(&out));
 }
