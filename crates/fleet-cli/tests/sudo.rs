@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -232,26 +232,14 @@ fn sudo_takes_its_password_line_and_the_command_gets_the_rest_of_stdin() {
 fn the_password_is_asked_once_on_the_terminal_without_echo() {
     let bed = Bed::with_sudo_user("sudo", "terminal");
     let password = bed.testbed.sudo_user().unwrap().password.clone();
-    let status = [
-        env!("CARGO_BIN_EXE_fleet"),
+    let mut child = common::in_terminal(&[
         "status",
         "--ask-sudo-password",
         "--flake",
         &bed.fixture.flake_ref(),
         "--ssh-option",
         &bed.testbed.ssh_options().join(" "),
-    ]
-    .map(fleet_nix::shell_quote)
-    .join(" ");
-    let mut child = Command::new("script")
-        .args(["--quiet", "--return", "--command", &status, "/dev/null"])
-        .envs(fleet_testbed::nix_env())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script (util-linux) runs");
+    ]);
     let screen = Arc::new(Mutex::new(Vec::new()));
     let reader = {
         let (screen, mut stdout) = (Arc::clone(&screen), child.stdout.take().unwrap());

@@ -2,7 +2,7 @@
 //! binary run with the project's Nix configuration, and its output as text.
 #![allow(dead_code)]
 
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use camino::Utf8PathBuf;
 use fleet_deploy::STATE_DIR;
@@ -27,6 +27,26 @@ pub fn fleet(args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .expect("the fleet binary runs")
+}
+
+/// `fleet ARGS...` started in a pseudo-terminal (util-linux's `script`),
+/// with the project's Nix configuration and no colour; what is written to
+/// its stdin is typed on that terminal, and its stdout is the screen.
+pub fn in_terminal(args: &[&str]) -> Child {
+    let command = std::iter::once(env!("CARGO_BIN_EXE_fleet"))
+        .chain(args.iter().copied())
+        .map(fleet_nix::shell_quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .envs(fleet_testbed::nix_env())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs")
 }
 
 /// Output bytes as text.
