@@ -152,6 +152,18 @@ fn a_non_root_deploy_with_a_sudo_password_does_what_a_root_deploy_does_and_shows
     assert!(err.contains(&format!("sudo on this target refused the password given for `{name}`")), "{err}");
     assert_eq!(bed.snapshot(), untouched, "a wrong password changes nothing");
 
+    // A user the target's Nix does not trust: the push is refused, with the fix.
+    bed.testbed.set_sudo_user_trusted(false).unwrap();
+    let (out, _) = run(&bed, (&["deploy", "--ask-sudo-password"], &[]), &format!("{password}\n"), &password);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("does not trust `fleet-deploy`") && err.contains("nix.settings.trusted-users"),
+        "{err}"
+    );
+    assert_eq!(bed.snapshot(), untouched, "nothing changed when the push was refused");
+    bed.testbed.set_sudo_user_trusted(true).unwrap();
+
     // The right one, on stdin (no terminal here): every node deployed.
     let (out, showing) =
         run(&bed, (&["deploy", "--ask-sudo-password"], &[]), &format!("{password}\n"), &password);

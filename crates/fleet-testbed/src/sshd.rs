@@ -50,6 +50,7 @@ impl Testbed {
                    for file in passwd group shadow sudoers; do
                      mount --bind \"$3/$file\" \"/etc/$file\" || exit 1
                    done
+                   rm -f /nix/var/nix/daemon-socket/socket
                    NIX_CONF_DIR=\"$3/nix\" nix-daemon >>\"$3/../nix-daemon.log\" 2>&1 &
                    tries=0
                    until [ -S /nix/var/nix/daemon-socket/socket ] || [ $tries -ge 200 ]; do

@@ -56,11 +56,7 @@ pub(crate) fn prepare(dir: &Utf8Path) -> Result<SudoUser, TestbedError> {
     shadow.push_str(&format!("{SUDO_USER}:{}:19000:0:99999:7:::\n", hash(&password)?));
     secret_file(&etc.join("shadow"), &shadow, 0o640)?;
     write_sudoers(dir, true)?;
-    write(
-        &etc.join("nix/nix.conf"),
-        &format!("{}trusted-users = root {SUDO_USER}\n", crate::NIX_CONF),
-        false,
-    )?;
+    write_nix_conf(dir, true)?;
     Ok(SudoUser { name: SUDO_USER, password })
 }
 
@@ -78,6 +74,13 @@ pub(crate) fn write_sudoers(dir: &Utf8Path, password: bool) -> Result<(), Testbe
          root ALL=(ALL:ALL) ALL\n{SUDO_USER} ALL=(ALL:ALL) {tag}ALL\n"
     );
     secret_file(&dir.join("etc/sudoers"), &sudoers, 0o440)
+}
+
+/// Writes the target's nix.conf, whose daemon trusts the user if `trusted`
+/// (`nix.settings.trusted-users` on NixOS), else only root, Nix's default.
+pub(crate) fn write_nix_conf(dir: &Utf8Path, trusted: bool) -> Result<(), TestbedError> {
+    let users = if trusted { format!("root {SUDO_USER}") } else { "root".into() };
+    write(&dir.join("etc/nix/nix.conf"), &format!("{}trusted-users = {users}\n", crate::NIX_CONF), false)
 }
 
 fn read(path: &str) -> Result<String, TestbedError> {

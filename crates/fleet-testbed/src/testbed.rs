@@ -74,6 +74,17 @@ impl Testbed {
         crate::sudo_user::write_sudoers(&self.dir, required)
     }
 
+    /// Makes the target's nix-daemon trust the non-root user, or not (only
+    /// root), restarting sshd and the daemon with it.
+    pub fn set_sudo_user_trusted(&self, trusted: bool) -> Result<(), TestbedError> {
+        if self.sudo_user.is_none() {
+            return Err(TestbedError::new("change the trusted users", "this testbed has no sudo user"));
+        }
+        crate::sudo_user::write_nix_conf(&self.dir, trusted)?;
+        self.stop_sshd();
+        self.start_sshd()
+    }
+
     /// Like [`Testbed::start`], with sshd in a network namespace of its own,
     /// reached over a veth pair, so that [`Testbed::partition`] can drop the
     /// target's packets for real (iptables `DROP`, not a refused connection).
