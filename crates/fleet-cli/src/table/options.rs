@@ -49,7 +49,7 @@ pub(super) static SSH_OPTION: OptSpec = many(
 pub(super) static SUDO: OptSpec = opt(
     "--sudo",
     None,
-    "Run everything that changes the target through sudo, for an SSH user that is not root \
+    "Run everything fleet does on the target through sudo, for an SSH user that is not root \
      (sudo must not ask for a password; see --ask-sudo-password)",
 );
 pub(super) static ASK_SUDO_PASSWORD: OptSpec = opt(
