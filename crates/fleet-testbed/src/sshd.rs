@@ -50,6 +50,8 @@ impl Testbed {
                    for file in passwd group shadow sudoers; do
                      mount --bind \"$3/$file\" \"/etc/$file\" || exit 1
                    done
+                   mkdir -p \"$4\" && cp \"$3/../ssh/authorized_keys\" \"$4/\" &&
+                     chown -R \"$5:\" \"$4\" || exit 1
                    rm -f /nix/var/nix/daemon-socket/socket
                    NIX_CONF_DIR=\"$3/nix\" nix-daemon >>\"$3/../nix-daemon.log\" 2>&1 &
                    tries=0
@@ -63,6 +65,7 @@ impl Testbed {
             .arg(self.dir.join("nix"))
             .arg(self.dir.join("sshd_config"))
             .arg(if self.sudo_user.is_some() { self.dir.join("etc").to_string() } else { String::new() })
+            .args([crate::sudo_user::HOME, crate::SUDO_USER])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -106,12 +109,23 @@ impl Testbed {
     }
 }
 
+/// The PATH of the target's root: the stand-ins first.
+pub(crate) fn root_path(dir: &Utf8Path) -> String {
+    format!("{dir}/bin:{dir}/usr-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin")
+}
+
+/// The environment every session on the target gets, after its PATH.
+pub(crate) fn session_env(dir: &Utf8Path) -> String {
+    format!("NIX_CONF_DIR={dir}/etc/nix NIX_USER_CONF_FILES={dir}/etc/nix/nix.conf TESTBED_DIR={dir}")
+}
+
 pub(crate) fn sshd_config(dir: &Utf8Path, listen: &str, port: u16) -> String {
+    let (path, env) = (root_path(dir), session_env(dir));
     format!(
         "ListenAddress {listen}\nPort {port}\nHostKey {dir}/ssh/host_key\nAuthorizedKeysFile {dir}/ssh/authorized_keys\n\
          PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
          StrictModes no\nPidFile {dir}/sshd.pid\nLogLevel ERROR\nMaxStartups 100\n\
-         SetEnv PATH={dir}/bin:{dir}/usr-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin NIX_CONF_DIR={dir}/etc/nix NIX_USER_CONF_FILES={dir}/etc/nix/nix.conf TESTBED_DIR={dir}\n"
+         SetEnv PATH={path} {env}\n"
     )
 }
 

@@ -10,11 +10,27 @@ use std::process::{Command, Stdio};
 
 use camino::Utf8Path;
 
-use crate::testbed::{mkdir, write};
+use crate::testbed::write;
 use crate::TestbedError;
 
 /// The login name of the testbed's non-root user.
 pub const SUDO_USER: &str = "fleet-deploy";
+
+/// Its home, with its `authorized_keys`: in the target's own `/run` (a tmpfs
+/// of its namespace, made when sshd starts), so that the user reaches it
+/// wherever the testbed's folder is (under `/root`, mode 0700, it could not).
+pub(crate) const HOME: &str = "/run/fleet-user";
+
+/// What the testbed's `sshd_config` says for the user, at its end: its key
+/// and a PATH it can reach (root's, with the stand-ins, is sudo's
+/// `secure_path`).
+pub(crate) fn sshd_match(dir: &Utf8Path) -> String {
+    format!(
+        "Match User {SUDO_USER}\n  AuthorizedKeysFile {HOME}/authorized_keys\n  \
+         SetEnv PATH=/usr/local/bin:/usr/bin:/bin {}\n",
+        crate::sshd::session_env(dir)
+    )
+}
 
 /// Its uid and gid: far above the ones a distribution hands out.
 const SUDO_UID: u32 = 64_123;
@@ -30,17 +46,13 @@ pub struct SudoUser {
 
 /// Writes the user's account (this machine's `passwd` and `group` with the
 /// user added, a `shadow` with its password hash and every other account
-/// locked), its sudoers rules and its home under `dir`, and the target's
-/// nix.conf that trusts it.
+/// locked) and its sudoers rules under `dir`, and the target's nix.conf
+/// that trusts it. Its home, with its authorized key, is [`HOME`].
 pub(crate) fn prepare(dir: &Utf8Path) -> Result<SudoUser, TestbedError> {
     let password = random_password()?;
-    let home = dir.join("home");
-    mkdir(&home)?;
-    std::os::unix::fs::chown(&home, Some(SUDO_UID), Some(SUDO_UID))
-        .map_err(|e| TestbedError::new(format!("chown {home}"), e))?;
     let etc = dir.join("etc");
     let passwd = read("/etc/passwd")?;
-    let line = format!("{SUDO_USER}:x:{SUDO_UID}:{SUDO_UID}:fleet testbed:{home}:/bin/sh\n");
+    let line = format!("{SUDO_USER}:x:{SUDO_UID}:{SUDO_UID}:fleet testbed:{HOME}:/bin/sh\n");
     write(&etc.join("passwd"), &format!("{passwd}{line}"), false)?;
     let group = read("/etc/group")?;
     write(&etc.join("group"), &format!("{group}{SUDO_USER}:x:{SUDO_UID}:\n"), false)?;
@@ -64,14 +76,17 @@ pub(crate) fn prepare(dir: &Utf8Path) -> Result<SudoUser, TestbedError> {
 /// with its password if `password` (else `NOPASSWD`). The file is bound
 /// into the target's namespace, so a rewrite (same inode) applies at once.
 pub(crate) fn write_sudoers(dir: &Utf8Path, password: bool) -> Result<(), TestbedError> {
-    // env_keep: the testbed's Nix configuration and stand-ins reach root's
-    // commands, as a NixOS target's own configuration does through /etc.
+    // env_keep and secure_path: the testbed's Nix configuration and
+    // stand-ins reach root's commands, as a NixOS target's own configuration
+    // does through /etc.
     // Without syslog: this machine's journal is not the testbed's.
     let tag = if password { "" } else { "NOPASSWD: " };
     let sudoers = format!(
         "Defaults env_keep += \"NIX_CONF_DIR NIX_USER_CONF_FILES TESTBED_DIR\"\n\
+         Defaults secure_path = \"{}\"\n\
          Defaults !lecture\nDefaults !syslog\n\
-         root ALL=(ALL:ALL) ALL\n{SUDO_USER} ALL=(ALL:ALL) {tag}ALL\n"
+         root ALL=(ALL:ALL) ALL\n{SUDO_USER} ALL=(ALL:ALL) {tag}ALL\n",
+        crate::sshd::root_path(dir)
     );
     secret_file(&dir.join("etc/sudoers"), &sudoers, 0o440)
 }

@@ -100,7 +100,11 @@ impl Testbed {
         let port = free_port()?;
         let netns = if partitionable { Some(Netns::create(port)?) } else { None };
         let listen = netns.as_ref().map_or("127.0.0.1".to_string(), |n| n.inside.clone());
-        write(&dir.join("sshd_config"), &sshd_config(dir, &listen, port), false)?;
+        let mut config = sshd_config(dir, &listen, port);
+        if sudo_user.is_some() {
+            config.push_str(&crate::sudo_user::sshd_match(dir));
+        }
+        write(&dir.join("sshd_config"), &config, false)?;
         let testbed =
             Testbed { dir: dir.to_path_buf(), port, netns, sshd: Mutex::new(None), init: None, sudo_user };
         testbed.start_sshd()?;
