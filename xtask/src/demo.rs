@@ -174,7 +174,7 @@ fn run_pipeline(
     let kinds = Kinds::standard();
     let plan = Plan::new(fleet, &kinds, &[], &[], &fixture.flake_ref())
         .map_err(|e| CliError::Config(e.to_string()))?;
-    let summary = fleet_cli::execute(&plan, nix, mode, Some(target), &[])?;
+    let summary = fleet_cli::execute(&plan, nix, mode, Some(target), (&[], &fleet_nix::Sudo::No))?;
     if summary.success() {
         Ok(())
     } else {

@@ -9,13 +9,14 @@ use fleet_deploy::{
     ConfigError, Goal, Kinds, Mode, Outcome, Plan, Summary, DEFAULT_CONFIRM, DEFAULT_SWITCH_SECONDS,
 };
 use fleet_graph::GraphError;
-use fleet_nix::{EvalSettings, Nix, Target};
+use fleet_nix::{EvalSettings, Nix, Sudo, Target};
 
 use crate::exit::CliError;
 use crate::format::Format;
 use crate::gc_roots::RootsArgs;
 use crate::options::Options;
 use crate::source::SourceArgs;
+use crate::sudo::SudoArgs;
 
 /// Runs `deploy`.
 pub(crate) fn run(options: Options) -> Result<(), CliError> {
@@ -41,6 +42,7 @@ pub(crate) struct Request {
     switch_timeout: Option<Duration>,
     target: Option<Target>,
     ssh_options: Vec<String>,
+    sudo: SudoArgs,
     jobs: usize,
     source: SourceArgs,
     /// What came after `--`, for nix.
@@ -77,6 +79,7 @@ impl Request {
         let confirm =
             (!options.no_magic_rollback).then_some(options.confirm_timeout.unwrap_or(DEFAULT_CONFIRM));
         Ok(Request {
+            sudo: SudoArgs::of(&options)?,
             jobs: options.jobs(),
             format: Format::of(&options)?,
             source: SourceArgs::of(&options),
@@ -165,8 +168,9 @@ impl Request {
         if !proceed(&plan)? {
             return Ok(());
         }
+        let sudo = self.sudo.resolve()?;
         let (summary, printed) =
-            run_and_print(&plan, &nix, mode, self.target.as_ref(), &self.ssh_options, self.format)?;
+            run_and_print(&plan, &nix, mode, self.target.as_ref(), (&self.ssh_options, &sudo), self.format)?;
         if let Some(dir) = roots {
             crate::gc_roots::keep(&nix, &dir, &summary)?;
         }
@@ -218,9 +222,9 @@ pub fn execute(
     nix: &Nix,
     mode: Mode,
     target: Option<&Target>,
-    ssh_options: &[String],
+    access: (&[String], &Sudo),
 ) -> Result<Summary, CliError> {
-    let (summary, printed) = run_and_print(plan, nix, mode, target, ssh_options, Format::Text)?;
+    let (summary, printed) = run_and_print(plan, nix, mode, target, access, Format::Text)?;
     printed.map(|()| summary)
 }
 
@@ -232,14 +236,16 @@ fn run_and_print(
     nix: &Nix,
     mode: Mode,
     target: Option<&Target>,
-    ssh_options: &[String],
+    (ssh_options, sudo): (&[String], &Sudo),
     format: Format,
 ) -> Result<(Summary, Result<(), CliError>), CliError> {
     let targets = plan
         .targets(target)
         .map_err(plan_failure)?
         .into_iter()
-        .map(|(host, target)| (host, target.with_ssh_options(ssh_options.iter().cloned())))
+        .map(|(host, target)| {
+            (host, target.with_ssh_options(ssh_options.iter().cloned()).with_sudo(sudo.clone()))
+        })
         .collect();
     let reporter = format.reporter();
     let summary = plan.run(nix, mode, &targets, reporter.sink());

@@ -22,6 +22,7 @@ const SESSIONS_PER_HOST: usize = 8;
 /// Runs `exec`.
 pub(crate) fn run(options: Options) -> Result<(), CliError> {
     let source = SourceArgs::of(&options);
+    let sudo = crate::sudo::SudoArgs::of(&options)?;
     let Options {
         hosts,
         containers,
@@ -70,6 +71,7 @@ pub(crate) fn run(options: Options) -> Result<(), CliError> {
             return Ok(());
         }
     }
+    let sudo = sudo.resolve()?;
     // One SSH connection per host, shared by its nodes' commands.
     let connections = Connections::new().ok();
     let targets: BTreeMap<String, Target> = plan
@@ -77,7 +79,7 @@ pub(crate) fn run(options: Options) -> Result<(), CliError> {
         .map_err(plan_failure)?
         .into_iter()
         .map(|(host, target)| {
-            let target = target.with_ssh_options(ssh_options.iter().cloned());
+            let target = target.with_ssh_options(ssh_options.iter().cloned()).with_sudo(sudo.clone());
             let target = connections.as_ref().map_or_else(|| target.clone(), |c| c.share(&target));
             (host, target)
         })

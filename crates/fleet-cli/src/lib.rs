@@ -29,6 +29,7 @@ mod rollback;
 mod source;
 mod spec;
 mod status;
+mod sudo;
 mod table;
 
 use std::process::ExitCode;

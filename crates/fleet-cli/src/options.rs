@@ -44,6 +44,10 @@ pub(crate) struct Options {
     pub(crate) target: Option<Target>,
     /// `--ssh-option`, each split into ssh's arguments at white space.
     pub(crate) ssh_options: Vec<String>,
+    /// `--sudo`.
+    pub(crate) sudo: bool,
+    /// `--ask-sudo-password`.
+    pub(crate) ask_sudo_password: bool,
     /// `--jobs` / `-j`; see [`Options::jobs`].
     jobs: Option<usize>,
     /// `--confirm-timeout`; `None`: the plan's default.
@@ -115,6 +119,8 @@ impl Options {
             "--print-build-logs" => self.print_build_logs = true,
             "--target" => self.target = Some(Target::parse(&value).map_err(UsageError)?),
             "--ssh-option" => self.ssh_options.extend(value.split_whitespace().map(String::from)),
+            "--sudo" => self.sudo = true,
+            "--ask-sudo-password" => self.ask_sudo_password = true,
             "--jobs" => self.jobs = Some(positive(name, &value)?),
             "--confirm-timeout" => self.confirm_timeout = Some(seconds(name, &value)?),
             "--switch-timeout" => self.switch_timeout = Some(seconds(name, &value)?),

@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{stderr, stdout, Bed};
 
@@ -231,8 +231,7 @@ fn ask_is_refused_without_a_terminal_unless_yes_answers_it() {
 /// `fleet deploy --ask` in a pseudo-terminal (util-linux's `script`), with
 /// `answer` typed in.
 fn ask_on_a_terminal(bed: &Bed, answer: &str) -> String {
-    let deploy = [
-        env!("CARGO_BIN_EXE_fleet"),
+    let mut child = common::in_terminal(&[
         "deploy",
         "--ask",
         "--container",
@@ -241,18 +240,7 @@ fn ask_on_a_terminal(bed: &Bed, answer: &str) -> String {
         &bed.fixture.flake_ref(),
         "--ssh-option",
         &bed.testbed.ssh_options().join(" "),
-    ]
-    .map(fleet_nix::shell_quote)
-    .join(" ");
-    let mut child = Command::new("script")
-        .args(["--quiet", "--return", "--command", &deploy, "/dev/null"])
-        .envs(fleet_testbed::nix_env())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script (util-linux) runs");
+    ]);
     // The terminal holds the typed line until the question reads it.
     child.stdin.as_mut().unwrap().write_all(answer.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();

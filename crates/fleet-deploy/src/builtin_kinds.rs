@@ -100,3 +100,38 @@ impl NodeKind for ContainerKind {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_target(target: serde_json::Value, expect: &str) {
+        let attrs = serde_json::Map::from_iter([("target".to_string(), target)]);
+        let host = Node { name: "h".into(), kind: "host".into(), host: None, depends_on: Vec::new(), attrs };
+        let got = match HostKind.validate(&host) {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e,
+        };
+        assert_eq!(got, expect);
+    }
+
+    /// The target's user, who logs in (root, or a user with `--sudo`), is
+    /// checked in the graph data like on the command line.
+    #[test]
+    fn a_hosts_target_user_is_checked() {
+        check_target("deploy@vps.example.org:2222".into(), "ok");
+        check_target("root@vps".into(), "ok");
+        check_target(
+            "de ploy@vps".into(),
+            "target `de ploy@vps` has an invalid user `de ploy`; a user is letters, digits, `.`, `_` and inner `-` \
+             (write USER@HOST[:PORT])",
+        );
+        check_target(
+            "-oProxyCommand=x@vps".into(),
+            "target `-oProxyCommand=x@vps` has an invalid user `-oProxyCommand=x`; a user is letters, digits, \
+             `.`, `_` and inner `-` (write USER@HOST[:PORT])",
+        );
+        check_target("@vps".into(), "target `@vps` has an empty user; write USER@HOST[:PORT]");
+        check_target(42.into(), "`target` must be a string USER@HOST[:PORT]");
+    }
+}

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::build_log::{derivation_name, BuildLog, BuildLogEvent};
 use crate::command::{self, CommandError, Failure};
 use crate::restrict::GraphFile;
-use crate::target::Target;
+use crate::target::{SshTarget, Target};
 /// Read by [`CommandError::is_nix_too_old`].
 pub(crate) use crate::version::NIX_TOO_OLD;
 
@@ -245,7 +245,7 @@ impl Nix {
         args.extend(extra);
         args.extend(paths.iter().map(String::as_str));
         let ssh_opts = ssh.connection_args().join(" ");
-        self.run_with(&args, &[("NIX_SSHOPTS", &ssh_opts)]).map(drop)
+        self.run_with(&args, &[("NIX_SSHOPTS", &ssh_opts)]).map(drop).map_err(|e| untrusted_hint(e, ssh))
     }
 
     /// The closures of local store paths or links to them (profiles), with NAR
@@ -336,6 +336,25 @@ impl Nix {
         }
         Ok(cmd)
     }
+}
+
+/// What Nix says when the target's daemon refuses unsigned paths from a
+/// user it does not trust: 2.8's words, and 2.18's and later.
+const UNTRUSTED: &[&str] = &["lacks a valid signature", "lacks a signature by a trusted key"];
+
+/// `error` with the fix added when the target refused the push because its
+/// login user is not one of its Nix's `trusted-users`.
+fn untrusted_hint(mut error: CommandError, ssh: &SshTarget) -> CommandError {
+    if let Failure::Exit { stderr_tail, .. } = &mut error.failure {
+        if UNTRUSTED.iter().any(|words| stderr_tail.contains(words)) {
+            let user = ssh.user.as_deref().unwrap_or("the SSH user");
+            stderr_tail.push_str(&format!(
+                "\nfleet: the target's Nix does not trust `{user}` to add what this machine built: add it to \
+                 `nix.settings.trusted-users` on the target (or deploy as root)"
+            ));
+        }
+    }
+    error
 }
 
 #[cfg(test)]

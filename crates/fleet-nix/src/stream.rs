@@ -20,6 +20,7 @@ impl Target {
     pub fn open(&self, script: &RemoteScript) -> Result<(Stream, Receiver<String>), CommandError> {
         let shown = self.describe(script);
         let mut child = command::spawn_piped(&mut self.command(script)?, Stdio::piped(), &shown)?;
+        self.send_stdin_prefix(&mut child);
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let stderr = Drain::start(child.stderr.take().expect("stderr is piped"), Keep::Tail, STDERR_CAP);
         let (lines, receiver) = mpsc::sync_channel(LINES_IN_FLIGHT);
@@ -40,6 +41,15 @@ impl Target {
             },
             receiver,
         ))
+    }
+
+    /// Writes what the target's commands read before their own input (the
+    /// sudo password) to `child`'s stdin. A failed write shows as the
+    /// script's own failure: it ended before reading its stdin.
+    fn send_stdin_prefix(&self, child: &mut Child) {
+        if let (Some(prefix), Some(stdin)) = (self.stdin_prefix(), child.stdin.as_mut()) {
+            let _ = stdin.write_all(prefix.as_bytes()).and_then(|()| stdin.flush());
+        }
     }
 }
 

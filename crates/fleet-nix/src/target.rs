@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::command::{self, CommandError};
 use crate::shell_quote;
+use crate::sudo::{Sudo, SUDO_SH};
 
 /// Where a deploy goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct SshTarget {
     pub options: Vec<String>,
     /// Whether connections share one (see [`crate::Connections`]).
     pub sharing: Sharing,
+    /// How its commands become root.
+    pub sudo: Sudo,
 }
 
 /// Whether an SSH target's connections go through one shared master connection.
@@ -139,6 +142,7 @@ impl Target {
             port,
             options: Vec::new(),
             sharing: Sharing::Default,
+            sudo: Sudo::No,
         }))
     }
 
@@ -158,10 +162,19 @@ impl Target {
         self
     }
 
+    /// The same target, its commands becoming root as `sudo` says (ignored
+    /// for `Local`, which runs as this process's user).
+    pub fn with_sudo(mut self, sudo: Sudo) -> Target {
+        if let Target::Ssh(ssh) = &mut self {
+            ssh.sudo = sudo;
+        }
+        self
+    }
+
     /// Runs `script` on the target and returns its stdout.
     pub fn run(&self, script: &RemoteScript) -> Result<String, CommandError> {
         let mut cmd = self.command(script)?;
-        command::run_bounded(&mut cmd, self.describe(script), script.input.as_deref(), None)
+        command::run_bounded(&mut cmd, self.describe(script), self.stdin(script).as_deref(), None)
     }
 
     /// [`Target::run`], given up after `limit`: a target that accepted the
@@ -176,7 +189,7 @@ impl Target {
         command::run_bounded(
             &mut self.command(script)?,
             self.describe(script),
-            script.input.as_deref(),
+            self.stdin(script).as_deref(),
             Some((step, limit)),
         )
     }
@@ -212,7 +225,27 @@ impl Target {
             .collect();
         format!("on {self}: sh -c '{first_line} ...' {}", args.join(" "))
     }
-    /// The process that runs `script` on this target.
+    /// What the process of [`Target::command`] reads on its stdin before
+    /// anything else: the sudo password, if the target takes one.
+    pub(crate) fn stdin_prefix(&self) -> Option<String> {
+        match self {
+            Target::Local => None,
+            Target::Ssh(ssh) => ssh.sudo.stdin_prefix(),
+        }
+    }
+
+    /// All the process of [`Target::command`] reads on its stdin: the sudo
+    /// password, if any, then the script's input.
+    fn stdin(&self, script: &RemoteScript) -> Option<String> {
+        match (self.stdin_prefix(), &script.input) {
+            (None, input) => input.clone(),
+            (Some(prefix), input) => Some(prefix + input.as_deref().unwrap_or("")),
+        }
+    }
+
+    /// The process that runs `script` on this target. On an SSH target that
+    /// is not logged in as `root` by name, the script goes through `sudo.sh`,
+    /// which checks that it runs as root or becomes root with sudo.
     pub(crate) fn command(&self, script: &RemoteScript) -> Result<Command, CommandError> {
         match self {
             Target::Local => {
@@ -222,9 +255,20 @@ impl Target {
             }
             Target::Ssh(ssh) => {
                 let program = command::find_program("ssh", "install openssh-client")?;
-                let remote = ["sh", "-c", &shell_quote(script.script), "fleet"]
+                let as_root = ssh.user.as_deref() == Some("root") && ssh.sudo == Sudo::No;
+                let become_root = match as_root {
+                    true => Vec::new(),
+                    false => vec![
+                        "sh".into(),
+                        "-c".into(),
+                        shell_quote(SUDO_SH),
+                        "fleet-sudo".into(),
+                        ssh.sudo.mode().into(),
+                    ],
+                };
+                let remote = become_root
                     .into_iter()
-                    .map(String::from)
+                    .chain(["sh", "-c", &shell_quote(script.script), "fleet"].into_iter().map(String::from))
                     .chain(script.args.iter().map(|a| shell_quote(a)))
                     .collect::<Vec<_>>()
                     .join(" ");

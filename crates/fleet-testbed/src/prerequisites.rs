@@ -16,6 +16,10 @@ pub const TESTBED_PROGRAMS: &[(&str, &str)] = &[
     // Not for the testbed itself: local closure diffs read the Nix database
     // with it, and the tests check that they do.
     ("sqlite3", "sqlite3"),
+    // The target's non-root user becomes root with it, and its password is
+    // hashed with openssl (Testbed::start_with_sudo_user).
+    ("sudo", "sudo"),
+    ("openssl", "openssl"),
 ];
 
 /// Programs the systemd testbed needs beyond [`crate::TESTBED_PROGRAMS`], with

@@ -39,14 +39,33 @@ impl Testbed {
             .args(["--mount", "--propagation", "private", "sh", "-c"])
             // A /run of its own: the target's /run/current-system is what its
             // host switch made it (the fixture's switch writes it when it finds
-            // the marker), never this machine's.
+            // the marker), never this machine's. With a non-root user ($3:
+            // the testbed's etc), its account and sudoers rules are bound over
+            // /etc here only, and a nix-daemon that trusts it serves its
+            // `nix copy` (see sudo_user.rs).
             .arg(
                 "mount --bind \"$1\" /nix && mount -t tmpfs -o mode=0755 testbed-run /run && \
-                 mkdir -p /run/sshd && : >/run/fleet-testbed && exec /usr/sbin/sshd -D -e -f \"$2\"",
+                 mkdir -p /run/sshd && : >/run/fleet-testbed || exit 1
+                 if [ -n \"$3\" ]; then
+                   for file in passwd group shadow sudoers; do
+                     mount --bind \"$3/$file\" \"/etc/$file\" || exit 1
+                   done
+                   mkdir -p \"$4\" && cp \"$3/../ssh/authorized_keys\" \"$4/\" &&
+                     chown -R \"$5:\" \"$4\" || exit 1
+                   rm -f /nix/var/nix/daemon-socket/socket
+                   NIX_CONF_DIR=\"$3/nix\" nix-daemon >>\"$3/../nix-daemon.log\" 2>&1 &
+                   tries=0
+                   until [ -S /nix/var/nix/daemon-socket/socket ] || [ $tries -ge 200 ]; do
+                     sleep 0.05; tries=$((tries + 1))
+                   done
+                 fi
+                 exec /usr/sbin/sshd -D -e -f \"$2\"",
             )
             .arg("testbed")
             .arg(self.dir.join("nix"))
             .arg(self.dir.join("sshd_config"))
+            .arg(if self.sudo_user.is_some() { self.dir.join("etc").to_string() } else { String::new() })
+            .args([crate::sudo_user::HOME, crate::SUDO_USER])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -90,12 +109,23 @@ impl Testbed {
     }
 }
 
+/// The PATH of the target's root: the stand-ins first.
+pub(crate) fn root_path(dir: &Utf8Path) -> String {
+    format!("{dir}/bin:{dir}/usr-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin")
+}
+
+/// The environment every session on the target gets, after its PATH.
+pub(crate) fn session_env(dir: &Utf8Path) -> String {
+    format!("NIX_CONF_DIR={dir}/etc/nix NIX_USER_CONF_FILES={dir}/etc/nix/nix.conf TESTBED_DIR={dir}")
+}
+
 pub(crate) fn sshd_config(dir: &Utf8Path, listen: &str, port: u16) -> String {
+    let (path, env) = (root_path(dir), session_env(dir));
     format!(
         "ListenAddress {listen}\nPort {port}\nHostKey {dir}/ssh/host_key\nAuthorizedKeysFile {dir}/ssh/authorized_keys\n\
          PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
          StrictModes no\nPidFile {dir}/sshd.pid\nLogLevel ERROR\nMaxStartups 100\n\
-         SetEnv PATH={dir}/bin:{dir}/usr-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin NIX_CONF_DIR={dir}/etc/nix NIX_USER_CONF_FILES={dir}/etc/nix/nix.conf TESTBED_DIR={dir}\n"
+         SetEnv PATH={path} {env}\n"
     )
 }
 

@@ -64,8 +64,14 @@ impl Testbed {
         let nspawn = command.spawn().map_err(|e| TestbedError::new("start systemd-nspawn", e))?;
         let init = Init { nspawn: Mutex::new(nspawn), pid1: Mutex::new(None) };
         // Made before the boot finishes, so that a failed boot is stopped too.
-        let testbed =
-            Testbed { dir: dir.to_path_buf(), port, netns: None, sshd: Mutex::new(None), init: Some(init) };
+        let testbed = Testbed {
+            dir: dir.to_path_buf(),
+            port,
+            netns: None,
+            sshd: Mutex::new(None),
+            init: Some(init),
+            sudo_user: None,
+        };
         let deadline = Instant::now() + BOOT_TIMEOUT;
         let booted = |out: &Output| {
             let state = String::from_utf8_lossy(&out.stdout);

@@ -11,6 +11,7 @@ use fleet_nix::{Nix, Target};
 
 use crate::netns::{Netns, NETNS_PROGRAMS};
 use crate::sshd::{free_port, keygen, sshd_config};
+use crate::sudo_user::SudoUser;
 use crate::{ensure_programs, TestbedError, TESTBED_PROGRAMS};
 
 const SYSTEMCTL: &str = include_str!("fixture/systemctl");
@@ -28,6 +29,8 @@ pub struct Testbed {
     pub(crate) sshd: Mutex<Option<Child>>,
     /// The systemd that is the target's init, for [`Testbed::start_systemd`].
     pub(crate) init: Option<crate::systemd::Init>,
+    /// The non-root login user, for [`Testbed::start_with_sudo_user`].
+    pub(crate) sudo_user: Option<SudoUser>,
 }
 
 /// One line of the activation log: which node's system did what.
@@ -47,7 +50,39 @@ impl Testbed {
     /// Missing programs are installed first where that is possible (Debian, as
     /// root), so that tests run on a fresh machine.
     pub fn start(dir: &Utf8Path) -> Result<Testbed, TestbedError> {
-        Testbed::start_in(dir, false)
+        Testbed::start_in(dir, false, false)
+    }
+
+    /// Like [`Testbed::start`], with a non-root login user whose sudo asks
+    /// for a password ([`Testbed::sudo_user`]), and a nix-daemon on the
+    /// target that trusts it, as `nix.settings.trusted-users` does on NixOS.
+    pub fn start_with_sudo_user(dir: &Utf8Path) -> Result<Testbed, TestbedError> {
+        Testbed::start_in(dir, false, true)
+    }
+
+    /// The non-root user of a testbed from [`Testbed::start_with_sudo_user`].
+    pub fn sudo_user(&self) -> Option<&SudoUser> {
+        self.sudo_user.as_ref()
+    }
+
+    /// Makes the non-root user's sudo ask for its password, or not
+    /// (`NOPASSWD`), from the next sudo on.
+    pub fn set_sudo_password_required(&self, required: bool) -> Result<(), TestbedError> {
+        if self.sudo_user.is_none() {
+            return Err(TestbedError::new("change the sudoers rules", "this testbed has no sudo user"));
+        }
+        crate::sudo_user::write_sudoers(&self.dir, required)
+    }
+
+    /// Makes the target's nix-daemon trust the non-root user, or not (only
+    /// root), restarting sshd and the daemon with it.
+    pub fn set_sudo_user_trusted(&self, trusted: bool) -> Result<(), TestbedError> {
+        if self.sudo_user.is_none() {
+            return Err(TestbedError::new("change the trusted users", "this testbed has no sudo user"));
+        }
+        crate::sudo_user::write_nix_conf(&self.dir, trusted)?;
+        self.stop_sshd();
+        self.start_sshd()
     }
 
     /// Like [`Testbed::start`], with sshd in a network namespace of its own,
@@ -56,16 +91,22 @@ impl Testbed {
     pub fn start_partitionable(dir: &Utf8Path) -> Result<Testbed, TestbedError> {
         ensure_programs(NETNS_PROGRAMS, true, &mut |line| eprintln!("testbed: {line}"))
             .map_err(|e| TestbedError::new("find the network namespace programs", e))?;
-        Testbed::start_in(dir, true)
+        Testbed::start_in(dir, true, false)
     }
 
-    fn start_in(dir: &Utf8Path, partitionable: bool) -> Result<Testbed, TestbedError> {
+    fn start_in(dir: &Utf8Path, partitionable: bool, sudo_user: bool) -> Result<Testbed, TestbedError> {
         prepare(dir, true)?;
+        let sudo_user = if sudo_user { Some(crate::sudo_user::prepare(dir)?) } else { None };
         let port = free_port()?;
         let netns = if partitionable { Some(Netns::create(port)?) } else { None };
         let listen = netns.as_ref().map_or("127.0.0.1".to_string(), |n| n.inside.clone());
-        write(&dir.join("sshd_config"), &sshd_config(dir, &listen, port), false)?;
-        let testbed = Testbed { dir: dir.to_path_buf(), port, netns, sshd: Mutex::new(None), init: None };
+        let mut config = sshd_config(dir, &listen, port);
+        if sudo_user.is_some() {
+            config.push_str(&crate::sudo_user::sshd_match(dir));
+        }
+        write(&dir.join("sshd_config"), &config, false)?;
+        let testbed =
+            Testbed { dir: dir.to_path_buf(), port, netns, sshd: Mutex::new(None), init: None, sudo_user };
         testbed.start_sshd()?;
         Ok(testbed)
     }
@@ -87,7 +128,12 @@ impl Testbed {
 
     /// `root@ADDRESS:PORT`: loopback, or the namespace's end of the veth pair.
     pub fn address(&self) -> String {
-        format!("root@{}:{}", self.listen_address(), self.port)
+        self.address_as("root")
+    }
+
+    /// `USER@ADDRESS:PORT`, e.g. for [`Testbed::sudo_user`].
+    pub fn address_as(&self, user: &str) -> String {
+        format!("{user}@{}:{}", self.listen_address(), self.port)
     }
 
     pub(crate) fn listen_address(&self) -> String {

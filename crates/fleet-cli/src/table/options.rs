@@ -46,6 +46,18 @@ pub(super) static SSH_OPTION: OptSpec = many(
     "OPT",
     "Extra ssh arguments, e.g. \"-i ~/.ssh/deploy\" (repeatable; also used by nix)",
 );
+pub(super) static SUDO: OptSpec = opt(
+    "--sudo",
+    None,
+    "Run everything fleet does on the target through sudo, for an SSH user that is not root \
+     (sudo must not ask for a password; see --ask-sudo-password)",
+);
+pub(super) static ASK_SUDO_PASSWORD: OptSpec = opt(
+    "--ask-sudo-password",
+    None,
+    "Like --sudo, with the sudo password asked once, on the terminal without echo (without a \
+     terminal, the first line of stdin); it reaches sudo on its stdin only",
+);
 /// `--flake`: the flake to build from.
 pub(super) static FLAKE: OptSpec = OptSpec {
     long: "--flake",

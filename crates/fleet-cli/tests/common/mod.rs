@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use camino::Utf8PathBuf;
 use fleet_deploy::{Kinds, STATE_DIR};
@@ -29,6 +29,26 @@ pub fn fleet(args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .expect("the fleet binary runs")
+}
+
+/// `fleet ARGS...` started in a pseudo-terminal (util-linux's `script`),
+/// with the project's Nix configuration and no colour; what is written to
+/// its stdin is typed on that terminal, and its stdout is the screen.
+pub fn in_terminal(args: &[&str]) -> Child {
+    let command = std::iter::once(env!("CARGO_BIN_EXE_fleet"))
+        .chain(args.iter().copied())
+        .map(fleet_nix::shell_quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .envs(fleet_testbed::nix_env())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs")
 }
 
 /// Output bytes as text.
@@ -62,11 +82,30 @@ pub struct Bed {
 impl Bed {
     /// A bed in `GROUP/TEST` under cargo's scratch space.
     pub fn new(group: &str, test: &str) -> Bed {
+        Bed::start(group, test, false)
+    }
+
+    /// A bed whose target has a non-root user with password sudo
+    /// ([`Testbed::start_with_sudo_user`]), and whose graph data reaches
+    /// the host as that user.
+    pub fn with_sudo_user(group: &str, test: &str) -> Bed {
+        Bed::start(group, test, true)
+    }
+
+    fn start(group: &str, test: &str, sudo_user: bool) -> Bed {
         fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |l| eprintln!("{l}"))
             .unwrap();
         let dir = scratch(group, test);
-        let testbed = Testbed::start(&dir.join("target")).unwrap();
-        let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
+        let (testbed, address) = if sudo_user {
+            let testbed = Testbed::start_with_sudo_user(&dir.join("target")).unwrap();
+            let address = testbed.address_as(fleet_testbed::SUDO_USER);
+            (testbed, address)
+        } else {
+            let testbed = Testbed::start(&dir.join("target")).unwrap();
+            let address = testbed.address();
+            (testbed, address)
+        };
+        let mut fixture = Fixture::create(&dir.join("flake"), &address).unwrap();
         for node in NODES {
             fixture.set_version(node, &format!("1-{test}")).unwrap();
         }
