@@ -70,7 +70,8 @@ impl<'r, S: Stages> Run<'r, S> {
                     Err((error, tries)) => {
                         for i in batch {
                             let node = self.name(i).to_string();
-                            let error = NodeError { node, stage: Stage::Push, error: error.clone().into(), tries };
+                            let error =
+                                NodeError { node, stage: Stage::Push, error: error.clone().into(), tries };
                             self.finish(i, Outcome::Failed(error));
                         }
                     }
