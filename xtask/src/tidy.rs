@@ -268,3 +268,51 @@ fn the_layers_hold() {
         );
     }
 }
+
+/// README's Safety table names the test behind each guarantee
+/// (`file.rs::test`, and bare `test` names after one that share its file):
+/// each must be a test function in a file of that name, or the table
+/// promises a test that no longer runs.
+#[test]
+fn every_test_the_safety_table_names_exists() {
+    let root = repo_root();
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let table = readme.split("\n## Safety\n").nth(1).unwrap().split("\n## ").next().unwrap();
+    let mut files = rust_files(&root, &["src", "tests"]);
+    files_ending(&root.join("xtask/tests"), "rs", &mut files);
+    let defines = |file: &str, test: &str| {
+        files.iter().any(|f| {
+            f.file_name().is_some_and(|n| n == file)
+                && fs::read_to_string(f).unwrap().contains(&format!("fn {test}()"))
+        })
+    };
+    let mut named = 0;
+    let mut missing = Vec::new();
+    for row in table.lines().filter(|l| l.starts_with('|')) {
+        let tested_by = row.trim_end_matches('|').rsplit('|').next().unwrap();
+        let mut file = None;
+        for quoted in tested_by.split('`').skip(1).step_by(2) {
+            let test = match quoted.split_once("::") {
+                Some((path, test)) => {
+                    file = path.rsplit('/').next().map(String::from);
+                    test
+                }
+                None if quoted.ends_with(".rs") => {
+                    file = None;
+                    continue;
+                }
+                None => quoted,
+            };
+            let is_name = !test.is_empty()
+                && test.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if let (Some(file), true) = (&file, is_name) {
+                named += 1;
+                if !defines(file, test) {
+                    missing.push(format!("{file}::{test}"));
+                }
+            }
+        }
+    }
+    assert!(named > 20, "the Safety table names only {named} tests: is it still there?");
+    assert!(missing.is_empty(), "README's Safety table names tests that do not exist: {missing:?}");
+}
