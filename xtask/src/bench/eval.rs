@@ -77,13 +77,18 @@ fn size(fleet: &Utf8Path, dir: &Utf8Path, containers: usize, workers: usize) -> 
     let spec: Vec<(&str, &[&str])> = names.iter().map(|n| (n.as_str(), &[][..])).collect();
     let mut fixture = Fixture::create_with(&dir.join("flake"), &testbed.address(), &spec)
         .map_err(failed("write the fixture"))?;
+    // `BENCH_EVAL_DIRTY=1`: the fixture as an uncommitted change to a git
+    // tree (committed before its versions and costs are set), as while
+    // someone edits it.
+    let dirty = std::env::var_os("BENCH_EVAL_DIRTY").is_some_and(|v| v == "1");
+    let git_flake = if dirty { Some(fixture.commit().map_err(failed("commit the fixture"))?) } else { None };
     let nodes: Vec<&str> = std::iter::once(FIXTURE_HOST).chain(names.iter().map(String::as_str)).collect();
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     for node in &nodes {
         fixture.set_version(node, &format!("heavy-{nanos}")).map_err(failed("set a version"))?;
         fixture.set_eval_cost(node, EVAL_COST_ONE_SECOND).map_err(failed("set an evaluation cost"))?;
     }
-    let flake = fixture.flake_ref();
+    let flake = git_flake.unwrap_or_else(|| fixture.flake_ref());
     let ssh = testbed.ssh_options().join(" ");
 
     let one_process_bytes = nodes.len() as u64 * 400 * 1024 * 1024;
