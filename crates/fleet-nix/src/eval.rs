@@ -9,9 +9,9 @@
 //! process, one load of the flake, and every attribute that Nix's own
 //! evaluation cache holds read from it (no `--impure`, no `--expr`, which
 //! would bypass it). A worker takes its fair part of the nodes (nodes /
-//! workers), and under a memory budget no more than its share of the budget
-//! (budget / workers) holds, going by the most a node has taken so far: one
-//! node until a worker has ended. A worker exits after its batch, so one that
+//! workers), but no more than its share of the memory budget (budget /
+//! workers; without a budget, 1 GiB) holds, going by the most a node has
+//! taken so far: one node until a worker has ended. A worker exits after its batch, so one that
 //! grew past its share is replaced before the next, as nix-eval-jobs does
 //! with `--max-memory-size`. The budget is for all workers together: a new
 //! one starts only when what the running ones hold, plus what one is
@@ -138,6 +138,10 @@ impl Nix {
 
         let workers = settings.workers.max(1);
         let share = settings.memory_budget.map(|budget| budget / workers as u64);
+        // What a batch may hold: the share, or without a budget a default,
+        // so that no process grows with every node (20 NixOS systems in one
+        // evaluation hold gigabytes).
+        let batch_share = share.unwrap_or(DEFAULT_BATCH_MEMORY);
         // Each worker's fair part of the nodes: more per process would leave
         // a core idle.
         let fair = queue.len().div_ceil(workers).max(1);
@@ -176,7 +180,7 @@ impl Nix {
                 let batch = match alone.pop() {
                     Some(index) => vec![index],
                     None => {
-                        let size = fair.min(batch_by_memory(share, per_node));
+                        let size = fair.min(batch_by_memory(batch_share, per_node));
                         let batch: Vec<usize> = (0..size).map_while(|_| queue.pop()).collect();
                         if batch.is_empty() {
                             break;
@@ -350,14 +354,19 @@ impl Nix {
 /// The arguments of one batch's `nix` before its installables.
 const BATCH_ARGS: [&str; 6] = ["build", "--dry-run", "--json", "--option", "substitute", "false"];
 
-/// How many nodes a worker may take so that it stays within its `share` of
-/// the budget, given the most a node has taken (`per_node`, 0 before any
-/// worker ended): one until that is known, as many as fit after.
-fn batch_by_memory(share: Option<u64>, per_node: u64) -> usize {
-    match share {
-        None => usize::MAX,
-        Some(_) if per_node == 0 => 1,
-        Some(share) => usize::try_from(share / per_node).unwrap_or(usize::MAX).max(1),
+/// What one batch may hold without a memory budget: as much as
+/// nix-eval-jobs' default `--max-memory-size` (4 GiB) would take ten NixOS
+/// systems to reach, a fraction of it, so that a batch of costly systems
+/// stays small and one of cached ones (a few MB each) takes every node.
+const DEFAULT_BATCH_MEMORY: u64 = 1 << 30;
+
+/// How many nodes a worker may take so that it stays within `share`, given
+/// the most a node has taken (`per_node`, 0 before any worker ended): one
+/// until that is known, as many as fit after.
+fn batch_by_memory(share: u64, per_node: u64) -> usize {
+    match per_node {
+        0 => 1,
+        _ => usize::try_from(share / per_node).unwrap_or(usize::MAX).max(1),
     }
 }
 
@@ -452,9 +461,8 @@ mod tests {
 
     #[test]
     fn a_batch_holds_what_the_share_allows() {
-        assert_eq!(batch_by_memory(None, 0), usize::MAX);
-        assert_eq!(batch_by_memory(Some(512 << 20), 0), 1, "one until a node's size is known");
-        assert_eq!(batch_by_memory(Some(512 << 20), 400 << 20), 1);
-        assert_eq!(batch_by_memory(Some(512 << 20), 30 << 20), 17);
+        assert_eq!(batch_by_memory(512 << 20, 0), 1, "one until a node's size is known");
+        assert_eq!(batch_by_memory(512 << 20, 400 << 20), 1);
+        assert_eq!(batch_by_memory(512 << 20, 30 << 20), 17);
     }
 }

@@ -236,15 +236,18 @@ fn sampled(command: &mut Command, log_dir: Option<&Utf8Path>) -> Result<(Run, St
     Ok((Run { wall, evaluation: Duration::ZERO, peak_eval_rss: peak }, text))
 }
 
-/// The resident memory of every `nix eval` process in the tree below (and
-/// including) `root`, in bytes.
+/// The resident memory of every evaluating `nix` process in the tree below
+/// (and including) `root`, in bytes.
 fn eval_memory(root: u32) -> u64 {
     std::iter::once(root)
         .chain(fleet_testbed::descendants(root))
         .filter(|pid| {
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            argv.first().is_some_and(|a| a.ends_with(b"nix")) && argv.contains(&&b"eval"[..])
+            // `nix eval`, or a batch's `nix build --dry-run` of installables.
+            let evaluates = argv.contains(&&b"eval"[..])
+                || (argv.contains(&&b"--dry-run"[..]) && argv.iter().any(|a| a.contains(&b'#')));
+            argv.first().is_some_and(|a| a.ends_with(b"nix")) && evaluates
         })
         .filter_map(|pid| fleet_testbed::status_kib(pid, "VmRSS"))
         .map(|kib| kib * 1024)
