@@ -6,8 +6,8 @@
 //! to the store: `locked.narHash`, or that copy's content-addressed `path`),
 //! the flake's own metadata (`self.lastModified`, `self.rev`, a dirty tree's
 //! `dirtyRev`: all in `locked`), its inputs as `flake.lock` pins them
-//! (`locks`), and the Nix that evaluates (`builtins.nixVersion`) with its
-//! configuration. The key is all of these; a file holds one key's
+//! (`locks`), and the Nix that evaluates (`builtins.nixVersion`). The key is
+//! all of these; a file holds one key's
 //! derivations and is used only when the key it stores is the one asked for.
 
 use std::collections::BTreeMap;

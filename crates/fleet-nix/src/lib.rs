@@ -11,6 +11,7 @@ mod capture;
 mod command;
 mod connections;
 mod eval;
+mod eval_batch;
 mod eval_cache;
 mod nix;
 mod quote;

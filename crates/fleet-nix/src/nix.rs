@@ -133,12 +133,6 @@ impl Nix {
         &self.eval_args
     }
 
-    /// The environment this driver adds to every command (its Nix
-    /// configuration, for the evaluation cache's key).
-    pub(crate) fn env_pairs(&self) -> &[(String, String)] {
-        &self.env
-    }
-
     /// Whether evaluations see nothing but the flake: no extra arguments.
     pub(crate) fn eval_args_are_plain(&self) -> bool {
         self.eval_args.is_empty()
