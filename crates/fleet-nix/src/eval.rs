@@ -1,36 +1,45 @@
-//! Evaluating the nodes' derivations: a pool of `nix eval` processes, one node
-//! each, as many at once as there are workers and the memory budget allows;
-//! and, for a flake whose content is pinned by a hash, the derivations of an
-//! earlier evaluation of the very same content reused instead.
+//! Evaluating the nodes' derivations: a pool of `nix` processes, each taking
+//! a batch of nodes, as many at once as there are workers and the memory
+//! budget allows; and, for a flake whose content is pinned by a hash (a
+//! commit, an uncommitted tree, a `path:` flake), the derivations of an
+//! earlier evaluation of the very same content reused instead
+//! (`eval_cache.rs`).
 //!
-//! A worker evaluates one node and exits, so a worker that grew past its
-//! share of the budget (budget / workers) is replaced before the next node, as
-//! nix-eval-jobs does with `--max-memory-size`. The budget is for all workers
-//! together: a new one starts only when what the running ones hold, plus what
-//! one is expected to take (its share, until one has finished; then the
-//! largest peak seen), fits; and when together they hold more, the newest
-//! stops and its node waits for room. One worker always runs.
+//! A batch is one `nix build --dry-run --json` of several installables: one
+//! process, one load of the flake, and every attribute that Nix's own
+//! evaluation cache holds read from it (no `--impure`, no `--expr`, which
+//! would bypass it). A worker takes its fair part of the nodes (nodes /
+//! workers), but no more than its share of the memory budget (budget /
+//! workers; without a budget, 1 GiB) holds, going by the most a node has
+//! taken so far: one node until a worker has ended. A worker exits after its batch, so one that
+//! grew past its share is replaced before the next, as nix-eval-jobs does
+//! with `--max-memory-size`. The budget is for all workers together: a new
+//! one starts only when what the running ones hold, plus what one is
+//! expected to take (its share, until one has finished; then the largest
+//! peak seen), fits; and when together they hold more, the newest stops and
+//! its nodes wait for room. One worker always runs. A batch that fails is
+//! split: each of its nodes is evaluated on its own, so that an error names
+//! its node and the others are still evaluated.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use crate::capture::{self, Drain, Keep};
-use crate::command::{self, CommandError, Failure};
+use crate::command::CommandError;
+use crate::eval_batch::Worker;
+use crate::eval_cache::{content_key, EvalCache};
 use crate::nix::Nix;
 
 /// How often the pool looks at its workers' memory.
 const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 
 /// The version of the evaluation cache's files.
-const CACHE_VERSION: &str = "eval-v1";
+const CACHE_VERSION: &str = "eval-v2";
 
 /// How evaluation runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvalSettings {
-    /// How many `nix eval` processes may run at once (at least one).
+    /// How many evaluating `nix` processes may run at once (at least one).
     pub workers: usize,
     /// Resident memory all workers together may hold, in bytes; `None` for
     /// no limit.
@@ -61,6 +70,8 @@ pub struct Evaluated {
 pub struct EvalStats {
     /// Nodes evaluated by a worker.
     pub evaluated: usize,
+    /// Evaluating processes started (a batch each).
+    pub processes: usize,
     /// Nodes whose derivation was reused.
     pub reused: usize,
     /// The largest resident memory of all workers together, in bytes.
@@ -68,44 +79,17 @@ pub struct EvalStats {
     /// The most workers that ran at once.
     pub most_at_once: usize,
     /// Workers that held more than their share of the budget (budget /
-    /// workers) when they ended; the next node got a fresh one.
+    /// workers) when they ended; the next batch got a fresh one.
     pub over_budget: usize,
-    /// Workers stopped because all together held more than the budget; their
-    /// nodes were evaluated again when there was room.
+    /// Nodes whose worker was stopped because all together held more than
+    /// the budget; they were evaluated again when there was room.
     pub requeued: usize,
 }
 
-#[derive(Deserialize)]
-struct Metadata {
-    #[serde(default)]
-    locked: Locked,
-    /// Present for a git flake only when its tree is clean.
-    revision: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct Locked {
-    #[serde(default, rename = "type")]
-    kind: String,
-    #[serde(default, rename = "narHash")]
-    nar_hash: Option<String>,
-}
-
-/// A running worker: the attribute's index, the process, the threads that
-/// read its output while it runs (a worker that writes more than a pipe holds
-/// must not wait for the pool) and its peak.
-struct Worker {
-    index: usize,
-    child: Child,
-    stdout: Drain,
-    stderr: Drain,
-    peak: u64,
-}
-
 impl Nix {
-    /// The derivation of each `flake#attribute`, in order, each evaluated on
-    /// its own (see the module's documentation). `on_each` hears of each
-    /// node as it is known, by index.
+    /// The derivation of each `flake#attribute`, in order, evaluated in
+    /// batches (see the module's documentation). `on_each` hears of each
+    /// node as it is known, by index: a batch's nodes when it ends.
     pub fn evaluate(
         &self,
         flake: &str,
@@ -141,26 +125,38 @@ impl Nix {
 
         let workers = settings.workers.max(1);
         let share = settings.memory_budget.map(|budget| budget / workers as u64);
+        // What a batch may hold: the share, or without a budget a default,
+        // so that no process grows with every node (20 NixOS systems in one
+        // evaluation hold gigabytes).
+        let batch_share = share.unwrap_or(DEFAULT_BATCH_MEMORY);
+        // Each worker's fair part of the nodes: more per process would leave
+        // a core idle.
+        let fair = queue.len().div_ceil(workers).max(1);
+        // The nodes of a batch that failed, each evaluated on its own so that
+        // an error is its node's and the others still get theirs.
+        let mut alone: Vec<usize> = Vec::new();
         let mut running: Vec<Worker> = Vec::new();
         let mut largest_peak = 0u64;
-        while !queue.is_empty() || !running.is_empty() {
+        let mut per_node = 0u64;
+        while !queue.is_empty() || !alone.is_empty() || !running.is_empty() {
             for worker in &mut running {
                 worker.peak = worker.peak.max(resident(worker.child.id()).unwrap_or(0));
             }
             let mut holding: u64 = running.iter().map(|w| w.peak).sum();
             stats.peak_total_rss = stats.peak_total_rss.max(holding);
             if let Some(budget) = settings.memory_budget {
-                // Past the budget: the newest worker gives way and its node
-                // waits for room; what it held says how big one is.
+                // Past the budget: the newest worker gives way and its nodes
+                // wait for room; what it held says how big one is.
                 if holding > budget && running.len() > 1 {
                     let mut newest = running.pop().expect("more than one runs");
                     largest_peak = largest_peak.max(newest.peak);
+                    per_node = per_node.max(newest.peak / newest.batch.len() as u64);
                     holding -= newest.peak;
                     let _ = newest.child.kill();
                     let _ = newest.child.wait();
                     let _ = (newest.stdout.finish(), newest.stderr.finish());
-                    queue.push(newest.index);
-                    stats.requeued += 1;
+                    stats.requeued += newest.batch.len();
+                    queue.extend(newest.batch.iter().rev());
                 }
             }
             // Before any worker has finished, one is taken to need its share.
@@ -168,23 +164,37 @@ impl Nix {
             let fits =
                 |holding: u64| settings.memory_budget.is_none_or(|budget| holding + estimate <= budget);
             while running.len() < workers && (running.is_empty() || fits(holding)) {
-                let Some(index) = queue.pop() else { break };
-                match self.spawn_eval(flake, &attributes[index], workers > 1) {
+                let batch = match alone.pop() {
+                    Some(index) => vec![index],
+                    None => {
+                        let size = fair.min(batch_by_memory(batch_share, per_node));
+                        let batch: Vec<usize> = (0..size).map_while(|_| queue.pop()).collect();
+                        if batch.is_empty() {
+                            break;
+                        }
+                        batch
+                    }
+                };
+                let batch_attributes: Vec<&str> = batch.iter().map(|&i| attributes[i].as_str()).collect();
+                match self.spawn_batch(flake, &batch_attributes, workers > 1) {
                     Ok(mut child) => {
                         let stdout = child.stdout.take().expect("stdout is piped");
                         let stderr = child.stderr.take().expect("stderr is piped");
+                        stats.processes += 1;
                         running.push(Worker {
-                            index,
+                            batch,
                             child,
-                            stdout: Drain::start(stdout, Keep::Head, capture::LINE_CAP),
+                            stdout: Drain::start(stdout, Keep::Head, capture::STDOUT_CAP),
                             stderr: Drain::start(stderr, Keep::Tail, capture::STDERR_CAP),
                             peak: 0,
                         })
                     }
                     Err(error) => {
-                        let result = Err(error);
-                        on_each(index, &result);
-                        results[index] = Some(result);
+                        for index in batch {
+                            let result = Err(error.clone());
+                            on_each(index, &result);
+                            results[index] = Some(result);
+                        }
                     }
                 }
                 holding += estimate;
@@ -192,22 +202,34 @@ impl Nix {
             stats.most_at_once = stats.most_at_once.max(running.len());
             let mut i = 0;
             while i < running.len() {
-                match running[i].child.try_wait() {
-                    Ok(None) => i += 1,
-                    _ => {
-                        let worker = running.remove(i);
-                        largest_peak = largest_peak.max(worker.peak);
-                        if share.is_some_and(|share| worker.peak > share) {
-                            stats.over_budget += 1;
-                        }
-                        let index = worker.index;
-                        let result = self.finish_eval(flake, &attributes[index], worker);
-                        if let Ok(evaluated) = &result {
-                            known.insert(attributes[index].clone(), evaluated.drv.clone());
-                        }
+                if let Ok(None) = running[i].child.try_wait() {
+                    i += 1;
+                    continue;
+                }
+                let worker = running.remove(i);
+                largest_peak = largest_peak.max(worker.peak);
+                per_node = per_node.max(worker.peak / worker.batch.len() as u64);
+                if share.is_some_and(|share| worker.peak > share) {
+                    stats.over_budget += 1;
+                }
+                let batch = worker.batch.clone();
+                let batch_attributes: Vec<&str> = batch.iter().map(|&i| attributes[i].as_str()).collect();
+                match self.finish_batch(flake, &batch_attributes, worker) {
+                    Err(_) if batch.len() > 1 => alone.extend(batch.iter().rev()),
+                    Err(error) => {
                         stats.evaluated += 1;
-                        on_each(index, &result);
-                        results[index] = Some(result);
+                        let result = Err(error);
+                        on_each(batch[0], &result);
+                        results[batch[0]] = Some(result);
+                    }
+                    Ok(drvs) => {
+                        for (index, drv) in batch.into_iter().zip(drvs) {
+                            known.insert(attributes[index].clone(), drv.clone());
+                            stats.evaluated += 1;
+                            let result = Ok(Evaluated { drv, reused: false });
+                            on_each(index, &result);
+                            results[index] = Some(result);
+                        }
                     }
                 }
             }
@@ -221,56 +243,6 @@ impl Nix {
         let results =
             results.into_iter().map(|r| r.expect("every attribute was evaluated or reused")).collect();
         (results, stats)
-    }
-
-    /// `nix eval --raw FLAKE#ATTRIBUTE.drvPath`, started. Beside other
-    /// workers (`among_others`), its garbage collector marks on one thread:
-    /// the workers already use every core, and parallel marking in each of
-    /// them only makes them wait for each other.
-    fn spawn_eval(&self, flake: &str, attribute: &str, among_others: bool) -> Result<Child, CommandError> {
-        let installable = installable(flake, attribute);
-        let mut cmd: Command = self.command(&["eval", "--raw", &installable], &[])?;
-        cmd.args(self.eval_args());
-        if among_others {
-            cmd.env("GC_MARKERS", "1");
-        }
-        let shown = command::display(&cmd);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| CommandError { command: shown, failure: Failure::Spawn(e.to_string()) })
-    }
-
-    /// The derivation a finished worker printed, or its failure.
-    fn finish_eval(
-        &self,
-        flake: &str,
-        attribute: &str,
-        mut worker: Worker,
-    ) -> Result<Evaluated, CommandError> {
-        let shown = format!("nix eval --raw {}", installable(flake, attribute));
-        let status = worker.child.wait();
-        let (stdout, stderr) = (worker.stdout.finish(), worker.stderr.finish());
-        let status = status
-            .map_err(|e| CommandError { command: shown.clone(), failure: Failure::Spawn(e.to_string()) })?;
-        if !status.success() {
-            return Err(CommandError {
-                command: shown,
-                failure: Failure::Exit {
-                    code: status.code(),
-                    stderr_tail: command::tail(&stderr.tail_text()),
-                },
-            });
-        }
-        let stdout = String::from_utf8_lossy(&stdout.bytes).trim().to_string();
-        if !(stdout.starts_with("/nix/store/") && stdout.ends_with(".drv")) {
-            return Err(CommandError {
-                command: shown,
-                failure: Failure::Output(format!("`{}` is not a derivation", stdout.escape_debug())),
-            });
-        }
-        Ok(Evaluated { drv: stdout, reused: false })
     }
 
     /// The derivation of each `flake#attribute` from the last evaluation of
@@ -297,26 +269,35 @@ impl Nix {
     }
 
     /// Where earlier evaluations of `flake`'s current content are kept, if
-    /// that content is pinned by a hash: a git flake with a clean tree, or a
-    /// `path:` flake (hashed as it is now). `None` for a dirty tree or for
-    /// other kinds of flake.
+    /// that content is pinned by a hash (a git tree, clean or not, or a
+    /// `path:` flake, hashed as it is now; see [`content_key`]), keyed also by
+    /// this Nix's version and the system. Not by where the configuration was
+    /// read from (the driver's environment): a deploy and a later `status`
+    /// find it in different ways, and a pure evaluation reads none of it.
+    /// `None` when nothing pins the content.
     fn cache_for(&self, flake: &str, dir: &std::path::Path) -> Option<EvalCache> {
-        let json = self.run(&["flake", "metadata", "--json", flake]).ok()?;
-        let metadata: Metadata = serde_json::from_str(&json).ok()?;
-        let nar_hash = metadata.locked.nar_hash?;
-        let pinned = match metadata.locked.kind.as_str() {
-            "git" => metadata.revision.is_some(),
-            "path" => true,
-            _ => false,
-        };
-        pinned.then(|| EvalCache { file: dir.join(format!("{}.json", file_name(&nar_hash))) })
+        let metadata = self.run(&["flake", "metadata", "--json", flake]).ok()?;
+        let mut key = content_key(&metadata)?;
+        key["nix"] = self.run(&["--version"]).ok()?.trim().into();
+        key["system"] = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS).into();
+        Some(EvalCache::new(dir, key))
     }
 }
 
-/// `FLAKE#ATTRIBUTE.drvPath`, each attribute component quoted.
-fn installable(flake: &str, attribute: &str) -> String {
-    let path: Vec<String> = attribute.split('.').map(|part| format!("\"{part}\"")).collect();
-    format!("{flake}#{}.drvPath", path.join("."))
+/// What one batch may hold without a memory budget: as much as
+/// nix-eval-jobs' default `--max-memory-size` (4 GiB) would take ten NixOS
+/// systems to reach, a fraction of it, so that a batch of costly systems
+/// stays small and one of cached ones (a few MB each) takes every node.
+const DEFAULT_BATCH_MEMORY: u64 = 1 << 30;
+
+/// How many nodes a worker may take so that it stays within `share`, given
+/// the most a node has taken (`per_node`, 0 before any worker ended): one
+/// until that is known, as many as fit after.
+fn batch_by_memory(share: u64, per_node: u64) -> usize {
+    match per_node {
+        0 => 1,
+        _ => usize::try_from(share / per_node).unwrap_or(usize::MAX).max(1),
+    }
 }
 
 /// A process's resident memory in bytes, from `/proc`.
@@ -333,7 +314,7 @@ fn resident(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// `$XDG_CACHE_HOME/fleet/eval-v1`, else `~/.cache/fleet/eval-v1`.
+/// `$XDG_CACHE_HOME/fleet/eval-v2`, else `~/.cache/fleet/eval-v2`.
 pub fn default_cache_dir() -> Option<std::path::PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
@@ -346,64 +327,14 @@ pub fn default_cache_dir() -> Option<std::path::PathBuf> {
     Some(base.join("fleet").join(CACHE_VERSION))
 }
 
-/// A hash as a file name: only letters, digits, `-` and `_`.
-fn file_name(hash: &str) -> String {
-    hash.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
-}
-
-/// The derivations of one flake content, by attribute.
-struct EvalCache {
-    file: std::path::PathBuf,
-}
-
-impl EvalCache {
-    /// What an earlier run stored; nothing if the file is missing or unreadable.
-    fn load(&self) -> BTreeMap<String, String> {
-        std::fs::read_to_string(&self.file)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default()
-    }
-
-    /// Stores `known`, whole, replacing the file at once (a rename), so that a
-    /// concurrent reader sees the old file or the new one. A cache that cannot
-    /// be written is only a cache: the next run evaluates again.
-    fn save(&self, known: &BTreeMap<String, String>) {
-        let Some(dir) = self.file.parent() else { return };
-        let text = serde_json::to_string(known).expect("strings serialise");
-        let partial = self.file.with_extension(format!("{}.partial", std::process::id()));
-        let _ = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(&partial, text))
-            .and_then(|()| std::fs::rename(&partial, &self.file));
-        let _ = std::fs::remove_file(&partial);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn installables_quote_every_component() {
-        assert_eq!(
-            installable("path:/f", "nixosConfigurations.vps-arm.config.system.build.toplevel"),
-            "path:/f#\"nixosConfigurations\".\"vps-arm\".\"config\".\"system\".\"build\".\"toplevel\".drvPath"
-        );
-    }
-
-    #[test]
-    fn hashes_make_plain_file_names() {
-        assert_eq!(file_name("sha256-ab+/c="), "sha256-ab__c_");
-    }
-
-    #[test]
-    fn metadata_of_clean_and_dirty_trees() {
-        let clean: Metadata =
-            serde_json::from_str(r#"{"locked":{"type":"git","narHash":"sha256-x"},"revision":"abc"}"#)
-                .unwrap();
-        assert!(clean.revision.is_some() && clean.locked.nar_hash.is_some());
-        let dirty: Metadata =
-            serde_json::from_str(r#"{"locked":{"type":"git","narHash":"sha256-x"}}"#).unwrap();
-        assert!(dirty.revision.is_none());
+    fn a_batch_holds_what_the_share_allows() {
+        assert_eq!(batch_by_memory(512 << 20, 0), 1, "one until a node's size is known");
+        assert_eq!(batch_by_memory(512 << 20, 400 << 20), 1);
+        assert_eq!(batch_by_memory(512 << 20, 30 << 20), 17);
     }
 }

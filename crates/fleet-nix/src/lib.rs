@@ -11,6 +11,8 @@ mod capture;
 mod command;
 mod connections;
 mod eval;
+mod eval_batch;
+mod eval_cache;
 mod nix;
 mod quote;
 mod restrict;

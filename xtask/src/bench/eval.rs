@@ -77,13 +77,18 @@ fn size(fleet: &Utf8Path, dir: &Utf8Path, containers: usize, workers: usize) -> 
     let spec: Vec<(&str, &[&str])> = names.iter().map(|n| (n.as_str(), &[][..])).collect();
     let mut fixture = Fixture::create_with(&dir.join("flake"), &testbed.address(), &spec)
         .map_err(failed("write the fixture"))?;
+    // `BENCH_EVAL_DIRTY=1`: the fixture as an uncommitted change to a git
+    // tree (committed before its versions and costs are set), as while
+    // someone edits it.
+    let dirty = std::env::var_os("BENCH_EVAL_DIRTY").is_some_and(|v| v == "1");
+    let git_flake = if dirty { Some(fixture.commit().map_err(failed("commit the fixture"))?) } else { None };
     let nodes: Vec<&str> = std::iter::once(FIXTURE_HOST).chain(names.iter().map(String::as_str)).collect();
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     for node in &nodes {
         fixture.set_version(node, &format!("heavy-{nanos}")).map_err(failed("set a version"))?;
         fixture.set_eval_cost(node, EVAL_COST_ONE_SECOND).map_err(failed("set an evaluation cost"))?;
     }
-    let flake = fixture.flake_ref();
+    let flake = git_flake.unwrap_or_else(|| fixture.flake_ref());
     let ssh = testbed.ssh_options().join(" ");
 
     let one_process_bytes = nodes.len() as u64 * 400 * 1024 * 1024;
@@ -231,15 +236,18 @@ fn sampled(command: &mut Command, log_dir: Option<&Utf8Path>) -> Result<(Run, St
     Ok((Run { wall, evaluation: Duration::ZERO, peak_eval_rss: peak }, text))
 }
 
-/// The resident memory of every `nix eval` process in the tree below (and
-/// including) `root`, in bytes.
+/// The resident memory of every evaluating `nix` process in the tree below
+/// (and including) `root`, in bytes.
 fn eval_memory(root: u32) -> u64 {
     std::iter::once(root)
         .chain(fleet_testbed::descendants(root))
         .filter(|pid| {
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            argv.first().is_some_and(|a| a.ends_with(b"nix")) && argv.contains(&&b"eval"[..])
+            // `nix eval`, or a batch's `nix build --dry-run` of installables.
+            let evaluates = argv.contains(&&b"eval"[..])
+                || (argv.contains(&&b"--dry-run"[..]) && argv.iter().any(|a| a.contains(&b'#')));
+            argv.first().is_some_and(|a| a.ends_with(b"nix")) && evaluates
         })
         .filter_map(|pid| fleet_testbed::status_kib(pid, "VmRSS"))
         .map(|kib| kib * 1024)

@@ -113,13 +113,14 @@ pub(super) static PRINT_BUILD_LOGS: OptSpec = OptSpec {
 pub(super) static EVAL_WORKERS: OptSpec = opt(
     "--eval-workers",
     Some("N"),
-    "Nodes to evaluate at once, each in its own nix process (default: the number of cores)",
+    "Evaluating nix processes to run at once, each taking a batch of nodes (default: the number \
+     of cores)",
 );
 pub(super) static EVAL_MEMORY: OptSpec = opt(
     "--eval-memory",
     Some("SIZE"),
-    "Memory all evaluating nix processes may hold together, e.g. 4G or 1500M; a worker past its \
-     share is replaced before the next node (default: no limit)",
+    "Memory all evaluating nix processes may hold together, e.g. 4G or 1500M; a worker takes the \
+     nodes its share holds and is replaced before the next batch (default: no limit, 1G a batch)",
 );
 pub(super) static CONFIRM_TIMEOUT: OptSpec = opt(
     "--confirm-timeout",
