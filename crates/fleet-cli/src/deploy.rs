@@ -6,7 +6,8 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use fleet_deploy::{
-    ConfigError, Goal, Kinds, Mode, Outcome, Plan, Summary, DEFAULT_CONFIRM, DEFAULT_SWITCH_SECONDS,
+    ConfigError, Goal, Kinds, Mode, Outcome, Plan, Reboot, Summary, DEFAULT_CONFIRM, DEFAULT_REBOOT_TIMEOUT,
+    DEFAULT_SWITCH_SECONDS,
 };
 use fleet_graph::GraphError;
 use fleet_nix::{EvalSettings, Nix, Target};
@@ -15,6 +16,7 @@ use crate::args::Args;
 use crate::exit::CliError;
 use crate::format::{take_evaluation, Format};
 use crate::gc_roots::RootsArgs;
+use crate::select::SelectArgs;
 use crate::source::SourceArgs;
 
 /// Runs `deploy`.
@@ -33,12 +35,10 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
 
 /// The options `deploy` and `diff` share, as given.
 pub(crate) struct Request {
-    hosts: Vec<String>,
-    hosts_only: bool,
+    select: SelectArgs,
     build_on_target: bool,
     builders: Option<String>,
     substitute_on_destination: bool,
-    containers: Vec<String>,
     confirm: Option<Duration>,
     /// `--switch-timeout`; `None`: the plan's default.
     switch_timeout: Option<Duration>,
@@ -55,6 +55,8 @@ pub(crate) struct Request {
     goal: Goal,
     rollback_to: Option<u32>,
     status_build: bool,
+    /// `--reboot` or `--reboot-always`, and `--reboot-timeout`.
+    reboot: (Reboot, Duration),
 }
 
 impl Request {
@@ -62,18 +64,10 @@ impl Request {
     /// share (those their table entries do not list are absent there), and
     /// the arguments for nix after `--`.
     pub(crate) fn take(args: &mut Args) -> Result<Request, CliError> {
-        let hosts = args.values("--host")?;
+        let select = SelectArgs::take(args)?;
         let build_on_target = args.flag("--build-on-target");
         let builders = args.value("--builders")?;
         let substitute_on_destination = args.flag("--substitute-on-destination");
-        let containers = args.values("--container")?;
-        let hosts_only = args.flag("--no-containers");
-        if hosts_only && !containers.is_empty() {
-            return Err(CliError::Usage(
-                "--no-containers leaves every container out, and --container selects some; give one of them"
-                    .into(),
-            ));
-        }
         let no_confirm = no_magic_rollback(args);
         let confirm = seconds(args, "--confirm-timeout")?.unwrap_or(DEFAULT_CONFIRM);
         let switch_timeout = seconds(args, "--switch-timeout")?;
@@ -104,13 +98,12 @@ impl Request {
             })?),
         };
         let nix_args = args.nix_args();
+        let reboot = take_reboot(args, goal)?;
         Ok(Request {
-            hosts,
-            hosts_only,
+            select,
             build_on_target,
             builders,
             substitute_on_destination,
-            containers,
             confirm,
             switch_timeout,
             target,
@@ -125,6 +118,7 @@ impl Request {
             goal,
             rollback_to,
             status_build: false,
+            reboot,
         })
     }
 
@@ -146,7 +140,7 @@ impl Request {
 
     /// Whether no node was named: the selection is every node.
     pub(crate) fn selects_everything(&self) -> bool {
-        self.hosts.is_empty() && self.containers.is_empty()
+        self.select.is_everything()
     }
 
     /// The generation `--to` named.
@@ -175,7 +169,15 @@ impl Request {
             .substituting_on_destination(self.substitute_on_destination);
         let fleet = source.load(&nix)?;
         let kinds = Kinds::standard();
-        let plan = Plan::new(&fleet, &kinds, &self.hosts, &self.containers, &source.flake)
+        let selected = self.select.resolve(&fleet)?;
+        if self.reboot.0 != Reboot::Never && matches!(self.target, Some(Target::Local)) {
+            return Err(CliError::Usage(
+                "--reboot with --target local would reboot this machine, which could not wait for itself; \
+                 deploy with --goal boot and reboot it yourself"
+                    .into(),
+            ));
+        }
+        let plan = Plan::new(&fleet, &kinds, &selected.hosts, &selected.containers, &source.flake)
             .map_err(plan_failure)?
             .with_jobs(self.jobs)
             .with_confirm_timeout(self.confirm)
@@ -185,13 +187,14 @@ impl Request {
             .with_evaluation(self.evaluation.clone())
             .with_goal(self.goal)
             .with_rollback_to(self.rollback_to)
-            .with_status_build(self.status_build);
-        let plan = if self.hosts_only { plan.hosts_only() } else { plan };
+            .with_status_build(self.status_build)
+            .with_reboot(self.reboot.0, self.reboot.1);
+        let plan = if selected.hosts_only { plan.hosts_only() } else { plan };
         let selected = plan.selection().names();
         if let (Some(n), true) = (self.rollback_to, selected.len() != 1) {
             return Err(CliError::Usage(format!(
                 "--to {n} takes exactly one node, and {} are selected ({}): generation numbers are \
-                 each profile's own; select one with --container NAME or --host NAME --no-containers",
+                 each profile's own; select one with --node NAME",
                 selected.len(),
                 selected.join(", ")
             )));
@@ -231,8 +234,36 @@ fn no_magic_rollback(args: &mut Args) -> bool {
     args.flag("--no-magic-rollback") || old
 }
 
-/// The nix driver for a run, with the arguments given after `--` passed to
-/// the flake's evaluation and to every build.
+/// Takes `--reboot`, `--reboot-always` and `--reboot-timeout` (options of
+/// `deploy` only): which hosts reboot after the deploy, and how long each
+/// may take to come back. A reboot follows only the goals that set what the
+/// host boots next.
+fn take_reboot(args: &mut Args, goal: Goal) -> Result<(Reboot, Duration), CliError> {
+    let when_needed = args.flag("--reboot");
+    let always = args.flag("--reboot-always");
+    let within = seconds(args, "--reboot-timeout")?;
+    let reboot = match (when_needed, always) {
+        (true, true) => {
+            return Err(CliError::Usage(
+                "--reboot reboots when needed, and --reboot-always every time; give one of them".into(),
+            ))
+        }
+        (true, false) => Reboot::WhenNeeded,
+        (false, true) => Reboot::Always,
+        (false, false) => Reboot::Never,
+    };
+    if reboot == Reboot::Never && within.is_some() {
+        return Err(CliError::Usage("--reboot-timeout goes with --reboot or --reboot-always".into()));
+    }
+    if reboot != Reboot::Never && !goal.boots() {
+        return Err(CliError::Usage(format!(
+            "--reboot follows --goal switch or boot, which set what the host boots next; `{}` does not",
+            goal.name()
+        )));
+    }
+    Ok((reboot, within.unwrap_or(DEFAULT_REBOOT_TIMEOUT)))
+}
+
 /// The value of a timeout option (`--confirm-timeout`, `--switch-timeout`):
 /// a positive number of seconds, if given.
 fn seconds(args: &mut Args, option: &str) -> Result<Option<Duration>, CliError> {
@@ -245,6 +276,8 @@ fn seconds(args: &mut Args, option: &str) -> Result<Option<Duration>, CliError> 
     }
 }
 
+/// The nix driver for a run, with the arguments given after `--` passed to
+/// the flake's evaluation and to every build.
 pub(crate) fn nix_with_args(nix_args: &[String]) -> Nix {
     Nix::new().with_eval_args(nix_args.iter().cloned())
 }

@@ -11,6 +11,7 @@ use fleet_nix::{Connections, Nix, Target};
 use crate::args::Args;
 use crate::deploy::plan_failure;
 use crate::exit::CliError;
+use crate::select::SelectArgs;
 use crate::source::SourceArgs;
 
 /// How many of a host's nodes run their command at once: one SSH session
@@ -21,9 +22,7 @@ const SESSIONS_PER_HOST: usize = 8;
 
 /// Runs `exec`.
 pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
-    let hosts = args.values("--host")?;
-    let containers = args.values("--container")?;
-    let hosts_only = args.flag("--no-containers");
+    let select = SelectArgs::take(&mut args)?;
     let dry_run = args.flag("--dry-run");
     let ask = args.flag("--ask");
     let yes = args.flag("--yes");
@@ -41,14 +40,10 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let source = source.resolve()?;
     let fleet = source.load(&Nix::new())?;
     let kinds = Kinds::standard();
-    if hosts_only && !containers.is_empty() {
-        return Err(CliError::Usage(
-            "--no-containers leaves every container out, and --container selects some; give one of them"
-                .into(),
-        ));
-    }
-    let plan = Plan::new(&fleet, &kinds, &hosts, &containers, &source.flake).map_err(plan_failure)?;
-    let plan = if hosts_only { plan.hosts_only() } else { plan };
+    let selected = select.resolve(&fleet)?;
+    let plan = Plan::new(&fleet, &kinds, &selected.hosts, &selected.containers, &source.flake)
+        .map_err(plan_failure)?;
+    let plan = if selected.hosts_only { plan.hosts_only() } else { plan };
     if dry_run && ask {
         return Err(CliError::Usage(
             "--ask asks before running, and --dry-run runs nothing; give one of them".into(),

@@ -25,6 +25,7 @@ mod help;
 mod man;
 mod output;
 mod rollback;
+mod select;
 mod source;
 mod spec;
 mod status;

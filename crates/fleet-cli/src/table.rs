@@ -81,6 +81,13 @@ pub static COMMANDS: &[CommandSpec] = &[
                 stopped container, what a start would boot. Only `switch` and `test` are confirmed. \
                 The `build` goal is the `build` command; to push without activating, use \
                 `--goal dry-activate`, which copies the closures and changes nothing else.\n\n\
+                Reboots (--reboot, after `switch` or `boot`): once every selected node on a host \
+                succeeded, the host is rebooted if it needs it: its profile's system is not running yet, \
+                or its kernel, initrd, kernel modules or systemd differ from those it booted \
+                (/run/booted-system); --reboot-always reboots it regardless. fleet then waits for SSH \
+                (at most --reboot-timeout), checks that the host runs its profile's system and that its \
+                deployed containers are up, and reports the host as `rebooted`; a host that does not \
+                come back in time fails the deploy. `status` says which hosts need a reboot.\n\n\
                 With --ask, the diff of every selected node comes first (as with --dry-run), then one \
                 question; anything but `y` changes nothing. Without a terminal --ask is refused unless \
                 --yes answers it.\n\n\
@@ -91,7 +98,11 @@ pub static COMMANDS: &[CommandSpec] = &[
             &HOST,
             &CONTAINER,
             &NO_CONTAINERS,
+            &NODE,
             &GOAL,
+            &REBOOT,
+            &REBOOT_ALWAYS,
+            &REBOOT_TIMEOUT,
             &DRY_RUN,
             &ASK,
             &YES,
@@ -123,6 +134,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 "deploy --goal boot --host vps-arm",
                 "vps-arm and its containers get their new systems at the next boot or start; nothing restarts",
             ),
+            ("deploy --node vps-arm --goal boot --reboot", "the host alone, booted into its new system"),
             (
                 "deploy --host @prod -- --show-trace",
                 "the hosts tagged prod and their containers, with nix's --show-trace",
@@ -183,6 +195,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             &HOST,
             &CONTAINER,
             &NO_CONTAINERS,
+            &NODE,
             &TO,
             &ROLLBACK_DRY_RUN,
             &LIST_ASK,
@@ -202,7 +215,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         examples: &[
             ("rollback --container nannuo-bot", "one container back to its previous generation"),
             ("rollback --container nannuo-bot --to 3", "one container to its generation 3"),
-            ("rollback --host vps-arm --no-containers --dry-run", "which generation the host alone would go to"),
+            ("rollback --node vps-arm --dry-run", "which generation the host alone would go to"),
         ],
         complete: Complete::Nothing,
     },
@@ -215,12 +228,13 @@ pub static COMMANDS: &[CommandSpec] = &[
                 with `nixos-container run NAME -- COMMAND`. Each line of output (stdout and stderr) \
                 comes prefixed with its node's name; the summary gives each node's exit status, and the \
                 exit status is 1 if any node's command failed. Nothing is built and no lock is taken. \
-                --host NAME selects the host and its containers; add --no-containers for the host \
-                alone.",
+                --host NAME selects the host and its containers; --node NAME (or --host NAME \
+                --no-containers) the host alone.",
         options: &[
             &HOST,
             &CONTAINER,
             &NO_CONTAINERS,
+            &NODE,
             &EXEC_DRY_RUN,
             &LIST_ASK,
             &YES,
@@ -233,7 +247,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         examples: &[
             ("exec -- systemctl --failed", "failed units on every node"),
             ("exec --container 'bgs-*' -- df -h /", "disk use in the bgs containers"),
-            ("exec --host vps-arm --no-containers --ask -- systemctl reboot", "reboot the host alone, after a yes"),
+            ("exec --node vps-arm --ask -- systemctl --failed", "failed units on the host alone, after a yes"),
         ],
         complete: Complete::Nothing,
     },
@@ -252,6 +266,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             &HOST,
             &CONTAINER,
             &NO_CONTAINERS,
+            &NODE,
             &STATUS_BUILD,
             &TARGET,
             &SSH_OPTION,

@@ -24,6 +24,8 @@ pub enum Stage {
     Activate,
     /// Confirming a switch over a new connection, so the target keeps it.
     Confirm,
+    /// Rebooting a host after its deploy, waiting for it and checking it.
+    Reboot,
 }
 
 impl fmt::Display for Stage {
@@ -37,6 +39,7 @@ impl fmt::Display for Stage {
             Stage::Push => "push",
             Stage::Activate => "activate",
             Stage::Confirm => "confirm",
+            Stage::Reboot => "reboot",
         })
     }
 }

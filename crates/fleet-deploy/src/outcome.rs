@@ -41,6 +41,9 @@ pub enum Outcome {
     /// Restarted on the system it already ran, because its host's switch
     /// changed its unit.
     Restarted,
+    /// Activated (or set for boot), then rebooted into its new system and
+    /// checked (`--reboot`).
+    Rebooted,
     /// A goal other than switch ran to its end: the profile set for the next
     /// boot, the system tested without setting it, or a dry activation.
     Reached(Goal),
@@ -62,8 +65,9 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every label [`Outcome::label`] gives, in the order summaries count them.
-    pub const LABELS: [&'static str; 12] = [
+    pub const LABELS: [&'static str; 13] = [
         "activated",
+        "rebooted",
         "restarted",
         "set for boot",
         "tested",
@@ -84,6 +88,7 @@ impl Outcome {
             Outcome::Built
                 | Outcome::Activated
                 | Outcome::Restarted
+                | Outcome::Rebooted
                 | Outcome::Reached(_)
                 | Outcome::WouldActivate
                 | Outcome::Unchanged
@@ -96,6 +101,7 @@ impl Outcome {
             Outcome::Built => "built",
             Outcome::Activated => "activated",
             Outcome::Restarted => "restarted",
+            Outcome::Rebooted => "rebooted",
             Outcome::Reached(Goal::Boot) => "set for boot",
             Outcome::Reached(Goal::Test) => "tested",
             Outcome::Reached(Goal::DryActivate) => "dry-activated",
@@ -166,6 +172,7 @@ mod tests {
             Outcome::Built,
             Outcome::Activated,
             Outcome::Restarted,
+            Outcome::Rebooted,
             Outcome::Reached(Goal::Boot),
             Outcome::Reached(Goal::Test),
             Outcome::Reached(Goal::DryActivate),
@@ -182,6 +189,7 @@ mod tests {
                 Outcome::Built
                 | Outcome::Activated
                 | Outcome::Restarted
+                | Outcome::Rebooted
                 | Outcome::Reached(_)
                 | Outcome::WouldActivate
                 | Outcome::Unchanged

@@ -39,14 +39,20 @@ impl Testbed {
             .args(["--mount", "--propagation", "private", "sh", "-c"])
             // A /run of its own: the target's /run/current-system is what its
             // host switch made it (the fixture's switch writes it when it finds
-            // the marker), never this machine's.
+            // the marker), never this machine's. After a reboot (the file
+            // `booting`), the profile's system is the booted and the current
+            // one, as a real boot makes them.
             .arg(
                 "mount --bind \"$1\" /nix && mount -t tmpfs -o mode=0755 testbed-run /run && \
-                 mkdir -p /run/sshd && : >/run/fleet-testbed && exec /usr/sbin/sshd -D -e -f \"$2\"",
+                 mkdir -p /run/sshd && : >/run/fleet-testbed && \
+                 if [ -e \"$3\" ] && rm \"$3\" && system=$(readlink -e /nix/var/nix/profiles/system); then \
+                 ln -s \"$system\" /run/booted-system && ln -s \"$system\" /run/current-system; fi && \
+                 exec /usr/sbin/sshd -D -e -f \"$2\"",
             )
             .arg("testbed")
             .arg(self.dir.join("nix"))
             .arg(self.dir.join("sshd_config"))
+            .arg(self.dir.join("booting"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
