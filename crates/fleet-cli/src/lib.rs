@@ -106,8 +106,17 @@ pub fn main(program: &str) -> ExitCode {
     report(program, command, result)
 }
 
+/// `-v`: a command as it starts, on stderr, escaped (a target's address and
+/// a node's values may come from a branch someone else pushed).
+fn show_command(command: &str) {
+    eprintln!("+ {}", fleet_report::terminal_line(command));
+}
+
 /// Runs one user command, or fails with a usage error for an unknown one.
-pub fn run(command: &str, args: Args) -> Result<(), CliError> {
+pub fn run(command: &str, mut args: Args) -> Result<(), CliError> {
+    if args.flag("--verbose") {
+        fleet_nix::show_commands(show_command);
+    }
     match command {
         "graph" => graph::run(args),
         "build" => build::run(args),

@@ -242,7 +242,7 @@ impl<'a> Plan<'a> {
             Flow { build: self.status_build, lock: false, probe: Some(Probe::Full), finale: Finale::Status };
         self.with_connections(targets, |targets| {
             let summary = flow::run(self, flow, nix, targets, sink);
-            self.report_reboots_needed(targets, sink);
+            self.report_reboots_needed(&summary, targets, sink);
             summary
         })
     }

@@ -18,6 +18,7 @@ mod store_db;
 mod stream;
 mod target;
 mod unreachable;
+mod verbose;
 mod version;
 
 pub use build_log::{derivation_name, BuildLog, BuildLogEvent};
@@ -30,3 +31,4 @@ pub use restrict::GRAPH_MAY_READ;
 pub use stream::{Held, Stream};
 pub use target::{RemoteScript, Sharing, SshTarget, Target};
 pub use unreachable::Unreachable;
+pub use verbose::show_commands;

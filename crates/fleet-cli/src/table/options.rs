@@ -42,6 +42,15 @@ pub(super) static NODE: OptSpec = OptSpec {
          instead of --host, --container and --no-containers)",
     )
 };
+pub(super) static VERBOSE: OptSpec = OptSpec {
+    short: Some('v'),
+    ..opt(
+        "--verbose",
+        None,
+        "Show every command as it starts (nix, ssh, and the scripts run on targets, escaped), and name \
+         a target's scripts by their `sh -c` invocation in errors",
+    )
+};
 pub(super) static JOBS: OptSpec = OptSpec {
     short: Some('j'),
     ..opt("--jobs", Some("N"), "Builds and activations to run at once (default: 8)")

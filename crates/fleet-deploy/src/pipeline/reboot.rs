@@ -208,9 +208,15 @@ impl Plan<'_> {
     }
 
     /// For `status`: a notice for each selected host that needs a reboot, and
-    /// why.
-    pub(super) fn report_reboots_needed(&self, targets: &BTreeMap<String, Target>, sink: &dyn Sink) {
-        for name in self.selection.names() {
+    /// why; a host that could not be probed is not tried again.
+    pub(super) fn report_reboots_needed(
+        &self,
+        summary: &Summary,
+        targets: &BTreeMap<String, Target>,
+        sink: &dyn Sink,
+    ) {
+        for report in summary.nodes.iter().filter(|r| r.outcome.is_success()) {
+            let name = report.node.as_str();
             let (Some(target), true) =
                 (targets.get(name), self.fleet.node(name).is_some_and(|n| n.kind == HOST_KIND))
             else {
