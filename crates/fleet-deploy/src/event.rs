@@ -7,6 +7,9 @@ use crate::NodeReport;
 /// A step of the pipeline for one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
+    /// Nix fetches the flake's inputs (no `flake.lock`, or new inputs) before
+    /// the node's evaluation can go on.
+    Fetch,
     /// `nix eval` of the node's derivation (nix fetches the flake's inputs
     /// first when they are not in the store yet).
     Evaluate,
@@ -31,6 +34,7 @@ pub enum Stage {
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Stage::Fetch => "fetch inputs",
             Stage::Evaluate => "evaluate",
             Stage::Build => "build",
             Stage::Lock => "lock",

@@ -61,15 +61,20 @@ fn a_worker_over_the_memory_budget_is_replaced_and_the_deploy_succeeds() {
     let budget = EvalSettings { workers: 2, memory_budget: Some(1024 * 1024), cache_dir: None };
     let attributes: Vec<String> = FIXTURE_CONTAINERS.iter().map(|(node, _)| attribute(node)).collect();
     let (results, stats) =
-        Testbed::nix().evaluate(&bed.fixture.flake_ref(), &attributes, &budget, &mut |_, _| {});
+        Testbed::nix().evaluate(&bed.fixture.flake_ref(), &attributes, &budget, &mut |_, _| {}, &mut |_| {});
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(stats.evaluated, FIXTURE_CONTAINERS.len());
     // Every worker grew past its share; each next node got a new one.
     assert_eq!(stats.over_budget, FIXTURE_CONTAINERS.len(), "{stats:?}");
 
     let unbounded = EvalSettings { memory_budget: None, ..budget.clone() };
-    let (_, stats) =
-        Testbed::nix().evaluate(&bed.fixture.flake_ref(), &attributes, &unbounded, &mut |_, _| {});
+    let (_, stats) = Testbed::nix().evaluate(
+        &bed.fixture.flake_ref(),
+        &attributes,
+        &unbounded,
+        &mut |_, _| {},
+        &mut |_| {},
+    );
     assert_eq!(stats.most_at_once, 2, "{stats:?}");
 
     let (summary, _) = deploy(&bed, &bed.fixture.flake_ref(), &budget);
@@ -119,7 +124,8 @@ fn an_evaluation_that_prints_a_megabyte_on_stderr_finishes() {
     let (sender, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let attributes = [attribute("test-container")];
-        let _ = sender.send(Testbed::nix().evaluate(&flake, &attributes, &settings, &mut |_, _| {}));
+        let _ =
+            sender.send(Testbed::nix().evaluate(&flake, &attributes, &settings, &mut |_, _| {}, &mut |_| {}));
     });
     let mut outcome = None;
     fleet_testbed::wait_until("the noisy evaluation ends", Duration::from_secs(120), || {

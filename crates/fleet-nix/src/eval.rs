@@ -105,19 +105,31 @@ struct Worker {
 impl Nix {
     /// The derivation of each `flake#attribute`, in order, each evaluated on
     /// its own (see the module's documentation). `on_each` hears of each
-    /// node as it is known, by index.
+    /// node as it is known, by index. Where evaluations are kept (see
+    /// [`EvalSettings`]) and nix gets no extra arguments, reading the flake's
+    /// content hash locks it first, and `on_fetch` hears `Some` of each fetch
+    /// that takes, then `None` once the fetching is over (only if there was
+    /// any).
     pub fn evaluate(
         &self,
         flake: &str,
         attributes: &[String],
         settings: &EvalSettings,
         on_each: &mut dyn FnMut(usize, &Result<Evaluated, CommandError>),
+        on_fetch: &mut dyn FnMut(Option<&str>),
     ) -> (Vec<Result<Evaluated, CommandError>>, EvalStats) {
         let mut stats = EvalStats::default();
+        let mut fetched = false;
         let cache = match &settings.cache_dir {
-            Some(dir) if self.eval_args_are_plain() => self.cache_for(flake, dir),
+            Some(dir) if self.eval_args_are_plain() => self.cache_for(flake, dir, &mut |what| {
+                fetched = true;
+                on_fetch(Some(what));
+            }),
             _ => None,
         };
+        if fetched {
+            on_fetch(None);
+        }
         let mut known: BTreeMap<String, String> = cache.as_ref().map(EvalCache::load).unwrap_or_default();
         let mut results: Vec<Option<Result<Evaluated, CommandError>>> = vec![None; attributes.len()];
         let mut queue: Vec<usize> = Vec::new();
@@ -287,7 +299,7 @@ impl Nix {
     ) -> Vec<Option<String>> {
         let known = match &settings.cache_dir {
             Some(dir) if self.eval_args_are_plain() => {
-                self.cache_for(flake, dir).as_ref().map(EvalCache::load).unwrap_or_default()
+                self.cache_for(flake, dir, &mut |_| {}).as_ref().map(EvalCache::load).unwrap_or_default()
             }
             _ => BTreeMap::new(),
         };
@@ -300,9 +312,15 @@ impl Nix {
     /// Where earlier evaluations of `flake`'s current content are kept, if
     /// that content is pinned by a hash: a git flake with a clean tree, or a
     /// `path:` flake (hashed as it is now). `None` for a dirty tree or for
-    /// other kinds of flake.
-    fn cache_for(&self, flake: &str, dir: &std::path::Path) -> Option<EvalCache> {
-        let json = self.run(&["flake", "metadata", "--json", flake]).ok()?;
+    /// other kinds of flake. Reading the content's hash locks the flake
+    /// first: `on_fetch` hears of what that fetches.
+    fn cache_for(
+        &self,
+        flake: &str,
+        dir: &std::path::Path,
+        on_fetch: &mut dyn FnMut(&str),
+    ) -> Option<EvalCache> {
+        let json = self.flake_metadata(flake, on_fetch).ok()?;
         let metadata: Metadata = serde_json::from_str(&json).ok()?;
         let nar_hash = metadata.locked.nar_hash?;
         let pinned = match metadata.locked.kind.as_str() {

@@ -11,6 +11,7 @@ mod capture;
 mod command;
 mod connections;
 mod eval;
+mod inputs;
 mod nix;
 mod quote;
 mod restrict;
