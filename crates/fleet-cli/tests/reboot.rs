@@ -72,6 +72,21 @@ fn a_host_that_never_comes_back_fails_the_deploy_at_its_deadline() {
 }
 
 #[test]
+fn a_container_that_does_not_start_after_the_reboot_fails_its_host() {
+    let bed = Bed::new("reboot", "container_down");
+    let out = bed.fleet(&["deploy"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Nothing changes, so nothing activates: only the boot starts the unit.
+    bed.testbed.set_fault("container@nannuo-bot", true).unwrap();
+    let out = bed.testbed.serving_reboots(|| bed.fleet(&["deploy", "--reboot-always"])).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(bed.testbed.reboots(), 1);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("failed to reboot vps-arm"), "{all}");
+    assert!(all.contains("not running: nannuo-bot"), "{all}");
+}
+
+#[test]
 fn reboot_options_that_cannot_work_are_refused_with_a_hint() {
     let fixture =
         Fixture::create(&common::scratch("reboot", "refused").join("flake"), "root@127.0.0.1:9").unwrap();

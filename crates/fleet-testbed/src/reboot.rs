@@ -4,7 +4,8 @@
 //! and every session it serves go away, the running containers are started
 //! again, and sshd comes back with a fresh `/run` whose booted and current
 //! system are the profile's, as after a real boot. A file `faults/reboot`
-//! makes the target never come back.
+//! makes the target never come back; `faults/container@NAME`, that container
+//! fail to start at boot.
 
 use std::fs;
 use std::time::Duration;
@@ -45,7 +46,8 @@ impl Testbed {
         if self.dir.join("faults/reboot").exists() {
             return Ok(());
         }
-        // The containers that ran start again at boot (autoStart).
+        // The containers that ran start again at boot (autoStart), but for
+        // those whose unit is made to fail (`set_fault("container@NAME")`).
         let mut running: Vec<String> = fs::read_dir(self.dir.join("running"))
             .map_err(|e| TestbedError::new("list running containers", e))?
             .filter_map(Result::ok)
@@ -55,6 +57,11 @@ impl Testbed {
         let activations = self.dir.join("activation.log");
         let mut text = fs::read_to_string(&activations).unwrap_or_default();
         for name in running {
+            if self.dir.join(format!("faults/container@{name}")).exists() {
+                let marker = self.dir.join("running").join(&name);
+                fs::remove_file(&marker).map_err(|e| TestbedError::new(format!("remove {marker}"), e))?;
+                continue;
+            }
             let profile = format!("/nix/var/nix/profiles/per-container/{name}/system");
             let path = self.profile(&profile).unwrap_or_default();
             text.push_str(&format!("{name} start {path}\n"));
