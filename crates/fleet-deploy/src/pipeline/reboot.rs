@@ -93,7 +93,7 @@ impl Plan<'_> {
             }));
         }
         sink.event(Event::Stage { node: host, stage: Stage::Reboot });
-        let before = self.boot_state(target).map_err(failed)?;
+        let before = self.boot_state(target, self.answer_within).map_err(failed)?;
         let reasons = before.reasons();
         if reasons.is_empty() && self.reboot == Reboot::WhenNeeded {
             let message = "needs no reboot: kernel, initrd, kernel modules and systemd are as booted";
@@ -132,10 +132,10 @@ impl Plan<'_> {
         Ok(true)
     }
 
-    /// The host's [`BootState`], read once.
-    fn boot_state(&self, target: &Target) -> Result<BootState, CommandError> {
+    /// The host's [`BootState`], read once, given up after `limit`.
+    fn boot_state(&self, target: &Target, limit: Duration) -> Result<BootState, CommandError> {
         let script = RemoteScript::new(REBOOT, ["state"]);
-        let out = target.run_within(&script, "reboot.sh state", self.answer_within)?;
+        let out = target.run_within(&script, "reboot.sh state", limit)?;
         BootState::parse(&out).map_err(|reason| CommandError {
             command: "reboot.sh state".into(),
             failure: Failure::Output(reason),
@@ -148,7 +148,9 @@ impl Plan<'_> {
         let deadline = Instant::now() + self.reboot_within;
         let mut last = String::from("it still answered from before its reboot");
         loop {
-            match self.boot_state(target) {
+            // A try never runs past the deadline by more than a second.
+            let limit = deadline.saturating_duration_since(Instant::now()).min(self.answer_within);
+            match self.boot_state(target, limit.max(Duration::from_secs(1))) {
                 Ok(state) if !state.pending => return Ok(state),
                 Ok(_) => {}
                 // A connection refused, reset or timed out is the host being
@@ -223,7 +225,9 @@ impl Plan<'_> {
                 continue;
             };
             // Without /run/booted-system (not a NixOS host) there is nothing to say.
-            if let Some(state) = self.boot_state(target).ok().filter(|state| state.booted.is_some()) {
+            if let Some(state) =
+                self.boot_state(target, self.answer_within).ok().filter(|state| state.booted.is_some())
+            {
                 let reasons = state.reasons();
                 if !reasons.is_empty() {
                     let message = format!("reboot needed: {}", reasons.join(", "));
