@@ -174,7 +174,6 @@ const NIX_FLAGS: &[&str] = &[
     "--recreate-lock-file",
     "--max-jobs",
     "--cores",
-    "-v",
     "-vv",
 ];
 

@@ -6,7 +6,8 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use fleet_deploy::{
-    ConfigError, Goal, Kinds, Mode, Outcome, Plan, Summary, DEFAULT_CONFIRM, DEFAULT_SWITCH_SECONDS,
+    ConfigError, Goal, Kinds, Mode, Outcome, Plan, Reboot, Summary, DEFAULT_CONFIRM, DEFAULT_REBOOT_TIMEOUT,
+    DEFAULT_SWITCH_SECONDS,
 };
 use fleet_graph::GraphError;
 use fleet_nix::{EvalSettings, Nix, Sudo, Target};
@@ -15,6 +16,7 @@ use crate::exit::CliError;
 use crate::format::Format;
 use crate::gc_roots::RootsArgs;
 use crate::options::Options;
+use crate::select::SelectArgs;
 use crate::source::SourceArgs;
 use crate::sudo::SudoArgs;
 
@@ -31,12 +33,10 @@ pub(crate) fn run(options: Options) -> Result<(), CliError> {
 
 /// The options `deploy` and `diff` share, as given.
 pub(crate) struct Request {
-    hosts: Vec<String>,
-    hosts_only: bool,
+    select: SelectArgs,
     build_on_target: bool,
     builders: Option<String>,
     substitute_on_destination: bool,
-    containers: Vec<String>,
     confirm: Option<Duration>,
     /// `--switch-timeout`; `None`: the plan's default.
     switch_timeout: Option<Duration>,
@@ -54,6 +54,8 @@ pub(crate) struct Request {
     goal: Goal,
     rollback_to: Option<u32>,
     status_build: bool,
+    /// `--reboot` or `--reboot-always`, and `--reboot-timeout`.
+    reboot: (Reboot, Duration),
 }
 
 impl Request {
@@ -61,12 +63,6 @@ impl Request {
     /// (those their table entries do not list keep their defaults), and the
     /// arguments for nix after `--`.
     pub(crate) fn new(options: Options) -> Result<Request, CliError> {
-        if options.no_containers && !options.containers.is_empty() {
-            return Err(CliError::Usage(
-                "--no-containers leaves every container out, and --container selects some; give one of them"
-                    .into(),
-            ));
-        }
         if options.old_no_confirm {
             // A CI user who added `--no-confirm` to skip a question lost the
             // rollback without knowing.
@@ -79,17 +75,16 @@ impl Request {
         let confirm =
             (!options.no_magic_rollback).then_some(options.confirm_timeout.unwrap_or(DEFAULT_CONFIRM));
         Ok(Request {
+            select: SelectArgs::of(&options)?,
+            reboot: reboot_of(&options)?,
             sudo: SudoArgs::of(&options)?,
             jobs: options.jobs(),
             format: Format::of(&options)?,
             source: SourceArgs::of(&options),
             roots: RootsArgs::of(&options),
-            hosts: options.hosts,
-            hosts_only: options.no_containers,
             build_on_target: options.build_on_target,
             builders: options.builders,
             substitute_on_destination: options.substitute_on_destination,
-            containers: options.containers,
             confirm,
             switch_timeout: options.switch_timeout,
             target: options.target,
@@ -115,7 +110,7 @@ impl Request {
 
     /// Whether no node was named: the selection is every node.
     pub(crate) fn selects_everything(&self) -> bool {
-        self.hosts.is_empty() && self.containers.is_empty()
+        self.select.is_everything()
     }
 
     /// The generation `--to` named.
@@ -144,7 +139,15 @@ impl Request {
             .substituting_on_destination(self.substitute_on_destination);
         let fleet = source.load(&nix)?;
         let kinds = Kinds::standard();
-        let plan = Plan::new(&fleet, &kinds, &self.hosts, &self.containers, &source.flake)
+        let selected = self.select.resolve(&fleet)?;
+        if self.reboot.0 != Reboot::Never && matches!(self.target, Some(Target::Local)) {
+            return Err(CliError::Usage(
+                "--reboot with --target local would reboot this machine, which could not wait for itself; \
+                 deploy with --goal boot and reboot it yourself"
+                    .into(),
+            ));
+        }
+        let plan = Plan::new(&fleet, &kinds, &selected.hosts, &selected.containers, &source.flake)
             .map_err(plan_failure)?
             .with_jobs(self.jobs)
             .with_confirm_timeout(self.confirm)
@@ -154,13 +157,14 @@ impl Request {
             .with_evaluation(self.evaluation.clone())
             .with_goal(self.goal)
             .with_rollback_to(self.rollback_to)
-            .with_status_build(self.status_build);
-        let plan = if self.hosts_only { plan.hosts_only() } else { plan };
+            .with_status_build(self.status_build)
+            .with_reboot(self.reboot.0, self.reboot.1);
+        let plan = if selected.hosts_only { plan.hosts_only() } else { plan };
         let selected = plan.selection().names();
         if let (Some(n), true) = (self.rollback_to, selected.len() != 1) {
             return Err(CliError::Usage(format!(
                 "--to {n} takes exactly one node, and {} are selected ({}): generation numbers are \
-                 each profile's own; select one with --container NAME or --host NAME --no-containers",
+                 each profile's own; select one with --node NAME",
                 selected.len(),
                 selected.join(", ")
             )));
@@ -184,6 +188,35 @@ impl Request {
             Err(CliError::NodesFailed)
         }
     }
+}
+
+/// `--reboot`, `--reboot-always` and `--reboot-timeout` (options of
+/// `deploy` only): which hosts reboot after the deploy, and how long each
+/// may take to come back. A reboot follows only the goals that set what the
+/// host boots next.
+fn reboot_of(options: &Options) -> Result<(Reboot, Duration), CliError> {
+    let (when_needed, always, within, goal) =
+        (options.reboot, options.reboot_always, options.reboot_timeout, options.goal);
+    let reboot = match (when_needed, always) {
+        (true, true) => {
+            return Err(CliError::Usage(
+                "--reboot reboots when needed, and --reboot-always every time; give one of them".into(),
+            ))
+        }
+        (true, false) => Reboot::WhenNeeded,
+        (false, true) => Reboot::Always,
+        (false, false) => Reboot::Never,
+    };
+    if reboot == Reboot::Never && within.is_some() {
+        return Err(CliError::Usage("--reboot-timeout goes with --reboot or --reboot-always".into()));
+    }
+    if reboot != Reboot::Never && !goal.boots() {
+        return Err(CliError::Usage(format!(
+            "--reboot follows --goal switch or boot, which set what the host boots next; `{}` does not",
+            goal.name()
+        )));
+    }
+    Ok((reboot, within.unwrap_or(DEFAULT_REBOOT_TIMEOUT)))
 }
 
 /// The nix driver for a run, with the arguments given after `--` passed to

@@ -11,6 +11,7 @@ use fleet_nix::{Connections, Nix, Target};
 use crate::deploy::plan_failure;
 use crate::exit::CliError;
 use crate::options::Options;
+use crate::select::SelectArgs;
 use crate::source::SourceArgs;
 
 /// How many of a host's nodes run their command at once: one SSH session
@@ -23,18 +24,8 @@ const SESSIONS_PER_HOST: usize = 8;
 pub(crate) fn run(options: Options) -> Result<(), CliError> {
     let source = SourceArgs::of(&options);
     let sudo = crate::sudo::SudoArgs::of(&options)?;
-    let Options {
-        hosts,
-        containers,
-        no_containers: hosts_only,
-        dry_run,
-        ask,
-        yes,
-        target,
-        ssh_options,
-        rest: command,
-        ..
-    } = options;
+    let select = SelectArgs::of(&options)?;
+    let Options { dry_run, ask, yes, target, ssh_options, rest: command, .. } = options;
     if command.is_empty() {
         return Err(CliError::Usage(
             "exec needs the command to run after `--`, e.g. `exec -- systemctl --failed`".into(),
@@ -43,14 +34,10 @@ pub(crate) fn run(options: Options) -> Result<(), CliError> {
     let source = source.resolve()?;
     let fleet = source.load(&Nix::new())?;
     let kinds = Kinds::standard();
-    if hosts_only && !containers.is_empty() {
-        return Err(CliError::Usage(
-            "--no-containers leaves every container out, and --container selects some; give one of them"
-                .into(),
-        ));
-    }
-    let plan = Plan::new(&fleet, &kinds, &hosts, &containers, &source.flake).map_err(plan_failure)?;
-    let plan = if hosts_only { plan.hosts_only() } else { plan };
+    let selected = select.resolve(&fleet)?;
+    let plan = Plan::new(&fleet, &kinds, &selected.hosts, &selected.containers, &source.flake)
+        .map_err(plan_failure)?;
+    let plan = if selected.hosts_only { plan.hosts_only() } else { plan };
     if dry_run && ask {
         return Err(CliError::Usage(
             "--ask asks before running, and --dry-run runs nothing; give one of them".into(),

@@ -26,6 +26,7 @@ mod man;
 mod options;
 mod output;
 mod rollback;
+mod select;
 mod source;
 mod spec;
 mod status;
@@ -104,10 +105,19 @@ pub fn main(program: &str) -> ExitCode {
     report(program, command, result)
 }
 
+/// `-v`: a command as it starts, on stderr, escaped (a target's address and
+/// a node's values may come from a branch someone else pushed).
+fn show_command(command: &str) {
+    eprintln!("+ {}", fleet_report::terminal_line(command));
+}
+
 /// Runs one user command with its arguments (read once into typed
 /// options), or fails with a usage error for an unknown one.
 pub fn run(command: &str, args: Args) -> Result<(), CliError> {
     let options = options::Options::from_args(args)?;
+    if options.verbose {
+        fleet_nix::show_commands(show_command);
+    }
     match command {
         "graph" => graph::run(options),
         "build" => build::run(options),

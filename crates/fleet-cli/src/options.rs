@@ -26,6 +26,16 @@ pub(crate) struct Options {
     pub(crate) containers: Vec<String>,
     /// `--no-containers`.
     pub(crate) no_containers: bool,
+    /// `--node`: exactly one node.
+    pub(crate) node: Option<String>,
+    /// `--verbose` / `-v`: show every command as it starts.
+    pub(crate) verbose: bool,
+    /// `--reboot`: reboot each host that needs it.
+    pub(crate) reboot: bool,
+    /// `--reboot-always`: reboot every deployed host.
+    pub(crate) reboot_always: bool,
+    /// `--reboot-timeout`; `None`: the default.
+    pub(crate) reboot_timeout: Option<Duration>,
     /// `--goal` (default `switch`).
     pub(crate) goal: Goal,
     /// `--dry-run` / `-n`.
@@ -110,6 +120,11 @@ impl Options {
             "--host" => self.hosts.push(value),
             "--container" => self.containers.push(value),
             "--no-containers" => self.no_containers = true,
+            "--node" => self.node = Some(value),
+            "--verbose" => self.verbose = true,
+            "--reboot" => self.reboot = true,
+            "--reboot-always" => self.reboot_always = true,
+            "--reboot-timeout" => self.reboot_timeout = Some(seconds(name, &value)?),
             "--goal" => self.goal = Goal::parse(&value).map_err(|e| UsageError(format!("--goal: {e}")))?,
             "--dry-run" => self.dry_run = true,
             "--ask" => self.ask = true,

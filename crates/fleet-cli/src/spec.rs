@@ -68,7 +68,7 @@ pub enum Complete {
     Commands,
     /// The nodes of this kind (`host`, or `container` for every other kind)
     /// and their tags as `@TAG`, read with `graph --names` from the flake
-    /// typed so far.
+    /// typed so far; `node`: every node's name, without tags.
     Nodes(&'static str),
 }
 

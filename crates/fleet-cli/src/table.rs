@@ -20,7 +20,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         operands: "",
         forms: &[],
         about: "",
-        options: &[&DOT, &NAMES, &JSON, &FLAKE, &GRAPH],
+        options: &[&DOT, &NAMES, &JSON, &VERBOSE, &FLAKE, &GRAPH],
         after_dashes: Rest::Nothing,
         examples: &[
             ("graph", "the activation order"),
@@ -46,6 +46,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             &EVAL_MEMORY,
             &OUT_LINK,
             &KEEP_RESULT,
+            &VERBOSE,
             &FLAKE,
             &GRAPH,
         ],
@@ -81,6 +82,13 @@ pub static COMMANDS: &[CommandSpec] = &[
                 stopped container, what a start would boot. Only `switch` and `test` are confirmed. \
                 The `build` goal is the `build` command; to push without activating, use \
                 `--goal dry-activate`, which copies the closures and changes nothing else.\n\n\
+                Reboots (--reboot, after `switch` or `boot`): once every selected node on a host \
+                succeeded, the host is rebooted if it needs it: its profile's system is not running yet, \
+                or its kernel, initrd, kernel modules or systemd differ from those it booted \
+                (/run/booted-system); --reboot-always reboots it regardless. fleet then waits for SSH \
+                (at most --reboot-timeout), checks that the host runs its profile's system and that its \
+                deployed containers are up, and reports the host as `rebooted`; a host that does not \
+                come back in time fails the deploy. `status` says which hosts need a reboot.\n\n\
                 With --ask, the diff of every selected node comes first (as with --dry-run), then one \
                 question; anything but `y` changes nothing. Without a terminal --ask is refused unless \
                 --yes answers it.\n\n\
@@ -91,7 +99,11 @@ pub static COMMANDS: &[CommandSpec] = &[
             &HOST,
             &CONTAINER,
             &NO_CONTAINERS,
+            &NODE,
             &GOAL,
+            &REBOOT,
+            &REBOOT_ALWAYS,
+            &REBOOT_TIMEOUT,
             &DRY_RUN,
             &ASK,
             &YES,
@@ -114,6 +126,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             &EVAL_MEMORY,
             &OUT_LINK,
             &KEEP_RESULT,
+            &VERBOSE,
             &FLAKE,
             &GRAPH,
         ],
@@ -125,6 +138,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 "deploy --goal boot --host vps-arm",
                 "vps-arm and its containers get their new systems at the next boot or start; nothing restarts",
             ),
+            ("deploy --node vps-arm --goal boot --reboot", "the host alone, booted into its new system"),
             (
                 "deploy --host @prod -- --show-trace",
                 "the hosts tagged prod and their containers, with nix's --show-trace",
@@ -154,6 +168,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             &JOBS,
             &EVAL_WORKERS,
             &EVAL_MEMORY,
+            &VERBOSE,
             &FLAKE,
             &GRAPH,
         ],
@@ -187,6 +202,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             &HOST,
             &CONTAINER,
             &NO_CONTAINERS,
+            &NODE,
             &TO,
             &ROLLBACK_DRY_RUN,
             &LIST_ASK,
@@ -201,6 +217,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             &SWITCH_TIMEOUT,
             &JSON,
             &JSON_EVENTS,
+            &VERBOSE,
             &FLAKE,
             &GRAPH,
         ],
@@ -208,7 +225,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         examples: &[
             ("rollback --container nannuo-bot", "one container back to its previous generation"),
             ("rollback --container nannuo-bot --to 3", "one container to its generation 3"),
-            ("rollback --host vps-arm --no-containers --dry-run", "which generation the host alone would go to"),
+            ("rollback --node vps-arm --dry-run", "which generation the host alone would go to"),
         ],
         complete: Complete::Nothing,
     },
@@ -221,12 +238,13 @@ pub static COMMANDS: &[CommandSpec] = &[
                 with `nixos-container run NAME -- COMMAND`. Each line of output (stdout and stderr) \
                 comes prefixed with its node's name; the summary gives each node's exit status, and the \
                 exit status is 1 if any node's command failed. Nothing is built and no lock is taken. \
-                --host NAME selects the host and its containers; add --no-containers for the host \
-                alone.",
+                --host NAME selects the host and its containers; --node NAME (or --host NAME \
+                --no-containers) the host alone.",
         options: &[
             &HOST,
             &CONTAINER,
             &NO_CONTAINERS,
+            &NODE,
             &EXEC_DRY_RUN,
             &LIST_ASK,
             &YES,
@@ -234,6 +252,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             &SSH_OPTION,
             &SUDO,
             &ASK_SUDO_PASSWORD,
+            &VERBOSE,
             &FLAKE,
             &GRAPH,
         ],
@@ -241,7 +260,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         examples: &[
             ("exec -- systemctl --failed", "failed units on every node"),
             ("exec --container 'bgs-*' -- df -h /", "disk use in the bgs containers"),
-            ("exec --host vps-arm --no-containers --ask -- systemctl reboot", "reboot the host alone, after a yes"),
+            ("exec --node vps-arm --ask -- systemctl --failed", "failed units on the host alone, after a yes"),
         ],
         complete: Complete::Nothing,
     },
@@ -260,6 +279,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             &HOST,
             &CONTAINER,
             &NO_CONTAINERS,
+            &NODE,
             &STATUS_BUILD,
             &TARGET,
             &SSH_OPTION,
@@ -270,6 +290,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             &JSON_EVENTS,
             &EVAL_WORKERS,
             &EVAL_MEMORY,
+            &VERBOSE,
             &FLAKE,
             &GRAPH,
         ],

@@ -105,7 +105,8 @@ fn test_of_a_stopped_container_is_refused_and_a_bad_goal_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         stderr(&out),
-        "error: --goal: `reboot` is not a goal; use one of switch, boot, test, dry-activate\n\
+        "error: --goal: `reboot` is not a goal; use one of switch, boot, test, dry-activate; to reboot \
+         after the deploy, add --reboot (reboots when needed) or --reboot-always\n\
          (see `fleet help deploy`)\n"
     );
 }

@@ -7,6 +7,9 @@ use crate::NodeReport;
 /// A step of the pipeline for one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
+    /// Nix fetches the flake's inputs (no `flake.lock`, or new inputs) before
+    /// the node's evaluation can go on.
+    Fetch,
     /// `nix eval` of the node's derivation (nix fetches the flake's inputs
     /// first when they are not in the store yet).
     Evaluate,
@@ -24,11 +27,14 @@ pub enum Stage {
     Activate,
     /// Confirming a switch over a new connection, so the target keeps it.
     Confirm,
+    /// Rebooting a host after its deploy, waiting for it and checking it.
+    Reboot,
 }
 
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Stage::Fetch => "fetch inputs",
             Stage::Evaluate => "evaluate",
             Stage::Build => "build",
             Stage::Lock => "lock",
@@ -37,6 +43,7 @@ impl fmt::Display for Stage {
             Stage::Push => "push",
             Stage::Activate => "activate",
             Stage::Confirm => "confirm",
+            Stage::Reboot => "reboot",
         })
     }
 }

@@ -37,7 +37,14 @@ impl Goal {
     pub fn parse(name: &str) -> Result<Goal, String> {
         Goal::ALL.into_iter().find(|g| g.name() == name).ok_or_else(|| {
             let known: Vec<&str> = Goal::ALL.iter().map(|g| g.name()).collect();
-            format!("`{name}` is not a goal; use one of {}", known.join(", "))
+            // nixos-rebuild and colmena users look for a reboot among the goals.
+            let hint = match name {
+                "reboot" => {
+                    "; to reboot after the deploy, add --reboot (reboots when needed) or --reboot-always"
+                }
+                _ => "",
+            };
+            format!("`{name}` is not a goal; use one of {}{hint}", known.join(", "))
         })
     }
 
@@ -45,6 +52,12 @@ impl Goal {
     /// deployer off and must be confirmed, and health checks are worth running.
     pub fn changes_running_system(self) -> bool {
         matches!(self, Goal::Switch | Goal::Test)
+    }
+
+    /// Whether the profile is what the host boots next, so that a reboot
+    /// after it runs the new system (`--reboot`).
+    pub fn boots(self) -> bool {
+        matches!(self, Goal::Switch | Goal::Boot)
     }
 }
 
@@ -59,7 +72,9 @@ mod tests {
         }
         assert_eq!(
             Goal::parse("reboot"),
-            Err("`reboot` is not a goal; use one of switch, boot, test, dry-activate".to_string())
+            Err("`reboot` is not a goal; use one of switch, boot, test, dry-activate; to reboot after the \
+                 deploy, add --reboot (reboots when needed) or --reboot-always"
+                .to_string())
         );
     }
 }

@@ -22,6 +22,7 @@ mod outcome;
 mod pipeline;
 mod probe;
 mod protocol;
+mod reboot;
 mod rollback;
 
 pub use builtin_kinds::{ContainerKind, HostKind};
@@ -35,4 +36,5 @@ pub use job::{DEFAULT_SWITCH_SECONDS, STATE_DIR};
 pub use kind::{Kinds, NodeKind};
 pub use lock::{AgentSession, LEASE};
 pub use outcome::{Generation, Mode, NodeReport, Outcome, Summary};
-pub use pipeline::{Plan, DEFAULT_ANSWER, DEFAULT_CONFIRM};
+pub use pipeline::{Plan, DEFAULT_ANSWER, DEFAULT_CONFIRM, DEFAULT_REBOOT_TIMEOUT};
+pub use reboot::Reboot;

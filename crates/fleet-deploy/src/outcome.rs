@@ -41,6 +41,9 @@ pub enum Outcome {
     /// Restarted on the system it already ran, because its host's switch
     /// changed its unit.
     Restarted,
+    /// Activated (or set for boot), then rebooted into its new system and
+    /// checked (`--reboot`).
+    Rebooted,
     /// Goal `boot` ran to its end: the profile is set for the next boot.
     SetForBoot,
     /// Goal `test` ran to its end: the system runs without the profile set.
@@ -65,8 +68,9 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every label [`Outcome::label`] gives, in the order summaries count them.
-    pub const LABELS: [&'static str; 12] = [
+    pub const LABELS: [&'static str; 13] = [
         "activated",
+        "rebooted",
         "restarted",
         "set for boot",
         "tested",
@@ -87,6 +91,7 @@ impl Outcome {
             Outcome::Built
                 | Outcome::Activated
                 | Outcome::Restarted
+                | Outcome::Rebooted
                 | Outcome::SetForBoot
                 | Outcome::Tested
                 | Outcome::DryActivated
@@ -101,6 +106,7 @@ impl Outcome {
             Outcome::Built => "built",
             Outcome::Activated => "activated",
             Outcome::Restarted => "restarted",
+            Outcome::Rebooted => "rebooted",
             Outcome::SetForBoot => "set for boot",
             Outcome::Tested => "tested",
             Outcome::DryActivated => "dry-activated",
@@ -170,6 +176,7 @@ mod tests {
             Outcome::Built,
             Outcome::Activated,
             Outcome::Restarted,
+            Outcome::Rebooted,
             Outcome::SetForBoot,
             Outcome::Tested,
             Outcome::DryActivated,
@@ -186,6 +193,7 @@ mod tests {
                 Outcome::Built
                 | Outcome::Activated
                 | Outcome::Restarted
+                | Outcome::Rebooted
                 | Outcome::SetForBoot
                 | Outcome::Tested
                 | Outcome::DryActivated

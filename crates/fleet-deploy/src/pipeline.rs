@@ -7,7 +7,8 @@
 //! - `diff.rs`: a dry run's closure diff of one node;
 //! - `activate.rs`: one node's activation job, its confirmation, and the
 //!   containers a host switch leaves to restart;
-//! - `live.rs`: those stages behind the scheduler's `Stages` trait.
+//! - `live.rs`: those stages behind the scheduler's `Stages` trait;
+//! - `reboot.rs`: rebooting hosts after a deploy, and which need it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use fleet_graph::{Fleet, Node, Selection};
 use fleet_nix::{Connections, EvalSettings, Nix, Target};
 
-use crate::{ConfigError, Event, Goal, Kinds, Mode, Sink, Summary};
+use crate::{ConfigError, Event, Goal, Kinds, Mode, Reboot, Sink, Summary};
 use flow::{Finale, Flow, Probe, Rules, Topology};
 use live::Live;
 
@@ -25,6 +26,7 @@ mod diff;
 mod flow;
 mod host;
 mod live;
+mod reboot;
 
 /// A validated run: the fleet, its kinds, the selected nodes and the flake
 /// they are built from.
@@ -43,7 +45,12 @@ pub struct Plan<'a> {
     goal: Goal,
     rollback_to: Option<u32>,
     status_build: bool,
+    reboot: Reboot,
+    reboot_within: Duration,
 }
+
+/// How long a rebooted host may take to answer over SSH again, by default.
+pub const DEFAULT_REBOOT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How long a host waits for confirmation by default.
 pub const DEFAULT_CONFIRM: Duration = Duration::from_secs(30);
@@ -80,7 +87,18 @@ impl<'a> Plan<'a> {
             goal: Goal::Switch,
             rollback_to: None,
             status_build: false,
+            reboot: Reboot::Never,
+            reboot_within: DEFAULT_REBOOT_TIMEOUT,
         })
+    }
+
+    /// Which hosts a deploy reboots after its activations (goals `switch`
+    /// and `boot` only), and how long each may take to answer over SSH again
+    /// before it counts as failed.
+    pub fn with_reboot(mut self, reboot: Reboot, within: Duration) -> Plan<'a> {
+        self.reboot = reboot;
+        self.reboot_within = within;
+        self
     }
 
     /// What a deploy does to each node (default: [`Goal::Switch`]).
@@ -225,7 +243,11 @@ impl<'a> Plan<'a> {
     fn status(&self, nix: &Nix, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
         let flow =
             Flow { build: self.status_build, lock: false, probe: Some(Probe::Full), finale: Finale::Status };
-        self.with_connections(targets, |targets| self.schedule(flow, nix, targets, sink))
+        self.with_connections(targets, |targets| {
+            let summary = self.schedule(flow, nix, targets, sink);
+            self.report_reboots_needed(&summary, targets, sink);
+            summary
+        })
     }
 
     /// Builds every selected node and diffs its closure against what its
@@ -239,7 +261,10 @@ impl<'a> Plan<'a> {
     /// it needs is done, under each host's deploy lock.
     fn deploy(&self, nix: &Nix, targets: &BTreeMap<String, Target>, sink: &dyn Sink) -> Summary {
         let flow = Flow { build: true, lock: true, probe: Some(Probe::Brief), finale: Finale::Activate };
-        self.with_connections(targets, |targets| self.schedule(flow, nix, targets, sink))
+        let mut summary = self.with_connections(targets, |targets| self.schedule(flow, nix, targets, sink));
+        // On connections of their own: a reboot ends the shared ones.
+        self.reboot_hosts(&mut summary, targets, sink);
+        summary
     }
 
     /// Moves every selected node's profile to its previous generation (or

@@ -63,15 +63,20 @@ fn a_worker_over_the_memory_budget_is_replaced_and_the_deploy_succeeds() {
     let budget = EvalSettings { workers: 2, memory_budget: Some(1024 * 1024), cache_dir: None };
     let attributes: Vec<String> = FIXTURE_CONTAINERS.iter().map(|(node, _)| attribute(node)).collect();
     let (results, stats) =
-        Testbed::nix().evaluate(&bed.fixture.flake_ref(), &attributes, &budget, &mut |_, _| {});
+        Testbed::nix().evaluate(&bed.fixture.flake_ref(), &attributes, &budget, &mut |_, _| {}, &mut |_| {});
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(stats.evaluated, FIXTURE_CONTAINERS.len());
     // Every worker grew past its share; each next node got a new one.
     assert_eq!(stats.over_budget, FIXTURE_CONTAINERS.len(), "{stats:?}");
 
     let unbounded = EvalSettings { memory_budget: None, ..budget.clone() };
-    let (_, stats) =
-        Testbed::nix().evaluate(&bed.fixture.flake_ref(), &attributes, &unbounded, &mut |_, _| {});
+    let (_, stats) = Testbed::nix().evaluate(
+        &bed.fixture.flake_ref(),
+        &attributes,
+        &unbounded,
+        &mut |_, _| {},
+        &mut |_| {},
+    );
     assert_eq!(stats.most_at_once, 2, "{stats:?}");
 
     let (summary, _) = deploy(&bed, &bed.fixture.flake_ref(), &budget);
@@ -135,7 +140,7 @@ type Evaluation = (Vec<Result<Evaluated, CommandError>>, EvalStats);
 
 fn evaluate(flake: &str, nodes: &[&str], settings: &EvalSettings) -> Evaluation {
     let attributes: Vec<String> = nodes.iter().map(|node| attribute(node)).collect();
-    Testbed::nix().evaluate(flake, &attributes, settings, &mut |_, _| {})
+    Testbed::nix().evaluate(flake, &attributes, settings, &mut |_, _| {}, &mut |_| {})
 }
 
 fn derivations(results: &[Result<Evaluated, CommandError>]) -> Vec<String> {

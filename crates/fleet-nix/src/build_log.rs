@@ -17,6 +17,10 @@ use serde::Deserialize;
 const ACT_BUILD: u64 = 105;
 /// `actBuilds`: every build of the command; its progress is nix's own count.
 const ACT_BUILDS: u64 = 104;
+/// `actFileTransfer`: a download (a tarball input, a binary cache's file).
+const ACT_FILE_TRANSFER: u64 = 101;
+/// `actFetchTree` (Nix 2.10 and later): fetching a flake input's tree.
+const ACT_FETCH_TREE: u64 = 112;
 /// `actSubstitute`: fetching a path from a binary cache; fields `[path, cache]`.
 const ACT_SUBSTITUTE: u64 = 108;
 /// `resBuildLogLine`: a line a builder printed; fields `[line]`.
@@ -44,6 +48,12 @@ pub enum BuildLogEvent {
     Substituting {
         /// The store path.
         path: String,
+    },
+    /// Nix started fetching something over the network or into the store:
+    /// a flake input's tree, or a download.
+    Fetching {
+        /// What, as nix says it (`fetching tree`, `downloading 'URL'`).
+        what: String,
     },
     /// A line printed by a derivation's builder.
     LogLine {
@@ -85,6 +95,8 @@ struct Line {
     level: u64,
     #[serde(default)]
     msg: String,
+    #[serde(default)]
+    text: String,
 }
 
 /// A reader of one nix command's log: it remembers which activity is which
@@ -130,6 +142,9 @@ impl BuildLog {
                     None
                 }
                 ACT_SUBSTITUTE => Some(BuildLogEvent::Substituting { path: text_field(0)? }),
+                ACT_FETCH_TREE | ACT_FILE_TRANSFER => {
+                    Some(BuildLogEvent::Fetching { what: strip_colours(&parsed.text) })
+                }
                 _ => None,
             },
             "stop" => match self.activities.remove(&parsed.id)? {
@@ -244,6 +259,7 @@ not json at all
         assert_eq!(
             events,
             [
+                BuildLogEvent::Fetching { what: "fetching tree".into() },
                 BuildLogEvent::BuildStarted { drv: "/nix/store/aaaa-glibc-2.40-36.drv".into() },
                 BuildLogEvent::LogLine {
                     drv: "/nix/store/aaaa-glibc-2.40-36.drv".into(),

@@ -260,6 +260,7 @@ pub(crate) fn run_streaming(
 /// Starts `cmd` with `stdin` and its stdout and stderr piped; failing to start
 /// it is an error that shows it as `shown`.
 pub(crate) fn spawn_piped(cmd: &mut Command, stdin: Stdio, shown: &str) -> Result<Child, CommandError> {
+    crate::verbose::started(shown);
     cmd.stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -89,19 +89,31 @@ pub struct EvalStats {
 impl Nix {
     /// The derivation of each `flake#attribute`, in order, evaluated in
     /// batches (see the module's documentation). `on_each` hears of each
-    /// node as it is known, by index: a batch's nodes when it ends.
+    /// node as it is known, by index: a batch's nodes when it ends. Where
+    /// evaluations are kept (see [`EvalSettings`]) and nix gets no extra
+    /// arguments, reading the flake's content hash locks it first, and
+    /// `on_fetch` hears `Some` of each fetch that takes, then `None` once the
+    /// fetching is over (only if there was any).
     pub fn evaluate(
         &self,
         flake: &str,
         attributes: &[String],
         settings: &EvalSettings,
         on_each: &mut dyn FnMut(usize, &Result<Evaluated, CommandError>),
+        on_fetch: &mut dyn FnMut(Option<&str>),
     ) -> (Vec<Result<Evaluated, CommandError>>, EvalStats) {
         let mut stats = EvalStats::default();
+        let mut fetched = false;
         let cache = match &settings.cache_dir {
-            Some(dir) if self.eval_args_are_plain() => self.cache_for(flake, dir),
+            Some(dir) if self.eval_args_are_plain() => self.cache_for(flake, dir, &mut |what| {
+                fetched = true;
+                on_fetch(Some(what));
+            }),
             _ => None,
         };
+        if fetched {
+            on_fetch(None);
+        }
         let mut known: BTreeMap<String, String> = cache.as_ref().map(EvalCache::load).unwrap_or_default();
         let mut results: Vec<Option<Result<Evaluated, CommandError>>> = vec![None; attributes.len()];
         let mut queue: Vec<usize> = Vec::new();
@@ -258,7 +270,7 @@ impl Nix {
     ) -> Vec<Option<String>> {
         let known = match &settings.cache_dir {
             Some(dir) if self.eval_args_are_plain() => {
-                self.cache_for(flake, dir).as_ref().map(EvalCache::load).unwrap_or_default()
+                self.cache_for(flake, dir, &mut |_| {}).as_ref().map(EvalCache::load).unwrap_or_default()
             }
             _ => BTreeMap::new(),
         };
@@ -274,9 +286,15 @@ impl Nix {
     /// this Nix's version and the system. Not by where the configuration was
     /// read from (the driver's environment): a deploy and a later `status`
     /// find it in different ways, and a pure evaluation reads none of it.
-    /// `None` when nothing pins the content.
-    fn cache_for(&self, flake: &str, dir: &std::path::Path) -> Option<EvalCache> {
-        let metadata = self.run(&["flake", "metadata", "--json", flake]).ok()?;
+    /// `None` when nothing pins the content. Reading the content's hash locks
+    /// the flake first: `on_fetch` hears of what that fetches.
+    fn cache_for(
+        &self,
+        flake: &str,
+        dir: &std::path::Path,
+        on_fetch: &mut dyn FnMut(&str),
+    ) -> Option<EvalCache> {
+        let metadata = self.flake_metadata(flake, on_fetch).ok()?;
         let mut key = content_key(&metadata)?;
         key["nix"] = self.run(&["--version"]).ok()?.trim().into();
         key["system"] = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS).into();

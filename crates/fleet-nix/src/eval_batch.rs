@@ -43,6 +43,7 @@ impl Nix {
             cmd.env("GC_MARKERS", "1");
         }
         let shown = command::display(&cmd);
+        crate::verbose::started(&shown);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

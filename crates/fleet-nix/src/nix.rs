@@ -314,7 +314,7 @@ impl Nix {
         self.run_streaming(&args, &env, on_line)
     }
 
-    fn run_streaming(
+    pub(crate) fn run_streaming(
         &self,
         args: &[&str],
         extra_env: &[(&str, &str)],

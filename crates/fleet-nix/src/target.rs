@@ -211,8 +211,10 @@ impl Target {
         command::run(&mut cmd).map(drop)
     }
 
-    /// How a script run on this target appears in errors: the target, then the
-    /// script's first line and its arguments, with multi-line ones elided.
+    /// How a script run on this target appears in errors: the target, then
+    /// the script's arguments, with multi-line ones elided; with
+    /// [`crate::show_commands`], the `sh -c` and the script's first line
+    /// before them.
     pub(crate) fn describe(&self, script: &RemoteScript) -> String {
         let first_line = script.script.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         let args: Vec<String> = script
@@ -223,7 +225,11 @@ impl Target {
                 n => format!("<{n}-line script>"),
             })
             .collect();
-        format!("on {self}: sh -c '{first_line} ...' {}", args.join(" "))
+        if crate::verbose::verbose() {
+            format!("on {self}: sh -c '{first_line} ...' {}", args.join(" "))
+        } else {
+            format!("on {self}: {}", args.join(" "))
+        }
     }
     /// What the process of [`Target::command`] reads on its stdin before
     /// anything else: the sudo password, if the target takes one.

@@ -163,6 +163,13 @@ impl Fixture {
         self.save()
     }
 
+    /// Gives a node's system a kernel (`$out/kernel`, a store path
+    /// `linux-VERSION` of its own), as a NixOS system has; without it the
+    /// system has none.
+    pub fn set_kernel(&mut self, node: &str, version: &str) -> Result<(), TestbedError> {
+        self.set(node, "kernel", json!(version))
+    }
+
     /// Makes a node's build fail (or succeed again).
     pub fn fail_build(&mut self, node: &str, fail: bool) -> Result<(), TestbedError> {
         self.set(node, "failBuild", json!(fail))

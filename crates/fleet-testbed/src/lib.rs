@@ -18,6 +18,7 @@ mod netns;
 mod nix_config;
 mod prerequisites;
 mod procfs;
+mod reboot;
 mod sshd;
 mod stall;
 mod stand_in;

@@ -39,13 +39,18 @@ impl Testbed {
             .args(["--mount", "--propagation", "private", "sh", "-c"])
             // A /run of its own: the target's /run/current-system is what its
             // host switch made it (the fixture's switch writes it when it finds
-            // the marker), never this machine's. With a non-root user ($3:
-            // the testbed's etc), its account and sudoers rules are bound over
-            // /etc here only, and a nix-daemon that trusts it serves its
+            // the marker), never this machine's. After a reboot (the file
+            // `booting`, $6), the profile's system is the booted and the
+            // current one, as a real boot makes them. With a non-root user
+            // ($3: the testbed's etc), its account and sudoers rules are bound
+            // over /etc here only, and a nix-daemon that trusts it serves its
             // `nix copy` (see sudo_user.rs).
             .arg(
                 "mount --bind \"$1\" /nix && mount -t tmpfs -o mode=0755 testbed-run /run && \
                  mkdir -p /run/sshd && : >/run/fleet-testbed || exit 1
+                 if [ -e \"$6\" ] && rm \"$6\" && system=$(readlink -e /nix/var/nix/profiles/system); then
+                   ln -s \"$system\" /run/booted-system && ln -s \"$system\" /run/current-system || exit 1
+                 fi
                  if [ -n \"$3\" ]; then
                    for file in passwd group shadow sudoers; do
                      mount --bind \"$3/$file\" \"/etc/$file\" || exit 1
@@ -66,6 +71,7 @@ impl Testbed {
             .arg(self.dir.join("sshd_config"))
             .arg(if self.sudo_user.is_some() { self.dir.join("etc").to_string() } else { String::new() })
             .args([crate::sudo_user::HOME, crate::SUDO_USER])
+            .arg(self.dir.join("booting"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

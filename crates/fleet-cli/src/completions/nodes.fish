@@ -1,5 +1,5 @@
 # The nodes of kind $argv[1] (host, or container for every other kind) and their
-# tags as @TAG, from `fleet graph --names` with the --flake and --graph typed so far.
+# tags as @TAG (kind node: every node's name alone, for --node), from `fleet graph --names` with the --flake and --graph typed so far.
 function __fleet_nodes
     set -l kind $argv[1]
     set -l tokens (commandline -opc)
@@ -15,7 +15,9 @@ function __fleet_nodes
         end
     end
     $tokens[1] graph --names $source 2>/dev/null | while read -l name node_kind tags
-        if test "$node_kind" = "$kind"; or begin; test "$kind" = container; and test "$node_kind" != host; end
+        if test "$kind" = node
+            echo $name
+        else if test "$node_kind" = "$kind"; or begin; test "$kind" = container; and test "$node_kind" != host; end
             echo $name
             for tag in (string split -n ' ' -- $tags)
                 echo @$tag

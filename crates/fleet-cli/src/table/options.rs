@@ -32,6 +32,25 @@ pub(super) static CONTAINER: OptSpec = OptSpec {
          (repeatable; default: the host and every container)",
     )
 };
+/// `--node`: exactly one node by its name.
+pub(super) static NODE: OptSpec = OptSpec {
+    complete: Complete::Nodes("node"),
+    ..opt(
+        "--node",
+        Some("NAME"),
+        "Only this one node, host or container, by its name (a host without its containers; \
+         instead of --host, --container and --no-containers)",
+    )
+};
+pub(super) static VERBOSE: OptSpec = OptSpec {
+    short: Some('v'),
+    ..opt(
+        "--verbose",
+        None,
+        "Show every command as it starts (nix, ssh, and the scripts run on targets, escaped), and name \
+         a target's scripts by their `sh -c` invocation in errors",
+    )
+};
 pub(super) static JOBS: OptSpec = OptSpec {
     short: Some('j'),
     ..opt("--jobs", Some("N"), "Builds and activations to run at once (default: 8)")
@@ -190,6 +209,21 @@ pub(super) static GOAL: OptSpec = OptSpec {
         "switch (default), boot, test or dry-activate, as nixos-rebuild means them (see above)",
     )
 };
+pub(super) static REBOOT: OptSpec = opt(
+    "--reboot",
+    None,
+    "After the deploy, reboot each host that needs it (its kernel, initrd, kernel modules or systemd \
+     differ from the booted ones, or --goal boot left its new system to run), wait for it, and check it \
+     runs its new system with its containers up (see above)",
+);
+pub(super) static REBOOT_ALWAYS: OptSpec =
+    opt("--reboot-always", None, "Like --reboot, but reboot every deployed host, needed or not");
+pub(super) static REBOOT_TIMEOUT: OptSpec = opt(
+    "--reboot-timeout",
+    Some("SECS"),
+    "How long a rebooted host may take to answer over SSH again before its deploy counts as failed \
+     (default: 600)",
+);
 pub(super) static ASK: OptSpec = opt(
     "--ask",
     None,

@@ -2,13 +2,14 @@
 //! to the scheduler as each finishes, then its own `nix build`, here or on
 //! its host, so that a failure is only its own and it is done when it is.
 
+use std::cell::RefCell;
 use std::sync::Mutex;
 
 use fleet_nix::{CommandError, Evaluated, Failure, Nix, Target};
 
 use super::Plan;
 use crate::build_progress::BuildProgress;
-use crate::{Event, Sink};
+use crate::{Event, Sink, Stage};
 
 impl<'a> Plan<'a> {
     /// Evaluates every selected node, in a bounded pool (or reuses its earlier
@@ -24,21 +25,43 @@ impl<'a> Plan<'a> {
         let attributes: Vec<String> = names.iter().map(|name| self.build_attr(name)).collect();
         // Each would fail the same way, deep inside nixpkgs: say why once.
         let mut too_old: Option<Option<CommandError>> = None;
-        nix.evaluate(&self.flake, &attributes, &self.evaluation, &mut |i, result| {
-            let result = match result {
-                Ok(evaluated) => {
-                    sink.event(Event::Evaluated { node: &names[i], reused: evaluated.reused });
-                    Ok(evaluated.clone())
-                }
-                Err(error) => Err(too_old
-                    .get_or_insert_with(|| {
-                        nix.check_version(&self.flake).err().filter(CommandError::is_nix_too_old)
-                    })
-                    .clone()
-                    .unwrap_or_else(|| error.clone())),
+        // Which nodes are known (reused), so that a fetch is said only on the
+        // lines of those still to evaluate: once when it starts, and their
+        // evaluation again when it is over.
+        let known = RefCell::new(vec![false; names.len()]);
+        let mut fetching = false;
+        let mut on_fetch = |what: Option<&str>| {
+            let stage = match what {
+                Some(_) if std::mem::replace(&mut fetching, true) => return,
+                Some(_) => Stage::Fetch,
+                None => Stage::Evaluate,
             };
-            on_each(i, result);
-        });
+            for (name, _) in names.iter().zip(known.borrow().iter()).filter(|(_, known)| !**known) {
+                sink.event(Event::Stage { node: name, stage });
+            }
+        };
+        nix.evaluate(
+            &self.flake,
+            &attributes,
+            &self.evaluation,
+            &mut |i, result| {
+                known.borrow_mut()[i] = true;
+                let result = match result {
+                    Ok(evaluated) => {
+                        sink.event(Event::Evaluated { node: &names[i], reused: evaluated.reused });
+                        Ok(evaluated.clone())
+                    }
+                    Err(error) => Err(too_old
+                        .get_or_insert_with(|| {
+                            nix.check_version(&self.flake).err().filter(CommandError::is_nix_too_old)
+                        })
+                        .clone()
+                        .unwrap_or_else(|| error.clone())),
+                };
+                on_each(i, result);
+            },
+            &mut on_fetch,
+        );
     }
 
     /// Builds `drv`, the derivation of `name`, in `store` (copying it there
