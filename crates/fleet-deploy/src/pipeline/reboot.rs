@@ -11,6 +11,7 @@ use fleet_graph::HOST_KIND;
 use fleet_nix::{CommandError, Failure, RemoteScript, Target};
 
 use super::Plan;
+use crate::lock::{new_run_id, AgentSession};
 use crate::reboot::{BootState, Reboot, REBOOT};
 use crate::{Event, NodeError, Outcome, Sink, Stage, Summary};
 
@@ -93,6 +94,11 @@ impl Plan<'_> {
             }));
         }
         sink.event(Event::Stage { node: host, stage: Stage::Reboot });
+        // The deploy's sessions are gone: the reboot takes the lock again, so
+        // that no other run starts on the host and is cut off by it. The
+        // reboot ends the agent, and the new boot id ends its lease.
+        let _lock = AgentSession::acquire_for(target, &new_run_id(), self.kinds, self.answer_within)
+            .map_err(failed)?;
         let before = self.boot_state(target, self.answer_within).map_err(failed)?;
         let reasons = before.reasons();
         if reasons.is_empty() && self.reboot == Reboot::WhenNeeded {
