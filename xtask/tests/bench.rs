@@ -1,6 +1,6 @@
 //! The benchmarks' commands, at a small size: `bench diff` runs to its table,
-//! and `bench deploy` deploys with all three tools to its table. Nothing here
-//! looks at a timing.
+//! and `bench deploy` deploys two hosts with both tools to its table and plot.
+//! Nothing here looks at a timing.
 
 use std::process::{Command, Output};
 
@@ -31,33 +31,27 @@ fn bench_diff_prints_its_table() {
 }
 
 #[test]
-fn bench_deploy_prints_every_scenario_and_tool() {
+fn bench_deploy_prints_every_scenario_and_writes_the_plot() {
     fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |l| eprintln!("{l}")).unwrap();
-    let out = fleet(&["bench", "deploy", "--runs", "1", "--sizes", "2"]);
+    let plot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-deploy-growth.svg");
+    let _ = std::fs::remove_file(&plot);
+    let out = fleet(&["bench", "deploy", "--sizes", "2", "--hosts", "2", "--plot", plot.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("#### 2 containers (3 nodes)"), "{stdout}");
-    for scenario in ["cold", "no-op", "one changed"] {
-        for tool in ["fleet deploy", "baseline", "lower bound"] {
-            let row = format!("| {scenario} | {tool} |");
-            assert!(stdout.lines().any(|l| l.starts_with(&row)), "no row {row} in:\n{stdout}");
-        }
-    }
-    // Every tool did the work: each cold deploy activated all three nodes, and
-    // only the baseline activates unchanged nodes again.
-    let activations = |scenario: &str, tool: &str| -> String {
-        let row = stdout.lines().find(|l| l.starts_with(&format!("| {scenario} | {tool} |"))).unwrap();
-        row.split('|').map(str::trim).nth(7).unwrap().to_string()
+    // Every tool did the work: each cold deploy activated all six nodes (two
+    // hosts of a host and two containers), and only the changed one after.
+    let activations = |scenario: &str| -> String {
+        let row = stdout.lines().find(|l| l.starts_with(&format!("| 2 x 2 = 4 | {scenario} |"))).unwrap();
+        row.split('|').map(str::trim).nth(6).unwrap().to_string()
     };
-    for tool in ["fleet deploy", "baseline", "lower bound"] {
-        assert_eq!(activations("cold", tool), "3", "{tool}: {stdout}");
-    }
-    assert_eq!(activations("no-op", "fleet deploy"), "0", "{stdout}");
-    assert_eq!(activations("one changed", "fleet deploy"), "1", "{stdout}");
-    assert_eq!(activations("no-op", "baseline"), "3", "{stdout}");
+    assert_eq!(activations("cold"), "6 / 6", "{stdout}");
+    assert_eq!(activations("no-op"), "0 / 0", "{stdout}");
+    assert_eq!(activations("one changed"), "1 / 1", "{stdout}");
     // The orchestrator reported its own usage.
-    let fleet_row = stdout.lines().find(|l| l.starts_with("| cold | fleet deploy |")).unwrap();
-    assert!(fleet_row.contains(" MiB |"), "{fleet_row}");
+    let cold = stdout.lines().find(|l| l.starts_with("| 2 x 2 = 4 | cold |")).unwrap();
+    assert!(cold.contains(" MiB |"), "{cold}");
+    let plot = std::fs::read_to_string(&plot).unwrap();
+    assert_eq!(plot.matches("<polyline ").count(), 4, "{plot}");
 }
 
 #[test]
@@ -71,6 +65,8 @@ fn bench_needs_a_known_benchmark() {
         (&["bench", "deploy", "--sizes", "0"][..], "--sizes takes container counts"),
         (&["bench", "deploy", "--paths", "50"][..], "--paths goes with `bench diff` only"),
         (&["bench", "diff", "--sizes", "4"][..], "--sizes goes with `bench deploy` only"),
+        (&["bench", "diff", "--hosts", "4"][..], "--hosts goes with `bench deploy` only"),
+        (&["bench", "deploy", "--hosts", "0"][..], "--hosts takes a whole number of at least 1"),
     ] {
         let out = fleet(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
