@@ -1,6 +1,6 @@
 //! `bench`: benchmarks that time this project against the tools it stands in for:
-//! `bench diff` (`bench/diff.rs`), `bench deploy` (`bench/deploy.rs`) and `bench
-//! eval` (`bench/eval.rs`), with the timing and the machine line they share.
+//! `bench diff` (`bench/diff.rs`) and `bench deploy` (`bench/deploy.rs`), with
+//! the timing and the machine line they share.
 
 use std::time::{Duration, Instant};
 
@@ -11,63 +11,59 @@ use crate::closure_pair::{nix_version, MIN_PAIR_PATHS};
 
 use fleet_cli::{Args, CliError};
 
-mod builder;
 mod deploy;
 mod diff;
-mod eval;
-mod mixed;
+mod plot;
 
 /// Runs `bench`.
 pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let runs = count(&mut args, "--runs", 1)?;
     let paths = count(&mut args, "--paths", MIN_PAIR_PATHS)?;
     let sizes = args.value("--sizes")?;
-    let keep_bashrc = args.flag("--keep-bashrc");
+    let hosts = count(&mut args, "--hosts", 1)?;
+    let jobs = count(&mut args, "--jobs", 1)?;
+    let plot = args.value("--plot")?;
+    let eval_heavy = args.flag("--eval-heavy");
+    let committed = args.flag("--committed");
     let mixed = args.flag("--mixed");
-    let builder = args.flag("--builder");
+    let keep_bashrc = args.flag("--keep-bashrc");
     let benchmarks = args.positional();
     args.finish()?;
+    let deploy_only = [
+        ("--sizes", sizes.is_some()),
+        ("--hosts", hosts.is_some()),
+        ("--jobs", jobs.is_some()),
+        ("--plot", plot.is_some()),
+        ("--eval-heavy", eval_heavy),
+        ("--committed", committed),
+        ("--mixed", mixed),
+        ("--keep-bashrc", keep_bashrc),
+    ];
     let only =
         |option: &str, bench: &str| CliError::Usage(format!("{option} goes with `bench {bench}` only"));
     match benchmarks.as_slice() {
-        [name] if name == "diff" => match (sizes, keep_bashrc) {
-            (Some(_), _) => Err(only("--sizes", "deploy")),
-            (_, true) => Err(only("--keep-bashrc", "deploy")),
-            (None, false) => diff::run(runs.unwrap_or(5), paths.unwrap_or(2000)),
+        [name] if name == "diff" => match deploy_only.iter().find(|(_, given)| *given) {
+            Some((option, _)) => Err(only(option, "deploy")),
+            None => diff::run(runs.unwrap_or(5), paths.unwrap_or(2000)),
         },
-        [name] if name == "deploy" && mixed => match (paths, sizes, runs, keep_bashrc) {
-            (None, None, None, false) => mixed::run(),
-            _ => Err(CliError::Usage(
-                "`bench deploy --mixed` runs one scenario once; it takes no other option".into(),
-            )),
-        },
-        [_] if mixed => Err(only("--mixed", "deploy")),
-        [name] if name == "deploy" && builder => match (paths, sizes, runs, keep_bashrc) {
-            (None, None, None, false) => builder::run(),
-            _ => Err(CliError::Usage(
-                "`bench deploy --builder` runs one scenario once; it takes no other option".into(),
-            )),
-        },
-        [_] if builder => Err(only("--builder", "deploy")),
         [name] if name == "deploy" => match paths {
             Some(_) => Err(only("--paths", "diff")),
-            None => {
-                let sizes = parse_sizes(sizes.as_deref().unwrap_or("4,20,100"))?;
-                deploy::run(runs.unwrap_or(3), &sizes, !keep_bashrc)
-            }
+            None => deploy::run(&deploy::Options {
+                runs: runs.unwrap_or(1),
+                sizes: parse_sizes(sizes.as_deref().unwrap_or("20,100"))?,
+                hosts: hosts.unwrap_or(1),
+                eval_heavy,
+                committed,
+                mixed,
+                jobs,
+                skip_bashrc: !keep_bashrc,
+                plot: Utf8PathBuf::from(plot.as_deref().unwrap_or("deploy-growth.svg")),
+            }),
         },
-        [name] if name == "eval" => match (paths, keep_bashrc, runs) {
-            (Some(_), _, _) => Err(only("--paths", "diff")),
-            (_, true, _) => Err(only("--keep-bashrc", "deploy")),
-            (_, _, Some(_)) => {
-                Err(CliError::Usage("`bench eval` runs each measurement once; it takes no --runs".into()))
-            }
-            (None, false, None) => eval::run(&parse_sizes(sizes.as_deref().unwrap_or("20,100"))?),
-        },
-        [] => Err(CliError::Usage("bench needs a benchmark; the benchmarks are: diff, deploy, eval".into())),
-        [name] => Err(CliError::Usage(format!(
-            "unknown benchmark `{name}`; the benchmarks are: diff, deploy, eval"
-        ))),
+        [] => Err(CliError::Usage("bench needs a benchmark; the benchmarks are: diff, deploy".into())),
+        [name] => {
+            Err(CliError::Usage(format!("unknown benchmark `{name}`; the benchmarks are: diff, deploy")))
+        }
         _ => Err(CliError::Usage("bench runs one benchmark at a time".into())),
     }
 }
@@ -102,7 +98,7 @@ fn this_program() -> Result<Utf8PathBuf, CliError> {
     Utf8PathBuf::from_path_buf(path).map_err(|_| CliError::Config("this program's path is not UTF-8".into()))
 }
 
-/// `--sizes 4,20,100`: container counts, each at least 1.
+/// `--sizes 20,100`: container counts, each at least 1.
 fn parse_sizes(text: &str) -> Result<Vec<usize>, CliError> {
     text.split(',')
         .map(|size| match size.trim().parse::<usize>() {

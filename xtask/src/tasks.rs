@@ -64,10 +64,8 @@ pub(crate) const BENCH: CommandSpec = CommandSpec {
     operands: "BENCHMARK",
     forms: &[
         "diff [--runs N] [--paths N]",
-        "deploy [--runs N] [--sizes N,N,...] [--keep-bashrc]",
-        "deploy --mixed",
-        "deploy --builder",
-        "eval [--sizes N,N,...]",
+        "deploy [--runs N] [--sizes N,N,...] [--hosts N] [--eval-heavy] [--committed] [--mixed] \
+         [--jobs N] [--keep-bashrc] [--plot FILE]",
     ],
     about: "\
 Benchmarks:
@@ -80,54 +78,37 @@ Benchmarks:
            `nix store diff-closures OLD NEW`: one warm-up run each, then N timed
            runs each, alternating. Prints a Markdown table: median, min and max per
            tool, the ratio of the medians, the path counts and the machine.
-  deploy   For each size, start a testbed (a simulated VPS: its own /nix, a real
-           sshd on a loopback port) and a fixture fleet of a host and N containers
-           (every fifth depends on the one before; all share base packages; each
-           container's build sleeps 1 s), then deploy it with three tools:
-             fleet deploy   this orchestrator (this binary), --jobs = node count,
-                            with its default host confirmation;
-             baseline       scripts/bench/sequential-deploy.sh: per node in
-                            dependency order nix build, nix copy, activation over
-                            ssh, one node after the other, a connection per step;
+  deploy   For each size, start --hosts testbeds (simulated VPSs: each its own /nix
+           and a real sshd on a loopback port) and a fixture fleet (a git
+           repository) of those hosts with N containers each (every fifth depends
+           on the one before; all share base packages; each container's build
+           sleeps 1 s), deploy it once untimed, then time two tools:
+             fleet deploy   this orchestrator (this binary) with its defaults
+                            (and --jobs N if given);
              lower bound    scripts/bench/lower-bound-deploy.sh: one nix build of
-                            every node (--max-jobs = node count), one nix copy, every
-                            activation over one ssh connection.
+                            every node (--max-jobs = node count), then per host,
+                            all hosts at once, one nix copy and every activation
+                            over one ssh session.
            Scenarios, per tool and run: cold (every node at a new version, so every
            node builds and is pushed), no-op (again, nothing changed), one changed
-           (one container at a new version). Prints per size a Markdown table:
-           median, min and max wall time, speed-up over the baseline, ratio to the
-           lower bound, activations, and the orchestrator's own CPU time (total and
-           per node) and peak memory.
-           With --mixed, instead: a host and 20 containers whose builds take 1 s
-           but one's 20 s (one container depends on that one; three more form a
-           chain), deployed with --json-events; per node, when it was built and
-           activated against its bound (built, or its dependencies activated,
-           whichever is later, plus one copy and activation measured alone), and
-           the deploy against the critical path (the longest chain of bounds).
-           With --builder, instead: a second testbed serves as a remote builder
-           (--builders 'ssh-ng://root@127.0.0.1 SYSTEM KEY 4'); a host and 20
-           containers (each build 1 s) at new versions are deployed once built
-           here alone and once with the builder; prints the wall times and how
-           many systems were built on the builder (read from its store).
-  eval     For each size (default: 20,100), a testbed and a fixture of a host and N
-           containers whose every node costs about 1 s and 400 MB to evaluate, then:
-           one `nix eval` of every node (the orchestrator's evaluation before its pool;
-           not run where it would not fit in memory), `build` with the pool at one
-           worker and at the default workers with a memory budget (512 MiB each),
-           and a no-op deploy of the unchanged content against the no-op deploy of a
-           fixture that costs nothing to evaluate. Prints wall times, when the last
-           node was evaluated, the peak memory of the nix eval processes together
-           (read from /proc every 10 ms), and the ratios derived from them.
+           (one container at a new version). While each deploy runs, the targets'
+           activation logs are watched: when each host's last activation came.
+           Prints a Markdown table (median wall time of each tool, their ratio,
+           activations, the orchestrator's own CPU time and peak memory, and the
+           first and last host done), the cost per added container (least squares
+           over the sizes) and writes the growth plot, an SVG of wall time against
+           containers for both tools (--plot, default deploy-growth.svg).
 
-Installs nix-bin (and for deploy and eval openssh-server) with apt-get when missing and \
+Installs nix-bin (and for deploy openssh-server) with apt-get when missing and \
 this is Debian as root.",
-    options: &[&RUNS, &PATHS, &SIZES, &MIXED, &BUILDER, &KEEP_BASHRC],
+    options: &[&RUNS, &PATHS, &SIZES, &HOSTS, &EVAL_HEAVY, &COMMITTED, &MIXED, &JOBS, &KEEP_BASHRC, &PLOT],
     after_dashes: Rest::Nothing,
     examples: &[
         ("bench diff --runs 3", "the closure diff, three timed runs"),
-        ("bench deploy --sizes 4", "one size"),
-        ("bench deploy --mixed", "pipelining: mixed build times"),
-        ("bench deploy --builder", "builds spread over this machine and a builder"),
+        ("bench deploy --sizes 20,100,300,1000", "one host, four sizes"),
+        ("bench deploy --hosts 10 --sizes 30", "ten hosts of 30 containers each"),
+        ("bench deploy --sizes 20 --eval-heavy --committed", "costly evaluations, a clean tree"),
+        ("bench deploy --sizes 20 --mixed", "one build of 20 s among builds of 1 s"),
     ],
     complete: Complete::Words(&["diff", "deploy"]),
 };
@@ -137,8 +118,7 @@ const RUNS: OptSpec = OptSpec {
     short: None,
     value: Some("N"),
     repeatable: false,
-    help: "Timed runs per tool (diff default: 5; deploy default: 3; the deploy baseline runs once at \
-           sizes above 20, since one run takes minutes)",
+    help: "Timed runs per tool and scenario (diff default: 5; deploy default: 1)",
     complete: Complete::Nothing,
 };
 const PATHS: OptSpec = OptSpec {
@@ -154,25 +134,59 @@ const SIZES: OptSpec = OptSpec {
     short: None,
     value: Some("N,..."),
     repeatable: false,
-    help: "deploy: container counts (default: 4,20,100; each at least 1)",
+    help: "deploy: containers per host (default: 20,100; each at least 1)",
     complete: Complete::Nothing,
 };
-const BUILDER: OptSpec = OptSpec {
-    long: "--builder",
+const HOSTS: OptSpec = OptSpec {
+    long: "--hosts",
+    short: None,
+    value: Some("N"),
+    repeatable: false,
+    help: "deploy: testbed hosts, each its own sshd and store (default: 1)",
+    complete: Complete::Nothing,
+};
+const EVAL_HEAVY: OptSpec = OptSpec {
+    long: "--eval-heavy",
     short: None,
     value: None,
     repeatable: false,
-    help: "deploy: only the remote-builder scenario (see above), no sizes or tools.",
+    help: "deploy: every node costs about 0.5 s and 200 MB to evaluate from scratch, as a NixOS \
+           system does",
     complete: Complete::Nothing,
 };
-
+const COMMITTED: OptSpec = OptSpec {
+    long: "--committed",
+    short: None,
+    value: None,
+    repeatable: false,
+    help: "deploy: commit every change before a deploy (a clean tree); by default the fixture's \
+           git tree has uncommitted changes, as while someone edits it",
+    complete: Complete::Nothing,
+};
 const MIXED: OptSpec = OptSpec {
     long: "--mixed",
     short: None,
     value: None,
     repeatable: false,
-    help: "deploy: only the mixed-build scenario (see above), no sizes or tools.",
+    help: "deploy: the first host's first container builds in 20 s, every other in 1 s; the \
+           table adds when the nodes it does not hold back were done",
     complete: Complete::Nothing,
+};
+const JOBS: OptSpec = OptSpec {
+    long: "--jobs",
+    short: None,
+    value: Some("N"),
+    repeatable: false,
+    help: "deploy: passed to `fleet deploy --jobs` (default: fleet's own default)",
+    complete: Complete::Nothing,
+};
+const PLOT: OptSpec = OptSpec {
+    long: "--plot",
+    short: None,
+    value: Some("FILE"),
+    repeatable: false,
+    help: "deploy: where the growth plot (SVG) goes (default: deploy-growth.svg)",
+    complete: Complete::File,
 };
 
 const KEEP_BASHRC: OptSpec = OptSpec {

@@ -28,6 +28,8 @@ fn bench_needs_a_known_benchmark() {
         (&["bench", "deploy", "--sizes", "0"][..], "--sizes takes container counts"),
         (&["bench", "deploy", "--paths", "50"][..], "--paths goes with `bench diff` only"),
         (&["bench", "diff", "--sizes", "4"][..], "--sizes goes with `bench deploy` only"),
+        (&["bench", "diff", "--hosts", "4"][..], "--hosts goes with `bench deploy` only"),
+        (&["bench", "deploy", "--hosts", "0"][..], "--hosts takes a whole number of at least 1"),
     ] {
         let out = fleet(args);
         let stderr = String::from_utf8_lossy(&out.stderr);

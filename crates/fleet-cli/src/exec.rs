@@ -111,8 +111,14 @@ pub(crate) fn run(options: Options) -> Result<(), CliError> {
                                 let line = fleet_report::terminal_line(line);
                                 let _ = lines.send(format!("{name:width$} | {line}\n"));
                             };
-                            let result =
-                                fleet_deploy::exec_on(kinds.of(node), node, target, command, &mut on_line);
+                            let result = fleet_deploy::exec_on(
+                                kinds.of(node),
+                                node,
+                                target,
+                                command,
+                                fleet_deploy::DEFAULT_ANSWER,
+                                &mut on_line,
+                            );
                             *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
                         });
                     }

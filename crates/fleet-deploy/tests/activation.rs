@@ -1,6 +1,6 @@
 //! The one definition of each activation command, `src/activation.txt`,
 //! against everything that activates a node: the kinds (the activation job
-//! with the kind's script), the two bench baselines and the testbed's init
+//! with the kind's script), the bench's lower bound and the testbed's init
 //! stand-ins. Each is run here with recording stand-ins first on `PATH`, and
 //! what it ran (and, for the stand-ins, what they made the system do) must be
 //! what the definition lists, in order.
@@ -87,7 +87,7 @@ enum StandIns {
     /// The testbed's init stand-ins, which make the fake systems record their
     /// activation; `nix-env` sets the profile link.
     Testbed,
-    /// Nothing happens (for the bench baselines, whose profiles are this
+    /// Nothing happens (for the bench's lower bound, whose profiles are this
     /// machine's real paths): only `is-active` answers, from the running marker.
     Inert,
 }
@@ -131,7 +131,7 @@ impl Scene {
             };
             write_script(&dir.join("bin").join(program), &format!("#!/bin/sh\n{record}{then}"));
         }
-        // For the bench baselines: nix builds nothing and copies nothing, ssh
+        // For the bench's lower bound: nix builds nothing and copies nothing, ssh
         // runs the remote command here, and no folder is made under /nix.
         write_script(
             &dir.join("bin/nix"),
@@ -311,36 +311,35 @@ fn the_kinds_and_the_testbed_stand_ins_do_what_the_definition_says() {
 }
 
 #[test]
-fn the_bench_baselines_run_the_definitions_switch() {
+fn the_bench_lower_bound_runs_the_definitions_switch() {
     let (profiles, all) = definition();
     let scripts = Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench");
-    for script in ["sequential-deploy.sh", "lower-bound-deploy.sh"] {
-        for case in ["running", "stopped"] {
-            let scene = Scene::new(&format!("{script}-{case}"), StandIns::Inert, case == "running");
-            let out = scene
-                .command("bash")
-                .arg(scripts.join(script))
-                .args(["path:/nowhere", "root@example.org:22", "", HOST, CONTAINER])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
-            let system =
-                |node: &str| format!("/nix/store/00000000000000000000000000000000-nixos-system-{node}-1");
-            let container_profile = profiles["container"].replace("NODE", CONTAINER);
-            let (host_system, container_system) = (system(HOST), system(CONTAINER));
-            let (trace, _) = scene.observed(&[
-                (&container_profile, "PROFILE"),
-                (&profiles["host"], "PROFILE"),
-                (&host_system, "SYSTEM"),
-                (&container_system, "SYSTEM"),
-                (CONTAINER, "NODE"),
-            ]);
-            let expected: Vec<&str> = rows(&all, "host", "switch", None)
-                .into_iter()
-                .chain(rows(&all, "container", "switch", Some(case)))
-                .map(|r| r.command.as_str())
-                .collect();
-            assert_eq!(trace, expected, "{script}, container {case}");
-        }
+    let script = "lower-bound-deploy.sh";
+    for case in ["running", "stopped"] {
+        let scene = Scene::new(&format!("{script}-{case}"), StandIns::Inert, case == "running");
+        let out = scene
+            .command("bash")
+            .arg(scripts.join(script))
+            .args(["path:/nowhere", "", "root@example.org:22", HOST, CONTAINER])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+        let system =
+            |node: &str| format!("/nix/store/00000000000000000000000000000000-nixos-system-{node}-1");
+        let container_profile = profiles["container"].replace("NODE", CONTAINER);
+        let (host_system, container_system) = (system(HOST), system(CONTAINER));
+        let (trace, _) = scene.observed(&[
+            (&container_profile, "PROFILE"),
+            (&profiles["host"], "PROFILE"),
+            (&host_system, "SYSTEM"),
+            (&container_system, "SYSTEM"),
+            (CONTAINER, "NODE"),
+        ]);
+        let expected: Vec<&str> = rows(&all, "host", "switch", None)
+            .into_iter()
+            .chain(rows(&all, "container", "switch", Some(case)))
+            .map(|r| r.command.as_str())
+            .collect();
+        assert_eq!(trace, expected, "{script}, container {case}");
     }
 }

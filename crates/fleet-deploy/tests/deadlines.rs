@@ -22,11 +22,12 @@ fn line_only_in(script: &str) -> String {
     let read = |name: &str| {
         std::fs::read_to_string(format!("{}/src/sh/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
     };
-    let others: Vec<String> = ["agent.sh", "job.sh", "confirm.sh", "probe.sh", "units.sh", "prelude.sh"]
-        .into_iter()
-        .filter(|name| *name != script)
-        .map(read)
-        .collect();
+    let others: Vec<String> =
+        ["agent.sh", "job.sh", "confirm.sh", "probe.sh", "units.sh", "prelude.sh", "exec.sh"]
+            .into_iter()
+            .filter(|name| *name != script)
+            .map(read)
+            .collect();
     read(script)
         .lines()
         .map(str::trim)
@@ -98,4 +99,45 @@ fn a_target_that_says_nothing_is_given_up_at_the_step_limit_with_the_lock_releas
     bed.testbed.stall_sessions_running(None).unwrap();
     let summary = deploy(&bed);
     assert!(summary.success(), "{summary:#?}");
+}
+
+#[test]
+fn an_exec_session_that_says_nothing_is_given_up_at_the_step_limit() {
+    let bed = Bed::new("silent_exec");
+    let (fleet, target) = (bed.fleet(), bed.testbed.target());
+    let node = fleet.node(fleet_testbed::FIXTURE_HOST).unwrap();
+    let exec = |argv: &[&str]| {
+        let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+        let (node, target) = (node.clone(), target.clone());
+        let (sender, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (kinds, mut lines) = (Kinds::standard(), Vec::new());
+            let result = fleet_deploy::exec_on(kinds.of(&node), &node, &target, &argv, ANSWER, &mut |line| {
+                lines.push(line.to_string())
+            });
+            let _ = sender.send((result, lines));
+        });
+        let mut ended = None;
+        wait_until("the exec ends", Duration::from_secs(60), || {
+            ended = ended.take().or_else(|| finished.try_recv().ok());
+            ended.is_some()
+        });
+        ended.unwrap()
+    };
+
+    bed.testbed.stall_sessions_running(Some(&line_only_in("exec.sh"))).unwrap();
+    let (result, lines) = exec(&["echo", "hello"]);
+    let error = result.unwrap_err();
+    assert!(
+        error.to_string().contains("the exec session's first line gave no answer within 3s and was given up"),
+        "{error}"
+    );
+    assert!(error.to_string().contains(&format!("exec on {}", fleet_testbed::FIXTURE_HOST)), "{error}");
+    assert!(lines.is_empty(), "{lines:?}");
+
+    // Answered again, the command runs; a command that is silent for longer
+    // than the limit after its session answered is not given up.
+    bed.testbed.stall_sessions_running(None).unwrap();
+    let (result, lines) = exec(&["sh", "-c", "sleep 4; echo hello; exit 3"]);
+    assert_eq!((result.unwrap(), lines), (3, vec!["hello".to_string()]));
 }

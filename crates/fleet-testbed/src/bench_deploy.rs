@@ -1,213 +1,265 @@
-//! The deploy benchmark's harness: a testbed with a host and N containers, and
-//! the three ways `cargo xtask bench deploy` deploys it (the orchestrator, the
-//! sequential baseline script, the lower-bound script), each timed as a
-//! process; plus the orchestrator's report of its own CPU time and peak memory.
+//! The deploy benchmark's harness: testbed hosts (each its own sshd and store)
+//! with their containers, deployed by the orchestrator and by the lower-bound
+//! script, each timed as a process while the targets' activation logs are
+//! watched (when each node was activated); plus the orchestrator's report of
+//! its own CPU time and peak memory.
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::{Fixture, Testbed, TestbedError, FIXTURE_HOST};
+use crate::measure::{run_measured, SelfUsage};
+use crate::{Fixture, Testbed, TestbedError, EVAL_COST_ONE_SECOND};
 
-/// The baseline: each node built, copied and activated in turn, by hand.
-const SEQUENTIAL_SCRIPT: &str = include_str!("../../../scripts/bench/sequential-deploy.sh");
-/// The lower bound: one build, one copy, one SSH session for every activation.
+/// The lower bound: one build, one copy per host, one SSH session per host
+/// for every activation there.
 const LOWER_BOUND_SCRIPT: &str = include_str!("../../../scripts/bench/lower-bound-deploy.sh");
-/// The arguments both scripts take, which they source from their folder.
-const ARGS_SCRIPT: &str = include_str!("../../../scripts/bench/args.sh");
 
-/// Clock ticks per second of `/proc/PID/stat` times (`USER_HZ`): 100 on every
-/// Linux architecture this runs on.
-const CLOCK_TICKS: u64 = 100;
-
-/// How often a measured child's `/proc` entries are read while it runs.
-const SAMPLE_EVERY: Duration = Duration::from_millis(2);
-
-/// What a process spent itself, not counting the programs it started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SelfUsage {
-    /// User plus system CPU time of every thread (10 ms resolution).
-    pub cpu: Duration,
-    /// Peak resident memory (`VmHWM`), in bytes.
-    pub peak_rss: u64,
-}
-
-/// Runs `command` to its end and measures, from outside, the CPU time and peak
-/// memory of that process alone (not of the programs it starts).
-///
-/// `wait4`'s resource usage would add every descendant the child reaped (each
-/// `nix` it ran), so the child's own `/proc/PID/stat` times are read once it
-/// is a zombie, before it is reaped; its peak memory (`VmHWM`, which only
-/// grows) is read while it runs, since a zombie has none.
-pub fn run_measured(command: &mut Command) -> Result<(std::process::ExitStatus, SelfUsage), TestbedError> {
-    let mut child = command.spawn().map_err(|e| TestbedError::new(format!("start {command:?}"), e))?;
-    let proc_dir = format!("/proc/{}", child.id());
-    let mut peak_kib = 0;
-    let cpu = loop {
-        let stat = fs::read_to_string(format!("{proc_dir}/stat"))
-            .map_err(|e| TestbedError::new(format!("read {proc_dir}/stat"), e))?;
-        let (state, cpu) = parse_stat(&stat).ok_or_else(|| {
-            TestbedError::new(format!("read {proc_dir}/stat"), format!("unexpected `{stat}`"))
-        })?;
-        if state == 'Z' {
-            break cpu;
-        }
-        if let Some(kib) = crate::procfs::status_kib(child.id(), "VmHWM") {
-            peak_kib = peak_kib.max(kib);
-        }
-        std::thread::sleep(SAMPLE_EVERY);
-    };
-    let status = child.wait().map_err(|e| TestbedError::new(format!("wait for {command:?}"), e))?;
-    Ok((status, SelfUsage { cpu, peak_rss: peak_kib * 1024 }))
-}
-
-/// The state letter and the user plus system CPU time of a `/proc/PID/stat` line.
-fn parse_stat(stat: &str) -> Option<(char, Duration)> {
-    // Fields after the parenthesised name, from the state (field 3): utime is
-    // field 14 and stime field 15, both in clock ticks, summed over threads.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let state = fields.first()?.chars().next()?;
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-    Some((state, Duration::from_millis((ticks(11)? + ticks(12)?) * 1000 / CLOCK_TICKS)))
-}
+/// How often the targets' activation logs are read while a deploy runs.
+const WATCH_EVERY: Duration = Duration::from_millis(25);
 
 /// A way to deploy the benchmark's fleet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DeployTool {
-    /// `fleet deploy`, the orchestrator, with its default host confirmation.
+    /// `fleet deploy`, the orchestrator, with its defaults and the options
+    /// the benchmark was given for it.
     Fleet,
-    /// `scripts/bench/sequential-deploy.sh`: by hand, node after node.
-    Sequential,
     /// `scripts/bench/lower-bound-deploy.sh`: the least work any tool must do.
     LowerBound,
 }
 
 impl DeployTool {
     /// Every tool, in table order.
-    pub const ALL: [DeployTool; 3] = [DeployTool::Fleet, DeployTool::Sequential, DeployTool::LowerBound];
+    pub const ALL: [DeployTool; 2] = [DeployTool::Fleet, DeployTool::LowerBound];
 
     /// A short name for file names and versions.
     pub fn slug(self) -> &'static str {
         match self {
             DeployTool::Fleet => "fleet",
-            DeployTool::Sequential => "seq",
-            DeployTool::LowerBound => "lower",
+            DeployTool::LowerBound => "bound",
         }
     }
 }
 
+/// The fleet a [`DeployBench`] deploys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    /// Testbed hosts, each its own sshd and store on loopback.
+    pub hosts: usize,
+    /// Containers on each host.
+    pub containers: usize,
+    /// How long each container's build sleeps.
+    pub build_seconds: u32,
+    /// How long the first host's first container's build sleeps instead
+    /// (mixed build times), if at all.
+    pub slow_build: Option<u32>,
+    /// Whether every node costs what a NixOS system does to evaluate (about
+    /// 0.5 s and 200 MB from scratch).
+    pub eval_heavy: bool,
+    /// Whether every change is committed before a deploy (a clean tree);
+    /// otherwise the fixture's git tree has uncommitted changes, as while
+    /// someone edits it.
+    pub committed: bool,
+    /// Whether the targets' SSH sessions skip root's `~/.bashrc` (see
+    /// [`skip_bashrc`]).
+    pub skip_bashrc: bool,
+}
+
 /// One timed deploy.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Measured {
     /// From starting the process to its exit.
     pub wall: Duration,
     /// The orchestrator's own usage ([`DeployTool::Fleet`] only).
     pub usage: Option<SelfUsage>,
-    /// Lines the deploy added to the target's activation log.
-    pub activations: usize,
+    /// Each activation the deploy made: when it appeared in its target's
+    /// log (from the start, to within about 25 ms), the host's index, the node.
+    pub activated: Vec<(Duration, usize, String)>,
 }
 
-/// A testbed with a host and N containers, deployable by each [`DeployTool`].
+impl Measured {
+    /// Per host (by index, `hosts` of them), when its last activation
+    /// appeared; `None` for a host with none.
+    pub fn hosts_done(&self, hosts: usize) -> Vec<Option<Duration>> {
+        let mut done = vec![None; hosts];
+        for (at, host, _) in &self.activated {
+            let slot: &mut Option<Duration> = &mut done[*host];
+            *slot = Some(slot.map_or(*at, |d| d.max(*at)));
+        }
+        done
+    }
+}
+
+/// Testbed hosts with their containers, deployable by each [`DeployTool`].
 pub struct DeployBench {
     dir: Utf8PathBuf,
-    testbed: Testbed,
+    shape: Shape,
+    testbeds: Vec<Testbed>,
     fixture: Fixture,
-    /// Host first, then the containers in dependency order.
-    nodes: Vec<String>,
+    /// Per host: its node first, then its containers in dependency order.
+    hosts: Vec<Vec<String>>,
     /// The version each node has now in the fixture.
     versions: BTreeMap<String, String>,
+    /// Whether the fixture changed since its last commit.
+    changed: bool,
     runs: usize,
 }
 
 impl DeployBench {
-    /// Starts a testbed in `dir/target` and writes a fixture in `dir/flake`: the
-    /// host and `containers` containers named `ct-001`..., where every fifth
-    /// (`ct-002`, `ct-007`, ...) depends on the one before it. Every
-    /// container's build sleeps `build_seconds`; all share the fixture's base
-    /// packages (glibc, bash, coreutils, systemd).
-    ///
-    /// With `skip_bashrc`, the target's SSH sessions do not run root's
-    /// `~/.bashrc`, which on a development machine may cost more than a
-    /// deploy's own work per session.
-    pub fn start(
-        dir: &Utf8Path,
-        containers: usize,
-        build_seconds: u32,
-        skip_bashrc: bool,
-    ) -> Result<DeployBench, TestbedError> {
-        let testbed = Testbed::start(&dir.join("target"))?;
-        if skip_bashrc {
-            self::skip_bashrc(&testbed)?;
+    /// Starts `shape.hosts` testbeds in `dir/target-NN` (one key reaches them
+    /// all) and writes a fixture in `dir/flake`, a git repository: hosts
+    /// `host-01`... each with `shape.containers` containers `ct-01-0001`...,
+    /// where every fifth (`...-0002`, `...-0007`, ...) depends on the one before
+    /// it. All share the fixture's base packages (glibc, bash, coreutils,
+    /// systemd).
+    pub fn start(dir: &Utf8Path, shape: &Shape) -> Result<DeployBench, TestbedError> {
+        let mut testbeds = Vec::with_capacity(shape.hosts);
+        for h in 1..=shape.hosts {
+            let testbed = Testbed::start(&dir.join(format!("target-{h:02}")))?;
+            if shape.skip_bashrc {
+                skip_bashrc(&testbed)?;
+            }
+            testbeds.push(testbed);
         }
-        let names: Vec<String> = (1..=containers).map(|i| format!("ct-{i:03}")).collect();
-        let deps: Vec<Vec<&str>> =
-            (1..=containers).map(|i| if i % 5 == 2 { vec![names[i - 2].as_str()] } else { vec![] }).collect();
-        let spec: Vec<(&str, &[&str])> =
-            names.iter().zip(&deps).map(|(name, deps)| (name.as_str(), deps.as_slice())).collect();
-        let mut fixture = Fixture::create_with(&dir.join("flake"), &testbed.address(), &spec)?;
-        for name in &names {
-            fixture.set_build_seconds(name, build_seconds)?;
+        // ssh offers one key: with one per testbed, sshd would stop it after
+        // its MaxAuthTries (6).
+        let key = testbeds[0].dir().join("ssh/id_ed25519.pub");
+        for testbed in &testbeds[1..] {
+            let authorized = testbed.dir().join("ssh/authorized_keys");
+            fs::copy(&key, &authorized).map_err(|e| TestbedError::new(format!("write {authorized}"), e))?;
         }
-        let nodes: Vec<String> = std::iter::once(FIXTURE_HOST.to_string()).chain(names).collect();
-        let versions = nodes.iter().map(|n| (n.clone(), "1".to_string())).collect();
-        let scripts = dir.join("scripts");
-        fs::create_dir_all(&scripts).map_err(|e| TestbedError::new(format!("create {scripts}"), e))?;
-        for (name, text) in [
-            ("sequential-deploy.sh", SEQUENTIAL_SCRIPT),
-            ("lower-bound-deploy.sh", LOWER_BOUND_SCRIPT),
-            ("args.sh", ARGS_SCRIPT),
-        ] {
-            let path = scripts.join(name);
-            fs::write(&path, text).map_err(|e| TestbedError::new(format!("write {path}"), e))?;
+        let hosts: Vec<Vec<String>> = (1..=shape.hosts)
+            .map(|h| {
+                std::iter::once(format!("host-{h:02}"))
+                    .chain((1..=shape.containers).map(|i| format!("ct-{h:02}-{i:04}")))
+                    .collect()
+            })
+            .collect();
+        let deps: Vec<Vec<Vec<&str>>> = hosts
+            .iter()
+            .map(|nodes| {
+                (1..=shape.containers)
+                    .map(|i| if i % 5 == 2 { vec![nodes[i - 1].as_str()] } else { vec![] })
+                    .collect()
+            })
+            .collect();
+        let specs: Vec<Vec<(&str, &[&str])>> = hosts
+            .iter()
+            .zip(&deps)
+            .map(|(nodes, deps)| {
+                nodes[1..].iter().map(String::as_str).zip(deps.iter().map(Vec::as_slice)).collect()
+            })
+            .collect();
+        let addresses: Vec<String> = testbeds.iter().map(Testbed::address).collect();
+        let fixture_hosts: Vec<(&str, &str, crate::Containers<'_>)> = hosts
+            .iter()
+            .zip(&addresses)
+            .zip(&specs)
+            .map(|((nodes, address), spec)| (nodes[0].as_str(), address.as_str(), spec.as_slice()))
+            .collect();
+        let mut fixture = Fixture::create_hosts(&dir.join("flake"), &fixture_hosts)?;
+        let containers: Vec<&str> =
+            hosts.iter().flat_map(|nodes| nodes[1..].iter().map(String::as_str)).collect();
+        fixture.set_all(&containers, "buildSeconds", shape.build_seconds.into())?;
+        if let (Some(seconds), Some(slow)) = (shape.slow_build, containers.first()) {
+            fixture.set_build_seconds(slow, seconds)?;
         }
-        Ok(DeployBench { dir: dir.to_path_buf(), testbed, fixture, nodes, versions, runs: 0 })
+        let nodes: Vec<&str> = hosts.iter().flatten().map(String::as_str).collect();
+        if shape.eval_heavy {
+            fixture.set_all(&nodes, "evalCost", (EVAL_COST_ONE_SECOND / 2).into())?;
+        }
+        fixture.commit()?;
+        let versions = nodes.iter().map(|n| (n.to_string(), "1".to_string())).collect();
+        let script = dir.join("lower-bound-deploy.sh");
+        fs::write(&script, LOWER_BOUND_SCRIPT)
+            .map_err(|e| TestbedError::new(format!("write {script}"), e))?;
+        Ok(DeployBench {
+            dir: dir.to_path_buf(),
+            shape: shape.clone(),
+            testbeds,
+            fixture,
+            hosts,
+            versions,
+            changed: false,
+            runs: 0,
+        })
     }
 
-    /// Every node, host first, then the containers in dependency order.
-    pub fn nodes(&self) -> &[String] {
-        &self.nodes
+    /// Every node, host by host, each host's node before its containers.
+    pub fn nodes(&self) -> Vec<String> {
+        self.hosts.iter().flatten().cloned().collect()
+    }
+
+    /// The container whose build is slow ([`Shape::slow_build`]) and the one
+    /// that depends on it, if there is a slow one: the nodes it holds back.
+    pub fn held_by_slow_build(&self) -> Vec<String> {
+        match self.shape.slow_build {
+            Some(_) => self.hosts[0].iter().skip(1).take(2).cloned().collect(),
+            None => Vec::new(),
+        }
     }
 
     /// Sets a node's version in the fixture: its next build is a new store path.
     pub fn set_version(&mut self, node: &str, version: &str) -> Result<(), TestbedError> {
         self.fixture.set_version(node, version)?;
         self.versions.insert(node.to_string(), version.to_string());
+        self.changed = true;
         Ok(())
     }
 
     /// Sets every node's version.
     pub fn set_all_versions(&mut self, version: &str) -> Result<(), TestbedError> {
-        for node in self.nodes.clone() {
-            self.set_version(&node, version)?;
+        let nodes = self.nodes();
+        let names: Vec<&str> = nodes.iter().map(String::as_str).collect();
+        self.fixture.set_all(&names, "version", version.into())?;
+        for node in nodes {
+            self.versions.insert(node, version.to_string());
         }
+        self.changed = true;
         Ok(())
     }
 
-    /// Deploys the fixture as it is now with `tool`, timed, and checks that
-    /// every node's profile on the target then points at the system of its
-    /// current version. `fleet` is the orchestrator's binary.
-    pub fn deploy(&mut self, tool: DeployTool, fleet: &Path) -> Result<Measured, TestbedError> {
+    /// Deploys the fixture as it is now with `tool` (`fleet` is the
+    /// orchestrator's binary, run with `fleet_args` after its usual ones),
+    /// timed and with its activations watched, and checks that every node's
+    /// profile on its target then points at the system of its current version.
+    pub fn deploy(
+        &mut self,
+        tool: DeployTool,
+        fleet: &Path,
+        fleet_args: &[String],
+    ) -> Result<Measured, TestbedError> {
         self.runs += 1;
+        // A commit only when something changed: a no-op deploys the same
+        // revision again.
+        if self.shape.committed && self.changed {
+            self.fixture.commit()?;
+            self.changed = false;
+        }
+        let flake = format!("git+file://{}", self.fixture.dir());
         let log = self.dir.join(format!("logs/{:04}-{}.log", self.runs, tool.slug()));
-        let ssh_options = self.testbed.ssh_options().join(" ");
-        let flake = self.fixture.flake_ref();
+        let ssh_options = self.testbeds[0].ssh_options().join(" ");
         let mut command = match tool {
             DeployTool::Fleet => {
                 let mut c = Command::new(fleet);
-                c.args(["deploy", "--flake", &flake, "--ssh-option", &ssh_options, "--jobs"])
-                    .arg(self.nodes.len().to_string());
+                c.args(["deploy", "--flake", &flake, "--ssh-option", &ssh_options]).args(fleet_args);
                 c
             }
-            DeployTool::Sequential | DeployTool::LowerBound => {
-                let script = if tool == DeployTool::Sequential { "sequential" } else { "lower-bound" };
+            DeployTool::LowerBound => {
                 let mut c = Command::new("bash");
-                c.arg(self.dir.join(format!("scripts/{script}-deploy.sh")))
-                    .args([&flake, &self.testbed.address(), &ssh_options])
-                    .args(&self.nodes);
+                c.arg(self.dir.join("lower-bound-deploy.sh")).args([&flake, &ssh_options]);
+                for (h, (testbed, nodes)) in self.testbeds.iter().zip(&self.hosts).enumerate() {
+                    if h > 0 {
+                        c.arg("--");
+                    }
+                    c.arg(testbed.address()).args(nodes);
+                }
                 c
             }
         };
@@ -217,10 +269,24 @@ impl DeployBench {
         let err = out.try_clone().map_err(|e| TestbedError::new(format!("open {log}"), e))?;
         command.envs(crate::nix_env()).stdin(Stdio::null()).stdout(out).stderr(err);
 
-        let activations_before = self.testbed.activations()?.len();
+        let mut watch = ActivationWatch::new(&self.testbeds)?;
+        let done = AtomicBool::new(false);
         let started = Instant::now();
-        let (status, usage) = run_measured(&mut command)?;
-        let wall = started.elapsed();
+        let (measured, activated) = std::thread::scope(|scope| {
+            let watcher = scope.spawn(|| {
+                let mut activated = Vec::new();
+                while !done.load(Ordering::Relaxed) {
+                    watch.read(started, &mut activated);
+                    std::thread::sleep(WATCH_EVERY);
+                }
+                watch.read(started, &mut activated);
+                activated
+            });
+            let measured = run_measured(&mut command).map(|m| (m, started.elapsed()));
+            done.store(true, Ordering::Relaxed);
+            (measured, watcher.join().expect("the watcher does not panic"))
+        });
+        let ((status, usage), wall) = measured?;
         if !status.success() {
             let text = fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(15).collect();
@@ -231,32 +297,72 @@ impl DeployBench {
             ));
         }
         let usage = (tool == DeployTool::Fleet).then_some(usage);
-        let activations = self.testbed.activations()?.len() - activations_before;
         self.check_deployed(tool)?;
-        Ok(Measured { wall, usage, activations })
+        Ok(Measured { wall, usage, activated })
     }
 
     /// Every node's profile points at the system of the version it has now.
     fn check_deployed(&self, tool: DeployTool) -> Result<(), TestbedError> {
-        for node in &self.nodes {
-            let profile = if node == FIXTURE_HOST {
-                "/nix/var/nix/profiles/system".to_string()
-            } else {
-                format!("/nix/var/nix/profiles/per-container/{node}/system")
-            };
-            let version = &self.versions[node];
-            let expected = format!("-nixos-system-{node}-{version}");
-            match self.testbed.profile(&profile) {
-                Some(path) if path.ends_with(&expected) => {}
-                found => {
-                    return Err(TestbedError::new(
-                        format!("check the deploy with {tool:?}"),
-                        format!("{node}'s profile points at {found:?}, not a path ending in {expected}"),
-                    ))
+        for (testbed, nodes) in self.testbeds.iter().zip(&self.hosts) {
+            for (i, node) in nodes.iter().enumerate() {
+                let profile = match i {
+                    0 => "/nix/var/nix/profiles/system".to_string(),
+                    _ => format!("/nix/var/nix/profiles/per-container/{node}/system"),
+                };
+                let expected = format!("-nixos-system-{node}-{}", self.versions[node]);
+                match testbed.profile(&profile) {
+                    Some(path) if path.ends_with(&expected) => {}
+                    found => {
+                        return Err(TestbedError::new(
+                            format!("check the deploy with {tool:?}"),
+                            format!("{node}'s profile points at {found:?}, not a path ending in {expected}"),
+                        ))
+                    }
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// The targets' activation logs, read from where they ended when the watch
+/// began.
+struct ActivationWatch {
+    logs: Vec<(Utf8PathBuf, u64, String)>,
+}
+
+impl ActivationWatch {
+    fn new(testbeds: &[Testbed]) -> Result<ActivationWatch, TestbedError> {
+        let logs = testbeds
+            .iter()
+            .map(|t| {
+                let path = t.dir().join("activation.log");
+                let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                Ok((path, len, String::new()))
+            })
+            .collect::<Result<_, TestbedError>>()?;
+        Ok(ActivationWatch { logs })
+    }
+
+    /// Appends each node activated since the last read: when (from
+    /// `started`), its host's index, the node.
+    fn read(&mut self, started: Instant, activated: &mut Vec<(Duration, usize, String)>) {
+        for (host, (path, offset, partial)) in self.logs.iter_mut().enumerate() {
+            let Ok(mut file) = fs::File::open(path.as_std_path()) else { continue };
+            let mut text = String::new();
+            if file.seek(SeekFrom::Start(*offset)).is_err() || file.read_to_string(&mut text).is_err() {
+                continue;
+            }
+            *offset += text.len() as u64;
+            partial.push_str(&text);
+            let at = started.elapsed();
+            while let Some(end) = partial.find('\n') {
+                let line: String = partial.drain(..=end).collect();
+                if let Some(node) = line.split_whitespace().next() {
+                    activated.push((at, host, node.to_string()));
+                }
+            }
+        }
     }
 }
 
@@ -278,28 +384,4 @@ pub fn skip_bashrc(testbed: &Testbed) -> Result<(), TestbedError> {
     fs::write(&path, config).map_err(|e| TestbedError::new(format!("write {path}"), e))?;
     testbed.stop_sshd();
     testbed.start_sshd()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_child_is_measured_alone_from_outside() {
-        // The shell spends little itself; the awk it starts spins for a while.
-        let (status, usage) = run_measured(
-            Command::new("sh").args(["-c", "awk 'BEGIN { for (i = 0; i < 3000000; i++) s += i }'; exit 3"]),
-        )
-        .unwrap();
-        assert_eq!(status.code(), Some(3));
-        assert!(usage.peak_rss > 0, "{usage:?}");
-        assert!(usage.cpu < Duration::from_millis(100), "the shell's own time, not awk's: {usage:?}");
-    }
-
-    #[test]
-    fn stat_lines_parse() {
-        let stat = "42 (a (b) c) Z 1 42 42 0 -1 4194560 100 0 0 0 250 30 7 9 20 0 1 0 5 0 0";
-        assert_eq!(parse_stat(stat), Some(('Z', Duration::from_millis(2800))));
-        assert_eq!(parse_stat("garbage"), None);
-    }
 }

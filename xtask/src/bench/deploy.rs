@@ -1,20 +1,44 @@
-//! `bench deploy`: the orchestrator against the sequential baseline and the
-//! lower bound, per size and scenario, on a testbed.
+//! `bench deploy`: the orchestrator against the lower bound, per size and
+//! scenario, on testbed hosts; a table, the cost per added container, and the
+//! growth plot.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use camino::Utf8PathBuf;
 use fleet_cli::CliError;
-use fleet_testbed::{DeployBench, DeployTool, Measured, TESTBED_PROGRAMS};
+use fleet_testbed::{DeployBench, DeployTool, Measured, Shape, TESTBED_PROGRAMS};
 
+use super::plot::{svg, Series};
 use super::{mib, ms, prepare, secs, this_program, Machine, Stats};
 
-/// Seconds each container's build sleeps in the deploy benchmark.
+/// Seconds each container's build sleeps.
 const BUILD_SECONDS: u32 = 1;
 
-/// Above this many containers the deploy baseline runs once: one run of it
-/// takes minutes there.
-const BASELINE_FULL_RUNS_UP_TO: usize = 20;
+/// Seconds the slow build sleeps with `--mixed`.
+const SLOW_BUILD_SECONDS: u32 = 20;
+
+/// What `bench deploy` was asked to measure.
+pub(super) struct Options {
+    /// Timed runs per tool and scenario.
+    pub runs: usize,
+    /// Containers per host, one measurement each.
+    pub sizes: Vec<usize>,
+    /// Testbed hosts.
+    pub hosts: usize,
+    /// Nodes that cost what a NixOS system costs to evaluate.
+    pub eval_heavy: bool,
+    /// Every change committed (a clean tree).
+    pub committed: bool,
+    /// One slow build among quick ones.
+    pub mixed: bool,
+    /// `fleet deploy --jobs`, if given.
+    pub jobs: Option<usize>,
+    /// The targets' sessions skip root's `~/.bashrc`.
+    pub skip_bashrc: bool,
+    /// Where the growth plot goes.
+    pub plot: Utf8PathBuf,
+}
 
 /// A deploy benchmark scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -39,114 +63,117 @@ impl Scenario {
     }
 }
 
-fn tool_name(tool: DeployTool) -> &'static str {
-    match tool {
-        DeployTool::Fleet => "fleet deploy",
-        DeployTool::Sequential => "baseline",
-        DeployTool::LowerBound => "lower bound",
-    }
-}
-
 /// Every timed deploy of one size.
 struct SizeResults {
+    /// Containers per host.
     containers: usize,
-    baseline_runs: usize,
+    hosts: usize,
+    /// The nodes the slow build holds back (`--mixed`).
+    held: Vec<String>,
     runs: BTreeMap<(Scenario, DeployTool), Vec<Measured>>,
 }
 
 impl SizeResults {
-    fn nodes(&self) -> usize {
-        self.containers + 1
+    fn total(&self) -> usize {
+        self.containers * self.hosts
     }
 
-    fn wall(&self, scenario: Scenario, tool: DeployTool) -> Option<Stats> {
-        let runs = self.runs.get(&(scenario, tool))?;
-        Some(Stats::of(&runs.iter().map(|m| m.wall).collect::<Vec<_>>()))
+    /// The median of `figure` over `tool`'s runs of `scenario`, if any run
+    /// has it.
+    fn median(
+        &self,
+        scenario: Scenario,
+        tool: DeployTool,
+        figure: impl Fn(&Measured) -> Option<Duration>,
+    ) -> Option<Duration> {
+        let values: Vec<Duration> = self.runs.get(&(scenario, tool))?.iter().filter_map(figure).collect();
+        (!values.is_empty()).then(|| Stats::of(&values).median)
     }
 
-    /// Baseline median over `tool`'s median.
-    fn speedup(&self, scenario: Scenario, tool: DeployTool) -> Option<f64> {
-        let baseline = self.wall(scenario, DeployTool::Sequential)?.median;
-        Some(ratio(baseline, self.wall(scenario, tool)?.median))
+    fn wall(&self, scenario: Scenario, tool: DeployTool) -> Option<Duration> {
+        self.median(scenario, tool, |m| Some(m.wall))
     }
 
-    /// `tool`'s median over the lower bound's.
-    fn of_lower_bound(&self, scenario: Scenario, tool: DeployTool) -> Option<f64> {
-        let lower = self.wall(scenario, DeployTool::LowerBound)?.median;
-        Some(ratio(self.wall(scenario, tool)?.median, lower))
+    /// When the first and the last host was done (its last activation), medians.
+    fn hosts_done(&self, scenario: Scenario, tool: DeployTool) -> Option<(Duration, Duration)> {
+        let hosts = self.hosts;
+        let first = self.median(scenario, tool, |m| m.hosts_done(hosts).into_iter().flatten().min())?;
+        let last = self.median(scenario, tool, |m| m.hosts_done(hosts).into_iter().flatten().max())?;
+        Some((first, last))
     }
 
-    /// The orchestrator's median own CPU time in `scenario`.
-    fn fleet_cpu(&self, scenario: Scenario) -> Option<Duration> {
-        let runs = self.runs.get(&(scenario, DeployTool::Fleet))?;
-        let cpu: Vec<Duration> = runs.iter().filter_map(|m| m.usage.map(|u| u.cpu)).collect();
-        (!cpu.is_empty()).then(|| Stats::of(&cpu).median)
-    }
-
-    /// The orchestrator's largest peak memory in `scenario`, in bytes.
-    fn fleet_peak(&self, scenario: Scenario) -> Option<u64> {
-        self.runs
-            .get(&(scenario, DeployTool::Fleet))?
-            .iter()
-            .filter_map(|m| m.usage.map(|u| u.peak_rss))
-            .max()
+    /// When the last node the slow build does not hold back was activated.
+    fn others_done(&self, scenario: Scenario, tool: DeployTool) -> Option<Duration> {
+        self.median(scenario, tool, |m| {
+            m.activated.iter().filter(|(_, _, node)| !self.held.contains(node)).map(|(at, _, _)| *at).max()
+        })
     }
 }
 
-fn ratio(a: Duration, b: Duration) -> f64 {
-    a.as_secs_f64() / b.as_secs_f64().max(f64::EPSILON)
-}
-
-/// The deploy benchmark: the orchestrator against the sequential baseline and
-/// the lower bound, per size and scenario.
-pub(super) fn run(runs: usize, sizes: &[usize], skip_bashrc: bool) -> Result<(), CliError> {
+/// The deploy benchmark (see `cargo xtask help bench`).
+pub(super) fn run(options: &Options) -> Result<(), CliError> {
     let root = prepare("deploy", TESTBED_PROGRAMS)?;
     let fleet = this_program()?;
     // Versions never seen before by this machine's store, even across
     // invocations: every cold deploy really builds.
     let nonce = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let started = Instant::now();
-    let mut results = Vec::with_capacity(sizes.len());
-    for &containers in sizes {
+    let mut results = Vec::with_capacity(options.sizes.len());
+    for &containers in &options.sizes {
         let dir = root.join(format!("size-{containers}"));
-        let result =
-            deploy_size(&dir, containers, runs, fleet.as_std_path(), &format!("{nonce:x}"), skip_bashrc);
+        let result = deploy_size(&dir, containers, options, fleet.as_std_path(), &format!("{nonce:x}"));
         results.push(super::tidy_up(&dir, result)?);
     }
     let _ = std::fs::remove_dir_all(&root);
-    print_deploy(&results, runs, skip_bashrc, started.elapsed());
+    print(&results, options, started.elapsed());
+    let plot = growth_plot(&results, options);
+    std::fs::write(&options.plot, plot)
+        .map_err(|e| CliError::Config(format!("write the growth plot to {}: {e}", options.plot)))?;
+    eprintln!("bench: wrote the growth plot to {}", options.plot);
     Ok(())
 }
 
-/// Every scenario and tool at one size, on one testbed.
+/// Every scenario and tool at one size, on its own testbeds.
 fn deploy_size(
     dir: &camino::Utf8Path,
     containers: usize,
-    runs: usize,
+    options: &Options,
     fleet: &std::path::Path,
     nonce: &str,
-    skip_bashrc: bool,
 ) -> Result<SizeResults, CliError> {
     let failed = |e: fleet_testbed::TestbedError| CliError::Config(format!("run the deploy benchmark: {e}"));
-    eprintln!("bench: {containers} containers: starting a testbed in {dir}");
-    let mut bench = DeployBench::start(dir, containers, BUILD_SECONDS, skip_bashrc).map_err(failed)?;
-    // An untimed first deploy puts the shared base packages on the target and
-    // starts every container, so that every timed deploy finds the same kind
-    // of target: running containers, base packages present.
+    eprintln!("bench: {} x {containers} containers: starting testbeds in {dir}", options.hosts);
+    let shape = Shape {
+        hosts: options.hosts,
+        containers,
+        build_seconds: BUILD_SECONDS,
+        slow_build: options.mixed.then_some(SLOW_BUILD_SECONDS),
+        eval_heavy: options.eval_heavy,
+        committed: options.committed,
+        skip_bashrc: options.skip_bashrc,
+    };
+    let mut bench = DeployBench::start(dir, &shape).map_err(failed)?;
+    // An untimed first deploy puts the shared base packages on the targets
+    // and starts every container, so that every timed deploy finds the same
+    // kind of target: running containers, base packages present.
     bench.set_all_versions(&format!("{nonce}-seed")).map_err(failed)?;
-    bench.deploy(DeployTool::LowerBound, fleet).map_err(failed)?;
+    bench.deploy(DeployTool::LowerBound, fleet, &[]).map_err(failed)?;
 
-    let baseline_runs = if containers > BASELINE_FULL_RUNS_UP_TO { 1 } else { runs };
-    let changed = bench.nodes()[bench.nodes().len().div_ceil(2)].clone();
-    let mut results = SizeResults { containers, baseline_runs, runs: BTreeMap::new() };
-    for run in 0..runs {
+    let fleet_args: Vec<String> =
+        options.jobs.map(|jobs| vec!["--jobs".to_string(), jobs.to_string()]).unwrap_or_default();
+    // A container of the first host, half way down its list.
+    let changed = bench.nodes()[1 + containers / 2].clone();
+    let mut results = SizeResults {
+        containers,
+        hosts: options.hosts,
+        held: bench.held_by_slow_build(),
+        runs: BTreeMap::new(),
+    };
+    for run in 0..options.runs {
         // Each run starts with a different tool, so none always goes first.
         let mut tools = DeployTool::ALL;
         tools.rotate_left(run % DeployTool::ALL.len());
         for tool in tools {
-            if tool == DeployTool::Sequential && run >= baseline_runs {
-                continue;
-            }
             for scenario in Scenario::ALL {
                 let version = format!("{nonce}-{}-{run}", tool.slug());
                 match scenario {
@@ -155,14 +182,16 @@ fn deploy_size(
                     Scenario::OneChanged => bench.set_version(&changed, &format!("{version}-one")),
                 }
                 .map_err(failed)?;
-                let measured = bench.deploy(tool, fleet).map_err(failed)?;
+                let measured = bench.deploy(tool, fleet, &fleet_args).map_err(failed)?;
                 eprintln!(
-                    "bench: {containers} containers, run {}/{runs}, {}, {}: {} ({} activations{})",
+                    "bench: {} x {containers}, run {}/{}, {}, {}: {} ({} activations{})",
+                    options.hosts,
                     run + 1,
+                    options.runs,
                     tool_name(tool),
                     scenario.name(),
                     secs(measured.wall),
-                    measured.activations,
+                    measured.activated.len(),
                     measured
                         .usage
                         .map(|u| format!("; own CPU {}, peak {}", cpu_ms(u.cpu), mib(u.peak_rss)))
@@ -175,66 +204,159 @@ fn deploy_size(
     Ok(results)
 }
 
-fn print_deploy(results: &[SizeResults], runs: usize, skip_bashrc: bool, total: Duration) {
+fn tool_name(tool: DeployTool) -> &'static str {
+    match tool {
+        DeployTool::Fleet => "fleet deploy",
+        DeployTool::LowerBound => "lower bound",
+    }
+}
+
+fn print(results: &[SizeResults], options: &Options, total: Duration) {
     let machine = Machine::read();
     println!(
-        "Deploy: a host and N containers on a testbed (its own /nix, real sshd on loopback, \
-         real nix copy); every container's build sleeps {BUILD_SECONDS} s; every fifth container \
-         depends on the one before; all share base packages; the target's SSH sessions {} \
-         root's ~/.bashrc.",
-        if skip_bashrc { "skip" } else { "run" }
+        "Deploy: {} testbed host{} (each its own /nix and real sshd on loopback, real nix copy), \
+         each with N containers; every container's build sleeps {BUILD_SECONDS} s{}; every fifth \
+         container depends on the one before; all share base packages; nodes {} to evaluate; the \
+         fixture's tree {}; the targets' SSH sessions {} root's ~/.bashrc; fleet deploy with {}.",
+        options.hosts,
+        if options.hosts == 1 { "" } else { "s" },
+        if options.mixed {
+            format!(" (the first host's first container's {SLOW_BUILD_SECONDS} s)")
+        } else {
+            String::new()
+        },
+        if options.eval_heavy { "cost about 0.5 s and 200 MB each" } else { "cost next to nothing" },
+        if options.committed { "committed before each deploy" } else { "has uncommitted changes" },
+        if options.skip_bashrc { "skip" } else { "run" },
+        options.jobs.map_or("its defaults".to_string(), |jobs| format!("--jobs {jobs}")),
     );
     println!("{}", machine.line());
-    let once: Vec<String> =
-        results.iter().filter(|r| r.baseline_runs < runs).map(|r| r.containers.to_string()).collect();
+    println!("Runs: {} per scenario and tool; whole benchmark {}.", options.runs, secs(total));
     println!(
-        "Runs: {runs} per scenario and tool{}; whole benchmark {}.",
-        if once.is_empty() {
-            String::new()
+        "Columns: median wall time of each tool and their ratio; activations per deploy (fleet / \
+         bound); the orchestrator's own CPU time (all its threads, not the nix and ssh processes it \
+         starts; 10 ms ticks) and its peak resident memory (VmHWM, the largest of the runs); when \
+         the first and the last host had its last activation (fleet, then bound){}.\n",
+        if options.mixed {
+            "; when the last node the slow build does not hold back was activated (fleet / bound)"
         } else {
-            format!(" (the baseline once at {} containers)", once.join(", "))
-        },
-        secs(total)
+            ""
+        }
     );
     println!(
-        "Columns: wall time median (min-max); speed-up = baseline median / median; \
-         of lower bound = median / lower-bound median; activations per deploy; the \
-         orchestrator's own CPU time (median; all its threads, not the nix and ssh processes \
-         it starts; counted in 10 ms ticks) and that divided by the node count; its peak \
-         resident memory (VmHWM, the largest of the runs)."
+        "| containers | scenario | fleet | bound | fleet / bound | activations | own CPU | peak memory \
+         | hosts done, fleet | hosts done, bound |{}",
+        if options.mixed { " others done |" } else { "" }
+    );
+    println!(
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|{}",
+        if options.mixed { "---:|" } else { "" }
     );
     for r in results {
-        println!("\n#### {} containers ({} nodes)\n", r.containers, r.nodes());
-        println!(
-            "| scenario | tool | median | min-max | speed-up | of lower bound | activations \
-             | own CPU | CPU per node | peak memory |"
-        );
-        println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for scenario in Scenario::ALL {
-            for tool in DeployTool::ALL {
-                let Some(wall) = r.wall(scenario, tool) else { continue };
-                let activations = r.runs[&(scenario, tool)][0].activations;
-                let (cpu, per_node, peak) = match tool {
-                    DeployTool::Fleet => (
-                        r.fleet_cpu(scenario).map_or("?".into(), cpu_ms),
-                        r.fleet_cpu(scenario).map_or("?".into(), |c| per_node_ms(c, r.nodes())),
-                        r.fleet_peak(scenario).map_or("?".into(), mib),
-                    ),
-                    _ => ("".into(), "".into(), "".into()),
-                };
-                println!(
-                    "| {} | {} | {} | {}-{} | {} | {} | {activations} | {cpu} | {per_node} | {peak} |",
-                    scenario.name(),
-                    tool_name(tool),
-                    secs(wall.median),
-                    secs(wall.min),
-                    secs(wall.max),
-                    r.speedup(scenario, tool).map_or("".into(), |x| format!("{x:.1}x")),
-                    r.of_lower_bound(scenario, tool).map_or("".into(), |x| format!("{x:.2}x")),
-                );
-            }
+            let (Some(fleet), Some(bound)) =
+                (r.wall(scenario, DeployTool::Fleet), r.wall(scenario, DeployTool::LowerBound))
+            else {
+                continue;
+            };
+            let activations = |tool| r.runs[&(scenario, tool)][0].activated.len();
+            let runs = &r.runs[&(scenario, DeployTool::Fleet)];
+            let cpu = r.median(scenario, DeployTool::Fleet, |m| m.usage.map(|u| u.cpu));
+            let peak = runs.iter().filter_map(|m| m.usage.map(|u| u.peak_rss)).max();
+            let done = |tool| {
+                r.hosts_done(scenario, tool).map_or("-".into(), |(first, last)| match r.hosts {
+                    1 => secs(last),
+                    _ => format!("{}-{}", secs(first), secs(last)),
+                })
+            };
+            let others = |tool| r.others_done(scenario, tool).map_or("-".into(), secs);
+            println!(
+                "| {} | {} | {} | {} | {:.2}x | {} / {} | {} | {} | {} | {} |{}",
+                containers_label(r),
+                scenario.name(),
+                secs(fleet),
+                secs(bound),
+                ratio(fleet, bound),
+                activations(DeployTool::Fleet),
+                activations(DeployTool::LowerBound),
+                cpu.map_or("?".into(), cpu_ms),
+                peak.map_or("?".into(), mib),
+                done(DeployTool::Fleet),
+                done(DeployTool::LowerBound),
+                if options.mixed {
+                    format!(" {} / {} |", others(DeployTool::Fleet), others(DeployTool::LowerBound))
+                } else {
+                    String::new()
+                },
+            );
         }
     }
+    if results.len() >= 2 {
+        println!("\nCost per added container (least squares over the sizes):");
+        for scenario in Scenario::ALL {
+            let slope = |tool| per_container(results, scenario, tool).map_or("-".into(), ms);
+            println!(
+                "- {}: fleet {}, bound {}",
+                scenario.name(),
+                slope(DeployTool::Fleet),
+                slope(DeployTool::LowerBound)
+            );
+        }
+    }
+}
+
+/// `N` on one host, `H x N = T` on several.
+fn containers_label(r: &SizeResults) -> String {
+    match r.hosts {
+        1 => r.containers.to_string(),
+        hosts => format!("{hosts} x {} = {}", r.containers, r.total()),
+    }
+}
+
+/// The slope of the median wall time against the total container count.
+fn per_container(results: &[SizeResults], scenario: Scenario, tool: DeployTool) -> Option<Duration> {
+    let points: Vec<(f64, f64)> = results
+        .iter()
+        .filter_map(|r| Some((r.total() as f64, r.wall(scenario, tool)?.as_secs_f64())))
+        .collect();
+    let n = points.len() as f64;
+    let (mean_x, mean_y) =
+        (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n);
+    let spread: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    if points.len() < 2 || spread == 0.0 {
+        return None;
+    }
+    let slope = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum::<f64>() / spread;
+    Some(Duration::from_secs_f64(slope.max(0.0)))
+}
+
+/// Wall time against containers, cold and no-op, for both tools.
+fn growth_plot(results: &[SizeResults], options: &Options) -> String {
+    let line = |scenario: Scenario, tool: DeployTool, colour, dashed| Series {
+        name: format!("{} {}", if tool == DeployTool::Fleet { "fleet" } else { "bound" }, scenario.name()),
+        colour,
+        dashed,
+        points: results
+            .iter()
+            .filter_map(|r| Some((r.total() as f64, r.wall(scenario, tool)?.as_secs_f64())))
+            .collect(),
+    };
+    let series = [
+        line(Scenario::Cold, DeployTool::Fleet, "#c0392b", false),
+        line(Scenario::Cold, DeployTool::LowerBound, "#c0392b", true),
+        line(Scenario::NoOp, DeployTool::Fleet, "#2471a3", false),
+        line(Scenario::NoOp, DeployTool::LowerBound, "#2471a3", true),
+    ];
+    let title = format!(
+        "fleet deploy against the lower bound, {} host{}",
+        options.hosts,
+        if options.hosts == 1 { "" } else { "s" }
+    );
+    svg(&title, "containers", "wall time (s)", &series)
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(f64::EPSILON)
 }
 
 /// The kernel counts CPU time in ticks of 10 ms: zero means less than one.
@@ -245,14 +367,5 @@ fn cpu_ms(cpu: Duration) -> String {
         format!("< {}", ms(CPU_TICK))
     } else {
         ms(cpu)
-    }
-}
-
-fn per_node_ms(cpu: Duration, nodes: usize) -> String {
-    let nodes = nodes.max(1) as u32;
-    if cpu.is_zero() {
-        format!("< {}", ms(CPU_TICK / nodes))
-    } else {
-        ms(cpu / nodes)
     }
 }

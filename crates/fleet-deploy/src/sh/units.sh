@@ -16,14 +16,19 @@
 set -u
 old=$1 new=$2
 shift 2
+# Per container, no program is started where none is needed (a no-op deploy
+# runs this for every container of an unchanged host): the record is read by
+# the shell, and an old system that is the new one has nothing to compare.
 for name; do
   unit=etc/systemd/system/container@$name.service
   [ -e "$new/$unit" ] || continue
-  changed=
-  record=$(cat "/run/fleet/units/$name" 2>/dev/null || true)
+  changed='' record=''
+  if [ -e "/run/fleet/units/$name" ]; then
+    { read -r record || :; } <"/run/fleet/units/$name" 2>/dev/null || record=
+  fi
   if [ -n "$record" ] && systemctl is-active --quiet "container@$name"; then
     [ "$record" = "$(unit_record "$name" "$new/etc")" ] || changed=1
-  else
+  elif [ "$old" != "$new" ]; then
     for file in "$unit" "etc/nixos-containers/$name.conf"; do
       if [ -e "$old/$file" ] && [ -e "$new/$file" ] && ! cmp -s "$old/$file" "$new/$file"; then
         changed=1
