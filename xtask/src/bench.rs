@@ -95,7 +95,8 @@ fn tidy_up<T>(dir: &camino::Utf8Path, result: Result<T, CliError>) -> Result<T, 
 fn this_program() -> Result<Utf8PathBuf, CliError> {
     let path = std::env::current_exe()
         .map_err(|e| CliError::Config(format!("find the fleet binary (this program): {e}")))?;
-    Utf8PathBuf::from_path_buf(path).map_err(|_| CliError::Config("this program's path is not UTF-8".into()))
+    Utf8PathBuf::from_path_buf(path)
+        .map_err(|_| CliError::Config("find the fleet binary (this program): its path is not UTF-8".into()))
 }
 
 /// `--sizes 20,100`: container counts, each at least 1.

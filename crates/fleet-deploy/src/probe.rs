@@ -58,6 +58,7 @@ pub(crate) fn parse_probe(
         command: "probe profiles".into(),
         failure: Failure::Output(format!("the probe's output is not what it prints: {why}")),
     };
+    let profiles: HashMap<&str, &str> = nodes.iter().map(|(n, p)| (n.as_str(), p.as_str())).collect();
     let mut found: HashMap<&str, Result<Probed, String>> = HashMap::new();
     let mut ended = None;
     for line in out.lines() {
@@ -72,7 +73,7 @@ pub(crate) fn parse_probe(
         let ["node", name, current, pending, generation, since, all] = fields[..] else {
             return Err(protocol(format!("an unknown line `{}`", line.escape_debug())));
         };
-        let Some((_, profile)) = nodes.iter().find(|(n, _)| n == name) else {
+        let Some(profile) = profiles.get(name) else {
             return Err(protocol(format!(
                 "a line for node `{}`, which was not asked for",
                 name.escape_debug()
