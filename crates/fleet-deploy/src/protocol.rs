@@ -304,7 +304,7 @@ pub(crate) fn job_spec(spec: &JobSpec<'_>) -> Result<SpecLines, String> {
 pub(crate) enum Report<'a> {
     /// `launched NODE`: the job started.
     Launched(&'a str),
-    /// `gone NODE`: no job of this run is recorded for the node.
+    /// `gone NODE`: no job of this run began for the node.
     Gone(&'a str),
     /// `failed NODE WHY`: the job could not be launched; nothing was changed.
     LaunchFailed(&'a str, &'a str),

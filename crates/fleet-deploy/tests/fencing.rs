@@ -111,6 +111,39 @@ fn a_session_dropped_mid_activation_is_reattached_and_reports_what_happened() {
     wait_until("the lock is released", WAIT, || lease(&bed.testbed).is_none());
 }
 
+/// A launch cut off after the agent recorded the run and before the job
+/// began (here its launcher waits on a log that is a FIFO nobody reads) leaves
+/// a run record and nothing else: the reattached run launches it again, it
+/// does not wait for a job that never began.
+#[test]
+fn a_launch_cut_off_before_its_job_began_is_launched_again() {
+    let bed = Bed::new("cut_launch");
+    let log = state(&bed.testbed, "jobs/bgs-backend.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    assert!(Command::new("mkfifo").arg(&log).status().unwrap().success());
+    let summary = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            wait_until("bgs-backend's launch is cut off before its job", WAIT, || {
+                let run =
+                    std::fs::read_to_string(state(&bed.testbed, "jobs/bgs-backend.run")).unwrap_or_default();
+                lease(&bed.testbed).is_some_and(|record| run.trim() == record[1])
+            });
+            assert!(!state(&bed.testbed, "jobs/bgs-backend.pid").exists(), "the job did not begin");
+            kill_agent(&bed.testbed);
+            std::fs::remove_file(&log).unwrap();
+        });
+        let events = Recorder::default();
+        bed.run(Mode::Deploy, &[], &bed.testbed.target(), None, &events)
+    });
+    assert_eq!(
+        outcomes(&summary),
+        ["vps-arm=activated", "bgs-backend=activated", "test-container=activated", "nannuo-bot=activated"]
+    );
+    let mut activated = bed.activation_order();
+    activated.sort();
+    assert_eq!(activated, ["bgs-backend", "nannuo-bot", "test-container", "vps-arm"], "each once");
+}
+
 /// Failure 3: a check that never returns is killed at the check timeout, the
 /// node rolls back, and the next deploy neither blocks nor activates anything.
 #[test]

@@ -132,6 +132,14 @@ done
 # Scripts of runs that ended a day ago or more.
 find "$bin" -type f -mtime +1 -delete 2>/dev/null
 
+# Whether NODE's job of this run began: it wrote its pid or a status, or it
+# holds the node's lock (a launcher of this agent does too, until the pid is
+# there). A launch cut off with an earlier agent, between recording the run
+# and the job's start, left the run recorded and nothing else.
+job_began() {
+  [ -e "$jobs/$1.pid" ] || [ -e "$jobs/$1.status" ] || ! flock -n "$jobs/$1.lock" true
+}
+
 # One file per watched node, holding the last status reported: each tick
 # reads only the jobs not yet finished.
 # Those of agents that were killed go too: this one holds the lock now.
@@ -156,6 +164,8 @@ watcher() {
             s=
             [ -e "$jobs/$n.status" ] && IFS= read -r s <"$jobs/$n.status"
             case $s in '' | "$STATUS_STARTED" | "$STATUS_SWITCHED") s="$STATUS_FAILED: the activation job ended without finishing, see $jobs/$n.log" ;; esac
+          elif [ -z "$p" ] && [ -z "$s" ] && ! job_began "$n"; then
+            s="$STATUS_FAILED: the activation job never started; nothing was changed, see $jobs/$n.log"
           fi
           ;;
       esac
@@ -272,7 +282,7 @@ while IFS= read -r line; do
       n=${line#watch }
       r=
       is_node "$n" && [ -e "$jobs/$n.run" ] && read -r r <"$jobs/$n.run"
-      if [ "$r" = "$run" ]; then
+      if [ "$r" = "$run" ] && job_began "$n"; then
         : >"$watching/$n"
       else
         echo "gone $n"
