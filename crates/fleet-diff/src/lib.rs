@@ -8,7 +8,7 @@
 //!
 //! - [`parse_drv_name`] and [`compare_versions`] follow `builtins.parseDrvName` and
 //!   `builtins.compareVersions` exactly (checked against the real nix in
-//!   `tests/against_nix.rs`).
+//!   `tests/integration/against_nix.rs`).
 //! - [`parse_store_path`] strips the hash and an output suffix (`-dev`, `-lib`, `-man`...),
 //!   so a package's outputs are grouped under one name.
 //! - [`diff`] computes a [`ClosureDiff`], whose serde form is the stable JSON document.
