@@ -64,11 +64,14 @@ impl BootState {
 mod tests {
     use super::*;
 
-    const A: &str = "/nix/store/0c7ip2wc0f4fvk3mkhbjqfhv5iz7xvz0-nixos-system-a";
-    const B: &str = "/nix/store/1c7ip2wc0f4fvk3mkhbjqfhv5iz7xvz0-nixos-system-b";
-    const LINUX: &str = "/nix/store/2c7ip2wc0f4fvk3mkhbjqfhv5iz7xvz0-linux-6.6/bzImage";
-    const LINUX_NEW: &str = "/nix/store/3c7ip2wc0f4fvk3mkhbjqfhv5iz7xvz0-linux-6.7/bzImage";
+    // Decoded values (see `protocol/reboot.rs` for the checks): only which
+    // are equal matters here.
+    const A: &str = "/nix/store/a-system";
+    const B: &str = "/nix/store/b-system";
+    const LINUX: &str = "/nix/store/l-linux-6.6/bzImage";
+    const LINUX_NEW: &str = "/nix/store/m-linux-6.7/bzImage";
 
+    /// A state with `-` for none, as `reboot.sh` prints it.
     fn state(next: &str, current: &str, booted: &str, kernels: (&str, &str), pending: bool) -> BootState {
         let path = |p: &str| (p != "-").then(|| p.to_string());
         let parts = ["kernel", "initrd", "kernel-modules", "systemd"]
