@@ -247,6 +247,43 @@ mod tests {
         assert_eq!(Request::Release.lines(), ["release"]);
     }
 
+    #[test]
+    fn a_spec_is_a_field_a_line_and_a_line_break_in_a_value_is_refused() {
+        let spec = |verb, argv: &[&str]| JobSpec {
+            kind: "container",
+            profile: "/p/web".into(),
+            new: "/nix/store/n",
+            expect: None,
+            verb,
+            confirm_seconds: 0,
+            check_seconds: 5,
+            switch_seconds: 9,
+            goal: crate::Goal::Switch,
+            generation: Some(3),
+            checks: vec![crate::Check::new(argv.to_vec())],
+        };
+        let SpecLines(lines) = job_spec(&spec(Verb::Restart, &["true"])).unwrap();
+        assert_eq!(
+            lines,
+            [
+                "kind=container",
+                "profile=/p/web",
+                "system=/nix/store/n",
+                "expect=",
+                "confirm=0",
+                "check-timeout=5",
+                "switch-timeout=9",
+                "verb=restart",
+                "generation=3",
+                "check=`true`",
+                "arg=true",
+            ]
+        );
+        let SpecLines(lines) = job_spec(&spec(Verb::Goal, &["true"])).unwrap();
+        assert!(lines.contains(&"verb=switch".to_string()), "{lines:?}");
+        assert_eq!(job_spec(&spec(Verb::Goal, &["a\nb"])), Err("check=`a\\nb`".into()));
+    }
+
     /// An unknown word, a node name that is not one, a part missing or one
     /// too many: each is an error that names the line (escaped).
     #[test]
