@@ -316,3 +316,59 @@ fn every_test_the_safety_table_names_exists() {
     assert!(named > 20, "the Safety table names only {named} tests: is it still there?");
     assert!(missing.is_empty(), "README's Safety table names tests that do not exist: {missing:?}");
 }
+
+/// The words fleet-deploy's target scripts read and print, as they open a
+/// line or make up one: a job's status words; the agent's requests and
+/// reports; the kinds' verb a job passes on; the probe's fields and its
+/// last line; `reboot.sh`'s verbs and keys; `exec.sh`'s first line.
+#[rustfmt::skip]
+const PROTOCOL_WORDS: [&str; 34] = [
+    "started", "switched", "ok", "rolled back", "failed", "refused",
+    "launch", "release", "watch", "renew",
+    "locked", "re-took", "took-over", "expired", "launched", "gone", "log", "status", "bye",
+    "restart",
+    "node", "end", "pending", "full", "brief",
+    "state", "start", "containers", "next", "current", "booted", "active", "inactive",
+    "running",
+];
+
+/// Where one of those words is another vocabulary's: the summary's outcome
+/// labels (`outcome.rs`) say `failed` and `rolled back` of a node.
+const NOT_PROTOCOL: [(&str, &str); 2] = [("outcome.rs", "rolled back"), ("outcome.rs", "failed")];
+
+/// ARCHITECTURE.md, "Invariants a tidy test checks": every word of the
+/// target protocol is written in `protocol/` (and the scripts), nowhere else
+/// in fleet-deploy: no string literal outside it is a protocol word, or
+/// starts a line of one (`"WORD "`, `"WORD {`, `"WORD\t`, `"WORD-{`). Test
+/// code is not checked (`tests.rs`, `tests/`, a file's test module).
+#[test]
+fn protocol_words_are_written_only_in_the_protocol_module() {
+    let root = repo_root();
+    let src = root.join("crates/fleet-deploy/src");
+    let mut files = Vec::new();
+    files_ending(&src, "rs", &mut files);
+    let mut found = Vec::new();
+    for file in &files {
+        let path = file.strip_prefix(&src).unwrap();
+        let is_test = path.file_name().is_some_and(|n| n == "tests.rs")
+            || path.components().any(|c| c.as_os_str() == "tests");
+        if path.starts_with("protocol") || is_test {
+            continue;
+        }
+        let code = code_before_tests(file);
+        let name = path.file_name().unwrap().to_string_lossy();
+        for word in PROTOCOL_WORDS {
+            if NOT_PROTOCOL.contains(&(&*name, word)) {
+                continue;
+            }
+            let needles = ["\"", " \"", " {", "\\t", "-{"].map(|end| format!("\"{word}{end}"));
+            if let Some(needle) = needles.iter().find(|n| code.contains(n.as_str())) {
+                found.push(format!("{}: {needle}", path.display()));
+            }
+        }
+    }
+    assert!(
+        files.len() > 20 && found.is_empty(),
+        "protocol words outside crates/fleet-deploy/src/protocol/ (encode or decode them there): {found:?}"
+    );
+}

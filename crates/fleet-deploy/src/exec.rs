@@ -9,11 +9,9 @@ use fleet_nix::{CommandError, Failure, RemoteScript, Target};
 
 use crate::NodeKind;
 
-/// Says [`RUNNING`], then runs its arguments as the command (see the file).
+/// Says that the session is up, then runs its arguments as the command (see
+/// the file and `protocol/exec.rs`).
 const EXEC: &str = include_str!("sh/exec.sh");
-
-/// `exec.sh`'s first line, before the command's own output.
-const RUNNING: &str = "running";
 
 /// Runs `argv` on `node` (reached through `target`, its host's): directly on
 /// a host, inside a container with `nixos-container run` (whatever `kind`
@@ -34,15 +32,13 @@ pub fn exec_on(
     let script = RemoteScript::new(EXEC, kind.node_command(node, argv));
     let (stream, lines) = target.open(&script)?;
     match lines.recv_timeout(answer_within) {
-        Ok(line) if line == RUNNING => {}
         Ok(line) => {
-            return Err(CommandError {
-                command: format!("on {target}: exec on {}", node.name),
-                failure: Failure::Output(format!(
-                    "the session answered `{}` instead of `{RUNNING}`",
-                    crate::protocol::shown(&line)
-                )),
-            })
+            if let Err(why) = crate::protocol::session_started(&line) {
+                return Err(CommandError {
+                    command: format!("on {target}: exec on {}", node.name),
+                    failure: Failure::Output(why),
+                });
+            }
         }
         Err(RecvTimeoutError::Disconnected) => return exit_status(target, stream.ended()),
         // Dropping the stream ends the session.

@@ -9,7 +9,7 @@
 //! - `confirm.sh`: confirms a host's switch over a new connection.
 //! - `probe.sh`: reads every node's profile in one round trip.
 //! - `prelude.sh`: the exit codes and status words by name and the shared
-//!   helpers, put in front of each of the above (see `protocol.rs`).
+//!   helpers, put in front of each of the above (see `protocol/`).
 //! - `host.sh`, `container.sh`: the built-in kinds' activation scripts.
 //! - `exec.sh`: runs `fleet exec`'s command (see `exec.rs`).
 
@@ -75,17 +75,6 @@ pub(crate) struct JobSpec<'a> {
     /// Move the profile to this existing generation instead of making a new one.
     pub(crate) generation: Option<u32>,
     pub(crate) checks: Vec<Check>,
-}
-
-impl JobSpec<'_> {
-    /// What the job runs the kind's script with: the goal's name, or
-    /// `restart` (a switch that restarts a container whose unit changed).
-    pub(crate) fn kind_verb(&self) -> &'static str {
-        match self.verb {
-            Verb::Restart => "restart",
-            Verb::Goal => self.goal.name(),
-        }
-    }
 }
 
 /// The agent of run `run` for `holder`, with the job and the kinds' scripts.

@@ -2,7 +2,6 @@
 //! over a new connection when its kind asks; and, after a host's switch, the
 //! containers whose host-side unit it changed.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use fleet_graph::Node;
@@ -142,8 +141,10 @@ impl Plan<'_> {
     ) -> Result<Vec<String>, CommandError> {
         let args = [old, new].into_iter().chain(containers.iter().map(String::as_str));
         let out = target.run_within(&RemoteScript::new(UNITS, args), "units.sh", self.answer_within)?;
-        let asked: HashSet<&str> = containers.iter().map(String::as_str).collect();
-        Ok(out.lines().filter(|line| asked.contains(line)).map(str::to_string).collect())
+        crate::protocol::changed_units(&out, containers).map_err(|why| CommandError {
+            command: "units.sh".into(),
+            failure: Failure::Output(format!("its output is not what it prints: {why}")),
+        })
     }
 }
 

@@ -12,6 +12,7 @@ use fleet_nix::{CommandError, Failure, RemoteScript, Target};
 
 use super::Plan;
 use crate::lock::{new_run_id, AgentSession};
+use crate::protocol::{self, RebootVerb};
 use crate::reboot::{BootState, Reboot, REBOOT};
 use crate::{Event, NodeError, Outcome, Sink, Stage, Summary};
 
@@ -113,7 +114,8 @@ impl Plan<'_> {
         sink.event(Event::Notice { host, message: &message });
         // The session may drop before `systemctl reboot` returns: that is the
         // reboot starting, and the mark it left tells the wait below apart.
-        match target.run_within(&RemoteScript::new(REBOOT, ["start"]), "the reboot", self.answer_within) {
+        let start = RemoteScript::new(REBOOT, RebootVerb::Start.args());
+        match target.run_within(&start, "the reboot", self.answer_within) {
             Ok(_) => {}
             Err(error) if error.exit_code() == Some(255) || error.is_connection_failure() => {}
             Err(error) => return Err(failed(error)),
@@ -140,9 +142,9 @@ impl Plan<'_> {
 
     /// The host's [`BootState`], read once, given up after `limit`.
     fn boot_state(&self, target: &Target, limit: Duration) -> Result<BootState, CommandError> {
-        let script = RemoteScript::new(REBOOT, ["state"]);
+        let script = RemoteScript::new(REBOOT, RebootVerb::State.args());
         let out = target.run_within(&script, "reboot.sh state", limit)?;
-        BootState::parse(&out).map_err(|reason| CommandError {
+        protocol::boot_state(&out).map_err(|reason| CommandError {
             command: "reboot.sh state".into(),
             failure: Failure::Output(reason),
         })
@@ -171,7 +173,7 @@ impl Plan<'_> {
                     failure: Failure::Output(format!(
                         "it did not come back within {} s (--reboot-timeout); the last try: {}",
                         self.reboot_within.as_secs(),
-                        crate::protocol::shown(&last)
+                        protocol::shown(&last)
                     )),
                 });
             }
@@ -184,27 +186,12 @@ impl Plan<'_> {
         if containers.is_empty() {
             return Ok(());
         }
-        let script = RemoteScript::new(
-            REBOOT,
-            std::iter::once("containers".to_string()).chain(containers.iter().cloned()),
-        );
+        let script = RemoteScript::new(REBOOT, RebootVerb::Containers(containers).args());
         let out = target.run_within(&script, "reboot.sh containers", self.answer_within)?;
-        let lines: Vec<&str> = out.lines().collect();
-        let mut down = Vec::new();
-        let bad = |reason: String| CommandError {
+        let down = protocol::containers_down(&out, containers).map_err(|reason| CommandError {
             command: "reboot.sh containers".into(),
             failure: Failure::Output(reason),
-        };
-        if lines.len() != containers.len() {
-            return Err(bad(format!("{} lines for {} containers", lines.len(), containers.len())));
-        }
-        for (name, line) in containers.iter().zip(lines) {
-            match line.strip_prefix(name.as_str()) {
-                Some(" active") => {}
-                Some(" inactive") => down.push(name.as_str()),
-                _ => return Err(bad(format!("unexpected line `{}`", crate::protocol::shown(line)))),
-            }
-        }
+        })?;
         if down.is_empty() {
             Ok(())
         } else {

@@ -16,7 +16,7 @@
 # $5 job script text, $6 how long a launch waits for an earlier activation of
 # its node (seconds), then pairs KIND-NAME KIND-SCRIPT-TEXT.
 #
-# Reads requests on stdin, one per line (protocol.rs writes them):
+# Reads requests on stdin, one per line (protocol/agent.rs writes them):
 #   renew                 the deployer is alive: the lease runs another $4 s
 #   launch NODE COUNT     then COUNT lines: the job's spec (see job.sh)
 #   watch NODE            report NODE's job of this run (after a reconnect)

@@ -6,7 +6,7 @@
 # $1 state dir, $2 run id, $3 the epoch of the deploy lock its agent took, $4
 # node. It holds the node's lock (fd 8, from the agent) until it ends. Its
 # spec is $1/jobs/NODE.spec (0600, so that no check's arguments are on a
-# command line), one field a line, as protocol.rs writes it:
+# command line), one field a line, as protocol/agent.rs writes it:
 #   kind=KIND             its kind script is $1/bin/RUN-kind-KIND.sh
 #   profile=PATH          the node's profile
 #   system=PATH           the new system

@@ -1,9 +1,9 @@
 # shellcheck shell=sh disable=SC2034
 # What every script that runs on a target shares: the exit codes and status
 # words by name, and the small helpers more than one script uses. This text
-# goes in front of each of them (`script!` in job.rs puts it there), so each
+# goes in front of each of them (`target_script!` in job.rs puts it there), so each
 # uses the names without sourcing a file the target does not have.
-# protocol.rs holds the same codes and words, and a test fails when the two
+# protocol/ holds the same codes and words, and a test fails when the two
 # disagree. (SC2034: the names are used by the script that follows, not here.)
 EXIT_FAILED=1
 EXIT_USAGE=2
