@@ -59,7 +59,7 @@ fn unknown_container_lists_the_known_ones() {
         let out = fleet(&[command, "--flake", &flake, "--container", "nanuo-bot"]);
         check_config_error(
             &out,
-            "select nodes: `nanuo-bot` is not a container (known: bgs-backend, nannuo-bot, test-container)",
+            "error: `nanuo-bot` is not a container (known: bgs-backend, nannuo-bot, test-container)",
         );
     }
 }
@@ -68,16 +68,19 @@ fn unknown_container_lists_the_known_ones() {
 fn dependency_cycle_is_printed() {
     let fixture = fixture_with("cycle", &[("a", &["c"]), ("b", &["a"]), ("c", &["b"])]);
     let out = fleet(&["graph", "--flake", &fixture.flake_ref()]);
-    check_config_error(&out, "dependency cycle a -> b -> c -> a");
+    check_config_error(&out, "error: the dependencies form a cycle, a -> b -> c -> a; remove one of");
     let out = fleet(&["deploy", "--flake", &fixture.flake_ref()]);
-    check_config_error(&out, "dependency cycle a -> b -> c -> a");
+    check_config_error(&out, "error: the dependencies form a cycle, a -> b -> c -> a; remove one of");
 }
 
 #[test]
 fn unknown_dependency_is_named() {
     let fixture = fixture_with("unknown_dependency", &[("a", &["ghost"])]);
     let out = fleet(&["deploy", "--flake", &fixture.flake_ref()]);
-    check_config_error(&out, "node `a` depends on `ghost`, which is not a node (known nodes: a, vps-arm)");
+    check_config_error(
+        &out,
+        "error: node `a` depends on `ghost`, which is not a node (known nodes: a, vps-arm)",
+    );
 }
 
 #[test]
@@ -86,7 +89,8 @@ fn invalid_container_name_is_rejected() {
     let out = fleet(&["deploy", "--flake", &fixture.flake_ref()]);
     check_config_error(
         &out,
-        "node `bad_name`: not a valid name (8 characters): a node name is 1 to 63 letters, digits and inner `-` (no `_`",
+        "error: node `bad_name` is not valid: its name (8 characters) breaks NixOS's rule: a node name is 1 to 63 \
+         letters, digits and inner `-` (no `_`",
     );
 }
 
@@ -95,7 +99,7 @@ fn missing_graph_data_says_where_it_looked() {
     let dir = scratch("missing_graph");
     std::fs::create_dir_all(&dir).unwrap();
     let out = fleet(&["graph", "--flake", dir.as_str()]);
-    check_config_error(&out, &format!("{dir}/nix/fleet.nix does not exist"));
+    check_config_error(&out, &format!("error: the graph data file {dir}/nix/fleet.nix does not exist"));
 }
 
 #[test]
@@ -164,7 +168,8 @@ fn a_failed_build_exits_1_and_is_named_in_the_dry_run_and_the_summary() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let table = stdout(&out);
     assert!(table.contains("test-container  failed"), "{table}");
-    assert!(table.contains("error: failed to build test-container: run `"), "{table}");
+    assert!(table.contains("error: failed to build test-container: `"), "{table}");
+    assert!(table.contains("` exited with status "), "{table}");
     assert!(table.contains("4 nodes: 3 activated, 1 failed"), "{table}");
     let activated: Vec<String> = testbed.activations().unwrap().into_iter().map(|r| r.node).collect();
     assert_eq!(activated.len(), 3);

@@ -50,7 +50,7 @@ fn tags_and_globs_select_hosts_and_containers() {
         let out = build(selection);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stdout(&out).is_empty(), "nothing is built: {}", stdout(&out));
-        assert_eq!(stderr(&out), format!("error: select nodes: {expect}\n(see `fleet help build`)\n"));
+        assert_eq!(stderr(&out), format!("error: {expect}\n(see `fleet help build`)\n"));
     };
     refused(&["--host", "@nope"], "`@nope` matches no host (known: vps-arm)");
     refused(
@@ -70,7 +70,7 @@ fn malformed_tags_are_refused_before_anything_runs() {
     let out = fleet(&["build", "--flake", &fixture.flake_ref()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("at `nodes.bgs-backend.tags`: expected a list of tags"),
+        stderr(&out).contains("error: the graph data at `nodes.bgs-backend.tags` must be a list of tags"),
         "{}",
         stderr(&out)
     );
