@@ -88,10 +88,10 @@ fn graph_values_never_reach_a_shell() {
 #[test]
 fn host_names_cannot_leave_the_state_folder() {
     let bed = Bed::new("hostile", "traversal");
-    let outside = Utf8Path::new("/tmp/fleet-issue10-traversal");
+    let outside = Utf8Path::new("/tmp/fleet-hostile-traversal");
     let _ = std::fs::remove_dir_all(outside);
     std::fs::create_dir_all(outside).unwrap();
-    let name = "../../../../tmp/fleet-issue10-traversal/trav";
+    let name = "../../../../tmp/fleet-hostile-traversal/trav";
     let graph = bed.graph("traversal", &host(name, &bed.testbed.address()));
     for command in [&["rollback", "--no-magic-rollback"][..], &["deploy"], &["graph"]] {
         let args: Vec<&str> = command.iter().copied().chain(["--graph", graph.as_str()]).collect();
