@@ -4,11 +4,11 @@
 use std::process::{Command, Output};
 
 use camino::Utf8PathBuf;
-use fleet_testbed::{Fixture, Testbed};
+use fleet_testbed::Fixture;
 
 mod common;
 
-use common::{fleet, stderr, stdout};
+use common::{fleet, stderr, stdout, Bed};
 
 fn scratch(test: &str) -> Utf8PathBuf {
     common::scratch("cli", test)
@@ -145,14 +145,10 @@ fn build_with_container_builds_only_that_node() {
 /// still done.
 #[test]
 fn a_failed_build_exits_1_and_is_named_in_the_dry_run_and_the_summary() {
-    let dir = scratch("deploy_fails");
-    let testbed = Testbed::start(&dir.join("target")).unwrap();
-    let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
-    fixture.fail_build("test-container", true).unwrap();
-    let ssh_options = testbed.ssh_options().join(" ");
-    let flake = fixture.flake_ref();
+    let mut bed = Bed::new("cli", "deploy_fails");
+    bed.fixture.fail_build("test-container", true).unwrap();
 
-    let out = fleet(&["deploy", "--dry-run", "--json", "--flake", &flake, "--ssh-option", &ssh_options]);
+    let out = bed.fleet(&["deploy", "--dry-run", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let document: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON document");
     let nodes = document["nodes"].as_array().unwrap();
@@ -164,14 +160,14 @@ fn a_failed_build_exits_1_and_is_named_in_the_dry_run_and_the_summary() {
     let others: Vec<&serde_json::Value> = nodes.iter().filter(|n| n["node"] != "test-container").collect();
     assert!(others.iter().all(|n| n["status"] == "new" && n["new"].is_string()), "{others:?}");
 
-    let out = fleet(&["deploy", "--flake", &flake, "--ssh-option", &ssh_options]);
+    let out = bed.fleet(&["deploy"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let table = stdout(&out);
     assert!(table.contains("test-container  failed"), "{table}");
     assert!(table.contains("error: failed to build test-container: `"), "{table}");
     assert!(table.contains("` exited with status "), "{table}");
     assert!(table.contains("4 nodes: 3 activated, 1 failed"), "{table}");
-    let activated: Vec<String> = testbed.activations().unwrap().into_iter().map(|r| r.node).collect();
+    let activated: Vec<String> = bed.testbed.activations().unwrap().into_iter().map(|r| r.node).collect();
     assert_eq!(activated.len(), 3);
     assert!(!activated.contains(&"test-container".to_string()));
 }
