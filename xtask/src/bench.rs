@@ -76,7 +76,9 @@ fn prepare(benchmark: &str, programs: &[(&'static str, &'static str)]) -> Result
     Utf8PathBuf::from_path_buf(
         std::env::temp_dir().join(format!("fleet-bench-{benchmark}-{}", std::process::id())),
     )
-    .map_err(|_| CliError::Config("use the temporary folder: not a UTF-8 path".into()))
+    .map_err(|_| {
+        CliError::Config("the temporary folder is not a UTF-8 path; set TMPDIR to one that is".into())
+    })
 }
 
 /// Removes `dir` after a measurement that succeeded; keeps it, and says so,
@@ -94,9 +96,9 @@ fn tidy_up<T>(dir: &camino::Utf8Path, result: Result<T, CliError>) -> Result<T, 
 /// This program, which hands `deploy` to the same code as the `fleet` binary.
 fn this_program() -> Result<Utf8PathBuf, CliError> {
     let path = std::env::current_exe()
-        .map_err(|e| CliError::Config(format!("find the fleet binary (this program): {e}")))?;
+        .map_err(|e| CliError::Config(format!("the fleet binary (this program) cannot be found: {e}")))?;
     Utf8PathBuf::from_path_buf(path)
-        .map_err(|_| CliError::Config("find the fleet binary (this program): its path is not UTF-8".into()))
+        .map_err(|_| CliError::Config("the path of the fleet binary (this program) is not UTF-8".into()))
 }
 
 /// `--sizes 20,100`: container counts, each at least 1.

@@ -82,15 +82,17 @@ impl ClosurePair {
         }
         let generated = generate(paths);
         if dir.exists() {
-            fs::remove_dir_all(dir).map_err(|e| CliError::Config(format!("clear {dir}: {e}")))?;
+            fs::remove_dir_all(dir)
+                .map_err(|e| CliError::Config(format!("{dir} could not be cleared: {e}")))?;
         }
-        fs::create_dir_all(dir).map_err(|e| CliError::Config(format!("create {dir}: {e}")))?;
+        fs::create_dir_all(dir).map_err(|e| CliError::Config(format!("{dir} could not be created: {e}")))?;
         let write = |name: &str, text: &str| {
             let path = dir.join(name);
-            fs::write(&path, text).map_err(|e| CliError::Config(format!("write {path}: {e}")))
+            fs::write(&path, text).map_err(|e| CliError::Config(format!("{path} could not be written: {e}")))
         };
         let json = |spec: &Spec| {
-            serde_json::to_string(spec).map_err(|e| CliError::Config(format!("write a closure spec: {e}")))
+            serde_json::to_string(spec)
+                .map_err(|e| CliError::Config(format!("a closure spec could not be written as JSON: {e}")))
         };
         write("closure.nix", CLOSURE_NIX)?;
         write("pair.nix", PAIR_NIX)?;
@@ -104,12 +106,13 @@ impl ClosurePair {
         // free user polls in seconds, which made 300 paths take 26 s, not 2 s.
         let stdout =
             nix(&["build", "--json", "--no-link", "--max-jobs", "8", "--file", pair.as_str(), "old", "new"])?;
-        let outputs = built_outputs(&stdout)
-            .map_err(|e| CliError::Config(format!("read the output of nix build: {e}")))?;
+        let outputs = built_outputs(&stdout).map_err(|e| {
+            CliError::Config(format!("the output of nix build is not what was expected: {e}"))
+        })?;
         match outputs.as_slice() {
             [old, new] => Ok(ClosurePair { old: old.clone(), new: new.clone(), design: generated.design }),
             _ => Err(CliError::Config(format!(
-                "read the output of nix build: expected two results, got {}",
+                "the output of nix build is not what was expected: two results, and it gave {}",
                 outputs.len()
             ))),
         }
@@ -128,20 +131,21 @@ pub(crate) fn nix_version() -> Result<String, CliError> {
 }
 
 fn nix(args: &[&str]) -> Result<String, CliError> {
-    let step = || format!("run nix {}", args.join(" "));
+    let step = || format!("`nix {}`", args.join(" "));
     let output = Command::new("nix")
         .args(args)
         .envs(fleet_testbed::nix_env())
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| CliError::Config(format!("{}: {e}", step())))?;
+        .map_err(|e| CliError::Config(format!("{} could not be started: {e}", step())))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<&str> = stderr.lines().collect();
         let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-        return Err(CliError::Config(format!("{}: {}\n{tail}", step(), output.status)));
+        return Err(CliError::Config(format!("{} ended with {}\n{tail}", step(), output.status)));
     }
-    String::from_utf8(output.stdout).map_err(|_| CliError::Config(format!("{}: output is not UTF-8", step())))
+    String::from_utf8(output.stdout)
+        .map_err(|_| CliError::Config(format!("{} printed what is not UTF-8", step())))
 }
 
 /// The `out` paths from `nix build --json`, in the order of the installables.

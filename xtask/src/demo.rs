@@ -20,8 +20,9 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
     let dir = args.value("--dir")?.map(Utf8PathBuf::from);
     args.finish()?;
     let temporary = |name: String| {
-        Utf8PathBuf::from_path_buf(std::env::temp_dir().join(name))
-            .map_err(|_| CliError::Config("use the temporary folder: not a UTF-8 path".into()))
+        Utf8PathBuf::from_path_buf(std::env::temp_dir().join(name)).map_err(|_| {
+            CliError::Config("the temporary folder is not a UTF-8 path; set TMPDIR to one that is".into())
+        })
     };
     let kept_dir = || dir.clone().map_or_else(|| temporary(KEPT.to_string()), Ok);
     if stop {
@@ -57,8 +58,7 @@ pub(crate) fn run(mut args: Args) -> Result<(), CliError> {
 const KEPT: &str = "fleet-demo";
 
 fn demo(dir: &camino::Utf8Path, keep: bool) -> Result<(), CliError> {
-    let testbed_failed =
-        |e: fleet_testbed::TestbedError| CliError::Config(format!("set up the testbed: {e}"));
+    let testbed_failed = |e: fleet_testbed::TestbedError| CliError::Config(e.to_string());
     let testbed = Testbed::start(&dir.join("target")).map_err(testbed_failed)?;
     let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).map_err(testbed_failed)?;
     say(&format!("A simulated VPS listens at {} (real sshd, its own /nix).", testbed.address()))?;
@@ -68,7 +68,7 @@ fn demo(dir: &camino::Utf8Path, keep: bool) -> Result<(), CliError> {
     let load = || -> Result<Fleet, CliError> {
         let json = nix
             .eval_json_file(&fixture.dir().join("nix/fleet.nix"))
-            .map_err(|e| CliError::Config(format!("read graph data: {e}")))?;
+            .map_err(|e| CliError::Config(format!("the demo's graph data does not evaluate: {e}")))?;
         Fleet::from_json(&json).map_err(|e| CliError::Config(e.to_string()))
     };
     let fleet = load()?;

@@ -19,7 +19,7 @@ pub(crate) fn run(args: Args) -> Result<(), CliError> {
     args.finish()?;
     let path = repo_root().join(MAN_PAGE);
     std::fs::write(&path, fleet_cli::man_page())
-        .map_err(|e| CliError::Config(format!("write {}: {e}", path.display())))?;
+        .map_err(|e| CliError::Config(format!("{} could not be written: {e}", path.display())))?;
     eprintln!("man: wrote {}", path.display());
     Ok(())
 }

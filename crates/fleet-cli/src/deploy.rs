@@ -235,11 +235,11 @@ pub(crate) fn plan_failure(error: ConfigError) -> CliError {
             CliError::Usage(selection.to_string())
         }
         ConfigError::NoTarget { host } => CliError::Config(format!(
-            "resolve target of host `{host}`: no `target` in the graph data; add one or pass \
+            "host `{host}` has no target: the graph data gives it no `target`; add one or pass \
              --target USER@HOST[:PORT]"
         )),
         ConfigError::OneTargetForSeveralHosts { hosts } => CliError::Config(format!(
-            "resolve target of host `{}`: --target names one machine but the selection spans several hosts; \
+            "--target names one machine, but the selection spans several hosts ({}); \
              select one host's nodes",
             hosts.join(", ")
         )),

@@ -29,7 +29,7 @@ fn local(old: &str, new: &str, json: bool) -> Result<(), CliError> {
 pub fn local_diff(nix: &Nix, old: &str, new: &str) -> Result<ClosureDiff, CliError> {
     let closures = nix
         .local_closures(&[old.to_string(), new.to_string()])
-        .map_err(|e| CliError::Config(format!("read the closures of {old} and {new}: {e}")))?;
+        .map_err(|e| CliError::Config(format!("the closures of {old} and {new} could not be read: {e}")))?;
     Ok(fleet_deploy::closure_diff(&closures[0], &closures[1]))
 }
 

@@ -22,7 +22,8 @@ pub const LOCKED: u8 = 75;
 pub enum CliError {
     /// Bad command line.
     Usage(String),
-    /// Bad configuration, graph data or environment, found before any change.
+    /// Bad configuration, graph data or environment, found before any change:
+    /// a message that reads whole, naming the thing and the fix.
     Config(String),
     /// Some node failed; the summary has already said which.
     NodesFailed,
@@ -43,24 +44,57 @@ impl From<UsageError> for CliError {
 /// Prints the error, if any, and returns the exit code. A usage error ends
 /// with where to read more: `PROGRAM help COMMAND` when the command is known.
 pub fn report(program: &str, command: Option<&str>, result: Result<(), CliError>) -> ExitCode {
-    // Nothing is left to tell if stderr is closed too.
-    let mut stderr = std::io::stderr().lock();
-    ExitCode::from(match result {
-        Ok(()) | Err(CliError::ClosedPipe) => SUCCESS,
+    let (code, text) = outcome(program, command, result);
+    if let Some(text) = text {
+        // Nothing is left to tell if stderr is closed too.
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+    ExitCode::from(code)
+}
+
+/// The exit code of `result` and what [`report`] prints on stderr for it.
+fn outcome(program: &str, command: Option<&str>, result: Result<(), CliError>) -> (u8, Option<String>) {
+    match result {
+        Ok(()) | Err(CliError::ClosedPipe) => (SUCCESS, None),
         Err(CliError::Usage(message)) => {
             let help = match command {
                 Some(command) => format!("{program} help {command}"),
                 None => format!("{program} help"),
             };
-            let _ = writeln!(stderr, "error: {}\n(see `{help}`)", terminal_text(&message));
-            USAGE
+            (USAGE, Some(format!("error: {}\n(see `{help}`)", terminal_text(&message))))
         }
-        Err(CliError::Config(message)) => {
-            // Errors carry what targets and nix printed.
-            let _ = writeln!(stderr, "error: failed to {}", terminal_text(&message));
-            USAGE
-        }
-        Err(CliError::NodesFailed) => NODE_FAILED,
-        Err(CliError::Locked) => LOCKED,
-    })
+        // Errors carry what targets and nix printed.
+        Err(CliError::Config(message)) => (USAGE, Some(format!("error: {}", terminal_text(&message)))),
+        Err(CliError::NodesFailed) => (NODE_FAILED, None),
+        Err(CliError::Locked) => (LOCKED, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins that a configuration error is printed as it reads, with nothing
+    /// glued in front (it used to be "failed to {message}"), and a usage
+    /// error with where to read more.
+    #[test]
+    fn errors_print_their_message_whole() {
+        let config = CliError::Config("the graph data file x.nix does not exist; pass --graph FILE".into());
+        assert_eq!(
+            outcome("fleet", Some("deploy"), Err(config)),
+            (USAGE, Some("error: the graph data file x.nix does not exist; pass --graph FILE".into()))
+        );
+        let usage = CliError::Usage("--goal takes switch, boot, test or dry-activate".into());
+        assert_eq!(
+            outcome("fleet", Some("deploy"), Err(usage)),
+            (
+                USAGE,
+                Some(
+                    "error: --goal takes switch, boot, test or dry-activate\n(see `fleet help deploy`)"
+                        .into()
+                )
+            )
+        );
+        assert_eq!(outcome("fleet", None, Err(CliError::NodesFailed)), (NODE_FAILED, None));
+    }
 }

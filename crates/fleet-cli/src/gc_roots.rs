@@ -45,12 +45,17 @@ impl RootsArgs {
 /// Makes `dir/NODE` a root of every node's built system in `summary`, and
 /// says on stderr where they are.
 pub(crate) fn keep(nix: &Nix, dir: &Utf8PathBuf, summary: &Summary) -> Result<(), CliError> {
-    std::fs::create_dir_all(dir).map_err(|e| CliError::Config(format!("create {dir}: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        CliError::Config(format!("the folder {dir} for garbage-collector roots could not be created: {e}"))
+    })?;
     let mut kept = 0;
     for report in &summary.nodes {
         if let Some(path) = &report.new {
-            nix.add_root(&dir.join(&report.node), path)
-                .map_err(|e| CliError::Config(format!("keep {path} as a root in {dir}: {e}")))?;
+            nix.add_root(&dir.join(&report.node), path).map_err(|e| {
+                CliError::Config(format!(
+                    "{path} could not be kept as a garbage-collector root in {dir}: {e}"
+                ))
+            })?;
             kept += 1;
         }
     }

@@ -13,6 +13,6 @@ pub fn print(text: &str) -> Result<(), CliError> {
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(CliError::ClosedPipe),
-        Err(e) => Err(CliError::Config(format!("write to stdout: {e}"))),
+        Err(e) => Err(CliError::Config(format!("the output could not be written to stdout: {e}"))),
     }
 }

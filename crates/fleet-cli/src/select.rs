@@ -74,7 +74,7 @@ impl SelectArgs {
             None => {
                 let known: Vec<&str> = fleet.nodes().iter().map(|n| n.name.as_str()).collect();
                 Err(CliError::Usage(format!(
-                    "select nodes: --node `{}` is not a node name (known: {}); --node takes one name, \
+                    "--node `{}` is not a node name (known: {}); --node takes one name, \
                      not a pattern or @tag",
                     name.escape_debug(),
                     known.join(", ")

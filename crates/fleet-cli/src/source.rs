@@ -56,7 +56,7 @@ impl Source {
         nix.check_installed().map_err(|e| CliError::Config(e.to_string()))?;
         if !self.graph.exists() {
             return Err(CliError::Config(format!(
-                "read graph data: {} does not exist; pass --graph FILE or a --flake with nix/fleet.nix",
+                "the graph data file {} does not exist; pass --graph FILE or a --flake with nix/fleet.nix",
                 self.graph
             )));
         }
@@ -66,7 +66,7 @@ impl Source {
             } else {
                 String::new()
             };
-            CliError::Config(format!("read graph data: {e}{hint}"))
+            CliError::Config(format!("the graph data in {} does not evaluate: {e}{hint}", self.graph))
         })?;
         Fleet::from_json(&json).map_err(|e| CliError::Config(e.to_string()))
     }
@@ -80,10 +80,13 @@ fn local_dir(flake: &str) -> Option<Utf8PathBuf> {
 }
 
 fn find_flake_upwards() -> Result<Utf8PathBuf, CliError> {
-    let cwd = std::env::current_dir()
-        .ok()
-        .and_then(|d| Utf8PathBuf::from_path_buf(d).ok())
-        .ok_or_else(|| CliError::Config("find the flake: the current folder is not a UTF-8 path".into()))?;
+    let cwd =
+        std::env::current_dir().ok().and_then(|d| Utf8PathBuf::from_path_buf(d).ok()).ok_or_else(|| {
+            CliError::Config(
+                "the current folder is not a UTF-8 path, so no flake can be found in it; pass --flake REF"
+                    .into(),
+            )
+        })?;
     cwd.ancestors()
         .find(|dir| dir.join("flake.nix").is_file() && dir.join("nix/fleet.nix").is_file())
         .map(Utf8Path::to_path_buf)

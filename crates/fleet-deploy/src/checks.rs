@@ -69,7 +69,7 @@ pub(crate) fn check_commands(kind: &dyn NodeKind, node: &Node) -> Result<Vec<Che
         let bad = |what: &str| format!("`checks` item {}: {what}", i + 1);
         let Value::Object(fields) = check else {
             return Err(bad(
-                "expected { command = [ ... ]; }, { tcp = PORT; } or { http = \"/PATH\"; port = PORT; }",
+                "it must be { command = [ ... ]; }, { tcp = PORT; } or { http = \"/PATH\"; port = PORT; }",
             ));
         };
         let address = match fields.get("address") {
@@ -119,7 +119,7 @@ pub(crate) fn check_commands(kind: &dyn NodeKind, node: &Node) -> Result<Vec<Che
                 ..Check::new(["curl", "-fsS", "-o", "/dev/null", "--max-time", "5", &url])
             }
         } else {
-            return Err(bad("expected `command`, `tcp` or `http`"));
+            return Err(bad("it needs `command`, `tcp` or `http`"));
         };
         checks.push(check);
     }
@@ -163,7 +163,7 @@ mod tests {
     fn malformed_checks_are_named() {
         check(r#"[{"tcp":0}]"#, "error: `checks` item 1: the port must be a number from 1 to 65535");
         check(r#"[{"command":[]}]"#, "error: `checks` item 1: `command` must be a non-empty list of strings");
-        check(r#"[{"ping":1}]"#, "error: `checks` item 1: expected `command`, `tcp` or `http`");
+        check(r#"[{"ping":1}]"#, "error: `checks` item 1: it needs `command`, `tcp` or `http`");
         check(r#"{"tcp":1}"#, "error: `checks` must be a list of checks");
     }
 

@@ -27,7 +27,8 @@ pub enum ConfigError {
     InvalidNode {
         /// The node.
         node: String,
-        /// What is wrong and how to fix it.
+        /// What is wrong and how to fix it: a clause that reads whole after
+        /// "node `NAME` is not valid:".
         reason: String,
     },
     /// No target is known for a host: the graph data gives none, and the run
@@ -56,23 +57,20 @@ impl fmt::Display for ConfigError {
             ConfigError::Graph(e) => e.fmt(f),
             ConfigError::UnknownKind { node, kind, known } => write!(
                 f,
-                "validate graph: node `{node}` has kind \"{kind}\", which is not a known kind (known: {})",
+                "node `{node}` has kind \"{kind}\", which is not a known kind (known: {})",
                 known.join(", ")
             ),
-            ConfigError::InvalidNode { node, reason } => {
-                write!(f, "validate graph: node `{node}`: {reason}")
-            }
+            ConfigError::InvalidNode { node, reason } => write!(f, "node `{node}` is not valid: {reason}"),
             ConfigError::NoTarget { host } => write!(
                 f,
-                "resolve target of host `{host}`: no `target` in the graph data; add one, or give the run a target"
+                "host `{host}` has no target: the graph data gives it no `target`; add one, or give the run a target"
             ),
             ConfigError::OneTargetForSeveralHosts { hosts } => write!(
                 f,
-                "resolve target of host `{}`: one target was given, but the selection spans several hosts; \
-                 select one host's nodes",
+                "one target was given, but the selection spans several hosts ({}); select one host's nodes",
                 hosts.join(", ")
             ),
-            ConfigError::Target { host, reason } => write!(f, "resolve target of host `{host}`: {reason}"),
+            ConfigError::Target { host, reason } => write!(f, "the target of host `{host}` is not valid: {reason}"),
         }
     }
 }

@@ -147,10 +147,7 @@ mod tests {
     fn a_new_kind_is_one_registration() {
         let with_user = fleet(r#""user":"ada""#);
         let err = Kinds::standard().validate(&with_user).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "validate graph: node `me` has kind \"home\", which is not a known kind (known: host, container)"
-        );
+        assert_eq!(err, "node `me` has kind \"home\", which is not a known kind (known: host, container)");
 
         let kinds = Kinds::standard().with(Box::new(HomeKind));
         assert_eq!(kinds.validate(&with_user), Ok(()));
@@ -162,6 +159,6 @@ mod tests {
             "the default build attribute applies unless the kind says otherwise"
         );
         let err = kinds.validate(&fleet(r#""shell":"zsh""#)).unwrap_err().to_string();
-        assert_eq!(err, "validate graph: node `me`: a home needs `user`");
+        assert_eq!(err, "node `me` is not valid: a home needs `user`");
     }
 }

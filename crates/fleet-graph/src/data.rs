@@ -39,7 +39,10 @@ impl Node {
 pub(crate) fn parse(json: &str) -> Result<Vec<Node>, GraphError> {
     let top: Top = serde_json::from_str(json).map_err(|e| match duplicate_name(&e) {
         Some(name) => GraphError::DuplicateNode(name),
-        None => GraphError::Malformed { at: "(top level)".into(), reason: e.to_string() },
+        None => GraphError::Malformed {
+            at: String::new(),
+            reason: format!("is not of the form {{ nodes = {{ NAME = {{ kind = ...; }}; }}; }}: {e}"),
+        },
     })?;
     top.nodes.0.into_iter().map(|(name, value)| node(name, value)).collect()
 }
@@ -88,17 +91,19 @@ fn duplicate_name(error: &serde_json::Error) -> Option<String> {
 
 fn node(name: String, value: Value) -> Result<Node, GraphError> {
     let Value::Object(mut attrs) = value else {
-        return Err(malformed(&name, "", "expected an attribute set"));
+        return Err(malformed(&name, "", "must be an attribute set"));
     };
     let kind = match attrs.remove("kind") {
         Some(Value::String(kind)) => kind,
-        Some(_) => return Err(malformed(&name, ".kind", "expected a string")),
-        None => return Err(malformed(&name, ".kind", "missing; say what the node is, e.g. \"container\"")),
+        Some(_) => return Err(malformed(&name, ".kind", "must be a string")),
+        None => {
+            return Err(malformed(&name, ".kind", "is missing; say what the node is, e.g. \"container\""))
+        }
     };
     let host = match attrs.remove("host") {
         None | Some(Value::Null) => None,
         Some(Value::String(host)) => Some(host),
-        Some(_) => return Err(malformed(&name, ".host", "expected the name of a host node")),
+        Some(_) => return Err(malformed(&name, ".host", "must be the name of a host node")),
     };
     let depends_on = match attrs.remove("dependsOn") {
         None | Some(Value::Null) => Vec::new(),
@@ -106,10 +111,10 @@ fn node(name: String, value: Value) -> Result<Node, GraphError> {
             .into_iter()
             .map(|item| match item {
                 Value::String(dep) => Ok(dep),
-                _ => Err(malformed(&name, ".dependsOn", "expected a list of node names")),
+                _ => Err(malformed(&name, ".dependsOn", "must be a list of node names")),
             })
             .collect::<Result<_, _>>()?,
-        Some(_) => return Err(malformed(&name, ".dependsOn", "expected a list of node names")),
+        Some(_) => return Err(malformed(&name, ".dependsOn", "must be a list of node names")),
     };
     crate::pattern::check_tags(&name, attrs.get("tags"))?;
     Ok(Node { name, kind, host, depends_on, attrs })
@@ -147,23 +152,20 @@ mod tests {
     fn rejects_duplicate_names() {
         check(
             r#"{"nodes":{"h":{"kind":"host"},"h":{"kind":"host"}}}"#,
-            "error: read graph data: node `h` is declared twice; give each node a unique name",
+            "error: node `h` is declared twice in the graph data; give each node a unique name",
         );
     }
 
     #[test]
     fn rejects_malformed_fields() {
-        check(
-            r#"{"nodes":{"h":{"kind":1}}}"#,
-            "error: read graph data: at `nodes.h.kind`: expected a string",
-        );
+        check(r#"{"nodes":{"h":{"kind":1}}}"#, "error: the graph data at `nodes.h.kind` must be a string");
         check(
             r#"{"nodes":{"h":{"kind":"host","dependsOn":"x"}}}"#,
-            "error: read graph data: at `nodes.h.dependsOn`: expected a list of node names",
+            "error: the graph data at `nodes.h.dependsOn` must be a list of node names",
         );
         check(
             r#"{"nodes":{"h":{}}}"#,
-            "error: read graph data: at `nodes.h.kind`: missing; say what the node is, e.g. \"container\"",
+            "error: the graph data at `nodes.h.kind` is missing; say what the node is, e.g. \"container\"",
         );
     }
 
@@ -173,7 +175,7 @@ mod tests {
         assert_eq!(nodes[0].tags(), ["prod", "eu-1"]);
         check(
             r#"{"nodes":{"h":{"kind":"host","tags":"prod"}}}"#,
-            "error: read graph data: at `nodes.h.tags`: expected a list of tags made of letters, digits, `-`, `_` and `.`, e.g. [ \"web\" ]",
+            "error: the graph data at `nodes.h.tags` must be a list of tags made of letters, digits, `-`, `_` and `.`, e.g. [ \"web\" ]",
         );
     }
 
@@ -182,6 +184,6 @@ mod tests {
         let err = parse(r#"{"nodes":{},"hosts":{}}"#).unwrap_err().to_string();
         assert!(err.contains("unknown field `hosts`"), "{err}");
         let err = parse("[1,2]").unwrap_err().to_string();
-        assert!(err.starts_with("read graph data: at `(top level)`"), "{err}");
+        assert!(err.starts_with("the graph data is not of the form { nodes = "), "{err}");
     }
 }

@@ -7,9 +7,10 @@ use std::fmt;
 pub enum GraphError {
     /// The data is not JSON of the expected shape.
     Malformed {
-        /// Where in the data, e.g. `nodes.bgs-backend.dependsOn`.
+        /// Where in the data, e.g. `nodes.bgs-backend.dependsOn`; empty for
+        /// the whole document.
         at: String,
-        /// What was expected there.
+        /// What is wrong there, said of it: `must be a string`.
         reason: String,
     },
     /// Two nodes share a name.
@@ -40,7 +41,8 @@ pub enum GraphError {
     Invalid {
         /// The node, or `nodes` for a rule about several nodes.
         node: String,
-        /// What is wrong, and the fix.
+        /// What is wrong, and the fix: a clause that reads whole after
+        /// "node `NAME` is not valid:".
         reason: String,
     },
     /// A name given on the command line is not a node of the selectable kind.
@@ -57,35 +59,33 @@ pub enum GraphError {
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GraphError::Malformed { at, reason } => {
-                write!(f, "read graph data: at `{at}`: {reason}")
-            }
+            GraphError::Malformed { at, reason } if at.is_empty() => write!(f, "the graph data {reason}"),
+            GraphError::Malformed { at, reason } => write!(f, "the graph data at `{at}` {reason}"),
             GraphError::DuplicateNode(name) => {
-                write!(f, "read graph data: node `{name}` is declared twice; give each node a unique name")
+                write!(f, "node `{name}` is declared twice in the graph data; give each node a unique name")
             }
             GraphError::UnknownDependency { node, dependency, known } => write!(
                 f,
-                "validate graph: node `{node}` depends on `{dependency}`, which is not a node (known nodes: {})",
+                "node `{node}` depends on `{dependency}`, which is not a node (known nodes: {})",
                 known.join(", ")
             ),
-            GraphError::NoHost => write!(
-                f,
-                "validate graph: no node has kind = \"host\"; declare the machine the containers run on"
-            ),
+            GraphError::NoHost => {
+                write!(f, "no node has kind = \"host\"; declare the machine the containers run on")
+            }
             GraphError::UnknownHost { node, host, hosts } => write!(
                 f,
-                "validate graph: node `{node}` is placed on host `{host}`, which is not a node of kind \"host\" (hosts: {})",
+                "node `{node}` is placed on host `{host}`, which is not a node of kind \"host\" (hosts: {})",
                 if hosts.is_empty() { "none".to_string() } else { hosts.join(", ") }
             ),
             GraphError::Cycle(path) => write!(
                 f,
-                "validate graph: dependency cycle {}; remove one of these dependsOn edges",
+                "the dependencies form a cycle, {}; remove one of these dependsOn edges",
                 path.join(" -> ")
             ),
-            GraphError::Invalid { node, reason } => write!(f, "validate graph: node `{node}`: {reason}"),
+            GraphError::Invalid { node, reason } => write!(f, "node `{node}` is not valid: {reason}"),
             GraphError::UnknownSelection { name, kind, known } => write!(
                 f,
-                "select nodes: `{name}` {} {kind} (known: {})",
+                "`{name}` {} {kind} (known: {})",
                 if crate::pattern::is_pattern(name) { "matches no" } else { "is not a" },
                 if known.is_empty() { "none".to_string() } else { known.join(", ") }
             ),

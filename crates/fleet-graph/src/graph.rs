@@ -368,12 +368,8 @@ mod tests {
 
     #[test]
     fn unknown_selection_lists_containers() {
-        check_waves(
-            "h:host a:container:h",
-            &["nope"],
-            "error: select nodes: `nope` is not a container (known: a)",
-        );
-        check_waves("h:host a:container:h", &["h"], "error: select nodes: `h` is not a container (known: a)");
+        check_waves("h:host a:container:h", &["nope"], "error: `nope` is not a container (known: a)");
+        check_waves("h:host a:container:h", &["h"], "error: `h` is not a container (known: a)");
     }
 
     #[test]
@@ -389,8 +385,8 @@ mod tests {
         };
         assert_eq!(select(&["g"], &[]), "g b c");
         assert_eq!(select(&["g", "h"], &["c"]), "c");
-        assert_eq!(select(&["x"], &[]), "error: select nodes: `x` is not a host (known: h, g)");
-        assert_eq!(select(&["h"], &["c"]), "error: select nodes: `c` is not a container on h (known: a)");
+        assert_eq!(select(&["x"], &[]), "error: `x` is not a host (known: h, g)");
+        assert_eq!(select(&["h"], &["c"]), "error: `c` is not a container on h (known: a)");
     }
 
     #[test]
@@ -414,14 +410,11 @@ mod tests {
         assert_eq!(select(&[], &["@web"]), "bgs-a x bot");
         assert_eq!(select(&["h"], &["@web", "bgs-?"]), "bgs-a bgs-b bot");
         assert_eq!(select(&["?"], &["@chat"]), "bot");
-        assert_eq!(select(&["@nope"], &[]), "error: select nodes: `@nope` matches no host (known: h, g)");
-        assert_eq!(
-            select(&["g"], &["bgs-*"]),
-            "error: select nodes: `bgs-*` matches no container on g (known: x)"
-        );
+        assert_eq!(select(&["@nope"], &[]), "error: `@nope` matches no host (known: h, g)");
+        assert_eq!(select(&["g"], &["bgs-*"]), "error: `bgs-*` matches no container on g (known: x)");
         assert_eq!(
             select(&[], &["@prod"]),
-            "error: select nodes: `@prod` matches no container (known: bgs-a, bgs-b, bot, x)"
+            "error: `@prod` matches no container (known: bgs-a, bgs-b, bot, x)"
         );
     }
 
@@ -430,12 +423,12 @@ mod tests {
         check_waves(
             "h:host a:container:h:c b:container:h:a c:container:h:b",
             &[],
-            "error: validate graph: dependency cycle a -> b -> c -> a; remove one of these dependsOn edges",
+            "error: the dependencies form a cycle, a -> b -> c -> a; remove one of these dependsOn edges",
         );
         check_waves(
             "h:host a:container:h:a",
             &[],
-            "error: validate graph: dependency cycle a -> a; remove one of these dependsOn edges",
+            "error: the dependencies form a cycle, a -> a; remove one of these dependsOn edges",
         );
     }
 
@@ -457,7 +450,7 @@ mod tests {
         let selection = fleet.select_on(&[], &[]).unwrap();
         assert_eq!(fleet.waves(&selection).len(), 20_001);
         let err = Fleet::from_json(&chain(true)).unwrap_err().to_string();
-        assert!(err.starts_with("validate graph: dependency cycle c0 -> c1 -> c2 -> "), "{}", &err[..100]);
+        assert!(err.starts_with("the dependencies form a cycle, c0 -> c1 -> c2 -> "), "{}", &err[..100]);
         assert!(
             err.ends_with("c19999 -> c0; remove one of these dependsOn edges"),
             "{}",
@@ -470,17 +463,17 @@ mod tests {
         check_waves(
             "h:host a:container:h:ghost",
             &[],
-            "error: validate graph: node `a` depends on `ghost`, which is not a node (known nodes: h, a)",
+            "error: node `a` depends on `ghost`, which is not a node (known nodes: h, a)",
         );
         check_waves(
             "h:host a:container:elsewhere",
             &[],
-            "error: validate graph: node `a` is placed on host `elsewhere`, which is not a node of kind \"host\" (hosts: h)",
+            "error: node `a` is placed on host `elsewhere`, which is not a node of kind \"host\" (hosts: h)",
         );
         check_waves(
             "a:container",
             &[],
-            "error: validate graph: no node has kind = \"host\"; declare the machine the containers run on",
+            "error: no node has kind = \"host\"; declare the machine the containers run on",
         );
     }
 
@@ -492,14 +485,14 @@ mod tests {
         check_waves(
             "h:host g:host a:container:h:b b:container:g:a",
             &[],
-            "error: validate graph: dependency cycle a -> b -> a; remove one of these dependsOn edges",
+            "error: the dependencies form a cycle, a -> b -> a; remove one of these dependsOn edges",
         );
         // Through a host: g waits for a, a for b, and b, on g, for g (each
         // arrow points from a node to one that needs it).
         check_waves(
             "h:host g:host::a a:container:h:b b:container:g",
             &[],
-            "error: validate graph: dependency cycle g -> b -> a -> g; remove one of these dependsOn edges",
+            "error: the dependencies form a cycle, g -> b -> a -> g; remove one of these dependsOn edges",
         );
     }
 

@@ -101,7 +101,7 @@ pub(crate) fn check_tags(node: &str, tags: Option<&Value>) -> Result<(), GraphEr
         Some(Value::Array(items)) if items.iter().all(valid) => Ok(()),
         Some(_) => Err(GraphError::Malformed {
             at: format!("nodes.{node}.tags"),
-            reason: "expected a list of tags made of letters, digits, `-`, `_` and `.`, e.g. [ \"web\" ]"
+            reason: "must be a list of tags made of letters, digits, `-`, `_` and `.`, e.g. [ \"web\" ]"
                 .into(),
         }),
     }
@@ -141,7 +141,7 @@ mod tests {
             serde_json::json!(["@x"]),
         ] {
             let err = check_tags("a", Some(&bad)).unwrap_err().to_string();
-            assert!(err.starts_with("read graph data: at `nodes.a.tags`: expected a list of tags"), "{err}");
+            assert!(err.starts_with("the graph data at `nodes.a.tags` must be a list of tags"), "{err}");
         }
     }
 }

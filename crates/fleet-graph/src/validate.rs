@@ -37,7 +37,7 @@ pub(crate) fn validate(nodes: &[Node]) -> Result<(), GraphError> {
             return Err(invalid(
                 node,
                 format!(
-                    "has `address = \"{address}\"` but its host `{host}` declares no `bridge`; \
+                    "`address = \"{address}\"` needs a bridge on its host `{host}`, which declares none; \
                      add `bridge = {{ name = \"br0\"; address = \"A.B.C.1\"; prefixLength = 24; }};` to `{host}`"
                 ),
             ));
@@ -54,7 +54,7 @@ pub(crate) fn validate(nodes: &[Node]) -> Result<(), GraphError> {
         // activation and `command` checks on the operator's machine.
         return Err(invalid(
             node,
-            "has `target = \"local\"`, which would run its activation and checks on the machine \
+            "`target = \"local\"` would run its activation and checks on the machine \
              that runs fleet; a graph names a remote machine (USER@HOST[:PORT]): to deploy here, \
              pass `--target local` on the command line"
                 .into(),
@@ -99,8 +99,8 @@ fn name(node: &Node) -> Result<(), GraphError> {
     Err(GraphError::Invalid {
         node: shown,
         reason: format!(
-            "not a valid name ({} characters): a {} name is 1 to {MAX_NAME} {allowed}, \
-             as NixOS requires; rename the node",
+            "its name ({} characters) breaks NixOS's rule: a {} name is 1 to {MAX_NAME} {allowed}; \
+             rename the node",
             name.chars().count(),
             if node.kind == HOST_KIND { "host" } else { "node" },
         ),
@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn names_follow_nixos_rules() {
         check(BRIDGE, &container("web-1", "10.1.0.2"), "ok");
-        let bad = "not a valid name";
+        let bad = "breaks NixOS's rule";
         for name in ["../../../../tmp/x/trav", "a\\nb", "a.b", "-x", "x-", "a_b", ""] {
             let got = Fleet::from_json(&format!(
                 r#"{{"nodes":{{"h":{{"kind":"host"}},"{name}":{{"kind":"container","host":"h"}}}}}}"#
@@ -263,24 +263,24 @@ mod tests {
             check(
                 BRIDGE,
                 &container("a", address),
-                &format!("validate graph: node `a`: `address = \"{address}\"` {why}"),
+                &format!("node `a` is not valid: `address = \"{address}\"` {why}"),
             );
         }
         check(
             BRIDGE,
             &(container("a", "10.1.0.5") + &container("b", "10.1.0.5")),
-            "validate graph: node `b`: `address = \"10.1.0.5\"` is already the address of `a` on `h`; give each node its own",
+            "node `b` is not valid: `address = \"10.1.0.5\"` is already the address of `a` on `h`; give each node its own",
         );
         check(
             "",
             &container("a", "10.1.0.5"),
-            "validate graph: node `a`: has `address = \"10.1.0.5\"` but its host `h` declares no `bridge`; \
+            "node `a` is not valid: `address = \"10.1.0.5\"` needs a bridge on its host `h`, which declares none; \
              add `bridge = { name = \"br0\"; address = \"A.B.C.1\"; prefixLength = 24; };` to `h`",
         );
         check(
             r#","bridge":{"address":"10.1.0.1","prefixLength":31}"#,
             "",
-            "validate graph: node `h`: `bridge.prefixLength` must be a number from 8 to 30",
+            "node `h` is not valid: `bridge.prefixLength` must be a number from 8 to 30",
         );
     }
 
@@ -292,7 +292,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             got.to_string(),
-            "validate graph: node `b`: `target = \"admin@VPS\"` is also the target of host `a`; \
+            "node `b` is not valid: `target = \"admin@VPS\"` is also the target of host `a`; \
              one machine is one host: give each host its own target"
         );
     }
@@ -304,7 +304,7 @@ mod tests {
         check(
             r#","target":"local""#,
             "",
-            "validate graph: node `h`: has `target = \"local\"`, which would run its activation and checks \
+            "node `h` is not valid: `target = \"local\"` would run its activation and checks \
              on the machine that runs fleet; a graph names a remote machine (USER@HOST[:PORT]): to deploy \
              here, pass `--target local` on the command line",
         );

@@ -110,28 +110,28 @@ impl CommandError {
 impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.failure {
-            Failure::NotFound { program, hint } => {
-                write!(f, "run `{}`: `{program}` is not installed; {hint}", self.command)
-            }
-            Failure::Spawn(reason) => write!(f, "start `{}`: {reason}", self.command),
+            Failure::NotFound { program, hint } => write!(f, "`{program}` is not installed; {hint}"),
+            Failure::Spawn(reason) => write!(f, "`{}` could not be started: {reason}", self.command),
             Failure::Exit { code, stderr_tail } => {
                 match code {
-                    Some(code) => write!(f, "run `{}`: exit status {code}", self.command)?,
-                    None => write!(f, "run `{}`: killed by a signal", self.command)?,
+                    Some(code) => write!(f, "`{}` exited with status {code}", self.command)?,
+                    None => write!(f, "`{}` was killed by a signal", self.command)?,
                 }
                 if !stderr_tail.is_empty() {
                     write!(f, "\n{}", indent(stderr_tail))?;
                 }
                 Ok(())
             }
-            Failure::Output(reason) => write!(f, "read output of `{}`: {reason}", self.command),
+            Failure::Output(reason) => {
+                write!(f, "the output of `{}` is not what was expected: {reason}", self.command)
+            }
             Failure::Disconnected(how) => {
-                write!(f, "talk to `{}`: the connection was lost: {how}", self.command)
+                write!(f, "the connection to `{}` was lost: {how}", self.command)
             }
             Failure::TimedOut { step, seconds } => write!(
                 f,
-                "run `{}`: {step} gave no answer within {seconds}s and was given up (the target accepted \
-                 the connection, then said nothing)",
+                "{step} gave no answer within {seconds}s and was given up (`{}`: the target accepted the \
+                 connection, then said nothing)",
                 self.command
             ),
         }
@@ -308,7 +308,7 @@ mod tests {
         assert!(err.command.starts_with("sh -c 'for i in"), "{}", err.command);
         let tail = err.stderr_tail();
         assert!(tail.starts_with("line26\n") && tail.ends_with("line40"), "{tail}");
-        assert!(err.to_string().contains("exit status 7\n    | line26"), "{err}");
+        assert!(err.to_string().contains("exited with status 7\n    | line26"), "{err}");
     }
 
     #[test]
@@ -345,9 +345,6 @@ mod tests {
     #[test]
     fn missing_program_names_the_fix() {
         let err = find_program("surely-not-a-program-xyz", "install it").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "run `surely-not-a-program-xyz`: `surely-not-a-program-xyz` is not installed; install it"
-        );
+        assert_eq!(err.to_string(), "`surely-not-a-program-xyz` is not installed; install it");
     }
 }

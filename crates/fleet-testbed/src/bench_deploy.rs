@@ -306,8 +306,8 @@ impl DeployBench {
         for (testbed, nodes) in self.testbeds.iter().zip(&self.hosts) {
             for (i, node) in nodes.iter().enumerate() {
                 let profile = match i {
-                    0 => "/nix/var/nix/profiles/system".to_string(),
-                    _ => format!("/nix/var/nix/profiles/per-container/{node}/system"),
+                    0 => crate::HOST_PROFILE.to_string(),
+                    _ => crate::container_profile(node),
                 };
                 let expected = format!("-nixos-system-{node}-{}", self.versions[node]);
                 match testbed.profile(&profile) {

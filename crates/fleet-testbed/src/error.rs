@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-/// A testbed step that failed, with why.
+/// A testbed step that failed, with why; said as "the testbed could not
+/// {step}: {reason}".
 #[derive(Debug)]
 pub struct TestbedError {
     /// What the testbed was doing, e.g. `start sshd`.
@@ -19,7 +20,7 @@ impl TestbedError {
 
 impl fmt::Display for TestbedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.step, self.reason)
+        write!(f, "the testbed could not {}: {}", self.step, self.reason)
     }
 }
 

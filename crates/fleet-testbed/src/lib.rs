@@ -10,6 +10,7 @@
 //! depend on it.
 #![deny(missing_docs)]
 
+mod bed;
 mod bench_deploy;
 mod error;
 mod fixture;
@@ -28,6 +29,7 @@ mod systemd;
 mod testbed;
 mod wait;
 
+pub use bed::{container_profile, fixture_nodes, fixture_profile, Bed, HOST_PROFILE};
 pub use bench_deploy::{skip_bashrc, DeployBench, DeployTool, Measured, Shape};
 pub use error::TestbedError;
 pub use fixture::{Containers, Fixture, EVAL_COST_ONE_SECOND, FIXTURE_CONTAINERS, FIXTURE_HOST};

@@ -62,8 +62,7 @@ impl Testbed {
                 fs::remove_file(&marker).map_err(|e| TestbedError::new(format!("remove {marker}"), e))?;
                 continue;
             }
-            let profile = format!("/nix/var/nix/profiles/per-container/{name}/system");
-            let path = self.profile(&profile).unwrap_or_default();
+            let path = self.profile(&crate::container_profile(&name)).unwrap_or_default();
             text.push_str(&format!("{name} start {path}\n"));
         }
         write(&activations, &text, false)?;

@@ -248,7 +248,7 @@ impl Testbed {
     }
 
     /// A path as seen by the target, mapped to where it lives on this machine.
-    fn on_target(&self, path: &Utf8Path) -> Utf8PathBuf {
+    pub fn on_target(&self, path: &Utf8Path) -> Utf8PathBuf {
         match path.strip_prefix("/nix") {
             Ok(rest) => self.dir.join("nix").join(rest),
             Err(_) => path.to_path_buf(),

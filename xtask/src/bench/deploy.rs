@@ -127,8 +127,9 @@ pub(super) fn run(options: &Options) -> Result<(), CliError> {
     let _ = std::fs::remove_dir_all(&root);
     print(&results, options, started.elapsed());
     let plot = growth_plot(&results, options);
-    std::fs::write(&options.plot, plot)
-        .map_err(|e| CliError::Config(format!("write the growth plot to {}: {e}", options.plot)))?;
+    std::fs::write(&options.plot, plot).map_err(|e| {
+        CliError::Config(format!("the growth plot could not be written to {}: {e}", options.plot))
+    })?;
     eprintln!("bench: wrote the growth plot to {}", options.plot);
     Ok(())
 }
@@ -141,7 +142,8 @@ fn deploy_size(
     fleet: &std::path::Path,
     nonce: &str,
 ) -> Result<SizeResults, CliError> {
-    let failed = |e: fleet_testbed::TestbedError| CliError::Config(format!("run the deploy benchmark: {e}"));
+    let failed =
+        |e: fleet_testbed::TestbedError| CliError::Config(format!("the deploy benchmark did not run: {e}"));
     eprintln!("bench: {} x {containers} containers: starting testbeds in {dir}", options.hosts);
     let shape = Shape {
         hosts: options.hosts,

@@ -4,11 +4,11 @@
 use std::process::{Command, Output};
 
 use camino::Utf8PathBuf;
-use fleet_testbed::{Fixture, Testbed};
+use fleet_testbed::Fixture;
 
 use crate::common;
 
-use common::{fleet, stderr, stdout};
+use common::{fleet, stderr, stdout, Bed};
 
 fn scratch(test: &str) -> Utf8PathBuf {
     common::scratch("cli", test)
@@ -59,7 +59,7 @@ fn unknown_container_lists_the_known_ones() {
         let out = fleet(&[command, "--flake", &flake, "--container", "nanuo-bot"]);
         check_config_error(
             &out,
-            "select nodes: `nanuo-bot` is not a container (known: bgs-backend, nannuo-bot, test-container)",
+            "error: `nanuo-bot` is not a container (known: bgs-backend, nannuo-bot, test-container)",
         );
     }
 }
@@ -68,16 +68,19 @@ fn unknown_container_lists_the_known_ones() {
 fn dependency_cycle_is_printed() {
     let fixture = fixture_with("cycle", &[("a", &["c"]), ("b", &["a"]), ("c", &["b"])]);
     let out = fleet(&["graph", "--flake", &fixture.flake_ref()]);
-    check_config_error(&out, "dependency cycle a -> b -> c -> a");
+    check_config_error(&out, "error: the dependencies form a cycle, a -> b -> c -> a; remove one of");
     let out = fleet(&["deploy", "--flake", &fixture.flake_ref()]);
-    check_config_error(&out, "dependency cycle a -> b -> c -> a");
+    check_config_error(&out, "error: the dependencies form a cycle, a -> b -> c -> a; remove one of");
 }
 
 #[test]
 fn unknown_dependency_is_named() {
     let fixture = fixture_with("unknown_dependency", &[("a", &["ghost"])]);
     let out = fleet(&["deploy", "--flake", &fixture.flake_ref()]);
-    check_config_error(&out, "node `a` depends on `ghost`, which is not a node (known nodes: a, vps-arm)");
+    check_config_error(
+        &out,
+        "error: node `a` depends on `ghost`, which is not a node (known nodes: a, vps-arm)",
+    );
 }
 
 #[test]
@@ -86,7 +89,8 @@ fn invalid_container_name_is_rejected() {
     let out = fleet(&["deploy", "--flake", &fixture.flake_ref()]);
     check_config_error(
         &out,
-        "node `bad_name`: not a valid name (8 characters): a node name is 1 to 63 letters, digits and inner `-` (no `_`",
+        "error: node `bad_name` is not valid: its name (8 characters) breaks NixOS's rule: a node name is 1 to 63 \
+         letters, digits and inner `-` (no `_`",
     );
 }
 
@@ -95,7 +99,7 @@ fn missing_graph_data_says_where_it_looked() {
     let dir = scratch("missing_graph");
     std::fs::create_dir_all(&dir).unwrap();
     let out = fleet(&["graph", "--flake", dir.as_str()]);
-    check_config_error(&out, &format!("{dir}/nix/fleet.nix does not exist"));
+    check_config_error(&out, &format!("error: the graph data file {dir}/nix/fleet.nix does not exist"));
 }
 
 #[test]
@@ -141,14 +145,10 @@ fn build_with_container_builds_only_that_node() {
 /// still done.
 #[test]
 fn a_failed_build_exits_1_and_is_named_in_the_dry_run_and_the_summary() {
-    let dir = scratch("deploy_fails");
-    let testbed = Testbed::start(&dir.join("target")).unwrap();
-    let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
-    fixture.fail_build("test-container", true).unwrap();
-    let ssh_options = testbed.ssh_options().join(" ");
-    let flake = fixture.flake_ref();
+    let mut bed = Bed::new("cli", "deploy_fails");
+    bed.fixture.fail_build("test-container", true).unwrap();
 
-    let out = fleet(&["deploy", "--dry-run", "--json", "--flake", &flake, "--ssh-option", &ssh_options]);
+    let out = bed.fleet(&["deploy", "--dry-run", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let document: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON document");
     let nodes = document["nodes"].as_array().unwrap();
@@ -160,13 +160,14 @@ fn a_failed_build_exits_1_and_is_named_in_the_dry_run_and_the_summary() {
     let others: Vec<&serde_json::Value> = nodes.iter().filter(|n| n["node"] != "test-container").collect();
     assert!(others.iter().all(|n| n["status"] == "new" && n["new"].is_string()), "{others:?}");
 
-    let out = fleet(&["deploy", "--flake", &flake, "--ssh-option", &ssh_options]);
+    let out = bed.fleet(&["deploy"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let table = stdout(&out);
     assert!(table.contains("test-container  failed"), "{table}");
-    assert!(table.contains("error: failed to build test-container: run `"), "{table}");
+    assert!(table.contains("error: failed to build test-container: `"), "{table}");
+    assert!(table.contains("` exited with status "), "{table}");
     assert!(table.contains("4 nodes: 3 activated, 1 failed"), "{table}");
-    let activated: Vec<String> = testbed.activations().unwrap().into_iter().map(|r| r.node).collect();
+    let activated: Vec<String> = bed.testbed.activations().unwrap().into_iter().map(|r| r.node).collect();
     assert_eq!(activated.len(), 3);
     assert!(!activated.contains(&"test-container".to_string()));
 }

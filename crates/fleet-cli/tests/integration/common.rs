@@ -2,16 +2,12 @@
 //! binary run with the project's Nix configuration, and its output as text.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 use std::process::{Child, Command, Output, Stdio};
 
-use camino::Utf8PathBuf;
-use fleet_deploy::{Kinds, STATE_DIR};
-use fleet_graph::Fleet;
-use fleet_testbed::{Fixture, Testbed};
-
-/// The standard fixture's nodes.
-pub const NODES: [&str; 4] = ["vps-arm", "bgs-backend", "test-container", "nannuo-bot"];
+use camino::{Utf8Path, Utf8PathBuf};
+use fleet_deploy::STATE_DIR;
+use fleet_testbed::{fixture_nodes, Testbed};
 
 /// A folder for one test, `GROUP/TEST` under cargo's scratch space.
 pub fn scratch(group: &str, test: &str) -> Utf8PathBuf {
@@ -66,54 +62,34 @@ pub fn stdout(out: &Output) -> String {
     text(&out.stdout)
 }
 
-/// A testbed and the standard fixture deployed to it, in a fresh folder per
-/// test, every node at a version of that test's own.
-pub struct Bed {
-    /// The simulated VPS.
-    pub testbed: Testbed,
-    /// The fixture flake.
-    pub fixture: Fixture,
-    /// The test's folder.
-    pub dir: Utf8PathBuf,
-    /// Each node's profile on the target, as its kind names it.
-    profiles: BTreeMap<String, String>,
+/// The shared [`fleet_testbed::Bed`] in `GROUP/TEST` under cargo's scratch
+/// space, driven through the `fleet` binary.
+pub struct Bed(fleet_testbed::Bed);
+
+impl Deref for Bed {
+    type Target = fleet_testbed::Bed;
+    fn deref(&self) -> &fleet_testbed::Bed {
+        &self.0
+    }
+}
+
+impl DerefMut for Bed {
+    fn deref_mut(&mut self) -> &mut fleet_testbed::Bed {
+        &mut self.0
+    }
 }
 
 impl Bed {
     /// A bed in `GROUP/TEST` under cargo's scratch space.
     pub fn new(group: &str, test: &str) -> Bed {
-        Bed::start(group, test, false)
+        Bed(fleet_testbed::Bed::start(scratch(group, test), test, Testbed::start).unwrap())
     }
 
     /// A bed whose target has a non-root user with password sudo
     /// ([`Testbed::start_with_sudo_user`]), and whose graph data reaches
     /// the host as that user.
     pub fn with_sudo_user(group: &str, test: &str) -> Bed {
-        Bed::start(group, test, true)
-    }
-
-    fn start(group: &str, test: &str, sudo_user: bool) -> Bed {
-        fleet_testbed::ensure_programs(fleet_testbed::TESTBED_PROGRAMS, true, &mut |l| eprintln!("{l}"))
-            .unwrap();
-        let dir = scratch(group, test);
-        let (testbed, address) = if sudo_user {
-            let testbed = Testbed::start_with_sudo_user(&dir.join("target")).unwrap();
-            let address = testbed.address_as(fleet_testbed::SUDO_USER);
-            (testbed, address)
-        } else {
-            let testbed = Testbed::start(&dir.join("target")).unwrap();
-            let address = testbed.address();
-            (testbed, address)
-        };
-        let mut fixture = Fixture::create(&dir.join("flake"), &address).unwrap();
-        for node in NODES {
-            fixture.set_version(node, &format!("1-{test}")).unwrap();
-        }
-        let json = Testbed::nix().eval_json_file(&fixture.dir().join("nix/fleet.nix")).unwrap();
-        let fleet = Fleet::from_json(&json).unwrap();
-        let kinds = Kinds::standard();
-        let profiles = fleet.nodes().iter().map(|n| (n.name.clone(), kinds.of(n).profile(n))).collect();
-        Bed { testbed, fixture, dir, profiles }
+        Bed(fleet_testbed::Bed::start(scratch(group, test), test, Testbed::start_with_sudo_user).unwrap())
     }
 
     /// `fleet ARGS... --flake FIXTURE --ssh-option ...`, not started.
@@ -142,24 +118,14 @@ impl Bed {
 
     /// A path in the orchestrator's state folder on the target, as seen here.
     pub fn state(&self, path: &str) -> Utf8PathBuf {
-        self.testbed.dir().join(format!("nix{}/{path}", STATE_DIR.trim_start_matches("/nix")))
-    }
-
-    /// The profile of `node` on the target, e.g. `/nix/var/nix/profiles/system`.
-    pub fn profile(&self, node: &str) -> &str {
-        &self.profiles[node]
-    }
-
-    /// The system `node`'s profile points at on the target.
-    pub fn profile_of(&self, node: &str) -> Option<String> {
-        self.testbed.profile(self.profile(node))
+        self.testbed.on_target(&Utf8Path::new(STATE_DIR).join(path))
     }
 
     /// Everything a deploy could change on the target: profiles, activations,
     /// store paths.
     pub fn snapshot(&self) -> (Vec<Option<String>>, usize, usize) {
         (
-            NODES.iter().map(|n| self.profile_of(n)).collect(),
+            fixture_nodes().into_iter().map(|n| self.profile_of(n)).collect(),
             self.testbed.activations().unwrap().len(),
             self.testbed.store_paths().len(),
         )

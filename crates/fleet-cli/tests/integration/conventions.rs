@@ -133,10 +133,7 @@ fn a_mistyped_command_or_option_gets_one_suggestion_and_one_hint() {
 fn status_with_an_unknown_host_is_a_usage_error_with_the_hint() {
     let fixture = Fixture::create(&scratch("unknown_host").join("flake"), "root@127.0.0.1:9").unwrap();
     let shown = usage_error(&["status", "--flake", &fixture.flake_ref(), "--host", "nope"]);
-    assert_eq!(
-        shown,
-        "error: select nodes: `nope` is not a host (known: vps-arm)\n(see `fleet help status`)\n"
-    );
+    assert_eq!(shown, "error: `nope` is not a host (known: vps-arm)\n(see `fleet help status`)\n");
 }
 
 #[test]

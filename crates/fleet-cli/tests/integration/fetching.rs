@@ -1,4 +1,4 @@
-//! A line for fetching the flake's inputs while nix fetches them (issue 23):
+//! A line for fetching the flake's inputs while nix fetches them:
 //! on a flake without `flake.lock`, each node's line says `fetch inputs`
 //! before its evaluation, and a later run, whose inputs are locked and in
 //! the store, says nothing of it.

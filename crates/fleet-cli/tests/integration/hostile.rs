@@ -63,7 +63,7 @@ fn graph_values_never_reach_a_shell() {
             &format!(r#"address = "$(touch {marker})"; checks = [ {{ tcp = 22; }} ];"#),
         )
         .unwrap();
-    bed.refused(&["deploy"], "node `vps-arm`: `address = \"$(touch");
+    bed.refused(&["deploy"], "error: node `vps-arm` is not valid: `address = \"$(touch");
     bed.fixture
         .set_node_attrs(
             "vps-arm",
@@ -88,20 +88,20 @@ fn graph_values_never_reach_a_shell() {
 #[test]
 fn host_names_cannot_leave_the_state_folder() {
     let bed = Bed::new("hostile", "traversal");
-    let outside = Utf8Path::new("/tmp/fleet-issue10-traversal");
+    let outside = Utf8Path::new("/tmp/fleet-hostile-traversal");
     let _ = std::fs::remove_dir_all(outside);
     std::fs::create_dir_all(outside).unwrap();
-    let name = "../../../../tmp/fleet-issue10-traversal/trav";
+    let name = "../../../../tmp/fleet-hostile-traversal/trav";
     let graph = bed.graph("traversal", &host(name, &bed.testbed.address()));
     for command in [&["rollback", "--no-magic-rollback"][..], &["deploy"], &["graph"]] {
         let args: Vec<&str> = command.iter().copied().chain(["--graph", graph.as_str()]).collect();
-        bed.refused(&args, &format!("node `{name}`: not a valid name (44 characters)"));
+        bed.refused(&args, &format!("error: node `{name}` is not valid: its name (44 characters) breaks"));
     }
     let left: Vec<_> = std::fs::read_dir(outside).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(left.is_empty(), "nothing was written outside the state folder: {left:?}");
     for bad in ["-x", "a.b", &"a".repeat(300)] {
         let graph = bed.graph("bad-name", &host(bad, &bed.testbed.address()));
-        bed.refused(&["graph", "--graph", graph.as_str()], "not a valid name");
+        bed.refused(&["graph", "--graph", graph.as_str()], "is not valid: its name (");
     }
 }
 
@@ -120,7 +120,7 @@ fn graph_data_nixos_would_refuse_is_refused_before_anything_runs() {
                 container("b", r#"address = "10.233.0.5";"#),
             ]
             .join("\n"),
-            "node `b`: `address = \"10.233.0.5\"` is already the address of `a` on `vps-arm`",
+            "error: node `b` is not valid: `address = \"10.233.0.5\"` is already the address of `a` on `vps-arm`",
         ),
         (
             "outside",

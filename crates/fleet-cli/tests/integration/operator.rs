@@ -10,6 +10,7 @@ use std::io::Write;
 use std::process::Command;
 
 use common::{stderr, stdout, Bed};
+use fleet_testbed::fixture_profile;
 
 /// The activations since `from`, as `NODE ACTION PATH` lines.
 fn activations_since(bed: &Bed, from: usize) -> Vec<String> {
@@ -80,7 +81,7 @@ fn each_goal_does_what_nixos_rebuild_means() {
     );
     assert!(!bed.state("pending/test-container").exists());
     assert_eq!(
-        bed.testbed.generations(bed.profile("test-container")),
+        bed.testbed.generations(&fixture_profile("test-container")),
         2,
         "boot made generation 2, switch none"
     );
@@ -121,7 +122,7 @@ fn rollbacks_walk_back_through_existing_generations_and_to_any_one() {
         systems.push(bed.profile_of("test-container").unwrap());
     }
     let link = || {
-        std::fs::read_link(bed.testbed.dir().join(bed.profile("test-container").trim_start_matches('/')))
+        std::fs::read_link(bed.testbed.dir().join(fixture_profile("test-container").trim_start_matches('/')))
             .unwrap()
     };
     assert_eq!(link().to_str(), Some("system-3-link"));
@@ -149,7 +150,11 @@ fn rollbacks_walk_back_through_existing_generations_and_to_any_one() {
     ok(&bed, &["rollback", "--no-magic-rollback", "--container", "test-container", "--to", "3"]);
     assert_eq!(link().to_str(), Some("system-3-link"));
     assert_eq!(activations_since(&bed, log), [format!("test-container test {}", systems[2])]);
-    assert_eq!(bed.testbed.generations(bed.profile("test-container")), 3, "no rollback made a generation");
+    assert_eq!(
+        bed.testbed.generations(&fixture_profile("test-container")),
+        3,
+        "no rollback made a generation"
+    );
 
     // A rollback whose switch fails moves the profile back to the generation
     // it was on, again making none (the stand-in's reload fails both ways).
@@ -159,7 +164,7 @@ fn rollbacks_walk_back_through_existing_generations_and_to_any_one() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("switching to"), "{}", stdout(&out));
     assert_eq!(link().to_str(), Some("system-3-link"));
-    assert_eq!(bed.testbed.generations(bed.profile("test-container")), 3);
+    assert_eq!(bed.testbed.generations(&fixture_profile("test-container")), 3);
 
     let before = bed.snapshot();
     let out = bed.fleet(&["rollback", "--container", "test-container", "--to", "7"]);
@@ -167,7 +172,7 @@ fn rollbacks_walk_back_through_existing_generations_and_to_any_one() {
     assert!(
         stdout(&out).contains(&format!(
             "{} has no generation 7 to roll back to (it has 1, 2, 3); nothing was changed",
-            bed.profile("test-container")
+            fixture_profile("test-container")
         )),
         "{}",
         stdout(&out)

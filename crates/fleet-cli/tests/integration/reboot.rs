@@ -1,4 +1,4 @@
-//! Reboots after a deploy (`--reboot`, issue 23), on the testbed: its
+//! Reboots after a deploy (`--reboot`), on the testbed: its
 //! `systemctl reboot` stand-in takes the target's sshd away and brings it
 //! back booted into the profile's system; and `--node`, one node by name.
 

@@ -130,7 +130,12 @@ fn a_store_path_that_is_not_a_system_is_refused() {
 fn malformed_graph_data_is_refused() {
     let mut bed = Bed::new("safety", "malformed");
     bed.fixture.set_node_attrs("test-container", "checks = 5;").unwrap();
-    check_refused(&bed, &["deploy"], 2, "node `test-container`: `checks` must be a list of checks");
+    check_refused(
+        &bed,
+        &["deploy"],
+        2,
+        "error: node `test-container` is not valid: `checks` must be a list of checks",
+    );
     bed.fixture.set_node_attrs("test-container", "checks = [ { tcp = 70000; } ];").unwrap();
     check_refused(&bed, &["deploy"], 2, "`checks` item 1: the port must be a number from 1 to 65535");
 }

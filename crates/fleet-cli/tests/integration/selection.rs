@@ -4,11 +4,11 @@
 use std::process::Command;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use fleet_testbed::{Fixture, Testbed};
+use fleet_testbed::Fixture;
 
 use crate::common;
 
-use common::{fleet, stderr, stdout};
+use common::{fleet, stderr, stdout, Bed};
 
 fn scratch(test: &str) -> Utf8PathBuf {
     common::scratch("selection", test)
@@ -50,7 +50,7 @@ fn tags_and_globs_select_hosts_and_containers() {
         let out = build(selection);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stdout(&out).is_empty(), "nothing is built: {}", stdout(&out));
-        assert_eq!(stderr(&out), format!("error: select nodes: {expect}\n(see `fleet help build`)\n"));
+        assert_eq!(stderr(&out), format!("error: {expect}\n(see `fleet help build`)\n"));
     };
     refused(&["--host", "@nope"], "`@nope` matches no host (known: vps-arm)");
     refused(
@@ -70,7 +70,7 @@ fn malformed_tags_are_refused_before_anything_runs() {
     let out = fleet(&["build", "--flake", &fixture.flake_ref()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("at `nodes.bgs-backend.tags`: expected a list of tags"),
+        stderr(&out).contains("error: the graph data at `nodes.bgs-backend.tags` must be a list of tags"),
         "{}",
         stderr(&out)
     );
@@ -121,20 +121,13 @@ fn build_out_link_makes_a_root_per_node() {
 
 #[test]
 fn deploy_keep_result_roots_what_each_node_now_runs() {
-    let dir = scratch("keep_result");
-    let testbed = Testbed::start(&dir.join("target")).unwrap();
-    let fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
-    let _ = std::fs::remove_dir_all(fixture.dir().join(".gcroots"));
-    let ssh = testbed.ssh_options().join(" ");
-    let out = fleet(&["deploy", "--flake", &fixture.flake_ref(), "--ssh-option", &ssh, "--keep-result"]);
+    let bed = Bed::new("selection", "keep_result");
+    let _ = std::fs::remove_dir_all(bed.fixture.dir().join(".gcroots"));
+    let out = bed.fleet(&["deploy", "--keep-result"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    for (node, profile) in [
-        ("vps-arm", "/nix/var/nix/profiles/system".to_string()),
-        ("nannuo-bot", "/nix/var/nix/profiles/per-container/nannuo-bot/system".to_string()),
-        ("bgs-backend", "/nix/var/nix/profiles/per-container/bgs-backend/system".to_string()),
-    ] {
-        let running = testbed.profile(&profile).unwrap();
-        assert_eq!(root_of(&fixture.dir().join(".gcroots").join(node)), (running, true), "{node}");
+    for node in ["vps-arm", "nannuo-bot", "bgs-backend"] {
+        let running = bed.profile_of(node).unwrap();
+        assert_eq!(root_of(&bed.fixture.dir().join(".gcroots").join(node)), (running, true), "{node}");
     }
     let out = fleet(&["deploy", "--flake", "github:example/none", "--graph", "x", "--keep-result"]);
     assert_eq!(out.status.code(), Some(2));

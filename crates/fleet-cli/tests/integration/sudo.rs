@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use camino::Utf8Path;
-use common::{scratch, stderr, stdout, Bed, NODES};
+use common::{scratch, stderr, stdout, Bed};
 use fleet_nix::{RemoteScript, Sudo, SudoPassword, Target};
-use fleet_testbed::Testbed;
+use fleet_testbed::{fixture_nodes, Testbed};
 
 /// `fleet ARGS... [-- COMMAND...]` on `bed` with `input` on stdin, its caches
 /// and temporary files in the test's folder; returns its output and every
@@ -117,7 +117,7 @@ fn a_non_root_deploy_with_a_sudo_password_does_what_a_root_deploy_does_and_shows
     let root = bed.testbed.address();
     let out = bed.fleet(&["deploy", "--target", &root]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    for node in NODES {
+    for node in fixture_nodes() {
         bed.fixture.set_version(node, "2-password_deploy").unwrap();
     }
     let untouched = bed.snapshot();
@@ -169,7 +169,7 @@ fn a_non_root_deploy_with_a_sudo_password_does_what_a_root_deploy_does_and_shows
         run(&bed, (&["deploy", "--ask-sudo-password"], &[]), &format!("{password}\n"), &password);
     let (out_text, err) = (stdout(&out), stderr(&out));
     assert_eq!(out.status.code(), Some(0), "{out_text}\n{err}");
-    for node in NODES {
+    for node in fixture_nodes() {
         assert_eq!(bed.profile_of(node), bed.fixture.system_path(node).ok(), "{node}");
     }
     let as_user = activated(&bed, untouched.1);
@@ -182,13 +182,13 @@ fn a_non_root_deploy_with_a_sudo_password_does_what_a_root_deploy_does_and_shows
     assert!(in_files.is_empty(), "the password is in {in_files:?}");
 
     // The same change as root does the same on the target.
-    for node in NODES {
+    for node in fixture_nodes() {
         bed.fixture.set_version(node, "3-password_deploy").unwrap();
     }
     let before = bed.testbed.activations().unwrap().len();
     let out = bed.fleet(&["deploy", "--target", &root]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    for node in NODES {
+    for node in fixture_nodes() {
         assert_eq!(bed.profile_of(node), bed.fixture.system_path(node).ok(), "{node}");
     }
     assert_eq!(activated(&bed, before), as_user, "a root deploy activates the same way");

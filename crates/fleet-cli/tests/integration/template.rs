@@ -12,7 +12,7 @@ use std::process::Command;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use common::{scratch, stderr, stdout};
-use fleet_testbed::Testbed;
+use fleet_testbed::{container_profile, Testbed, HOST_PROFILE};
 
 /// This repository's root.
 fn repo() -> Utf8PathBuf {
@@ -86,10 +86,8 @@ fn a_new_flake_from_the_template_deploys_with_fleet_deploy() {
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "deploy failed:\n{}\n{}", stdout(&out), stderr(&out));
 
-    let host = testbed.profile("/nix/var/nix/profiles/system").expect("the host's profile is set");
-    let web = testbed
-        .profile("/nix/var/nix/profiles/per-container/web/system")
-        .expect("the container's profile is set");
+    let host = testbed.profile(HOST_PROFILE).expect("the host's profile is set");
+    let web = testbed.profile(&container_profile("web")).expect("the container's profile is set");
     assert!(host.ends_with("-nixos-system-my-host-1"), "{host}");
     assert!(web.ends_with("-nixos-system-web-1"), "{web}");
     let activated: Vec<String> =

@@ -227,7 +227,7 @@ fn local_is_a_target_only_on_the_command_line() {
         let shown = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{command}: {shown}");
         assert!(
-            shown.contains("node `h`: has `target = \"local\"`")
+            shown.contains("error: node `h` is not valid: `target = \"local\"` would run")
                 && shown.contains("pass `--target local` on the command line"),
             "{command}: {shown}"
         );

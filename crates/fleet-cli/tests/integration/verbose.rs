@@ -1,4 +1,4 @@
-//! `-v`/`--verbose` (issue 23): without it no error or progress line shows
+//! `-v`/`--verbose`: without it no error or progress line shows
 //! the internal invocation of a script run on a target (`sh -c '# shellcheck
 //! ...'`); with it every command run is shown as it starts, escaped.
 

@@ -7,10 +7,10 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use common::{container_profile, Recorder};
+use common::Recorder;
 use fleet_deploy::{Kinds, Mode, Plan};
 use fleet_nix::Target;
-use fleet_testbed::Testbed;
+use fleet_testbed::{container_profile, Testbed};
 
 #[test]
 fn a_build_on_a_remote_builder_is_copied_back_and_deployed() {

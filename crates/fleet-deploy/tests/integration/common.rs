@@ -3,27 +3,35 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use camino::Utf8PathBuf;
-use fleet_deploy::{Event, Kinds, Mode, Plan, Sink, Stage, Summary};
+use camino::{Utf8Path, Utf8PathBuf};
+use fleet_deploy::{Event, Kinds, Mode, Plan, Sink, Stage, Summary, STATE_DIR};
 use fleet_graph::Fleet;
 use fleet_nix::Target;
-use fleet_testbed::{Fixture, Testbed, FIXTURE_CONTAINERS, FIXTURE_HOST};
+use fleet_testbed::{Testbed, TestbedError};
 
-pub const HOST_PROFILE: &str = "/nix/var/nix/profiles/system";
-
-pub fn container_profile(name: &str) -> String {
-    format!("/nix/var/nix/profiles/per-container/{name}/system")
-}
-
-/// A testbed and fixture in a fresh folder named after the test.
+/// The shared [`fleet_testbed::Bed`] in a fresh folder named after the test,
+/// driven through [`Plan`].
 pub struct Bed {
-    pub testbed: Testbed,
-    pub fixture: Fixture,
+    bed: fleet_testbed::Bed,
     /// The plan's switch timeout (`--switch-timeout`); `None`: its default.
     pub switch_timeout: Option<Duration>,
+}
+
+impl Deref for Bed {
+    type Target = fleet_testbed::Bed;
+    fn deref(&self) -> &fleet_testbed::Bed {
+        &self.bed
+    }
+}
+
+impl DerefMut for Bed {
+    fn deref_mut(&mut self) -> &mut fleet_testbed::Bed {
+        &mut self.bed
+    }
 }
 
 impl Bed {
@@ -36,15 +44,14 @@ impl Bed {
         Bed::with(test, Testbed::start_systemd)
     }
 
-    fn with(test: &str, start: fn(&camino::Utf8Path) -> Result<Testbed, fleet_testbed::TestbedError>) -> Bed {
+    /// A testbed whose network can be cut ([`Testbed::start_partitionable`]).
+    pub fn partitionable(test: &str) -> Bed {
+        Bed::with(test, Testbed::start_partitionable)
+    }
+
+    fn with(test: &str, start: fn(&Utf8Path) -> Result<Testbed, TestbedError>) -> Bed {
         let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deploy").join(test);
-        let testbed = start(&dir.join("target")).unwrap();
-        let mut fixture = Fixture::create(&dir.join("flake"), &testbed.address()).unwrap();
-        // A version unique to this test keeps its store paths apart from other tests'.
-        for node in all_nodes() {
-            fixture.set_version(node, &format!("1-{test}")).unwrap();
-        }
-        Bed { testbed, fixture, switch_timeout: None }
+        Bed { bed: fleet_testbed::Bed::start(dir, test, start).unwrap(), switch_timeout: None }
     }
 
     pub fn fleet(&self) -> Fleet {
@@ -93,17 +100,11 @@ impl Bed {
         let records = self.testbed.activations().unwrap().split_off(before);
         records.iter().map(|r| format!("{} {}", r.node, r.action)).collect()
     }
-
-    /// The profile of `node` on the target, as a store path.
-    pub fn profile_of(&self, node: &str) -> Option<String> {
-        let profile = if node == FIXTURE_HOST { HOST_PROFILE.to_string() } else { container_profile(node) };
-        self.testbed.profile(&profile)
-    }
 }
 
 /// A path under the target's state dir, as this machine sees it.
 pub fn state(testbed: &Testbed, path: &str) -> Utf8PathBuf {
-    testbed.dir().join(format!("nix{}/{path}", fleet_deploy::STATE_DIR.trim_start_matches("/nix")))
+    testbed.on_target(&Utf8Path::new(STATE_DIR).join(path))
 }
 
 /// The target's lease record, field by field (see `sh/agent.sh`): epoch,
@@ -112,11 +113,6 @@ pub fn state(testbed: &Testbed, path: &str) -> Utf8PathBuf {
 pub fn lease(testbed: &Testbed) -> Option<Vec<String>> {
     let text = std::fs::read_to_string(state(testbed, "deploy.lease")).ok()?;
     Some(text.split_whitespace().map(String::from).collect())
-}
-
-/// The host and every container of the fixture.
-pub fn all_nodes() -> impl Iterator<Item = &'static str> {
-    std::iter::once(FIXTURE_HOST).chain(FIXTURE_CONTAINERS.iter().map(|(n, _)| *n))
 }
 
 /// Records `node:stage` for every stage event.

@@ -7,7 +7,7 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Bed, Recorder};
+use common::{state, Bed, Recorder};
 use fleet_deploy::{Kinds, Mode, Outcome, Plan, Summary};
 use fleet_nix::Target;
 use fleet_testbed::{wait_until, Testbed};
@@ -81,10 +81,7 @@ fn a_target_that_says_nothing_is_given_up_at_the_step_limit_with_the_lock_releas
     assert!(!summary.success(), "{summary:#?}");
     let shown = errors(&summary);
     assert!(shown.contains("the probe gave no answer within 3s and was given up"), "{shown}");
-    let lock = bed
-        .testbed
-        .dir()
-        .join(format!("nix{}/deploy.lock", fleet_deploy::STATE_DIR.trim_start_matches("/nix")));
+    let lock = state(&bed.testbed, "deploy.lock");
     wait_until("the deploy lock is free", Duration::from_secs(30), || {
         std::process::Command::new("flock").args(["-n", lock.as_str(), "true"]).status().unwrap().success()
     });

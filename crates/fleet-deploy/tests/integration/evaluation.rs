@@ -13,7 +13,7 @@ use camino::Utf8PathBuf;
 use common::Bed;
 use fleet_deploy::{Event, Kinds, Mode, Plan, Sink, Summary};
 use fleet_nix::{CommandError, EvalSettings, EvalStats, Evaluated, Target};
-use fleet_testbed::{Fixture, Testbed, FIXTURE_CONTAINERS, FIXTURE_HOST};
+use fleet_testbed::{fixture_nodes, Fixture, Testbed, FIXTURE_CONTAINERS};
 
 /// A version no earlier run evaluated or built.
 fn unique(label: &str) -> String {
@@ -126,14 +126,10 @@ fn dirty_fixture(test: &str) -> (Fixture, String) {
     let _ = std::fs::remove_dir_all(&dir);
     let mut fixture = Fixture::create(&dir.join("flake"), "root@127.0.0.1:22").unwrap();
     let flake = fixture.commit().unwrap();
-    for node in all_nodes() {
+    for node in fixture_nodes() {
         fixture.set_version(node, &unique(test)).unwrap();
     }
     (fixture, flake)
-}
-
-fn all_nodes() -> Vec<&'static str> {
-    std::iter::once(FIXTURE_HOST).chain(FIXTURE_CONTAINERS.iter().map(|(node, _)| *node)).collect()
 }
 
 type Evaluation = (Vec<Result<Evaluated, CommandError>>, EvalStats);
@@ -150,7 +146,7 @@ fn derivations(results: &[Result<Evaluated, CommandError>]) -> Vec<String> {
 #[test]
 fn a_dirty_trees_evaluation_is_reused_until_a_file_it_reads_changes() {
     let (mut fixture, flake) = dirty_fixture("eval_dirty");
-    let nodes = all_nodes();
+    let nodes = fixture_nodes();
     let settings = EvalSettings {
         workers: 2,
         memory_budget: None,
@@ -186,7 +182,7 @@ fn a_dirty_trees_evaluation_is_reused_until_a_file_it_reads_changes() {
 #[test]
 fn a_batch_with_a_failing_node_names_it_and_evaluates_the_others() {
     let (mut fixture, flake) = dirty_fixture("eval_failing");
-    let nodes = all_nodes();
+    let nodes = fixture_nodes();
     // A space is not allowed in a store path's name: evaluating its
     // derivation fails.
     fixture.set_version("nannuo-bot", "not a name").unwrap();
@@ -218,7 +214,7 @@ fn a_batch_that_prints_a_megabyte_on_stderr_finishes() {
     let settings = EvalSettings { workers: 1, memory_budget: None, cache_dir: None };
     let (sender, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = sender.send(evaluate(&flake, &all_nodes(), &settings));
+        let _ = sender.send(evaluate(&flake, &fixture_nodes(), &settings));
     });
     let mut outcome = None;
     fleet_testbed::wait_until("the noisy evaluation ends", Duration::from_secs(120), || {
@@ -226,7 +222,7 @@ fn a_batch_that_prints_a_megabyte_on_stderr_finishes() {
         outcome.is_some()
     });
     let (results, stats) = outcome.unwrap();
-    assert_eq!((stats.evaluated, stats.processes), (all_nodes().len(), 2), "{stats:?}");
+    assert_eq!((stats.evaluated, stats.processes), (fixture_nodes().len(), 2), "{stats:?}");
     for drv in derivations(&results) {
         assert!(drv.starts_with("/nix/store/") && drv.ends_with(".drv"), "{drv}");
     }

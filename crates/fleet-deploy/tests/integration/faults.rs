@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use fleet_deploy::{Event, Mode, Outcome, Sink, Stage, STATE_DIR};
-use fleet_testbed::{Testbed, FIXTURE_HOST};
+use fleet_deploy::{Event, Mode, Outcome, Sink, Stage};
+use fleet_testbed::{fixture_nodes, Testbed, FIXTURE_HOST};
 
 /// Each node's system, as the summary reports it after a deploy.
 fn systems(summary: &fleet_deploy::Summary) -> Vec<(String, Option<String>)> {
@@ -19,15 +19,17 @@ fn systems(summary: &fleet_deploy::Summary) -> Vec<(String, Option<String>)> {
 
 /// The job status the target recorded for `node`.
 fn job_status(testbed: &Testbed, node: &str) -> String {
-    let path = testbed.dir().join(format!("nix{}/jobs/{node}.status", STATE_DIR.trim_start_matches("/nix")));
-    std::fs::read_to_string(path).unwrap_or_default().trim().to_string()
+    std::fs::read_to_string(state(testbed, &format!("jobs/{node}.status")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// No activation is left marked as unfinished on the target.
 fn assert_nothing_pending(testbed: &Testbed) {
-    let pending = testbed.dir().join(format!("nix{}/pending", STATE_DIR.trim_start_matches("/nix")));
-    let left: Vec<_> =
-        std::fs::read_dir(pending).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    let left: Vec<_> = std::fs::read_dir(state(testbed, "pending"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
     assert!(left.is_empty(), "unfinished activations: {left:?}");
 }
 
@@ -219,7 +221,7 @@ fn sshd_staying_down_during_the_copy_fails_cleanly_and_changes_nothing() {
         bed.testbed.store_paths().iter().all(|p| !p.contains("nixos-system")),
         "no system reached the target"
     );
-    for node in all_nodes() {
+    for node in fixture_nodes() {
         assert_eq!(bed.profile_of(node), None);
     }
     assert!(bed.activation_order().is_empty());

@@ -15,7 +15,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use common::*;
 use fleet_deploy::{AgentSession, Event, Mode, Outcome, Sink, Stage, STATE_DIR};
 use fleet_nix::RemoteScript;
-use fleet_testbed::{wait_until, Testbed};
+use fleet_testbed::{container_profile, fixture_nodes, wait_until, Testbed};
 
 /// Kills the agent's processes on the target (its session dies, as when the
 /// connection drops or someone kills the session); the jobs go on.
@@ -68,7 +68,7 @@ fn a_run_that_lost_its_lock_launches_nothing_and_names_the_run_that_holds_it() {
     assert!(message.contains("another deploy holds the lock on this target"), "{message}");
     assert!(message.contains(&format!("(run {other})")), "names the other run: {message}");
     assert!(bed.activation_order().is_empty(), "nothing was activated");
-    for node in all_nodes() {
+    for node in fixture_nodes() {
         assert_eq!(bed.profile_of(node), None);
         assert!(!state(&bed.testbed, &format!("jobs/{node}.run")).exists(), "no job of {node} was launched");
     }

@@ -8,7 +8,7 @@ use camino::Utf8PathBuf;
 use fleet_deploy::{Kinds, Mode, Plan, Sink};
 use fleet_graph::Fleet;
 use fleet_nix::Target;
-use fleet_testbed::{Fixture, Testbed};
+use fleet_testbed::{container_profile, Fixture, Testbed, HOST_PROFILE};
 
 /// Ignores events.
 struct Quiet;
@@ -70,12 +70,9 @@ fn two_hosts_deploy_each_in_its_own_order_and_host_selects_one() {
     assert_eq!(order(&west), ["vps-west", "w-db", "w-app"]);
     for report in &summary.nodes {
         let (testbed, profile) = match report.node.as_str() {
-            "vps-east" => (&east, "/nix/var/nix/profiles/system".to_string()),
-            "vps-west" => (&west, "/nix/var/nix/profiles/system".to_string()),
-            node => (
-                if node.starts_with("e-") { &east } else { &west },
-                format!("/nix/var/nix/profiles/per-container/{node}/system"),
-            ),
+            "vps-east" => (&east, HOST_PROFILE.to_string()),
+            "vps-west" => (&west, HOST_PROFILE.to_string()),
+            node => (if node.starts_with("e-") { &east } else { &west }, container_profile(node)),
         };
         assert_eq!(testbed.profile(&profile), report.new, "{}", report.node);
     }

@@ -66,7 +66,7 @@ fn a_switch_past_its_timeout_is_stopped_before_the_rollback() {
     let switched: Vec<(&str, Option<&String>)> =
         records.iter().map(|r| (r.action.as_str(), Some(&r.path))).collect();
     assert_eq!(switched, [("switch", report.new.as_ref()), ("switch", report.old.as_ref())], "{records:?}");
-    let log = std::fs::read_to_string(bed.testbed.dir().join("nix/var/fleet/jobs/vps-arm.log")).unwrap();
+    let log = std::fs::read_to_string(state(&bed.testbed, "jobs/vps-arm.log")).unwrap();
     let job = &log[log.rfind(" job: ").unwrap()..];
     let stopped = job.find("it was stopped").unwrap_or_else(|| panic!("the job stopped the switch: {job}"));
     let rolling_back = job.find("rolling back to").unwrap_or_else(|| panic!("the job rolled back: {job}"));

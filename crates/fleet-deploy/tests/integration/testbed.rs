@@ -6,7 +6,7 @@ use crate::common;
 use common::*;
 use fleet_deploy::{Outcome, Stage};
 use fleet_nix::Target;
-use fleet_testbed::{FIXTURE_CONTAINERS, FIXTURE_HOST};
+use fleet_testbed::{container_profile, fixture_profile, FIXTURE_CONTAINERS, FIXTURE_HOST, HOST_PROFILE};
 
 #[test]
 fn first_deploy_activates_host_first_and_containers_after_their_dependencies() {
@@ -28,11 +28,7 @@ fn first_deploy_activates_host_first_and_containers_after_their_dependencies() {
     }
 
     for report in &summary.nodes {
-        let profile = if report.node == FIXTURE_HOST {
-            HOST_PROFILE.to_string()
-        } else {
-            container_profile(&report.node)
-        };
+        let profile = fixture_profile(&report.node);
         assert_eq!(bed.testbed.profile(&profile), report.new, "{profile} points at the new system");
         assert_eq!(bed.testbed.generations(&profile), 1);
     }

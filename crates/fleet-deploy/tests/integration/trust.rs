@@ -15,7 +15,7 @@ use std::time::Duration;
 use camino::Utf8PathBuf;
 use common::*;
 use fleet_deploy::{AgentSession, Event, Mode, Outcome, Sink, Stage, STATE_DIR};
-use fleet_testbed::{wait_until, Testbed, FIXTURE_HOST};
+use fleet_testbed::{wait_until, Testbed, FIXTURE_HOST, HOST_PROFILE};
 
 /// How long this file's waits may take.
 const WAIT: Duration = Duration::from_secs(60);
