@@ -17,11 +17,10 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::Scope;
 use std::time::Instant;
 
-use fleet_diff::ClosureDiff;
 use fleet_nix::{CommandError, Evaluated};
 
 use super::host::Tried;
-use crate::{Event, Goal, NodeError, Outcome, Sink, Stage, Summary};
+use crate::{Event, Goal, Outcome, Sink, Stage, Summary};
 
 /// Which stages a mode takes.
 pub(super) struct Flow {
@@ -66,7 +65,7 @@ mod state;
 mod tests;
 mod topology;
 
-pub(super) use stages::{Activation, Probes, Stages};
+pub(super) use stages::{Activation, Diffed, Probes, Restarts, Stages};
 pub(super) use topology::{HostId, NodeId, Topology};
 
 use state::{HostRun, HostStep, NodeRun, Step};
@@ -91,9 +90,9 @@ enum Message<L> {
     Locked(HostId, Result<L, Tried>),
     Probed(HostId, Result<Probes, Tried>),
     Pushed(HostId, Vec<NodeId>, Result<(), Tried>),
-    Diffed(NodeId, Result<ClosureDiff, NodeError>),
+    Diffed(NodeId, Diffed),
     /// A node's activation, and the containers its switch left to restart.
-    Activated(NodeId, Outcome, Result<Vec<String>, CommandError>),
+    Activated(NodeId, Outcome, Restarts),
     /// A stage's thread ended (sent even when it panicked).
     Ended,
 }

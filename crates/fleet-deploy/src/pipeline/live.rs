@@ -4,16 +4,15 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use fleet_diff::ClosureDiff;
 use fleet_graph::Node;
 use fleet_nix::{CommandError, Evaluated, Nix, Target};
 
-use super::flow::{Activation, HostId, NodeId, Probes, Stages, Topology};
+use super::flow::{Activation, Diffed, HostId, NodeId, Probes, Restarts, Stages, Topology};
 use super::host::Tried;
 use super::Plan;
 use crate::build_progress::BuildProgress;
 use crate::lock::AgentSession;
-use crate::{NodeError, Outcome, Sink};
+use crate::{Outcome, Sink};
 
 /// The stages of one run of `plan`.
 pub(super) struct Live<'p, 'a> {
@@ -94,13 +93,7 @@ impl Stages for Live<'_, '_> {
         self.plan.push(self.nix, name, target, paths, self.sink)
     }
 
-    fn diff(
-        &self,
-        node: NodeId,
-        host: HostId,
-        old: Option<&str>,
-        new: &str,
-    ) -> Result<ClosureDiff, NodeError> {
+    fn diff(&self, node: NodeId, host: HostId, old: Option<&str>, new: &str) -> Diffed {
         let name = self.nodes[node.0].name.as_str();
         self.plan.diff(self.nix, name, old, new, self.hosts[host.0].1)
     }
@@ -111,13 +104,7 @@ impl Stages for Live<'_, '_> {
         self.plan.activate(node, new, expect.as_deref(), *verb, *generation, target, lock, self.sink)
     }
 
-    fn changed_units(
-        &self,
-        host: HostId,
-        old: &str,
-        new: &str,
-        containers: &[String],
-    ) -> Result<Vec<String>, CommandError> {
+    fn changed_units(&self, host: HostId, old: &str, new: &str, containers: &[String]) -> Restarts {
         self.plan.changed_units(self.hosts[host.0].1, old, new, containers)
     }
 

@@ -15,6 +15,13 @@ use crate::{NodeError, Outcome};
 /// What a probe read of each node it was given, by node.
 pub(in crate::pipeline) type Probes = Vec<(NodeId, Result<Probed, CommandError>)>;
 
+/// A dry run's diff of one node, or why it could not be made.
+pub(in crate::pipeline) type Diffed = Result<ClosureDiff, NodeError>;
+
+/// The containers a host's switch left to restart, or why they could not be
+/// read.
+pub(in crate::pipeline) type Restarts = Result<Vec<String>, CommandError>;
+
 /// One node's activation, as the scheduler asks for it.
 pub(in crate::pipeline) struct Activation {
     /// The system it moves to.
@@ -52,26 +59,14 @@ pub(in crate::pipeline) trait Stages: Sync {
     fn push(&self, host: HostId, paths: &[String]) -> Result<(), Tried>;
 
     /// Diffs what `node` runs on `host` (`old`) against `new`.
-    fn diff(
-        &self,
-        node: NodeId,
-        host: HostId,
-        old: Option<&str>,
-        new: &str,
-    ) -> Result<ClosureDiff, NodeError>;
+    fn diff(&self, node: NodeId, host: HostId, old: Option<&str>, new: &str) -> Diffed;
 
     /// Activates `node` on `host` under `lock`.
     fn activate(&self, node: NodeId, host: HostId, activation: &Activation, lock: &Self::Lock) -> Outcome;
 
     /// The containers among `containers` whose unit differs between `host`'s
     /// systems `old` and `new`: its switch left them to restart.
-    fn changed_units(
-        &self,
-        host: HostId,
-        old: &str,
-        new: &str,
-        containers: &[String],
-    ) -> Result<Vec<String>, CommandError>;
+    fn changed_units(&self, host: HostId, old: &str, new: &str, containers: &[String]) -> Restarts;
 
     /// What `lock`'s agent said on its own during the run.
     fn notes(&self, lock: &Self::Lock) -> Vec<String>;

@@ -6,11 +6,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use fleet_diff::ClosureDiff;
 use fleet_graph::{Fleet, Node};
 use fleet_nix::{CommandError, Evaluated, Failure, Target};
 
-use super::super::stages::{Activation, Probes, Stages};
+use super::super::stages::{Activation, Diffed, Probes, Restarts, Stages};
 use super::super::topology::{HostId, NodeId, Topology};
 use super::super::{Finale, Flow, Probe, Rules};
 use crate::job::Verb;
@@ -197,13 +196,7 @@ impl Stages for Fake {
         }
     }
 
-    fn diff(
-        &self,
-        node: NodeId,
-        host: HostId,
-        old: Option<&str>,
-        new: &str,
-    ) -> Result<ClosureDiff, NodeError> {
+    fn diff(&self, node: NodeId, host: HostId, old: Option<&str>, new: &str) -> Diffed {
         let host = &self.hosts[host.0];
         self.say(format!("diff {} on {host}: {old:?} -> {new}", self.names[node.0]));
         Ok(crate::closure_diff(&[], &[]))
@@ -236,13 +229,7 @@ impl Stages for Fake {
         Outcome::Activated
     }
 
-    fn changed_units(
-        &self,
-        host: HostId,
-        old: &str,
-        new: &str,
-        containers: &[String],
-    ) -> Result<Vec<String>, CommandError> {
+    fn changed_units(&self, host: HostId, old: &str, new: &str, containers: &[String]) -> Restarts {
         let host = &self.hosts[host.0];
         self.say(format!("units {host} {old} -> {new} of {}", containers.join(",")));
         Ok(self.units.get(host).cloned().unwrap_or_default())
