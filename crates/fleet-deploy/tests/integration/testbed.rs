@@ -142,7 +142,7 @@ fn build_on_target_builds_with_the_targets_nix_and_pushes_nothing() {
     let targets: BTreeMap<String, Target> = plan.targets(Some(&bed.testbed.target())).unwrap();
     let events = Recorder::default();
     let summary = plan.run(&fleet_testbed::Testbed::nix(), fleet_deploy::Mode::Deploy, &targets, &events);
-    assert!(summary.success(), "{:?}", outcomes(&summary));
+    assert!(summary.success(), "{:#?}", summary.nodes);
     let events = events.0.into_inner().unwrap();
     assert!(stages(&events, Stage::Push).is_empty(), "nothing to push: {events:?}");
     for report in &summary.nodes {
