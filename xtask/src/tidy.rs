@@ -372,3 +372,28 @@ fn protocol_words_are_written_only_in_the_protocol_module() {
         "protocol words outside crates/fleet-deploy/src/protocol/ (encode or decode them there): {found:?}"
     );
 }
+
+/// ARCHITECTURE.md, fleet-testbed: a crate's integration tests are one
+/// binary. Cargo makes every `.rs` file directly in `tests/` a binary of its
+/// own, which runs after the others with threads of its own.
+#[test]
+fn integration_tests_are_one_binary_a_crate() {
+    let root = repo_root();
+    let mut crates: Vec<PathBuf> =
+        fs::read_dir(root.join("crates")).unwrap().flatten().map(|krate| krate.path()).collect();
+    crates.push(root.join("xtask"));
+    let mut loose = Vec::new();
+    for krate in crates {
+        let Ok(entries) = fs::read_dir(krate.join("tests")) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                loose.push(path.strip_prefix(&root).unwrap().display().to_string());
+            }
+        }
+    }
+    assert!(
+        loose.is_empty(),
+        "move these into their crate's tests/integration/ and name them in its main.rs: {loose:?}"
+    );
+}
