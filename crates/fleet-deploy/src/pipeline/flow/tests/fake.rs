@@ -119,16 +119,9 @@ pub(super) fn failure(command: &str, code: i32, stderr: &str) -> CommandError {
     }
 }
 
-impl Stages for Fake {
-    type Lock = String;
-
-    fn evaluate(&self, on_each: &mut dyn FnMut(NodeId, Result<Evaluated, CommandError>)) {
-        for (i, name) in self.names.iter().enumerate() {
-            on_each(NodeId(i), Ok(Evaluated { drv: format!("drv-{name}"), reused: false }));
-        }
-    }
-
-    fn build(&self, node: NodeId, drv: &str, on: Option<HostId>) -> Result<String, CommandError> {
+impl Fake {
+    /// One node's build, on its own thread of a batch.
+    fn build_one(&self, node: NodeId, drv: &str, on: Option<HostId>) -> Result<String, CommandError> {
         let name = &self.names[node.0];
         assert_eq!(drv, format!("drv-{name}"));
         if let Some(gate) = &self.builds {
@@ -146,6 +139,38 @@ impl Stages for Fake {
             return Err(failure(&format!("nix build {drv}"), 1, "builder failed"));
         }
         Ok(Fake::new_system(name))
+    }
+}
+
+impl Stages for Fake {
+    type Lock = String;
+
+    fn evaluate(&self, on_each: &mut dyn FnMut(NodeId, Result<Evaluated, CommandError>)) {
+        for (i, name) in self.names.iter().enumerate() {
+            on_each(NodeId(i), Ok(Evaluated { drv: format!("drv-{name}"), reused: false }));
+        }
+    }
+
+    fn build(
+        &self,
+        batch: &[(NodeId, String)],
+        on: Option<HostId>,
+        on_each: &mut dyn FnMut(NodeId, Result<String, CommandError>),
+    ) {
+        let names: Vec<&str> = batch.iter().map(|(i, _)| self.names[i.0].as_str()).collect();
+        self.say(format!("batch {}", names.join(" ")));
+        // Side by side, each told when it is done, as nix's scheduler does.
+        let (done, each) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            for (node, drv) in batch {
+                let done = done.clone();
+                scope.spawn(move || done.send((*node, self.build_one(*node, drv, on))));
+            }
+            drop(done);
+            for (node, built) in each {
+                on_each(node, built);
+            }
+        });
     }
 
     fn lock(&self, host: HostId) -> Result<String, Tried> {
@@ -295,7 +320,7 @@ pub(super) const DEPLOY: Flow =
     Flow { build: true, lock: true, probe: Some(Probe::Brief), finale: Finale::Activate };
 
 pub(super) fn rules(jobs: usize) -> Rules {
-    Rules { jobs, goal: Goal::Switch, build_on_target: false, rollback_to: None }
+    Rules { jobs, builds: jobs, goal: Goal::Switch, build_on_target: false, rollback_to: None }
 }
 
 /// One run of `flow` over all of `spec`'s nodes, every host over SSH.
