@@ -3,6 +3,7 @@
 //! ran in, the outcomes and the events.
 
 mod fake;
+mod gate;
 
 use std::collections::{HashMap, HashSet};
 

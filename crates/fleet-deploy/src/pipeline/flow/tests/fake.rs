@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
+
+pub(super) use super::gate::Gate;
 use std::time::Duration;
 
 use fleet_diff::ClosureDiff;
@@ -21,55 +23,6 @@ use crate::{Event, Goal, NodeError, Outcome, Sink, Stage, Summary};
 /// How long a fake stage waits for what a test says must happen meanwhile,
 /// before it gives up and the test fails; never reached when the rule holds.
 pub(super) const PATIENCE: Duration = Duration::from_secs(20);
-
-/// Lets at most `limit` calls run at once and holds each until `limit` run
-/// (or every call expected has started), so that a test sees both that the
-/// limit is never passed and that it is reached.
-pub(super) struct Gate {
-    limit: usize,
-    total: usize,
-    state: Mutex<GateState>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-pub(super) struct GateState {
-    started: usize,
-    running: usize,
-    most: usize,
-    released: usize,
-    stuck: bool,
-}
-
-impl Gate {
-    pub(super) fn new(limit: usize, total: usize) -> Gate {
-        Gate { limit, total, state: Mutex::new(GateState::default()), changed: Condvar::new() }
-    }
-
-    fn pass(&self) {
-        let mut state = self.state.lock().unwrap();
-        let ticket = state.started;
-        state.started += 1;
-        state.running += 1;
-        state.most = state.most.max(state.running);
-        if state.running >= self.limit || state.started == self.total {
-            state.released = state.started;
-            self.changed.notify_all();
-        }
-        let (mut state, waited) =
-            self.changed.wait_timeout_while(state, PATIENCE, |s| ticket >= s.released).unwrap();
-        if waited.timed_out() {
-            state.stuck = true;
-        }
-        state.running -= 1;
-    }
-
-    /// The most calls that ran at once, and whether one waited in vain.
-    pub(super) fn most(&self) -> (usize, bool) {
-        let state = self.state.lock().unwrap();
-        (state.most, state.stuck)
-    }
-}
 
 /// What the fake target and builds do.
 #[derive(Default)]
