@@ -43,7 +43,7 @@ pub(crate) struct Request {
     target: Option<Target>,
     ssh_options: Vec<String>,
     sudo: SudoArgs,
-    jobs: usize,
+    jobs: Option<usize>,
     source: SourceArgs,
     /// What came after `--`, for nix.
     nix_args: Vec<String>,

@@ -108,9 +108,10 @@ impl Options {
         Ok(options)
     }
 
-    /// Builds and activations to run at once: `--jobs`, or 8.
-    pub(crate) fn jobs(&self) -> usize {
-        self.jobs.unwrap_or(8)
+    /// `--jobs`, if given: the most builds, and activations per host, to run
+    /// at once (else the plan's defaults).
+    pub(crate) fn jobs(&self) -> Option<usize> {
+        self.jobs
     }
 
     /// Sets the field of `option` from its `value` (empty for a flag).
@@ -238,7 +239,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (o.jobs(), o.goal, o.containers, o.rest),
-            (3, Goal::Test, vec!["a".into()], vec!["--x".into()])
+            (Some(3), Goal::Test, vec!["a".into()], vec!["--x".into()])
         );
         assert_eq!(o.ssh_options, ["-i", "key"]);
         assert_eq!(options("deploy", &["-j", "0"]).err().unwrap(), "--jobs takes a positive number, not `0`");
@@ -254,7 +255,7 @@ mod tests {
         assert_eq!(o.flake.as_deref(), Some("--dry-run"));
         assert_eq!(o.builders.as_deref(), Some("-j"));
         assert!(!o.dry_run);
-        assert_eq!(o.jobs(), 8);
+        assert_eq!(o.jobs(), None);
     }
 
     #[test]

@@ -36,5 +36,5 @@ pub use job::{DEFAULT_SWITCH_SECONDS, STATE_DIR};
 pub use kind::{Kinds, NodeKind};
 pub use lock::{AgentSession, LEASE};
 pub use outcome::{Generation, Mode, NodeReport, Outcome, Summary};
-pub use pipeline::{Plan, DEFAULT_ANSWER, DEFAULT_CONFIRM, DEFAULT_REBOOT_TIMEOUT};
+pub use pipeline::{Plan, ACTIVATION_JOBS, DEFAULT_ANSWER, DEFAULT_CONFIRM, DEFAULT_REBOOT_TIMEOUT};
 pub use reboot::Reboot;

@@ -36,6 +36,8 @@ pub struct Plan<'a> {
     selection: Selection,
     flake: String,
     jobs: usize,
+    /// The most builds at once, if limited; else every selected node's.
+    builds: Option<usize>,
     confirm: Option<Duration>,
     answer_within: Duration,
     switch_seconds: u64,
@@ -54,6 +56,10 @@ pub const DEFAULT_REBOOT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How long a host waits for confirmation by default.
 pub const DEFAULT_CONFIRM: Duration = Duration::from_secs(30);
+
+/// How many activations (or diffs) run at once on one host unless `--jobs`
+/// says otherwise.
+pub const ACTIVATION_JOBS: usize = 8;
 
 /// How long a target may take, by default, to answer a step that does little
 /// work there: the agent's first line, the probe, `units.sh`, the
@@ -77,7 +83,8 @@ impl<'a> Plan<'a> {
             kinds,
             selection,
             flake: flake.to_string(),
-            jobs: 8,
+            jobs: ACTIVATION_JOBS,
+            builds: None,
             confirm: Some(DEFAULT_CONFIRM),
             answer_within: DEFAULT_ANSWER,
             switch_seconds: crate::DEFAULT_SWITCH_SECONDS,
@@ -114,10 +121,22 @@ impl<'a> Plan<'a> {
         self
     }
 
-    /// How many builds and activations may run at once (at least one).
-    pub fn with_jobs(mut self, jobs: usize) -> Plan<'a> {
-        self.jobs = jobs.max(1);
+    /// How many builds, and activations or diffs per host, may run at once
+    /// (at least one each); `None` keeps the defaults: every selected node
+    /// builds at once (nix runs each node's builds one at a time, so that is
+    /// what one `nix build --max-jobs NODES` of them all would run), and
+    /// [`ACTIVATION_JOBS`] activations per host.
+    pub fn with_jobs(mut self, jobs: Option<usize>) -> Plan<'a> {
+        if let Some(jobs) = jobs {
+            self.jobs = jobs.max(1);
+            self.builds = Some(jobs.max(1));
+        }
         self
+    }
+
+    /// How many nodes build at once.
+    fn build_slots(&self) -> usize {
+        self.builds.unwrap_or(self.selection.names().len()).max(1)
     }
 
     /// Builds each node's closure on its host (like `nixos-rebuild
@@ -294,6 +313,7 @@ impl<'a> Plan<'a> {
         };
         let rules = Rules {
             jobs: self.jobs,
+            builds: self.build_slots(),
             goal: self.goal,
             build_on_target: self.build_on_target,
             rollback_to: self.rollback_to,

@@ -170,7 +170,8 @@ impl Nix {
     /// which must hold the derivations: see [`Nix::copy_derivations_to`]): nix
     /// schedules every build. `on_log` gets nix's progress as it comes (see
     /// [`BuildLogEvent`]). Returns each derivation's `out` path by derivation.
-    /// Any failed build fails the whole call.
+    /// Any failed build fails the whole call, but only once nix has built
+    /// every other derivation it could (`--keep-going`).
     pub fn build_derivations(
         &self,
         drvs: &[String],
@@ -179,8 +180,11 @@ impl Nix {
         on_log: &mut dyn FnMut(BuildLogEvent),
     ) -> Result<std::collections::HashMap<String, String>, CommandError> {
         let jobs = jobs.to_string();
+        // One derivation that fails must not stop the others' builds.
+        let extra: &[&str] =
+            if drvs.len() > 1 { &["--max-jobs", &jobs, "--keep-going"] } else { &["--max-jobs", &jobs] };
         let mut log = BuildLog::new();
-        let stdout = self.run_build(&["--max-jobs", &jobs], drvs, store, &mut |line| {
+        let stdout = self.run_build(extra, drvs, store, &mut |line| {
             let event = log.read(line)?;
             let text = match &event {
                 BuildLogEvent::Message { level, text } if *level <= 1 => Some(text.clone()),

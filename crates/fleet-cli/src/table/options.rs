@@ -53,7 +53,11 @@ pub(super) static VERBOSE: OptSpec = OptSpec {
 };
 pub(super) static JOBS: OptSpec = OptSpec {
     short: Some('j'),
-    ..opt("--jobs", Some("N"), "Builds and activations to run at once (default: 8)")
+    ..opt(
+        "--jobs",
+        Some("N"),
+        "Builds to run at once (default: every node's), and activations per host (default: 8)",
+    )
 };
 pub(super) static TARGET: OptSpec = opt(
     "--target",

@@ -1,11 +1,12 @@
-//! Building one node: its evaluation (or its earlier one reused), streamed
-//! to the scheduler as each finishes, then its own `nix build`, here or on
-//! its host, so that a failure is only its own and it is done when it is.
+//! Building the nodes: each one's evaluation (or its earlier one reused), streamed
+//! to the scheduler as each finishes, then built with the others evaluated by
+//! then in one `nix build`, here or on its host, each done when its own build
+//! is and each failure only its own.
 
 use std::cell::RefCell;
 use std::sync::Mutex;
 
-use fleet_nix::{CommandError, Evaluated, Failure, Nix, Target};
+use fleet_nix::{BuildLogEvent, CommandError, Evaluated, Failure, Nix, Target};
 
 use super::Plan;
 use crate::build_progress::BuildProgress;
@@ -64,38 +65,102 @@ impl<'a> Plan<'a> {
         );
     }
 
-    /// Builds `drv`, the derivation of `name`, in `store` (copying it there
-    /// first when that is a target), telling `progress` how far it is; returns
-    /// its `out` path. What must be built is asked first (a dry run) and
-    /// mapped to the nodes through their derivation closures; when either
-    /// cannot be read, the build runs all the same, without progress.
-    pub(super) fn build_one<'n>(
+    /// Builds each of `batch` (a node's name and derivation) in `store`
+    /// (copying the derivations there first when that is a target), with one
+    /// `nix build` whose scheduler runs them side by side, telling `progress`
+    /// how far each is; tells `on_each` of each node's `out` path, by its
+    /// index in `batch`, as soon as it is in the store, so that a quick node
+    /// does not wait for a slow one. What must be built is asked first (a dry
+    /// run) and mapped to the nodes through their derivation closures; when
+    /// either cannot be read, the build runs all the same, without progress.
+    pub(super) fn build_batch<'n>(
         &self,
         nix: &Nix,
-        name: &'n str,
-        drv: &str,
+        batch: &[(&'n str, &str)],
         store: &Target,
         progress: &Mutex<BuildProgress<'n>>,
         sink: &dyn Sink,
-    ) -> Result<String, CommandError> {
-        // Already built here (a no-op deploy): no nix process to start.
-        if let (Target::Local, Some(out)) = (store, nix.built_output(drv)) {
-            return Ok(out);
-        }
-        let drvs = [drv.to_string()];
-        nix.copy_derivations_to(store, &drvs)?;
-        if let Ok(to_build) = nix.derivations_to_build(&drvs, store) {
-            if let Ok(mut closures) = nix.local_closures(&drvs) {
-                let mut progress = progress.lock().unwrap_or_else(|p| p.into_inner());
-                progress.add(name, &closures.remove(0), &to_build, sink);
+        on_each: &mut dyn FnMut(usize, Result<String, CommandError>),
+    ) {
+        let local = matches!(store, Target::Local);
+        let mut pending = Vec::with_capacity(batch.len());
+        for (k, (_, drv)) in batch.iter().enumerate() {
+            // Already built here (a no-op deploy): no nix process to start.
+            match nix.built_output(drv).filter(|_| local) {
+                Some(out) => on_each(k, Ok(out)),
+                None => pending.push(k),
             }
         }
-        // Up to `jobs` builds run at once: each gets its share of builders.
-        let max_jobs = (self.jobs / self.jobs.min(self.selection.names().len()).max(1)).max(1);
-        let outs = nix.build_derivations(&drvs, max_jobs, store, &mut |event| {
+        if pending.is_empty() {
+            return;
+        }
+        let drvs: Vec<String> = pending.iter().map(|&k| batch[k].1.to_string()).collect();
+        if let Err(error) = nix.copy_derivations_to(store, &drvs) {
+            for &k in &pending {
+                on_each(k, Err(error.clone()));
+            }
+            return;
+        }
+        if let Ok(to_build) = nix.derivations_to_build(&drvs, store) {
+            if let Ok(closures) = nix.local_closures(&drvs) {
+                let mut progress = progress.lock().unwrap_or_else(|p| p.into_inner());
+                for (&k, closure) in pending.iter().zip(&closures) {
+                    progress.add(batch[k].0, closure, &to_build, sink);
+                }
+            }
+        }
+        // Up to `slots` nodes build at once: each gets its share of builders.
+        let slots = self.build_slots();
+        let max_jobs = pending.len() * (slots / slots.min(self.selection.names().len()).max(1)).max(1);
+        let mut told = vec![false; pending.len()];
+        let mut done_so_far = 0;
+        let built = nix.build_derivations(&drvs, max_jobs, store, &mut |event| {
+            // Nix counted one more build done: the nodes whose systems are in
+            // the store now go on while the others still build. (Nix 2.8
+            // says a build's activity stopped only when the command ends.)
+            if let BuildLogEvent::Progress { done, .. } = &event {
+                if local && drvs.len() > 1 && *done > std::mem::replace(&mut done_so_far, *done) {
+                    let untold: Vec<usize> = (0..drvs.len()).filter(|&p| !told[p]).collect();
+                    let asked: Vec<String> = untold.iter().map(|&p| drvs[p].clone()).collect();
+                    for (p, out) in untold.into_iter().zip(nix.built_outputs(&asked)) {
+                        if let Some(out) = out {
+                            told[p] = true;
+                            on_each(pending[p], Ok(out));
+                        }
+                    }
+                }
+            }
             progress.lock().unwrap_or_else(|p| p.into_inner()).on_log(event, sink);
-        })?;
-        output_of(&outs, drv, store)
+        });
+        let untold = pending.iter().zip(&drvs).zip(told).filter(|(_, told)| !told).map(|(node, _)| node);
+        let error = match built {
+            Ok(outs) => {
+                for (&k, drv) in untold {
+                    on_each(k, output_of(&outs, drv, store));
+                }
+                return;
+            }
+            Err(error) => error,
+        };
+        let mut failed = Vec::new();
+        for (&k, drv) in untold {
+            match nix.built_output(drv).filter(|_| local) {
+                Some(out) => on_each(k, Ok(out)),
+                None => failed.push(k),
+            }
+        }
+        // The error of one failed node is its own; several are built again
+        // one by one, so that each is told the error of its own build.
+        match failed[..] {
+            [k] => on_each(k, Err(error)),
+            _ => {
+                for k in failed {
+                    self.build_batch(nix, &batch[k..=k], store, progress, sink, &mut |_, built| {
+                        on_each(k, built)
+                    });
+                }
+            }
+        }
     }
 
     /// Each selected node's system as the last build of the flake's current
@@ -127,3 +192,6 @@ fn output_of(
         failure: Failure::Output("no `out` output in the build result".into()),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -73,8 +73,10 @@ use state::{HostRun, HostStep, NodeRun, Step};
 /// What a run decides beside its flow.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Rules {
-    /// How many builds run at once, and diffs or activations per host.
+    /// How many diffs or activations run at once per host.
     pub(super) jobs: usize,
+    /// How many nodes build at once.
+    pub(super) builds: usize,
     /// What a deploy does to each node.
     pub(super) goal: Goal,
     /// Nodes are built in their host's store, once it is ready.
@@ -241,6 +243,11 @@ impl<'r, S: Stages> Run<'r, S> {
             match rx.recv() {
                 Ok(message) => self.apply(message),
                 Err(_) => return,
+            }
+            // Every report already in before anything starts: the nodes an
+            // evaluation batch gave go to one build, not one build each.
+            while let Ok(message) = rx.try_recv() {
+                self.apply(message);
             }
         }
     }

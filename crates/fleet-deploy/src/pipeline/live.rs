@@ -69,10 +69,18 @@ impl Stages for Live<'_, '_> {
         self.plan.evaluate(self.nix, self.sink, &mut |i, result| on_each(NodeId(i), result));
     }
 
-    fn build(&self, node: NodeId, drv: &str, on: Option<HostId>) -> Result<String, CommandError> {
+    fn build(
+        &self,
+        batch: &[(NodeId, String)],
+        on: Option<HostId>,
+        on_each: &mut dyn FnMut(NodeId, Result<String, CommandError>),
+    ) {
         let store = on.map_or(&Target::Local, |h| self.hosts[h.0].1);
-        let name = self.nodes[node.0].name.as_str();
-        self.plan.build_one(self.nix, name, drv, store, &self.progress, self.sink)
+        let named: Vec<(&str, &str)> =
+            batch.iter().map(|(i, drv)| (self.nodes[i.0].name.as_str(), drv.as_str())).collect();
+        self.plan.build_batch(self.nix, &named, store, &self.progress, self.sink, &mut |k, built| {
+            on_each(batch[k].0, built)
+        });
     }
 
     fn lock(&self, host: HostId) -> Result<AgentSession, Tried> {

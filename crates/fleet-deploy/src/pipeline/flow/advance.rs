@@ -30,25 +30,53 @@ impl<'r, S: Stages> Run<'r, S> {
         self.start_finales(scope, tx);
     }
 
-    /// Builds the evaluated nodes, in activation order, while slots are free.
+    /// Builds the evaluated nodes, in activation order, while slots are free:
+    /// all those waiting in one batch (one nix process, whose scheduler runs
+    /// their builds side by side), except that a node built on its host goes
+    /// alone, since its store is its host's.
     fn start_builds<'s>(&mut self, scope: &'s Scope<'s, '_>, tx: &Sender<Message<S::Lock>>)
     where
         'r: 's,
     {
-        while self.builds < self.rules.jobs {
-            let Some(i) = self.to_build.pop_first() else { return };
+        loop {
+            let (batch, on) = self.next_build_batch();
+            if batch.is_empty() {
+                return;
+            }
+            self.builds += batch.len();
+            let stages = self.stages;
+            self.spawn(scope, tx, move |tx| {
+                stages.build(&batch, on, &mut |i, built| {
+                    let _ = tx.send(Message::Built(i, built));
+                });
+                None
+            });
+        }
+    }
+
+    /// Takes from the build queue the nodes of the next batch, as many as
+    /// free slots allow, each marked building; with the host they build on.
+    fn next_build_batch(&mut self) -> (Vec<(NodeId, String)>, Option<HostId>) {
+        let mut batch = Vec::new();
+        let mut on = None;
+        while self.builds + batch.len() < self.rules.builds && on.is_none() {
+            let Some(i) = self.to_build.pop_first() else { break };
             let node = &self.nodes[i.0];
             let Step::Evaluated(drv) = &node.step else { continue };
             if node.outcome.is_some() {
                 continue;
             }
-            let drv = drv.clone();
-            let on = self.topology.node(i).host.filter(|_| self.rules.build_on_target);
+            let node_on = self.topology.node(i).host.filter(|_| self.rules.build_on_target);
+            if node_on.is_some() && !batch.is_empty() {
+                // Next time, alone.
+                self.to_build.insert(i);
+                break;
+            }
+            batch.push((i, drv.clone()));
             self.nodes[i.0].step = Step::Building;
-            self.builds += 1;
-            let stages = self.stages;
-            self.spawn(scope, tx, move |_| Some(Message::Built(i, stages.build(i, &drv, on))));
+            on = node_on;
         }
+        (batch, on)
     }
 
     /// Node `i` is evaluated: it is built as soon as a slot is free and its

@@ -44,9 +44,15 @@ pub(in crate::pipeline) trait Stages: Sync {
     /// Evaluates every selected node, telling `on_each` of each as it is known.
     fn evaluate(&self, on_each: &mut dyn FnMut(NodeId, Result<Evaluated, CommandError>));
 
-    /// Builds `node`'s derivation `drv` here, or in the store of host `on`;
-    /// returns its system.
-    fn build(&self, node: NodeId, drv: &str, on: Option<HostId>) -> Result<String, CommandError>;
+    /// Builds every node of `batch` (with its derivation) in one go, here or
+    /// in the store of host `on`; tells `on_each` of each node's system, or
+    /// its own failure, as soon as that node is done, not when the batch is.
+    fn build(
+        &self,
+        batch: &[(NodeId, String)],
+        on: Option<HostId>,
+        on_each: &mut dyn FnMut(NodeId, Result<String, CommandError>),
+    );
 
     /// Takes `host`'s deploy lock.
     fn lock(&self, host: HostId) -> Result<Self::Lock, Tried>;

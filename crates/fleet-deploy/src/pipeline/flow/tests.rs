@@ -3,6 +3,7 @@
 //! ran in, the outcomes and the events.
 
 mod fake;
+mod gate;
 
 use std::collections::{HashMap, HashSet};
 
@@ -250,7 +251,11 @@ fn a_build_runs_no_stage_on_a_target() {
     let flow = Flow { build: true, lock: false, probe: None, finale: Finale::Built };
     let ran = run_on(CHAIN, flow, rules(8), Vec::new(), Fake::default());
     assert!(ran.summary.nodes.iter().all(|r| r.outcome == Outcome::Built), "{:?}", ran.outcomes());
-    assert!(ran.log.iter().all(|l| l.starts_with("build") && l.ends_with("in here")), "{:#?}", ran.log);
+    assert!(
+        ran.log.iter().all(|l| l.starts_with("batch ") || l.starts_with("build") && l.ends_with("in here")),
+        "{:#?}",
+        ran.log
+    );
 }
 
 #[test]

@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
+
+pub(super) use super::gate::Gate;
 use std::time::Duration;
 
 use fleet_graph::{Fleet, Node};
@@ -20,55 +22,6 @@ use crate::{Event, Goal, NodeError, Outcome, Sink, Stage, Summary};
 /// How long a fake stage waits for what a test says must happen meanwhile,
 /// before it gives up and the test fails; never reached when the rule holds.
 pub(super) const PATIENCE: Duration = Duration::from_secs(20);
-
-/// Lets at most `limit` calls run at once and holds each until `limit` run
-/// (or every call expected has started), so that a test sees both that the
-/// limit is never passed and that it is reached.
-pub(super) struct Gate {
-    limit: usize,
-    total: usize,
-    state: Mutex<GateState>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-pub(super) struct GateState {
-    started: usize,
-    running: usize,
-    most: usize,
-    released: usize,
-    stuck: bool,
-}
-
-impl Gate {
-    pub(super) fn new(limit: usize, total: usize) -> Gate {
-        Gate { limit, total, state: Mutex::new(GateState::default()), changed: Condvar::new() }
-    }
-
-    fn pass(&self) {
-        let mut state = self.state.lock().unwrap();
-        let ticket = state.started;
-        state.started += 1;
-        state.running += 1;
-        state.most = state.most.max(state.running);
-        if state.running >= self.limit || state.started == self.total {
-            state.released = state.started;
-            self.changed.notify_all();
-        }
-        let (mut state, waited) =
-            self.changed.wait_timeout_while(state, PATIENCE, |s| ticket >= s.released).unwrap();
-        if waited.timed_out() {
-            state.stuck = true;
-        }
-        state.running -= 1;
-    }
-
-    /// The most calls that ran at once, and whether one waited in vain.
-    pub(super) fn most(&self) -> (usize, bool) {
-        let state = self.state.lock().unwrap();
-        (state.most, state.stuck)
-    }
-}
 
 /// What the fake target and builds do.
 #[derive(Default)]
@@ -118,16 +71,9 @@ pub(super) fn failure(command: &str, code: i32, stderr: &str) -> CommandError {
     }
 }
 
-impl Stages for Fake {
-    type Lock = String;
-
-    fn evaluate(&self, on_each: &mut dyn FnMut(NodeId, Result<Evaluated, CommandError>)) {
-        for (i, name) in self.names.iter().enumerate() {
-            on_each(NodeId(i), Ok(Evaluated { drv: format!("drv-{name}"), reused: false }));
-        }
-    }
-
-    fn build(&self, node: NodeId, drv: &str, on: Option<HostId>) -> Result<String, CommandError> {
+impl Fake {
+    /// One node's build, on its own thread of a batch.
+    fn build_one(&self, node: NodeId, drv: &str, on: Option<HostId>) -> Result<String, CommandError> {
         let name = &self.names[node.0];
         assert_eq!(drv, format!("drv-{name}"));
         if let Some(gate) = &self.builds {
@@ -145,6 +91,38 @@ impl Stages for Fake {
             return Err(failure(&format!("nix build {drv}"), 1, "builder failed"));
         }
         Ok(Fake::new_system(name))
+    }
+}
+
+impl Stages for Fake {
+    type Lock = String;
+
+    fn evaluate(&self, on_each: &mut dyn FnMut(NodeId, Result<Evaluated, CommandError>)) {
+        for (i, name) in self.names.iter().enumerate() {
+            on_each(NodeId(i), Ok(Evaluated { drv: format!("drv-{name}"), reused: false }));
+        }
+    }
+
+    fn build(
+        &self,
+        batch: &[(NodeId, String)],
+        on: Option<HostId>,
+        on_each: &mut dyn FnMut(NodeId, Result<String, CommandError>),
+    ) {
+        let names: Vec<&str> = batch.iter().map(|(i, _)| self.names[i.0].as_str()).collect();
+        self.say(format!("batch {}", names.join(" ")));
+        // Side by side, each told when it is done, as nix's scheduler does.
+        let (done, each) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            for (node, drv) in batch {
+                let done = done.clone();
+                scope.spawn(move || done.send((*node, self.build_one(*node, drv, on))));
+            }
+            drop(done);
+            for (node, built) in each {
+                on_each(node, built);
+            }
+        });
     }
 
     fn lock(&self, host: HostId) -> Result<String, Tried> {
@@ -282,7 +260,7 @@ pub(super) const DEPLOY: Flow =
     Flow { build: true, lock: true, probe: Some(Probe::Brief), finale: Finale::Activate };
 
 pub(super) fn rules(jobs: usize) -> Rules {
-    Rules { jobs, goal: Goal::Switch, build_on_target: false, rollback_to: None }
+    Rules { jobs, builds: jobs, goal: Goal::Switch, build_on_target: false, rollback_to: None }
 }
 
 /// One run of `flow` over all of `spec`'s nodes, every host over SSH.
