@@ -62,29 +62,39 @@ impl Nix {
     /// [`Nix::built_outputs`] found); `None` whenever either cannot tell (then
     /// build as usual).
     pub fn built_output(&self, drv: &str) -> Option<String> {
-        if let Some(out) = self.built.lock().unwrap_or_else(|p| p.into_inner()).get(drv) {
-            return Some(out.clone());
-        }
-        let out = out_path_of_derivation(&std::fs::read_to_string(drv).ok()?)?;
-        let valid = valid_paths(std::slice::from_ref(&out))?;
-        valid.contains(&out).then_some(out)
+        self.built_outputs(&[drv.to_string()]).pop().flatten()
     }
 
     /// [`Nix::built_output`] of many derivations with one query of the Nix
     /// database (a no-op deploy's nodes all at once, instead of a `sqlite3`
-    /// each); what it finds is remembered for [`Nix::built_output`].
+    /// each), and none for those already found; what it finds is remembered.
     pub fn built_outputs(&self, drvs: &[String]) -> Vec<Option<String>> {
-        let outs: Vec<Option<String>> =
-            drvs.iter().map(|drv| out_path_of_derivation(&std::fs::read_to_string(drv).ok()?)).collect();
+        let cached: Vec<Option<String>> = {
+            let built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+            drvs.iter().map(|drv| built.get(drv).cloned()).collect()
+        };
+        let outs: Vec<Option<String>> = drvs
+            .iter()
+            .zip(&cached)
+            .map(|(drv, cached)| match cached {
+                Some(_) => None,
+                None => out_path_of_derivation(&std::fs::read_to_string(drv).ok()?),
+            })
+            .collect();
         let known: Vec<String> = outs.iter().flatten().cloned().collect();
-        let valid = valid_paths(&known).unwrap_or_default();
+        let valid = match known.is_empty() {
+            true => BTreeSet::new(),
+            false => valid_paths(&known).unwrap_or_default(),
+        };
         let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
         drvs.iter()
-            .zip(outs)
-            .map(|(drv, out)| {
-                let out = out.filter(|out| valid.contains(out))?;
-                built.insert(drv.clone(), out.clone());
-                Some(out)
+            .zip(cached.into_iter().zip(outs))
+            .map(|(drv, (cached, out))| {
+                cached.or_else(|| {
+                    let out = out.filter(|out| valid.contains(out))?;
+                    built.insert(drv.clone(), out.clone());
+                    Some(out)
+                })
             })
             .collect()
     }

@@ -83,10 +83,17 @@ impl<'a> Plan<'a> {
         on_each: &mut dyn FnMut(usize, Result<String, CommandError>),
     ) {
         let local = matches!(store, Target::Local);
+        // What is in this machine's store already, in one query; a target's
+        // store is not asked.
+        let built_here = |drvs: &[String]| match local {
+            true => nix.built_outputs(drvs),
+            false => vec![None; drvs.len()],
+        };
+        let all: Vec<String> = batch.iter().map(|(_, drv)| drv.to_string()).collect();
         let mut pending = Vec::with_capacity(batch.len());
-        for (k, (_, drv)) in batch.iter().enumerate() {
+        for (k, out) in built_here(&all).into_iter().enumerate() {
             // Already built here (a no-op deploy): no nix process to start.
-            match nix.built_output(drv).filter(|_| local) {
+            match out {
                 Some(out) => on_each(k, Ok(out)),
                 None => pending.push(k),
             }
@@ -142,9 +149,10 @@ impl<'a> Plan<'a> {
             }
             Err(error) => error,
         };
+        let (untold, asked): (Vec<usize>, Vec<String>) = untold.map(|(&k, drv)| (k, drv.clone())).unzip();
         let mut failed = Vec::new();
-        for (&k, drv) in untold {
-            match nix.built_output(drv).filter(|_| local) {
+        for (k, out) in untold.into_iter().zip(built_here(&asked)) {
+            match out {
                 Some(out) => on_each(k, Ok(out)),
                 None => failed.push(k),
             }
