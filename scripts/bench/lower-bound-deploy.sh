@@ -7,7 +7,8 @@
 # confirmation, no rollback, no retries, no progress):
 #
 #   1. one nix build --json --no-link --max-jobs N of every node's toplevel at
-#      once (N = the number of nodes, so every build may run at the same time);
+#      once (N = the number of nodes, so every build may run at the same time),
+#      of the flake pinned to its revision when the tree is clean;
 #   2. per host, all hosts at once: one nix copy --no-check-sigs --to
 #      ssh-ng://USER@HOST of its nodes' systems, then one ssh invocation that
 #      runs, in dependency order (the NODEs' order, host first), each node's
@@ -53,6 +54,13 @@ while [ $# -gt 0 ]; do
   nodes+=("${list[@]}")
 done
 
+# A clean tree pinned to its revision, as the orchestrator pins it: Nix 2.8
+# fetches an unpinned git flake again for each installable (five git
+# processes each), a cost no tool needs to pay.
+# Its locked url is the only one with a `rev=`.
+pinned=$(nix "${nix_flags[@]}" flake metadata --json "$flake" |
+  grep -o '"url":"[^"]*[?&]rev=[0-9a-f]\{40\}[^"]*"' | sed 's/^"url":"\(.*\)"$/\1/' || true)
+if [ -n "$pinned" ]; then flake=$pinned; fi
 installables=()
 for node in "${nodes[@]}"; do
   installables+=("$flake#nixosConfigurations.\"$node\".config.system.build.toplevel")

@@ -8,7 +8,9 @@
 //! A batch is one `nix build --dry-run --json` of several installables: one
 //! process, one load of the flake, and every attribute that Nix's own
 //! evaluation cache holds read from it (no `--impure`, no `--expr`, which
-//! would bypass it). A worker takes its fair part of the nodes (nodes /
+//! would bypass it), of the flake pinned to the content its metadata
+//! described (`inputs::pinned_flake`), so that Nix finds it for each
+//! installable without fetching it again. A worker takes its fair part of the nodes (nodes /
 //! workers), but no more than its share of the memory budget (budget /
 //! workers; without a budget, 1 GiB) holds, going by the most a node has
 //! taken so far: one node until a worker has ended. A worker exits after its batch, so one that
@@ -28,6 +30,7 @@ use crate::capture::{self, Drain, Keep};
 use crate::command::CommandError;
 use crate::eval_batch::Worker;
 use crate::eval_cache::{content_key, EvalCache};
+use crate::inputs::pinned_flake;
 use crate::nix::Nix;
 
 /// How often the pool looks at its workers' memory.
@@ -89,11 +92,12 @@ pub struct EvalStats {
 impl Nix {
     /// The derivation of each `flake#attribute`, in order, evaluated in
     /// batches (see the module's documentation). `on_each` hears of each
-    /// node as it is known, by index: a batch's nodes when it ends. Where
-    /// evaluations are kept (see [`EvalSettings`]) and nix gets no extra
-    /// arguments, reading the flake's content hash locks it first, and
-    /// `on_fetch` hears `Some` of each fetch that takes, then `None` once the
-    /// fetching is over (only if there was any).
+    /// node as it is known, by index: a batch's nodes when it ends. Where nix
+    /// gets no extra arguments, the flake's metadata is read first: it locks
+    /// the flake (`on_fetch` hears `Some` of each fetch that takes, then
+    /// `None` once the fetching is over, only if there was any), keys the
+    /// evaluations kept (see [`EvalSettings`]), and pins the content that
+    /// every batch evaluates (`inputs::pinned_flake`).
     pub fn evaluate(
         &self,
         flake: &str,
@@ -104,16 +108,17 @@ impl Nix {
     ) -> (Vec<Result<Evaluated, CommandError>>, EvalStats) {
         let mut stats = EvalStats::default();
         let mut fetched = false;
-        let cache = match &settings.cache_dir {
-            Some(dir) if self.eval_args_are_plain() => self.cache_for(flake, dir, &mut |what| {
-                fetched = true;
-                on_fetch(Some(what));
-            }),
-            _ => None,
-        };
+        let metadata = self.plain_metadata(flake, &mut |what| {
+            fetched = true;
+            on_fetch(Some(what));
+        });
         if fetched {
             on_fetch(None);
         }
+        let cache =
+            metadata.as_deref().zip(settings.cache_dir.as_deref()).and_then(|(m, dir)| self.cache_at(m, dir));
+        let pinned = metadata.as_deref().and_then(pinned_flake);
+        let flake = pinned.as_deref().unwrap_or(flake);
         let mut known: BTreeMap<String, String> = cache.as_ref().map(EvalCache::load).unwrap_or_default();
         let mut results: Vec<Option<Result<Evaluated, CommandError>>> = vec![None; attributes.len()];
         let mut queue: Vec<usize> = Vec::new();
@@ -269,10 +274,13 @@ impl Nix {
         settings: &EvalSettings,
     ) -> Vec<Option<String>> {
         let known = match &settings.cache_dir {
-            Some(dir) if self.eval_args_are_plain() => {
-                self.cache_for(flake, dir, &mut |_| {}).as_ref().map(EvalCache::load).unwrap_or_default()
-            }
-            _ => BTreeMap::new(),
+            Some(dir) => self
+                .plain_metadata(flake, &mut |_| {})
+                .and_then(|metadata| self.cache_at(&metadata, dir))
+                .as_ref()
+                .map(EvalCache::load)
+                .unwrap_or_default(),
+            None => BTreeMap::new(),
         };
         attributes
             .iter()
@@ -280,22 +288,23 @@ impl Nix {
             .collect()
     }
 
-    /// Where earlier evaluations of `flake`'s current content are kept, if
-    /// that content is pinned by a hash (a git tree, clean or not, or a
+    /// `nix flake metadata --json` of `flake` when evaluations get no extra
+    /// arguments (which could make them read something else); `None` then,
+    /// or when it fails (the evaluation will say why). It locks the flake
+    /// first: `on_fetch` hears of what that fetches.
+    fn plain_metadata(&self, flake: &str, on_fetch: &mut dyn FnMut(&str)) -> Option<String> {
+        self.eval_args_are_plain().then(|| self.flake_metadata(flake, on_fetch).ok()).flatten()
+    }
+
+    /// Where earlier evaluations of the content `metadata` describes are kept
+    /// in `dir`, if a hash pins that content (a git tree, clean or not, or a
     /// `path:` flake, hashed as it is now; see [`content_key`]), keyed also by
     /// this Nix's version and the system. Not by where the configuration was
     /// read from (the driver's environment): a deploy and a later `status`
     /// find it in different ways, and a pure evaluation reads none of it.
-    /// `None` when nothing pins the content. Reading the content's hash locks
-    /// the flake first: `on_fetch` hears of what that fetches.
-    fn cache_for(
-        &self,
-        flake: &str,
-        dir: &std::path::Path,
-        on_fetch: &mut dyn FnMut(&str),
-    ) -> Option<EvalCache> {
-        let metadata = self.flake_metadata(flake, on_fetch).ok()?;
-        let mut key = content_key(&metadata)?;
+    /// `None` when nothing pins the content.
+    fn cache_at(&self, metadata: &str, dir: &std::path::Path) -> Option<EvalCache> {
+        let mut key = content_key(metadata)?;
         key["nix"] = self.run(&["--version"]).ok()?.trim().into();
         key["system"] = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS).into();
         Some(EvalCache::new(dir, key))

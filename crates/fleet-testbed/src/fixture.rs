@@ -234,6 +234,13 @@ impl Fixture {
         self.set(node, "evalTrace", json!(bytes))
     }
 
+    /// Puts what the flake says of itself (`self.rev`, `self.lastModified`,
+    /// `self.narHash`, ...) in a node's system, as a NixOS system's
+    /// `configurationRevision` does.
+    pub fn set_flake_revision(&mut self, node: &str) -> Result<(), TestbedError> {
+        self.set(node, "flakeRevision", json!(true))
+    }
+
     /// Sets a node's `tags` in the fixture's graph data (none: no `tags`).
     pub fn set_tags(&mut self, node: &str, tags: &[&str]) -> Result<(), TestbedError> {
         self.tags.insert(node.to_string(), tags.iter().map(|t| t.to_string()).collect());

@@ -92,7 +92,9 @@ pub(crate) fn failed_step_lines(log: &[String], node: &str, run: &str) -> Vec<St
         .collect()
 }
 
-/// The text of a note the job wrote itself (`YYYY-MM-DD HH:MM:SS NODE: TEXT`).
+/// The text of a note the job wrote itself: `YYYY-MM-DD HH:MM:SS +Ns NODE:
+/// TEXT`, the job's start and the seconds since (or, from jobs of earlier
+/// versions, without the seconds).
 fn job_note<'l>(line: &'l str, node: &str) -> Option<&'l str> {
     let (date, rest) = line.split_once(' ')?;
     let (time, rest) = rest.split_once(' ')?;
@@ -102,6 +104,15 @@ fn job_note<'l>(line: &'l str, node: &str) -> Option<&'l str> {
     if !looks(date, 10) || !looks(time, 8) {
         return None;
     }
+    let seconds = |word: &str| {
+        word.strip_prefix('+')
+            .and_then(|w| w.strip_suffix('s'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let rest = match rest.split_once(' ') {
+        Some((word, after)) if seconds(word) => after,
+        _ => rest,
+    };
     rest.strip_prefix(node)?.strip_prefix(": ")
 }
 
@@ -114,11 +125,11 @@ mod tests {
         let log: Vec<String> = [
             "2026-12-02 04:39:36 web: activating /nix/store/a-1 (run old-run)",
             "2026-12-02 04:39:36 web: activated /nix/store/a-1",
-            "2026-12-02 04:39:47 web: job: switch /nix/store/b-2 (run this-run)",
-            "2026-12-02 04:39:47 web: activating /nix/store/b-2 (run this-run)",
+            "2026-12-02 04:39:47 +0s web: job: switch /nix/store/b-2 (run this-run)",
+            "2026-12-02 04:39:47 +0s web: activating /nix/store/b-2 (run this-run)",
             "warning: the unit web.service failed to start",
-            "2026-12-02 04:39:48 web: switch of /nix/store/b-2 did not finish within 5s; it was stopped",
-            "2026-12-02 04:39:49 web: rolling back to /nix/store/a-1: switching to /nix/store/b-2 failed",
+            "2026-12-02 04:39:47 +1s web: switch of /nix/store/b-2 did not finish within 5s; it was stopped",
+            "2026-12-02 04:39:47 +2s web: rolling back to /nix/store/a-1: switching to /nix/store/b-2 failed",
         ]
         .map(String::from)
         .to_vec();
@@ -126,7 +137,7 @@ mod tests {
             failed_step_lines(&log, "web", "this-run"),
             [
                 "warning: the unit web.service failed to start",
-                "2026-12-02 04:39:48 web: switch of /nix/store/b-2 did not finish within 5s; it was stopped",
+                "2026-12-02 04:39:47 +1s web: switch of /nix/store/b-2 did not finish within 5s; it was stopped",
             ]
         );
         // A tail that starts after the job's first line is all the job's.

@@ -131,6 +131,11 @@ while [ $# -ge 2 ]; do
 done
 # Scripts of runs that ended a day ago or more.
 find "$bin" -type f -mtime +1 -delete 2>/dev/null
+# Job logs past 1 MiB: the one before stays beside each, so that a log never
+# shrinks to nothing. Once an agent, not once a launch: a process a launch
+# adds up on a host with many containers.
+find "$jobs" -maxdepth 1 -type f -name '*.log' -size +1024k \
+  -exec sh -c 'for log; do mv -f "$log" "$log.1"; done' sh {} + 2>/dev/null
 
 # Whether NODE's job of this run began: it wrote its pid or a status, or it
 # holds the node's lock (a launcher of this agent does too, until the pid is
@@ -147,10 +152,31 @@ watching=$state/watch-$epoch
 rm -rf "$state"/watch-*
 mkdir -p "$watching"
 
+# What wakes the watcher: a line from a job that wrote its status (job.sh's
+# `say`), from the agent that gave it a node to watch, or from its clock once
+# a second. It sleeps in between: an agent that looked 20 times a second
+# started 20 processes a second, which on a small host with many containers
+# is CPU that the activations need.
+wake=$state/wake
+if [ ! -p "$wake" ]; then
+  rm -f "$wake"
+  mkfifo -m 600 "$wake" || exit "$EXIT_REFUSED"
+fi
+# Writes a line to the fifo: opened read-write, which never waits for a
+# reader, and the line is dropped with the fifo's buffer when no one reads.
+poke() { printf 'p\n' 1<>"$wake"; }
+
 # Reports the jobs being watched, and ends the agent when its lease ran out
 # or another agent took the lock.
 watcher() {
-  ticks=0
+  if ! command exec 7<>"$wake" 2>/dev/null; then
+    echo "bye cannot open $wake to watch the jobs"
+    kill "$reader" 2>/dev/null
+    exit 0
+  fi
+  # The clock ends at its first write after the watcher, the fifo's one
+  # reader, is gone; it holds neither the fifo's reading end nor the lock.
+  (while sleep 1 && printf 't\n'; do :; done) 7>&- 9>&- <&- >"$wake" 2>/dev/null &
   while :; do
     for w in "$watching"/*; do
       [ -e "$w" ] || continue
@@ -187,9 +213,8 @@ watcher() {
           ;;
       esac
     done
-    ticks=$((ticks + 1))
-    if [ "$ticks" -ge 20 ]; then
-      ticks=0
+    IFS= read -r woken <&7 || exit 0
+    if [ "$woken" = t ]; then
       kill -0 "$reader" 2>/dev/null || exit 0
       read_record
       if [ "$r_run" != "$run" ] || [ "$r_epoch" != "$epoch" ]; then
@@ -204,7 +229,6 @@ watcher() {
         exit 0
       fi
     fi
-    sleep 0.05
   done
 }
 
@@ -228,9 +252,6 @@ launcher() {
     exit 0
   fi
   rm -f "$jobs/$n.status" "$jobs/$n.confirm" "$jobs/$n.pid"
-  # A log that never shrinks: the one before stays beside it.
-  size=$(stat -c %s -- "$jobs/$n.log" 2>/dev/null) || size=0
-  [ "$size" -gt 1048576 ] && mv -f "$jobs/$n.log" "$jobs/$n.log.1"
   printf '%s\n' "$run" >"$jobs/$n.run"
   mv -f "$spec" "$jobs/$n.spec"
   : >"$watching/$n"
@@ -284,6 +305,7 @@ while IFS= read -r line; do
       is_node "$n" && [ -e "$jobs/$n.run" ] && read -r r <"$jobs/$n.run"
       if [ "$r" = "$run" ] && job_began "$n"; then
         : >"$watching/$n"
+        poke
       else
         echo "gone $n"
       fi

@@ -19,5 +19,6 @@ if [ "$s" != "$STATUS_SWITCHED" ]; then
   echo "cannot confirm $2: its activation had already ended: ${s:-unknown}" >&2
   exit "$EXIT_FAILED"
 fi
-printf '%s\n' "$3" >"$jobs/$2.confirm"
+# The job waits on a fifo: opened read-write, it never waits for a reader.
+printf '%s\n' "$3" 1<>"$jobs/$2.confirm"
 echo confirmed

@@ -55,10 +55,22 @@ set -u
 state=$1 run=$2 epoch=$3 name=$4
 jobs=$state/jobs status=$state/jobs/$name.status record=$state/deploy.lease
 marker=$state/activated/$name pending=$state/pending/$name
-say() { printf '%s\n' "$*" >"$status.tmp" && mv -f "$status.tmp" "$status"; }
-log() { printf '%s %s: %s\n' "$(date '+%F %T')" "$name" "$*"; }
+# The status, then a line to the agent's watcher (agent.sh), which sleeps
+# until one comes; read-write, the fifo's open never waits for a reader.
+say() {
+  printf '%s\n' "$*" >"$status.tmp" && mv -f "$status.tmp" "$status"
+  if [ -p "$state/wake" ]; then printf 'p\n' 1<>"$state/wake"; fi
+}
 # Seconds since boot, set by uptime_now (prelude.sh).
 up=0
+uptime_now
+# The wall clock once, at the job's first line; later lines count seconds
+# from it (each `date` would be a process, several an activation).
+started=$(date '+%F %T') start=$up
+log() {
+  uptime_now
+  printf '%s +%ss %s: %s\n' "$started" "$((up - start))" "$name" "$*"
+}
 read -r boot </proc/sys/kernel/random/boot_id
 
 kind='' profile='' new='' expect='' confirm='' check_timeout='' switch_timeout='' verb='' generation=''
@@ -307,7 +319,7 @@ checks_pass() {
   done
 }
 
-mkdir -p "$state/activated" "$state/pending"
+[ -d "$state/pending" ] || mkdir -p "$state/activated" "$state/pending"
 log "activating $new (run $run)"
 printf '%s\n' "$new" >"$pending"
 if ! holds_lock; then
@@ -322,7 +334,7 @@ if [ -n "$generation" ]; then
     exit "$EXIT_FAILED"
   fi
 elif [ "$goal" != test ] && [ "$before" != "$new" ]; then
-  if ! mkdir -p "${profile%/*}" || ! nix-env -p "$profile" --set "$new"; then
+  if ! { [ -d "${profile%/*}" ] || mkdir -p "${profile%/*}"; } || ! nix-env -p "$profile" --set "$new"; then
     rm -f "$pending"
     say "$STATUS_FAILED: could not set profile $profile to $new; nothing was changed"
     exit "$EXIT_FAILED"
@@ -353,23 +365,32 @@ if [ "$goal" != boot ]; then
   checks_pass || roll_back "$why"
 fi
 if [ "$confirm" -gt 0 ]; then
+  # The confirmation comes as a line on a fifo (confirm.sh writes the run's
+  # id), and a clock's line once a second, so the job sleeps until one comes
+  # instead of looking 20 times a second. The clock holds neither the fifo's
+  # reading end nor the node's lock, and ends at its first write after the
+  # job, the fifo's one reader, is gone.
+  wait_for=$jobs/$name.confirm
+  rm -f "$wait_for"
+  if ! mkfifo -m 600 "$wait_for"; then
+    roll_back "could not make $wait_for to wait for the deployer's confirmation"
+  fi
+  if ! command exec 6<>"$wait_for" 2>/dev/null; then
+    roll_back "could not open $wait_for to wait for the deployer's confirmation"
+  fi
+  (while sleep 1 && printf 't\n'; do :; done) 6>&- 8>&- <&- >"$wait_for" 2>/dev/null &
   say "$STATUS_SWITCHED"
   uptime_now
   deadline=$((up + confirm))
-  # Looks for this run's confirmation 20 times a second, at the clock once a
-  # second.
-  i=0
   while :; do
+    # A read that fails (it should not) still waits, and still times out.
     said=
-    [ -e "$jobs/$name.confirm" ] && read -r said <"$jobs/$name.confirm"
+    IFS= read -r said <&6 || sleep 1
     [ "$said" = "$run" ] && break
-    i=$((i + 1))
-    if [ $((i % 20)) = 0 ]; then
-      uptime_now
-      [ "$up" -ge "$deadline" ] && roll_back "no confirmation from the deployer within ${confirm}s"
-    fi
-    sleep 0.05
+    uptime_now
+    [ "$up" -ge "$deadline" ] && roll_back "no confirmation from the deployer within ${confirm}s"
   done
+  exec 6<&-
 fi
 if [ "$goal" = switch ]; then
   printf '%s\n' "$new" >"$marker"

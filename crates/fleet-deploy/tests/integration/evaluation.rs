@@ -227,3 +227,35 @@ fn a_batch_that_prints_a_megabyte_on_stderr_finishes() {
         assert!(drv.starts_with("/nix/store/") && drv.ends_with(".drv"), "{drv}");
     }
 }
+
+/// The derivations `nix build --dry-run --json` gives for `nodes` of `flake`
+/// as given, in one process: what evaluating them without the pool gives.
+fn evaluated_as_given(flake: &str, nodes: &[&str]) -> Vec<String> {
+    let mut command = std::process::Command::new("nix");
+    fleet_testbed::hermetic(&mut command)
+        .args(["--extra-experimental-features", "nix-command flakes", "build", "--dry-run", "--json"])
+        .args(nodes.iter().map(|node| format!("{flake}#{}", attribute(node))));
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let built: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    built.iter().map(|b| b["drvPath"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn batches_evaluate_the_pinned_flake_as_the_flake_given() {
+    // Each batch evaluates the flake pinned to its content (a clean tree's
+    // revision, a folder's copy in the store): what a system reads of the
+    // flake itself must come out the same as from the reference given.
+    let (mut fixture, _) = dirty_fixture("eval_pinned");
+    let nodes = fixture_nodes();
+    for node in &nodes {
+        fixture.set_flake_revision(node).unwrap();
+    }
+    let settings = EvalSettings { workers: 2, memory_budget: None, cache_dir: None };
+    let committed = fixture.commit().unwrap();
+    let folder = fixture.flake_ref();
+    for flake in [committed, folder] {
+        let (results, _) = evaluate(&flake, &nodes, &settings);
+        assert_eq!(derivations(&results), evaluated_as_given(&flake, &nodes), "{flake}");
+    }
+}
