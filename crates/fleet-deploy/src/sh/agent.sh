@@ -138,8 +138,8 @@ find "$jobs" -maxdepth 1 -type f -name '*.log' -size +1024k \
   -exec sh -c 'for log; do mv -f "$log" "$log.1"; done' sh {} + 2>/dev/null
 
 # Whether NODE's job of this run began: it wrote its pid or a status, or it
-# holds the node's lock (a launcher of this agent does too, until the pid is
-# there). A launch cut off with an earlier agent, between recording the run
+# holds the node's lock (as does a launcher of this agent, from which the job
+# inherits it). A launch cut off with an earlier agent, between recording the run
 # and the job's start, left the run recorded and nothing else.
 job_began() {
   [ -e "$jobs/$1.pid" ] || [ -e "$jobs/$1.status" ] || ! flock -n "$jobs/$1.lock" true
@@ -153,10 +153,12 @@ rm -rf "$state"/watch-*
 mkdir -p "$watching"
 
 # What wakes the watcher: a line from a job that wrote its status (job.sh's
-# `say`), from the agent that gave it a node to watch, or from its clock once
-# a second. It sleeps in between: an agent that looked 20 times a second
-# started 20 processes a second, which on a small host with many containers
-# is CPU that the activations need.
+# `say`), from the agent that gave it a node to watch, or, for its checks of
+# the lease and of jobs that died, a tick: at each `renew` (once a second while
+# the deployer lives) and from a clock every 5 s (a silent deployer's lease
+# still runs out). It sleeps in between: an agent that looked 20 times a
+# second started 20 processes a second, which on a small host with many
+# containers is CPU that the activations need.
 wake=$state/wake
 if [ ! -p "$wake" ]; then
   rm -f "$wake"
@@ -164,7 +166,7 @@ if [ ! -p "$wake" ]; then
 fi
 # Writes a line to the fifo: opened read-write, which never waits for a
 # reader, and the line is dropped with the fifo's buffer when no one reads.
-poke() { printf 'p\n' 1<>"$wake"; }
+poke() { printf '%s\n' "$1" 1<>"$wake"; }
 
 # Reports the jobs being watched, and ends the agent when its lease ran out
 # or another agent took the lock.
@@ -176,7 +178,7 @@ watcher() {
   fi
   # The clock ends at its first write after the watcher, the fifo's one
   # reader, is gone; it holds neither the fifo's reading end nor the lock.
-  (while sleep 1 && printf 't\n'; do :; done) 7>&- 9>&- <&- >"$wake" 2>/dev/null &
+  (while sleep 5 && printf 't\n'; do :; done) 7>&- 9>&- <&- >"$wake" 2>/dev/null &
   while :; do
     for w in "$watching"/*; do
       [ -e "$w" ] || continue
@@ -256,17 +258,10 @@ launcher() {
   mv -f "$spec" "$jobs/$n.spec"
   : >"$watching/$n"
   # The job keeps fd 8, the node's lock, until it ends.
+  # Launched once forked: the job holds the node's lock from then on (it is
+  # the launcher's fd 8), so the watcher sees it began, and it reports a job
+  # that ends without a status, even before its first act, its pid.
   setsid -f sh "$bin/$run-job.sh" "$state" "$run" "$epoch" "$n" </dev/null >>"$jobs/$n.log" 2>&1
-  # The job's first act is to write its pid: wait for it, bounded (10 s).
-  i=0
-  while [ ! -e "$jobs/$n.pid" ]; do
-    i=$((i + 1))
-    if [ "$i" -gt 200 ]; then
-      echo "failed $n the activation job did not start within 10s; see $jobs/$n.log"
-      exit 0
-    fi
-    sleep 0.05
-  done
   echo "launched $n"
 }
 
@@ -279,8 +274,15 @@ is_node() { case $1 in '' | *[!A-Za-z0-9_-]*) return 1 ;; esac; }
 while IFS= read -r line; do
   case $line in
     renew)
+      # The record is rewritten (a process: the rename) once a third of the
+      # lease has passed, not at every renew (once a second).
       read_record
-      [ "$r_run" = "$run" ] && [ "$r_epoch" = "$epoch" ] && write_record
+      uptime_now
+      if [ "$r_run" = "$run" ] && [ "$r_epoch" = "$epoch" ] &&
+        { ! is_number "$r_expires" || [ $((r_expires - up)) -lt $((lease - lease / 3)) ]; }; then
+        write_record
+      fi
+      poke t
       ;;
     'launch '*)
       rest=${line#launch }
@@ -305,7 +307,7 @@ while IFS= read -r line; do
       is_node "$n" && [ -e "$jobs/$n.run" ] && read -r r <"$jobs/$n.run"
       if [ "$r" = "$run" ] && job_began "$n"; then
         : >"$watching/$n"
-        poke
+        poke p
       else
         echo "gone $n"
       fi
