@@ -257,10 +257,10 @@ launcher() {
   printf '%s\n' "$run" >"$jobs/$n.run"
   mv -f "$spec" "$jobs/$n.spec"
   : >"$watching/$n"
-  # The job keeps fd 8, the node's lock, until it ends.
-  # Launched once forked: the job holds the node's lock from then on (it is
-  # the launcher's fd 8), so the watcher sees it began, and it reports a job
-  # that ends without a status, even before its first act, its pid.
+  # The job keeps fd 8, the node's lock, until it ends. It counts as launched
+  # once forked: from then on the watcher sees that it began (it holds the
+  # lock), and reports it if it ends without a status, even before its first
+  # act, writing its pid.
   setsid -f sh "$bin/$run-job.sh" "$state" "$run" "$epoch" "$n" </dev/null >>"$jobs/$n.log" 2>&1
   echo "launched $n"
 }
