@@ -104,3 +104,48 @@ pub(crate) fn agent(
 pub(crate) fn confirm(node: &str, run: &str) -> RemoteScript {
     RemoteScript::new(CONFIRM, [STATE_DIR, node, run])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    /// The agent, run here with `sh` on a state folder of its own: takes the
+    /// lock, reads `requests`, and ends; what it printed.
+    fn run_agent(state: &std::path::Path, requests: &str) -> String {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(AGENT)
+            .arg("agent")
+            .arg(state)
+            .args(["run-1", "tester", "10", JOB, "5"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        child.stdin.take().expect("stdin is piped").write_all(requests.as_bytes()).expect("the agent reads");
+        let out = child.wait_with_output().expect("the agent ends");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn an_agent_keeps_the_log_before_of_each_job_log_past_a_mebibyte() {
+        let state = std::env::temp_dir().join(format!("fleet-agent-logs-{}", std::process::id()));
+        let jobs = state.join("jobs");
+        std::fs::create_dir_all(&jobs).unwrap();
+        std::fs::write(jobs.join("big.log"), vec![b'x'; (1 << 20) + 1]).unwrap();
+        std::fs::write(jobs.join("small.log"), "one line\n").unwrap();
+
+        let said = run_agent(&state, "release\n");
+
+        assert!(said.starts_with("locked "), "{said}");
+        assert!(!jobs.join("big.log").exists(), "a new log begins");
+        assert_eq!(std::fs::metadata(jobs.join("big.log.1")).unwrap().len(), (1 << 20) + 1);
+        assert_eq!(std::fs::read_to_string(jobs.join("small.log")).unwrap(), "one line\n");
+        assert!(!jobs.join("small.log.1").exists());
+        let _ = std::fs::remove_dir_all(&state);
+    }
+}
