@@ -57,10 +57,10 @@ impl Nix {
 /// against 0.5 s pinned). It also keeps every batch on the one snapshot that
 /// the evaluation cache's key names, however the tree changes meanwhile.
 ///
-/// - A tree at a revision (a clean git tree, a forge): the locked `url`,
-///   which carries the `rev` (and `dir`); Nix answers it from its fetcher
-///   cache. What the flake reads of itself (`self.rev`, `self.revCount`, ...)
-///   is the same.
+/// - A tree at a revision (a clean git tree, a forge's): the locked `url`,
+///   which names the revision (`?rev=`, or a forge's path) and keeps `dir`;
+///   Nix answers it from its fetcher cache. What the flake reads of itself
+///   (`self.rev`, `self.revCount`, ...) is the same.
 /// - A `path:` folder: its copy in the store, with the same `lastModified`
 ///   and `narHash`, which is what `self` holds either way.
 /// - Anything else, and notably an uncommitted git tree: `None`, the flake as
@@ -88,7 +88,7 @@ pub(crate) fn pinned_flake(metadata: &str) -> Option<String> {
             let rev = locked.get("rev")?.as_str()?;
             let url = metadata.get("url")?.as_str()?;
             let hex = rev.len() >= 40 && rev.chars().all(|c| c.is_ascii_hexdigit());
-            (hex && url.contains(&format!("rev={rev}")) && !url.contains('#')).then(|| url.to_string())
+            (hex && url.contains(rev) && !url.contains('#')).then(|| url.to_string())
         }
     }
 }
@@ -124,6 +124,13 @@ mod tests {
             pinned_flake(CLEAN_GIT_2_8).as_deref(),
             Some("git+file:///tmp/prof10/fixture-7?ref=master&rev=138145ddf6bd1e55c91302f4b3aedad3416c5218")
         );
+        // A forge's locked url names the revision in its path (written by hand:
+        // no forge is reachable from this machine to record one).
+        let rev = "0123456789abcdef0123456789abcdef01234567";
+        let forge = format!(
+            r#"{{"locked":{{"owner":"o","repo":"r","rev":"{rev}","type":"github"}},"url":"github:o/r/{rev}"}}"#
+        );
+        assert_eq!(pinned_flake(&forge), Some(format!("github:o/r/{rev}")));
     }
 
     #[test]
