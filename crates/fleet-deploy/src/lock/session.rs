@@ -321,6 +321,12 @@ impl Shared {
                 drop(state);
                 let _ = self.send(&stream, &Request::Renew);
                 state = self.lock();
+                // A drop while the renew was sent notified no one: without
+                // this look, the release waited for the next renewal (up to
+                // a second at the end of every run).
+                if state.stopping {
+                    break;
+                }
             }
             state = self
                 .changed
