@@ -20,6 +20,34 @@ pub fn descendants(root: u32) -> Vec<u32> {
     found
 }
 
+/// The processes in the mount namespace of process `pid` (not `pid` itself)
+/// whose command line names a path under `dir`, or that hold a file open
+/// under it, with their command lines: what runs from, or still uses, that
+/// folder as the namespace sees it.
+pub fn using_dir(pid: u32, dir: &str) -> Vec<(u32, String)> {
+    let namespace = |p: &str| fs::read_link(format!("/proc/{p}/ns/mnt")).ok();
+    let Some(wanted) = namespace(&pid.to_string()) else { return Vec::new() };
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(other) = name.parse::<u32>() else { continue };
+        if other == pid || namespace(&name).as_ref() != Some(&wanted) {
+            continue;
+        }
+        let cmdline = fs::read(format!("/proc/{name}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let holds = fs::read_dir(format!("/proc/{name}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(dir)));
+        if holds || cmdline.contains(dir) {
+            found.push((other, cmdline.chars().take(200).collect()));
+        }
+    }
+    found
+}
+
 /// A `kB` field (`VmRSS`, `VmHWM`) of process `pid`'s `/proc/PID/status`, in KiB.
 pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     status_field_kib(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?, field)

@@ -101,6 +101,13 @@ impl Testbed {
         }
     }
 
+    /// The processes on the target that run from `dir` or hold a file under
+    /// it (as the target sees its paths), sessions and detached ones alike.
+    pub fn processes_using(&self, dir: &str) -> Vec<(u32, String)> {
+        let sshd = self.sshd.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(std::process::Child::id);
+        sshd.map(|sshd| crate::procfs::using_dir(sshd, dir)).unwrap_or_default()
+    }
+
     /// Stops sshd and every session it serves, as when the host's network or
     /// sshd goes away: open connections drop, new ones are refused. Processes
     /// that detached from their session (activation jobs) go on.

@@ -176,9 +176,13 @@ watcher() {
     kill "$reader" 2>/dev/null
     exit 0
   fi
-  # The clock ends at its first write after the watcher, the fifo's one
-  # reader, is gone; it holds neither the fifo's reading end nor the lock.
-  (while sleep 5 && printf 't\n'; do :; done) 7>&- 9>&- <&- >"$wake" 2>/dev/null &
+  # The clock ends with the watcher; were the watcher killed (KILL), at its
+  # next write, with no reader left: it holds neither the fifo's reading end
+  # nor the lock.
+  clock 5 7>&- 9>&- <&- >"$wake" 2>/dev/null &
+  clock=$!
+  trap 'kill "$clock" 2>/dev/null' EXIT
+  trap 'exit 0' TERM
   while :; do
     for w in "$watching"/*; do
       [ -e "$w" ] || continue

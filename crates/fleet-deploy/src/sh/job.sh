@@ -368,8 +368,8 @@ if [ "$confirm" -gt 0 ]; then
   # The confirmation comes as a line on a fifo (confirm.sh writes the run's
   # id), and a clock's line once a second, so the job sleeps until one comes
   # instead of looking 20 times a second. The clock holds neither the fifo's
-  # reading end nor the node's lock, and ends at its first write after the
-  # job, the fifo's one reader, is gone.
+  # reading end nor the node's lock, and ends with the job (were the job
+  # killed, at its next write, with no reader left).
   wait_for=$jobs/$name.confirm
   rm -f "$wait_for"
   if ! mkfifo -m 600 "$wait_for"; then
@@ -378,7 +378,9 @@ if [ "$confirm" -gt 0 ]; then
   if ! command exec 6<>"$wait_for" 2>/dev/null; then
     roll_back "could not open $wait_for to wait for the deployer's confirmation"
   fi
-  (while sleep 1 && printf 't\n'; do :; done) 6>&- 8>&- <&- >"$wait_for" 2>/dev/null &
+  clock 1 6>&- 8>&- <&- >"$wait_for" 2>/dev/null &
+  clock=$!
+  trap 'kill "$clock" 2>/dev/null' EXIT
   say "$STATUS_SWITCHED"
   uptime_now
   deadline=$((up + confirm))

@@ -28,3 +28,17 @@ uptime_now() {
   read -r up _ </proc/uptime
   up=${up%.*}
 }
+
+# A clock for a loop that sleeps on a fifo: prints `t` every $1 seconds, run
+# in the background with its output on the fifo. Stopped (TERM), it stops its
+# sleep too; it also ends at a write that fails (no reader left).
+clock() {
+  tick=
+  trap 'kill "$tick" 2>/dev/null; exit 0' TERM
+  while :; do
+    sleep "$1" &
+    tick=$!
+    wait "$tick"
+    printf 't\n' || exit 0
+  done
+}

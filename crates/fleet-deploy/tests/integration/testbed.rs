@@ -257,3 +257,26 @@ fn an_independent_node_is_activated_while_another_still_builds() {
     assert!(at("bgs-backend=activated") < at("nannuo-bot:activate"), "{events:?}");
     assert!(at("vps-arm=activated") < at("bgs-backend:activate"), "{events:?}");
 }
+
+#[test]
+fn a_deploy_leaves_no_process_of_its_own_on_the_target() {
+    // What a run starts there ends with it: the agent, its watcher and the
+    // watcher's clock, each job, and a host job's clock while it waits for its
+    // confirmation (a clock that kept the fifo it writes to open for reading
+    // never ended).
+    let bed = Bed::new("no_leftovers");
+    let (summary, _) = bed.deploy(&[]);
+    assert!(outcomes(&summary).iter().all(|o| o.ends_with("=activated")), "{:?}", outcomes(&summary));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left = bed.testbed.processes_using(fleet_deploy::STATE_DIR);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running on the target 10 s after the deploy: {left:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
