@@ -164,9 +164,6 @@ if [ ! -p "$wake" ]; then
   rm -f "$wake"
   mkfifo -m 600 "$wake" || exit "$EXIT_REFUSED"
 fi
-# Writes a line to the fifo: opened read-write, which never waits for a
-# reader, and the line is dropped with the fifo's buffer when no one reads.
-poke() { printf '%s\n' "$1" 1<>"$wake"; }
 
 # Reports the jobs being watched, and ends the agent when its lease ran out
 # or another agent took the lock.
@@ -286,7 +283,7 @@ while IFS= read -r line; do
         { ! is_number "$r_expires" || [ $((r_expires - up)) -lt $((lease - lease / 3)) ]; }; then
         write_record
       fi
-      poke t
+      to_fifo "$wake" t
       ;;
     'launch '*)
       rest=${line#launch }
@@ -311,7 +308,7 @@ while IFS= read -r line; do
       is_node "$n" && [ -e "$jobs/$n.run" ] && read -r r <"$jobs/$n.run"
       if [ "$r" = "$run" ] && job_began "$n"; then
         : >"$watching/$n"
-        poke p
+        to_fifo "$wake" p
       else
         echo "gone $n"
       fi

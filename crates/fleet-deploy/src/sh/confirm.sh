@@ -19,6 +19,6 @@ if [ "$s" != "$STATUS_SWITCHED" ]; then
   echo "cannot confirm $2: its activation had already ended: ${s:-unknown}" >&2
   exit "$EXIT_FAILED"
 fi
-# The job waits on a fifo: opened read-write, it never waits for a reader.
-printf '%s\n' "$3" 1<>"$jobs/$2.confirm"
+# The job waits on a fifo.
+to_fifo "$jobs/$2.confirm" "$3"
 echo confirmed

@@ -56,10 +56,10 @@ state=$1 run=$2 epoch=$3 name=$4
 jobs=$state/jobs status=$state/jobs/$name.status record=$state/deploy.lease
 marker=$state/activated/$name pending=$state/pending/$name
 # The status, then a line to the agent's watcher (agent.sh), which sleeps
-# until one comes; read-write, the fifo's open never waits for a reader.
+# until one comes.
 say() {
   printf '%s\n' "$*" >"$status.tmp" && mv -f "$status.tmp" "$status"
-  if [ -p "$state/wake" ]; then printf 'p\n' 1<>"$state/wake"; fi
+  if [ -p "$state/wake" ]; then to_fifo "$state/wake" p; fi
 }
 # Seconds since boot, set by uptime_now (prelude.sh).
 up=0

@@ -29,6 +29,10 @@ uptime_now() {
   up=${up%.*}
 }
 
+# Writes line $2 to fifo $1, opened read-write: the open never waits for a
+# reader, and the line goes with the fifo's buffer when no one reads.
+to_fifo() { printf '%s\n' "$2" 1<>"$1"; }
+
 # A clock for a loop that sleeps on a fifo: prints `t` every $1 seconds, run
 # in the background with its output on the fifo. Stopped (TERM), it stops its
 # sleep too; it also ends at a write that fails (no reader left).
